@@ -1,0 +1,62 @@
+"""The two plug-in interfaces of tais: :class:`Engine` (produces completions) and :class:`Scorer` (turns a completion
+into a binary outcome).
+
+They live at the bottom layer so that ``scoring`` (whose judge scorer drives an Engine) and ``engines`` both depend on
+them without depending on each other.
+
+An engine yields completions in any order as they finish; the caller matches them by ``(item_id, replicate)``::
+
+    async for completion in engine.generate(requests):
+        store.add_completion(arm, completion)   # committed before it counts
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, AsyncIterator, Sequence
+
+from tais.types import Completion, Item, Request, Score
+
+
+class Engine(abc.ABC):
+    """A decoding backend configured for one arm."""
+
+    #: backend name, e.g. ``hf``, ``vllm``, ``openai``
+    name: str = "engine"
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:
+        """Generate one completion per request; an async generator yielding each as soon as it is done."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Everything that can change this engine's outputs (goes into the arm fingerprint): backend and its version,
+        model / draft revisions or file hashes, engine args including the speculative config, dtype, chat template.
+        Must be JSON-serialisable and must not contain secrets."""
+
+    def close(self) -> None:
+        """Release models, servers and connections. Idempotent."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Scorer(abc.ABC):
+    """Sets the binary outcome of one completion. Rule scorers are pure functions of (item, completion)."""
+
+    #: scorer name, e.g. ``refusal-rules``
+    name: str = "scorer"
+    #: bumped whenever the rules change, so stored scores from older rules are never reused
+    version: str = "0"
+
+    @property
+    def id(self) -> str:
+        """``NAME@VERSION``, stored with every score."""
+        return f"{self.name}@{self.version}"
+
+    @abc.abstractmethod
+    def score(self, item: Item, completion: Completion, outcome_rule: str) -> Score:
+        """Score one completion under the task's outcome rule (``refusal`` / ``compliance`` / ``multiple_choice``)."""

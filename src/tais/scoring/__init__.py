@@ -1,0 +1,1 @@
+"""Scorers: rule-based refusal, multiple-choice letter extraction, and judge scorers that drive an Engine."""

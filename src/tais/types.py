@@ -1,0 +1,354 @@
+"""Frozen data shared by every layer of tais.
+
+Words (DESIGN.md, "Words used in the code"):
+
+- **item**: one prompt of a task, with a stable id.
+- **task**: a named set of items with one outcome rule and one scorer.
+- **battery**: the tasks of a run.
+- **arm**: one decoding configuration (backend, model, draft, engine args, sampling).
+- **completion**: what an arm's engine returned for one item (and one replicate).
+- **score**: the binary outcome a scorer gave one completion (1 = the behaviour the task wants).
+
+Everything here is a frozen dataclass of plain values so it can be hashed, stored as JSON and compared.
+Each class that is stored has ``to_dict`` / ``from_dict`` that round-trip exactly::
+
+    >>> c = Completion(item_id="t/1", text="Hi", token_ids=(1, 2), finish_reason="stop")
+    >>> Completion.from_dict(c.to_dict()) == c
+    True
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Mapping
+
+OutcomeRule = Literal["refusal", "compliance", "multiple_choice"]
+"""How a completion becomes y: ``refusal`` (1 when a harmful request is refused), ``compliance`` (1 when a benign
+request is answered), ``multiple_choice`` (1 when the chosen letter is the correct one)."""
+
+OUTCOME_RULES: tuple[str, ...] = ("refusal", "compliance", "multiple_choice")
+
+
+class Verdict(str, enum.Enum):
+    """Decision for one cell or a whole screen, with the process exit code a CI job gates on."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+    @property
+    def exit_code(self) -> int:
+        return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[self.value]
+
+
+EXIT_BAD_INPUT = 2
+"""Exit code for bad input (config, data file, arguments, unreachable engine)."""
+
+
+class DivergenceClass(str, enum.Enum):
+    """Why a reference/candidate pair first differs (DESIGN.md, "First divergence").
+
+    ``near_tie``: the reference's log-probability gap between its own token and the candidate's token is below tau.
+    ``leak``: the gap is at least tau, or the candidate's token is absent from the reference's top-k.
+    ``unexplained``: the reference returned no logprobs at that step.
+    """
+
+    NEAR_TIE = "near-tie"
+    LEAK = "leak"
+    UNEXPLAINED = "unexplained"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Requests and completions (the Engine interface)
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling for one request. tais screens at temperature 0 (greedy); ``logprobs`` is the top-k to return per step
+    (0 or None: none)."""
+
+    temperature: float = 0.0
+    max_tokens: int = 64
+    logprobs: int | None = 5
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "stop": list(self.stop)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SamplingParams":
+        return cls(**{**d, "stop": tuple(d.get("stop", ()))})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation request: either chat ``messages`` (rendered by the engine through the model's chat template) or
+    a raw ``prompt`` string; exactly one of the two is set."""
+
+    item_id: str
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    messages: tuple[ChatMessage, ...] | None = None
+    prompt: str | None = None
+    replicate: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("Request needs exactly one of messages or prompt")
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    """One alternative at a decoding step: token text, its id (when known) and its log-probability (nats)."""
+
+    token: str
+    logprob: float
+    token_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StepLogprobs:
+    """The chosen token at one step and the top-k alternatives the engine reported there (most likely first)."""
+
+    token: str
+    logprob: float
+    token_id: int | None = None
+    top: tuple[TopLogprob, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "logprob": self.logprob,
+            "token_id": self.token_id,
+            "top": [[t.token, t.logprob, t.token_id] for t in self.top],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StepLogprobs":
+        return cls(
+            token=d["token"],
+            logprob=d["logprob"],
+            token_id=d.get("token_id"),
+            top=tuple(TopLogprob(token=t[0], logprob=t[1], token_id=t[2]) for t in d.get("top", ())),
+        )
+
+
+@dataclass(frozen=True)
+class SpecTelemetry:
+    """Speculative-decoding counters for one completion (or one arm, summed).
+
+    ``drafted``: draft tokens proposed; ``accepted``: of those, accepted by the target; ``verify_steps``: target
+    forward passes; ``accepted_by_position[i]``: accepted tokens at draft position i (0-based)."""
+
+    drafted: int = 0
+    accepted: int = 0
+    verify_steps: int = 0
+    accepted_by_position: tuple[int, ...] = ()
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.drafted if self.drafted else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "accepted_by_position": list(self.accepted_by_position)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SpecTelemetry":
+        return cls(**{**d, "accepted_by_position": tuple(d.get("accepted_by_position", ()))})
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What an engine returned for one request.
+
+    ``token_ids`` and ``logprobs`` are None when the backend does not give them; ``finish_reason`` is ``stop`` (EOS or
+    a stop string) or ``length`` (max_tokens reached); ``wall_s`` is the wall time attributed to this completion
+    (for a batch, the batch time shared by its rows); ``spec`` is None for non-speculative arms."""
+
+    item_id: str
+    text: str
+    replicate: int = 0
+    token_ids: tuple[int, ...] | None = None
+    logprobs: tuple[StepLogprobs, ...] | None = None
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    wall_s: float = 0.0
+    spec: SpecTelemetry | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "replicate": self.replicate,
+            "text": self.text,
+            "token_ids": None if self.token_ids is None else list(self.token_ids),
+            "logprobs": None if self.logprobs is None else [s.to_dict() for s in self.logprobs],
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "wall_s": self.wall_s,
+            "spec": None if self.spec is None else self.spec.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Completion":
+        return cls(
+            item_id=d["item_id"],
+            replicate=d.get("replicate", 0),
+            text=d["text"],
+            token_ids=None if d.get("token_ids") is None else tuple(d["token_ids"]),
+            logprobs=None if d.get("logprobs") is None else tuple(StepLogprobs.from_dict(s) for s in d["logprobs"]),
+            finish_reason=d.get("finish_reason", "stop"),
+            prompt_tokens=d.get("prompt_tokens", 0),
+            output_tokens=d.get("output_tokens", 0),
+            wall_s=d.get("wall_s", 0.0),
+            spec=None if d.get("spec") is None else SpecTelemetry.from_dict(d["spec"]),
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Battery: items and tasks
+
+
+@dataclass(frozen=True)
+class Item:
+    """One prompt of a task.
+
+    ``id`` is stable across runs (``TASK/KEY``); ``prompt`` is the user turn; ``choices`` and ``answer`` (a letter)
+    are set for multiple-choice items; ``meta`` holds anything else the loader kept (category, source row)."""
+
+    id: str
+    prompt: str
+    choices: tuple[str, ...] = ()
+    answer: str | None = None
+    meta: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "prompt": self.prompt,
+            "choices": list(self.choices),
+            "answer": self.answer,
+            "meta": [list(kv) for kv in self.meta],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Item":
+        return cls(
+            id=d["id"],
+            prompt=d["prompt"],
+            choices=tuple(d.get("choices", ())),
+            answer=d.get("answer"),
+            meta=tuple(tuple(kv) for kv in d.get("meta", ())),  # type: ignore[misc]
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A named set of items with one outcome rule.
+
+    ``scorer`` names the scorer that sets the outcome (e.g. ``refusal-rules``, ``multiple-choice``); ``source`` is the
+    source string it was loaded from; ``sha256`` pins its content (see ``tais.battery``)."""
+
+    name: str
+    items: tuple[Item, ...]
+    outcome: str
+    scorer: str
+    system_prompt: str | None = None
+    source: str = ""
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOME_RULES:
+            raise ValueError(f"task {self.name!r}: outcome must be one of {OUTCOME_RULES}, got {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class Battery:
+    tasks: tuple[Task, ...]
+
+    def task(self, name: str) -> Task:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Scores
+
+
+@dataclass(frozen=True)
+class Score:
+    """A scorer's decision on one completion.
+
+    ``outcome`` is 1 / 0 (the behaviour the task wants, or not) or None when the scorer could not decide (an
+    unparseable judge answer, an unreadable multiple-choice letter); ``label`` is the scorer's own word (``refusal``,
+    ``compliance``, ``B``, ``unsafe:S2``, ``unparseable``); ``scorer`` is ``NAME@VERSION``."""
+
+    item_id: str
+    outcome: int | None
+    label: str
+    scorer: str
+    replicate: int = 0
+    detail: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "detail": [list(kv) for kv in self.detail]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Score":
+        return cls(**{**d, "detail": tuple(tuple(kv) for kv in d.get("detail", ()))})  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Arms
+
+ArmRole = Literal["reference", "candidate", "null"]
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One decoding configuration.
+
+    ``backend`` picks the engine (``hf``, ``vllm``, ``vllm-server``, ``openai``, ``mock``); ``model`` and ``draft`` are
+    source strings; ``speculative`` holds the speculative config (proposer, k, acceptance rule, ...) or is empty for
+    target-only decoding; ``options`` holds backend-specific settings (batch size, base URL, engine args ...).
+    ``role`` is ``reference`` (exactly one per screen), ``candidate`` or ``null`` (an A/A arm: the reference re-run
+    with another batch composition / order / seed)."""
+
+    name: str
+    backend: str
+    model: str
+    role: str = "candidate"
+    dtype: str = "float32"
+    device: str = "cpu"
+    draft: str | None = None
+    speculative: Mapping[str, Any] = field(default_factory=dict)
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "model": self.model,
+            "role": self.role,
+            "dtype": self.dtype,
+            "device": self.device,
+            "draft": self.draft,
+            "speculative": dict(self.speculative),
+            "sampling": self.sampling.to_dict(),
+            "options": dict(self.options),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ArmSpec":
+        return cls(**{**d, "sampling": SamplingParams.from_dict(d.get("sampling", {}))})
