@@ -60,3 +60,7 @@ class Scorer(abc.ABC):
     @abc.abstractmethod
     def score(self, item: Item, completion: Completion, outcome_rule: str) -> Score:
         """Score one completion under the task's outcome rule (``refusal`` / ``compliance`` / ``multiple_choice``)."""
+
+    def score_batch(self, pairs: Sequence[tuple[Item, Completion]], outcome_rule: str) -> list[Score]:
+        """Score many completions; judge scorers override this to batch their engine calls."""
+        return [self.score(item, completion, outcome_rule) for item, completion in pairs]

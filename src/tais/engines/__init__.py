@@ -11,12 +11,15 @@ dependencies (torch, vLLM) stay optional:
 ``mock``       deterministic text from a table; for tests of the layers above
 =============  ===========================================================
 
-Every engine class has ``from_arm(arm: ArmSpec) -> Engine``.
+Every engine class has ``from_arm(arm: ArmSpec, *, workdir: Path | None = None) -> Engine``; ``workdir`` is a folder
+of the run directory where the engine may keep logs (a started server's output, say); it never enters the
+fingerprint.
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from tais.errors import ConfigError
 from tais.interfaces import Engine
@@ -41,6 +44,6 @@ def engine_class(backend: str) -> type[Engine]:
     return getattr(importlib.import_module(module), cls)
 
 
-def create_engine(arm: ArmSpec) -> Engine:
+def create_engine(arm: ArmSpec, *, workdir: Path | None = None) -> Engine:
     """Build the engine for one arm."""
-    return engine_class(arm.backend).from_arm(arm)  # type: ignore[attr-defined]
+    return engine_class(arm.backend).from_arm(arm, workdir=workdir)  # type: ignore[attr-defined]
