@@ -1,0 +1,162 @@
+"""The verdict policy (DESIGN.md, "Verdict per cell" and "Verdict of the screen") as pure functions.
+
+Terms: a *cell* is one (contrast, task) pair with its paired table. Per cell:
+
+- PASS: the paired TOST shows equivalence (the 1 - 2*alpha Tango interval lies inside (-margin, +margin)), |h| is
+  below the cutoff, and no divergence is a ``leak``.
+- FAIL: the Holm-adjusted exact McNemar p-value is below alpha, |h| >= cutoff, or at least one ``leak``.
+- INCONCLUSIVE: anything else. ``n_more`` is the number of additional prompts that would give the paired TOST the
+  target power at the observed discordance rate (b + c) / n and a true difference of 0, minus the prompts already
+  run. When no pair is discordant the observed rate is 0, which would promise equivalence from nothing; the rule of
+  three's 95% upper bound 3 / n is used instead as a conservative floor. When n already suffices at a difference of 0
+  (the observed difference is what keeps the interval wide), the power is computed at the observed difference; when
+  the observed difference is at or beyond the margin, more prompts are not expected to show equivalence and
+  ``n_more`` is None.
+
+Screen: PASS only if every cell passes; FAIL if any cell fails; otherwise INCONCLUSIVE (also for a screen with no
+cells: nothing was shown).
+
+Worked example: 400 prompts, b = 3, c = 2 (1.25% discordance), no leak::
+
+    >>> from tais.stats import PairedTable, paired_tost, cohens_h
+    >>> t = PairedTable(a=300, b=3, c=2, d=95)
+    >>> d = decide_cell(table=t, tost=paired_tost(3, 2, 400), mcnemar_p_holm=1.0,
+    ...                 cohens_h=cohens_h(t.p_candidate, t.p_reference), leaks=0, thresholds=Thresholds())
+    >>> d.verdict.value, d.n_more
+    ('PASS', None)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+from tais.stats import PairedTable, TostResult, n_paired_tost
+from tais.types import Verdict
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds: equivalence ``margin`` on p_C - p_R, test level ``alpha`` (TOST uses a 1 - 2*alpha
+    interval; McNemar is Holm-significant below alpha), Cohen's ``h_cutoff``, near-tie threshold ``tau`` (nats) for the
+    divergence classes, and the target ``power`` used to say how many more prompts an INCONCLUSIVE cell needs."""
+
+    margin: float = 0.03
+    alpha: float = 0.05
+    h_cutoff: float = 0.1
+    tau: float = 0.1
+    power: float = 0.8
+
+    def __post_init__(self) -> None:
+        checks = {
+            "margin": 0.0 < self.margin < 1.0,
+            "alpha": 0.0 < self.alpha < 0.5,
+            "h_cutoff": self.h_cutoff > 0.0,
+            "tau": self.tau > 0.0,
+            "power": 0.0 < self.power < 1.0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"threshold {bad[0]} out of range: {getattr(self, bad[0])!r}")
+
+
+@dataclass(frozen=True)
+class CellDecision:
+    """Verdict of one cell, the reasons behind it (short sentences with the figures), and for an INCONCLUSIVE cell
+    the additional prompts that would decide it (None otherwise, or when more prompts are not expected to help)."""
+
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    n_more: int | None
+
+
+def _pp(x: float) -> str:
+    return f"{100.0 * x:+.1f}pp"
+
+
+def prompts_to_decide(table: PairedTable, thresholds: Thresholds) -> int | None:
+    """Additional prompts that give the paired TOST ``thresholds.power`` at the observed discordance (see the module
+    docstring for the zero-discordance floor and the fallbacks). None when more prompts are not expected to help.
+
+    >>> prompts_to_decide(PairedTable(a=40, b=0, c=0, d=10), Thresholds())   # floor 3/50 = 6% discordance
+    579
+    """
+    n = table.n
+    if n == 0:
+        return None
+    discordance = max(table.discordant / n, 3.0 / n)
+    discordance = min(discordance, 1.0)
+    m, a, pw = thresholds.margin, thresholds.alpha, thresholds.power
+    needed = n_paired_tost(m, a, pw, discordance)
+    if needed > n:
+        return needed - n
+    diff = table.diff
+    if abs(diff) >= m or diff * diff >= discordance:
+        return None
+    needed = n_paired_tost(m, a, pw, discordance, difference=diff)
+    return max(needed - n, 1)
+
+
+def decide_cell(*, table: PairedTable, tost: TostResult, mcnemar_p_holm: float, cohens_h: float, leaks: int,
+                thresholds: Thresholds) -> CellDecision:
+    """Apply the per-cell policy. ``tost`` must be the paired TOST of ``table`` at the thresholds' margin and alpha;
+    ``mcnemar_p_holm`` the Holm-adjusted exact McNemar p-value; ``leaks`` the number of ``leak`` divergences."""
+    m, alpha, cutoff = thresholds.margin, thresholds.alpha, thresholds.h_cutoff
+    level = round(100 * (1 - 2 * alpha))
+    ci = f"{level}% Tango CI [{_pp(tost.ci_low)}, {_pp(tost.ci_high)}]"
+    h_abs = abs(cohens_h) if not math.isnan(cohens_h) else math.nan
+
+    failures = []
+    if mcnemar_p_holm < alpha:
+        failures.append(f"McNemar difference is significant after Holm (p = {mcnemar_p_holm:.3g} < {alpha:g}; "
+                        f"b = {table.b}, c = {table.c}).")
+    if h_abs >= cutoff:
+        failures.append(f"|h| = {h_abs:.3f} reaches the cutoff {cutoff:g} "
+                        f"(p_R = {table.p_reference:.3f}, p_C = {table.p_candidate:.3f}).")
+    if leaks > 0:
+        failures.append(f"{leaks} leak divergence{'s' if leaks != 1 else ''}: the candidate emitted tokens the "
+                        f"reference would not choose.")
+    if failures:
+        return CellDecision(Verdict.FAIL, tuple(failures), None)
+
+    if tost.equivalent and h_abs < cutoff:
+        return CellDecision(Verdict.PASS, (
+            f"Equivalent: {ci} lies inside ±{100 * m:g}pp (TOST p = {tost.p_value:.3g}).",
+            f"|h| = {h_abs:.3f} < {cutoff:g}.",
+            "No leak divergences.",
+        ), None)
+
+    reasons = []
+    if table.n == 0:
+        reasons.append("No decided pairs in this cell.")
+    else:
+        reasons.append(f"Not shown equivalent: {ci} is not inside ±{100 * m:g}pp (n = {table.n}, "
+                       f"TOST p = {tost.p_value:.3g}).")
+    if math.isnan(h_abs):
+        reasons.append("Cohen's h is undefined without pairs.")
+    n_more = prompts_to_decide(table, thresholds)
+    if n_more is not None:
+        rate = table.discordant / table.n
+        basis = (f"observed discordance {100 * rate:.1f}%" if table.discordant
+                 else f"no discordant pair yet, so the rule-of-three bound {100 * 3 / table.n:.1f}%")
+        reasons.append(f"About {n_more} more prompts would decide it ({100 * thresholds.power:g}% power at the "
+                       f"{basis}).")
+    elif table.n:
+        reasons.append(f"The observed difference {_pp(table.diff)} is at or beyond the margin; more prompts are not "
+                       f"expected to show equivalence.")
+    return CellDecision(Verdict.INCONCLUSIVE, tuple(reasons), n_more)
+
+
+def decide_screen(verdicts: Iterable[Verdict]) -> Verdict:
+    """PASS only if every cell passes; FAIL if any cell fails; otherwise INCONCLUSIVE (including no cells).
+
+    >>> decide_screen([Verdict.PASS, Verdict.INCONCLUSIVE]).value, decide_screen([Verdict.PASS]).value
+    ('INCONCLUSIVE', 'PASS')
+    """
+    seen = [Verdict(v) for v in verdicts]
+    if any(v is Verdict.FAIL for v in seen):
+        return Verdict.FAIL
+    if seen and all(v is Verdict.PASS for v in seen):
+        return Verdict.PASS
+    return Verdict.INCONCLUSIVE
