@@ -19,12 +19,12 @@ References: T. Tango (1998), "Equivalence test and confidence interval for the d
 paired-sample design", Statistics in Medicine 17:891-908; M. W. Fagerland, S. Lydersen, P. Laake (2014),
 "Recommended tests and confidence intervals for paired binomial proportions", Statistics in Medicine 33:2850-2875.
 
-Worked example (Fagerland et al. 2014, airway hyper-responsiveness, b = 7, c = 1, n = 21; published Tango 95%
-interval -0.517 to -0.026)::
+Worked example (Fagerland et al. 2014's complete-response data, Cavo et al. 2012: 161 pairs, b = 16, c = 6; the
+Tango 95% interval -0.1240 to -0.0054 as tabulated by R's ``contingencytables``)::
 
-    >>> low, high = tango_interval(7, 1, 21, level=0.95)
-    >>> round(low, 3), round(high, 3)
-    (-0.517, -0.026)
+    >>> low, high = tango_interval(16, 6, 161, level=0.95)
+    >>> round(low, 4), round(high, 4)
+    (-0.124, -0.0054)
     >>> low, high = tango_interval(0, 0, 50)           # no discordant pairs: still a proper interval
     >>> round(low, 4), round(high, 4)
     (-0.0513, 0.0513)
