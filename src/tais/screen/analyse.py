@@ -1,0 +1,144 @@
+"""The screen: from the battery, the arms, their completions and scores to a :class:`ScreenResult`.
+
+Contrasts: each candidate arm against the reference, then each null (A/A) arm against the reference. For every
+contrast and task, the completions are paired by ``(item_id, replicate)`` (:mod:`tais.screen.pairing`), each
+non-identical pair gets its first divergence (:mod:`tais.screen.forensics`), and the cell gets its statistics and
+verdict (:mod:`tais.screen.cells`). The screen's verdict comes from the candidate cells only
+(:func:`tais.screen.verdict.decide_screen`); null cells are reported as the noise floor.
+
+Deterministic: the same inputs give the same result, field for field (no clock, no randomness, sorted iteration).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from tais.screen.cells import CellInput, build_cells
+from tais.screen.forensics import first_divergence
+from tais.screen.pairing import pair_arm, reference_keys
+from tais.screen.result import (
+    CANDIDATE,
+    NULL,
+    REFERENCE,
+    ArmInfo,
+    Divergence,
+    PooledOdds,
+    ScreenResult,
+    contrast_name,
+)
+from tais.screen.speed import arm_speeds
+from tais.screen.verdict import Thresholds, decide_screen
+from tais.stats import mantel_haenszel_paired
+from tais.types import Battery, Completion, Score
+
+Key = tuple[str, int]
+
+
+def analyse(
+    *,
+    battery: Battery,
+    arms: Sequence[ArmInfo],
+    completions: Mapping[str, Mapping[Key, Completion]],
+    scores: Mapping[str, Mapping[Key, Score]],
+    thresholds: Thresholds,
+    manifest: dict | None = None,
+    meta: dict | None = None,
+) -> ScreenResult:
+    """Screen every candidate and null arm against the reference arm.
+
+    ``completions`` and ``scores`` map an arm name to ``{(item_id, replicate): ...}``. Raises ValueError when the
+    arms do not hold exactly one reference and at least one candidate, when names repeat, when the reference lacks
+    every completion of a battery item, or when another arm lacks a completion or score the reference has."""
+    reference = _check_arms(arms)
+    ref_completions = completions.get(reference.name, {})
+    ref_scores = scores.get(reference.name, {})
+    ordered = [a for a in arms if a.role == CANDIDATE] + [a for a in arms if a.role == NULL]
+    inputs: list[CellInput] = []
+    divergences: list[Divergence] = []
+    for task in battery.tasks:
+        item_ids = [item.id for item in task.items]
+        keys = reference_keys(item_ids, ref_completions)
+        present = {k[0] for k in keys}
+        absent = [i for i in item_ids if i not in present]
+        if absent:
+            raise ValueError(
+                f"reference arm {reference.name!r} has no completion for {len(absent)} of {len(item_ids)} items of "
+                f"task {task.name!r}, first {absent[0]!r}"
+            )
+        for arm in ordered:
+            contrast = contrast_name(arm.name, reference.name)
+            pairs = pair_arm(
+                arm=arm.name,
+                keys=keys,
+                reference_completions=ref_completions,
+                reference_scores=ref_scores,
+                completions=completions.get(arm.name, {}),
+                scores=scores.get(arm.name, {}),
+            )
+            infos = [first_divergence(p.reference, p.candidate, thresholds.tau) for p in pairs]
+            inputs.append(CellInput(contrast, arm.name, reference.name, task.name, arm.role, pairs, infos))
+            for pair, info in zip(pairs, infos):
+                if info is None:
+                    continue
+                cut = info.char_offset
+                divergences.append(
+                    Divergence(
+                        contrast=contrast,
+                        task=task.name,
+                        item_id=pair.item_id,
+                        replicate=pair.replicate,
+                        position=info.position,
+                        cls=info.cls.value,
+                        gap=info.gap,
+                        reference_token=info.reference_token,
+                        candidate_token=info.candidate_token,
+                        reference_top=info.reference_top,
+                        prefix_text=pair.reference.text[:cut],
+                        reference_text=pair.reference.text[cut:],
+                        candidate_text=pair.candidate.text[cut:],
+                        outcome_reference=pair.outcome_reference,
+                        outcome_candidate=pair.outcome_candidate,
+                        basis=info.basis,
+                        kind=arm.role,
+                    )
+                )
+    cells = build_cells(inputs, thresholds)
+    order = {contrast_name(a.name, reference.name): i for i, a in enumerate(ordered)}
+    cells.sort(key=lambda c: order[c.contrast])
+    divergences.sort(key=lambda d: order[d.contrast])
+    pooled = {}
+    for arm in ordered:
+        name = contrast_name(arm.name, reference.name)
+        own = [c for c in cells if c.contrast == name and c.n > 0]
+        if own:
+            mh = mantel_haenszel_paired([c.b for c in own], [c.c for c in own])
+            pooled[name] = PooledOdds(name, float(mh.odds_ratio), float(mh.ci_low), float(mh.ci_high))
+    task_of = {item.id: task.name for task in battery.tasks for item in task.items}
+    return ScreenResult(
+        verdict=decide_screen([c.verdict for c in cells if c.kind == CANDIDATE]),
+        cells=tuple(cells),
+        divergences=tuple(divergences),
+        arms=tuple(arms),
+        speed=tuple(arm_speeds(arms, completions, task_of)),
+        thresholds=thresholds,
+        pooled=pooled,
+        manifest=dict(manifest or {}),
+        meta=dict(meta or {}),
+    )
+
+
+def _check_arms(arms: Sequence[ArmInfo]) -> ArmInfo:
+    names = [a.name for a in arms]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"arm names repeat: {', '.join(repeated)}")
+    bad = [a.name for a in arms if a.role not in (REFERENCE, CANDIDATE, NULL)]
+    if bad:
+        raise ValueError(f"arm {bad[0]!r}: role must be reference, candidate or null")
+    references = [a for a in arms if a.role == REFERENCE]
+    if len(references) != 1:
+        raise ValueError(f"a screen needs exactly one reference arm, got {len(references)}")
+    if not any(a.role == CANDIDATE for a in arms):
+        raise ValueError("a screen needs at least one candidate arm")
+    return references[0]
+

@@ -1,0 +1,159 @@
+"""Per-cell statistics and verdicts: one cell is one (contrast, task).
+
+For each cell the decided pairs (both outcomes 0/1) form the 2x2 table ``(a, b, c, d)`` (see
+:mod:`tais.screen.result`). From it, through :mod:`tais.stats`:
+
+- ``diff`` = (c - b) / n with its Tango score interval at 1 - 2 alpha, and the paired TOST against the margin;
+- exact McNemar p on (b, c), Holm-adjusted across every candidate cell of the screen (one family); null cells form
+  their own family, so an A/A arm never dilutes nor inflates the candidates' correction;
+- Cohen's h of the two marginal rates, with ``null_h`` (largest |h| of the null cells on the same task) beside it;
+- 95% Wilson intervals of both rates;
+- the verdict from :func:`tais.screen.verdict.decide_cell`, fed the number of ``leak`` divergences of the cell.
+
+Worked example: 40 pairs with a=30, b=3, c=1, d=6 give p_R = 33/40 = 0.825, p_C = 31/40 = 0.775, diff = -0.05,
+exact McNemar p = 2 * P(Binom(4, 0.5) <= 1) = 0.625.
+
+A cell with no decided pair has no statistics: it is INCONCLUSIVE (FAIL if it has a leak).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from tais.screen.forensics import DivergenceInfo
+from tais.screen.pairing import Pair
+from tais.screen.result import CANDIDATE, NULL, CellResult
+from tais.screen.verdict import Thresholds, decide_cell
+from tais.stats import (
+    PairedTable,
+    cohens_h,
+    holm,
+    mcnemar_exact,
+    paired_table,
+    paired_tost,
+    tango_interval,
+    wilson_interval,
+)
+from tais.types import DivergenceClass, Verdict
+
+DIVERGENCE_CLASSES = tuple(c.value for c in DivergenceClass)
+
+
+@dataclass(frozen=True)
+class CellInput:
+    """The pairs of one cell and the first divergence of each (None for an identical pair), in the same order."""
+
+    contrast: str
+    candidate: str
+    reference: str
+    task: str
+    kind: str
+    pairs: Sequence[Pair]
+    divergences: Sequence[DivergenceInfo | None]
+
+
+def build_cells(inputs: Sequence[CellInput], thresholds: Thresholds) -> list[CellResult]:
+    """Statistics and verdict of every cell, in the order given (Holm within each kind; null_h from the null cells)."""
+    raw = [_raw_cell(cell, thresholds) for cell in inputs]
+    for kind in (CANDIDATE, NULL):
+        index = [i for i, cell in enumerate(raw) if cell.kind == kind and cell.mcnemar_p is not None]
+        if index:
+            adjusted = holm([raw[i].mcnemar_p for i in index])
+            for i, p in zip(index, adjusted):
+                raw[i] = replace(raw[i], mcnemar_p_holm=float(p))
+    floor: dict[str, float] = {}
+    for cell in raw:
+        if cell.kind == NULL and cell.cohens_h is not None:
+            floor[cell.task] = max(floor.get(cell.task, 0.0), abs(cell.cohens_h))
+    return [_decide(replace(cell, null_h=floor.get(cell.task) if cell.kind == CANDIDATE else None), thresholds)
+            for cell in raw]
+
+
+def _raw_cell(cell: CellInput, thresholds: Thresholds) -> CellResult:
+    decided = [p for p in cell.pairs if p.decided]
+    counts = {name: 0 for name in DIVERGENCE_CLASSES}
+    for info in cell.divergences:
+        if info is not None:
+            counts[info.cls.value] += 1
+    token_pairs = [p.identical_tokens for p in cell.pairs if p.identical_tokens is not None]
+    common = dict(
+        contrast=cell.contrast,
+        candidate=cell.candidate,
+        reference=cell.reference,
+        task=cell.task,
+        kind=cell.kind,
+        undecided=len(cell.pairs) - len(decided),
+        identical_text=sum(p.identical_text for p in cell.pairs),
+        identical_tokens=sum(token_pairs) if token_pairs else None,
+        token_pairs=len(token_pairs),
+        divergences=counts,
+        mcnemar_p_holm=None,
+        null_h=None,
+        verdict=Verdict.INCONCLUSIVE,
+        reasons=(),
+        n_more=None,
+    )
+    if not decided:
+        return CellResult(
+            **common, n=0, a=0, b=0, c=0, d=0, p_reference=None, p_candidate=None, diff=None, ci_low=None,
+            ci_high=None, tost_p=None, equivalent=False, mcnemar_p=None, cohens_h=None, wilson_reference=None,
+            wilson_candidate=None,
+        )  # fmt: skip
+    table = paired_table([p.outcome_reference for p in decided], [p.outcome_candidate for p in decided])
+    level = 1.0 - 2.0 * thresholds.alpha
+    ci_low, ci_high = tango_interval(table.b, table.c, table.n, level=level)
+    tost = paired_tost(table.b, table.c, table.n, margin=thresholds.margin, alpha=thresholds.alpha)
+    return CellResult(
+        **common,
+        n=table.n,
+        a=table.a,
+        b=table.b,
+        c=table.c,
+        d=table.d,
+        p_reference=float(table.p_reference),
+        p_candidate=float(table.p_candidate),
+        diff=float(table.diff),
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
+        tost_p=float(tost.p_value),
+        equivalent=bool(tost.equivalent),
+        mcnemar_p=float(mcnemar_exact(table.b, table.c)),
+        cohens_h=float(cohens_h(table.p_candidate, table.p_reference)),
+        wilson_reference=_pair(wilson_interval(table.a + table.b, table.n)),
+        wilson_candidate=_pair(wilson_interval(table.a + table.c, table.n)),
+    )
+
+
+def _decide(cell: CellResult, thresholds: Thresholds) -> CellResult:
+    leaks = cell.divergences.get(DivergenceClass.LEAK.value, 0)
+    undecided_note = (
+        (f"{cell.undecided} of {cell.pairs} pairs have an undecidable score and are left out of the table",)
+        if cell.undecided
+        else ()
+    )
+    if cell.n == 0:
+        if leaks:
+            return replace(cell, verdict=Verdict.FAIL, reasons=(f"{leaks} leak divergence(s)",) + undecided_note)
+        return replace(cell, verdict=Verdict.INCONCLUSIVE, reasons=("no decided pairs",) + undecided_note)
+    table = PairedTable(cell.a, cell.b, cell.c, cell.d)
+    tost = paired_tost(table.b, table.c, table.n, margin=thresholds.margin, alpha=thresholds.alpha)
+    decision = decide_cell(
+        table=table,
+        tost=tost,
+        mcnemar_p_holm=cell.mcnemar_p_holm if cell.mcnemar_p_holm is not None else 1.0,
+        cohens_h=cell.cohens_h if cell.cohens_h is not None else 0.0,
+        leaks=leaks,
+        thresholds=thresholds,
+    )
+    return replace(
+        cell,
+        verdict=Verdict(decision.verdict),
+        reasons=tuple(decision.reasons) + undecided_note,
+        n_more=None if decision.n_more is None else int(decision.n_more),
+    )
+
+
+def _pair(interval: tuple[float, float]) -> tuple[float, float]:
+    low, high = interval
+    return float(low), float(high)
