@@ -1,0 +1,283 @@
+"""The screen config: a YAML file validated with pydantic, with errors that name the file and the key path.
+
+A config names the battery, the arms (exactly one ``reference``, any number of ``candidate`` arms, optional ``null``
+A/A arms), default sampling, thresholds and replicates::
+
+    name: my-screen
+    battery:
+      - {benchmark: smoke}
+    sampling: {max_tokens: 64, logprobs: 5}
+    arms:
+      - {name: reference, role: reference, backend: hf, model: "pypi:...gguf"}
+      - name: spec-ngram
+        backend: hf
+        model: "pypi:...gguf"
+        speculative: {proposer: ngram, k: 4, acceptance: strict}
+    thresholds: {margin: 0.03, alpha: 0.05, h_cutoff: 0.1, tau: 0.1}
+
+Every error is one line, e.g. ``screen.yaml: arms[2].speculative.k: Input should be greater than or equal to 1``
+(raised as :class:`tais.errors.ConfigError`, exit code 2). ``docs/config.md`` documents every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tais.engines import BACKENDS
+from tais.errors import ConfigError, InputError
+from tais.types import ArmSpec, SamplingParams
+
+ARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SamplingModel(_Strict):
+    """Sampling for every request of an arm (tais screens greedy decoding: temperature 0)."""
+
+    temperature: float = Field(0.0, ge=0.0)
+    max_tokens: int = Field(64, ge=1)
+    logprobs: int | None = Field(5, ge=0)
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+
+
+class PartialSamplingModel(_Strict):
+    """An arm's sampling override: only the keys it sets replace the config's default ``sampling``."""
+
+    temperature: float | None = Field(None, ge=0.0)
+    max_tokens: int | None = Field(None, ge=1)
+    logprobs: int | None = Field(None, ge=0)
+    stop: list[str] | None = None
+    seed: int | None = None
+
+
+class TypicalModel(_Strict):
+    epsilon: float = Field(0.3, gt=0.0)
+    delta: float = Field(0.09, gt=0.0)
+
+
+class NgramModel(_Strict):
+    min_n: int = Field(1, ge=1)
+    max_n: int = Field(3, ge=1)
+
+
+class AdversarialModel(_Strict):
+    system_prompt: str | None = None
+    logit_bias: dict[str, float] = Field(default_factory=dict)
+    bias_against_refusal: float | None = Field(None, ge=0.0)
+
+
+class HFSpeculativeModel(_Strict):
+    """The ``speculative`` block of an ``hf`` arm (interfaces.md, "HF arm spec")."""
+
+    proposer: Literal["draft", "quantized", "ngram", "self"]
+    k: int = Field(4, ge=1)
+    acceptance: Literal["strict", "typical"] = "strict"
+    typical: TypicalModel | None = None
+    ngram: NgramModel | None = None
+    adversarial: AdversarialModel | None = None
+
+
+class ArmModel(_Strict):
+    """One arm of the config; becomes an :class:`tais.types.ArmSpec`."""
+
+    name: str = Field(pattern=ARM_NAME_PATTERN)
+    role: Literal["reference", "candidate", "null"] = "candidate"
+    backend: str
+    model: str = Field(min_length=1)
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    device: str = "cpu"
+    draft: str | None = None
+    speculative: dict[str, Any] = Field(default_factory=dict)
+    sampling: PartialSamplingModel | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    order: Literal["as-listed", "shuffled"] = "as-listed"
+    order_seed: int = 0
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend {value!r}; known: {', '.join(sorted(BACKENDS))}")
+        return value
+
+
+class ThresholdsModel(_Strict):
+    margin: float = Field(0.03, gt=0.0, lt=1.0)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    h_cutoff: float = Field(0.1, gt=0.0)
+    tau: float = Field(0.1, ge=0.0)
+    power: float = Field(0.8, gt=0.0, lt=1.0)
+
+
+class ScreenConfigModel(_Strict):
+    """The whole config file."""
+
+    name: str = Field("screen", pattern=ARM_NAME_PATTERN)
+    battery: list[dict[str, Any]] = Field(min_length=1)
+    arms: list[ArmModel] = Field(min_length=2)
+    sampling: SamplingModel = Field(default_factory=SamplingModel)
+    thresholds: ThresholdsModel = Field(default_factory=ThresholdsModel)
+    replicates: int = Field(1, ge=1)
+    scorers: dict[str, str] = Field(default_factory=dict)
+    judge: ArmModel | None = None
+    out: str | None = None
+
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """An arm as the pipeline runs it: its spec plus the request order (``as-listed`` or ``shuffled`` with a seed)."""
+
+    spec: ArmSpec
+    order: str = "as-listed"
+    order_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    """A validated config and where it came from (its text and sha256 go into the run manifest)."""
+
+    model: ScreenConfigModel
+    path: Path
+    text: str
+    sha256: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def arms(self) -> list[ArmPlan]:
+        return [arm_plan(arm, self.model.sampling) for arm in self.model.arms]
+
+    @property
+    def reference(self) -> ArmPlan:
+        return next(a for a in self.arms if a.spec.role == "reference")
+
+    def out_dir(self, override: Path | None = None) -> Path:
+        """The run directory: ``--out`` if given, else the config's ``out`` (relative to the config file), else
+        ``runs/<name>`` beside the config file."""
+        if override is not None:
+            return Path(override)
+        if self.model.out:
+            return self.base_dir / self.model.out
+        return self.base_dir / "runs" / self.model.name
+
+
+def arm_plan(arm: ArmModel, default_sampling: SamplingModel) -> ArmPlan:
+    sampling = default_sampling.model_dump()
+    if arm.sampling is not None:
+        sampling.update(arm.sampling.model_dump(exclude_unset=True))
+    spec = ArmSpec(
+        name=arm.name,
+        backend=arm.backend,
+        model=arm.model,
+        role=arm.role,
+        dtype=arm.dtype,
+        device=arm.device,
+        draft=arm.draft,
+        speculative=dict(arm.speculative),
+        sampling=SamplingParams.from_dict(sampling),
+        options=dict(arm.options),
+    )
+    return ArmPlan(spec=spec, order=arm.order, order_seed=arm.order_seed)
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a key path: ``("arms", 2, "speculative", "k")`` -> ``arms[2].speculative.k``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _config_error(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal["))))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ConfigError(message, path=str(path), key=key_path(loc) or None)
+
+
+def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
+    """Checks that span keys: one reference arm, unique arm names, and the ``hf`` speculative block (which depends
+    on the arm's backend)."""
+    refs = [i for i, arm in enumerate(model.arms) if arm.role == "reference"]
+    if len(refs) != 1:
+        found = f"found {len(refs)}" + (": " + ", ".join(f"arms[{i}]" for i in refs) if refs else "")
+        raise ConfigError(f"exactly one arm must have role: reference ({found})", path=str(path), key="arms")
+    seen: dict[str, int] = {}
+    for i, arm in enumerate(model.arms):
+        if arm.name in seen:
+            raise ConfigError(f"{arm.name!r} is already the name of arms[{seen[arm.name]}]", path=str(path),
+                              key=f"arms[{i}].name")
+        seen[arm.name] = i
+    arms = [("arms", i, arm) for i, arm in enumerate(model.arms)]
+    if model.judge is not None:
+        arms.append(("judge", None, model.judge))
+    for field, index, arm in arms:
+        loc: tuple[Any, ...] = (field,) if index is None else (field, index)
+        if arm.backend == "hf" and arm.speculative:
+            try:
+                spec = HFSpeculativeModel.model_validate(arm.speculative)
+            except ValidationError as exc:
+                raise _config_error(exc, path, loc + ("speculative",)) from None
+            if spec.proposer == "draft" and not arm.draft:
+                raise ConfigError("proposer 'draft' needs the arm's draft: <source>", path=str(path),
+                                  key=key_path(loc + ("speculative", "proposer")))
+            if spec.adversarial is not None and spec.proposer not in ("draft", "quantized"):
+                raise ConfigError("adversarial needs a draft model (proposer draft or quantized)", path=str(path),
+                                  key=key_path(loc + ("speculative", "adversarial")))
+
+
+def parse_config(text: str, path: Path) -> ScreenConfigModel:
+    """Parse and validate config text (``path`` only names the file in errors)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(f"not valid YAML: {exc.problem}", path=str(path),
+                          line=None if mark is None else mark.line + 1) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", path=str(path)) from None
+    if not isinstance(data, Mapping):
+        raise ConfigError("the config must be a YAML mapping (battery:, arms:, ...)", path=str(path))
+    try:
+        model = ScreenConfigModel.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, path) from None
+    _validate_across_keys(model, path)
+    return model
+
+
+def load_config(path: Path | str) -> ScreenConfig:
+    """Read and validate a config file; raises :class:`ConfigError` / :class:`InputError` naming file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such config file", path=str(path))
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=str(path)) from None
+    model = parse_config(text, path)
+    return ScreenConfig(model=model, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest())

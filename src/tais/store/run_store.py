@@ -1,0 +1,331 @@
+"""The run store: one SQLite file per run directory (``store.sqlite``), in WAL mode, written by one process.
+
+What it holds (all append-only; nothing is ever updated in place):
+
+- ``tasks`` / ``items``: the battery as it was loaded, keyed by the task's content sha256 and each item's sha256.
+- ``arms``: each arm fingerprint with the full arm spec and the engine's ``describe()`` output.
+- ``completions``: keyed by *(fingerprint, item id, replicate, request sha256)*; the request sha256 pins the exact chat
+  turns sent, so an item whose text changes is generated again rather than answered from the cache. Each row keeps
+  the completion as canonical JSON and that JSON's sha256.
+- ``scores``: keyed like completions plus the scorer id (``NAME@VERSION``), so a new scorer version re-scores without
+  regenerating.
+- ``runs``: one row per ``tais run``: the config text and its sha256, and the *plan* (arms and fingerprints, tasks,
+  replicates, request hashes) that says which rows of the tables above make up that run.
+- ``analyses``: one row per screen of a run (thresholds and the sha256 of the evidence it wrote).
+
+A completion *counts only once committed*: :meth:`RunStore.add_completion` commits its own transaction before it
+returns, so a process killed at any instant leaves every earlier completion stored and no half-written one. A second
+write of the same key is ignored (the first answer stays), so resuming can never duplicate a completion.
+
+Worked example::
+
+    >>> store = RunStore(":memory:")
+    >>> key = CompletionKey("t/1", 0, "r" * 64)
+    >>> store.missing("fp", [key]) == [key]
+    True
+    >>> store.add_completion("fp", key, Completion(item_id="t/1", text="Hi"))
+    True
+    >>> store.missing("fp", [key])
+    []
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from tais.errors import InputError
+from tais.store.canonical import canonical_json, sha256_text
+from tais.types import Completion, Item, Score, Task
+
+STORE_FILENAME = "store.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, task_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    task_sha256 TEXT NOT NULL, position INTEGER NOT NULL, item_id TEXT NOT NULL, item_sha256 TEXT NOT NULL,
+    item_json TEXT NOT NULL, PRIMARY KEY (task_sha256, position));
+CREATE TABLE IF NOT EXISTS arms (
+    fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, spec_json TEXT NOT NULL, describe_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS completions (
+    fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
+    completion_json TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, item_id, replicate, request_sha256));
+CREATE TABLE IF NOT EXISTS scores (
+    fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
+    scorer TEXT NOT NULL, score_json TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, item_id, replicate, request_sha256, scorer));
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, config_sha256 TEXT NOT NULL, config_text TEXT NOT NULL,
+    plan_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS analyses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, thresholds_json TEXT NOT NULL,
+    evidence_sha256 TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class CompletionKey:
+    """Where one completion of an arm belongs: the item, the replicate, and the sha256 of the exact request sent."""
+
+    item_id: str
+    replicate: int
+    request_sha256: str
+
+
+@dataclass(frozen=True)
+class StoredCompletion:
+    key: CompletionKey
+    completion: Completion
+    sha256: str
+    """sha256 recorded when the completion was written (of its canonical JSON)"""
+    actual_sha256: str
+    """sha256 of the canonical JSON as read back now; differs from ``sha256`` when the stored bytes were edited"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    config_sha256: str
+    config_text: str
+    plan: dict[str, Any]
+
+
+def completion_sha256(completion: Completion) -> str:
+    """sha256 of a completion's canonical JSON (what the manifest pins)."""
+    return sha256_text(canonical_json(completion.to_dict()))
+
+
+def task_record(task: Task) -> dict[str, Any]:
+    """A task's metadata (everything but its items) as a JSON-able dict."""
+    return {
+        "name": task.name,
+        "outcome": task.outcome,
+        "scorer": task.scorer,
+        "system_prompt": task.system_prompt,
+        "source": task.source,
+        "sha256": task.sha256,
+    }
+
+
+def task_content_sha256(task: Task) -> str:
+    """sha256 of a task's metadata and items (canonical JSON): the key a task is stored under."""
+    return sha256_text(canonical_json({"task": task_record(task), "items": [i.to_dict() for i in task.items]}))
+
+
+class RunStore:
+    """The SQLite run store of one run directory (see the module docstring). Use as a context manager or call
+    :meth:`close`, which checkpoints the WAL into the main file."""
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = path if path == ":memory:" else Path(path)
+        if not create and (self.path == ":memory:" or not Path(self.path).is_file()):
+            raise InputError("no run store here (expected a directory written by `tais run`)", path=str(path))
+        if create and self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            if create:
+                self._db.executescript(_SCHEMA)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise InputError(f"not a tais run store: {exc}", path=str(path)) from None
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            self._db.close()
+            raise InputError(f"run store schema {version and version[0]!r}, expected {SCHEMA_VERSION}", path=str(path))
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the main database file and close. Idempotent."""
+        if self._db is None:
+            return
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()
+            self._db = None  # type: ignore[assignment]
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, sql_rows: Iterable[tuple[str, tuple[Any, ...]]]) -> int:
+        """Run several inserts in one committed transaction; returns how many rows were inserted."""
+        inserted = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, row in sql_rows:
+                inserted += self._db.execute(sql, row).rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    # -- battery -----------------------------------------------------------------------------------------------------
+
+    def put_tasks(self, tasks: Sequence[Task]) -> dict[str, str]:
+        """Store each task and its items; returns task name -> content sha256 (the key it is stored under).
+
+        The content sha256 is computed here from the task's metadata and items (:func:`task_content_sha256`), so it
+        pins exactly what was stored whatever the loader's own ``Task.sha256`` covers."""
+        rows: list[tuple[str, tuple[Any, ...]]] = []
+        keys: dict[str, str] = {}
+        for task in tasks:
+            content = task_content_sha256(task)
+            keys[task.name] = content
+            rows.append(("INSERT OR IGNORE INTO tasks VALUES (?, ?, ?)",
+                         (content, task.name, canonical_json(task_record(task)))))
+            for position, item in enumerate(task.items):
+                item_json = canonical_json(item.to_dict())
+                rows.append(("INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?)",
+                             (content, position, item.id, sha256_text(item_json), item_json)))
+        self._write(rows)
+        return keys
+
+    def task(self, sha256: str) -> Task:
+        """The task stored under a content sha256, with its items in their original order."""
+        row = self._db.execute("SELECT task_json FROM tasks WHERE sha256=?", (sha256,)).fetchone()
+        if row is None:
+            raise KeyError(sha256)
+        meta = json.loads(row[0])
+        items = tuple(
+            Item.from_dict(json.loads(r[0]))
+            for r in self._db.execute("SELECT item_json FROM items WHERE task_sha256=? ORDER BY position", (sha256,))
+        )
+        return Task(items=items, **meta)
+
+    def item_rows(self) -> list[tuple[str, str, str, str]]:
+        """(task sha256, item id, recorded item sha256, item JSON) for every stored item."""
+        return list(self._db.execute(
+            "SELECT task_sha256, item_id, item_sha256, item_json FROM items ORDER BY task_sha256, position"))
+
+    # -- arms --------------------------------------------------------------------------------------------------------
+
+    def put_arm(self, fingerprint: str, name: str, spec: Mapping[str, Any], describe: Mapping[str, Any]) -> None:
+        self._write([("INSERT OR IGNORE INTO arms VALUES (?, ?, ?, ?)",
+                      (fingerprint, name, canonical_json(dict(spec)), canonical_json(dict(describe))))])
+
+    def arm(self, fingerprint: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(spec, describe) stored for a fingerprint."""
+        row = self._db.execute("SELECT spec_json, describe_json FROM arms WHERE fingerprint=?", (fingerprint,)).fetchone()
+        if row is None:
+            raise KeyError(fingerprint)
+        return json.loads(row[0]), json.loads(row[1])
+
+    # -- completions -------------------------------------------------------------------------------------------------
+
+    def missing(self, fingerprint: str, keys: Sequence[CompletionKey]) -> list[CompletionKey]:
+        """The keys (in the order given) that have no committed completion for this arm fingerprint."""
+        have = {
+            (r[0], r[1], r[2])
+            for r in self._db.execute(
+                "SELECT item_id, replicate, request_sha256 FROM completions WHERE fingerprint=?", (fingerprint,))
+        }
+        return [k for k in keys if (k.item_id, k.replicate, k.request_sha256) not in have]
+
+    def add_completion(self, fingerprint: str, key: CompletionKey, completion: Completion) -> bool:
+        """Commit one completion; returns False (and keeps the stored one) if the key already has a completion."""
+        if (completion.item_id, completion.replicate) != (key.item_id, key.replicate):
+            raise ValueError(f"completion {completion.item_id}#{completion.replicate} stored under {key}")
+        text = canonical_json(completion.to_dict())
+        return bool(self._write([(
+            "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)",
+            (fingerprint, key.item_id, key.replicate, key.request_sha256, text, sha256_text(text)),
+        )]))
+
+    def completions(self, fingerprint: str, keys: Sequence[CompletionKey] | None = None) -> dict[CompletionKey, StoredCompletion]:
+        """Stored completions of an arm fingerprint, for the given keys (all when None)."""
+        wanted = None if keys is None else set(keys)
+        out: dict[CompletionKey, StoredCompletion] = {}
+        for item_id, replicate, request_sha, text, sha in self._db.execute(
+            "SELECT item_id, replicate, request_sha256, completion_json, sha256 FROM completions "
+            "WHERE fingerprint=? ORDER BY rowid", (fingerprint,)
+        ):
+            key = CompletionKey(item_id, replicate, request_sha)
+            if wanted is not None and key not in wanted:
+                continue
+            out[key] = StoredCompletion(key, Completion.from_dict(json.loads(text)), sha, sha256_text(text))
+        return out
+
+    def count_completions(self, fingerprint: str | None = None) -> int:
+        if fingerprint is None:
+            return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM completions WHERE fingerprint=?", (fingerprint,)).fetchone()[0]
+
+    # -- scores ------------------------------------------------------------------------------------------------------
+
+    def add_scores(self, fingerprint: str, scorer_id: str, scored: Sequence[tuple[CompletionKey, Score]]) -> int:
+        """Commit a batch of one scorer's scores in one transaction; returns how many were new."""
+        rows = []
+        for key, score in scored:
+            text = canonical_json(score.to_dict())
+            rows.append(("INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (fingerprint, key.item_id, key.replicate, key.request_sha256, scorer_id, text,
+                          sha256_text(text))))
+        return self._write(rows)
+
+    def scores(self, fingerprint: str, scorer: str) -> dict[CompletionKey, tuple[Score, str, str]]:
+        """Stored scores of an arm by one scorer id: key -> (score, recorded sha256, sha256 as read back)."""
+        return {
+            CompletionKey(r[0], r[1], r[2]): (Score.from_dict(json.loads(r[3])), r[4], sha256_text(r[3]))
+            for r in self._db.execute(
+                "SELECT item_id, replicate, request_sha256, score_json, sha256 FROM scores "
+                "WHERE fingerprint=? AND scorer=?", (fingerprint, scorer))
+        }
+
+    # -- runs and analyses -------------------------------------------------------------------------------------------
+
+    def add_run(self, config_sha256: str, config_text: str, plan: Mapping[str, Any]) -> int:
+        """Record a finished run (its completions and scores are all committed); returns its id."""
+        self._write([("INSERT INTO runs (config_sha256, config_text, plan_json) VALUES (?, ?, ?)",
+                      (config_sha256, config_text, canonical_json(dict(plan))))])
+        return self._db.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+
+    def latest_run(self) -> RunRecord:
+        """The newest finished run."""
+        row = self._db.execute(
+            "SELECT id, config_sha256, config_text, plan_json FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise InputError("the store holds no finished run; run `tais run CONFIG` first", path=str(self.path))
+        return RunRecord(row[0], row[1], row[2], json.loads(row[3]))
+
+    def add_analysis(self, run_id: int, thresholds: Mapping[str, Any], evidence_sha256: str) -> None:
+        self._write([("INSERT INTO analyses (run_id, thresholds_json, evidence_sha256) VALUES (?, ?, ?)",
+                      (run_id, canonical_json(dict(thresholds)), evidence_sha256))])
+
+    def latest_analysis(self, run_id: int) -> tuple[dict[str, Any], str] | None:
+        row = self._db.execute(
+            "SELECT thresholds_json, evidence_sha256 FROM analyses WHERE run_id=? ORDER BY id DESC LIMIT 1", (run_id,)
+        ).fetchone()
+        return None if row is None else (json.loads(row[0]), row[1])
+
+    # -- integrity and export ----------------------------------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own structural check (``PRAGMA integrity_check``); empty when the file is sound."""
+        rows = [r[0] for r in self._db.execute("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
+
+    def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and all rows of one table (for export)."""
+        if table not in {"tasks", "items", "arms", "completions", "scores", "runs", "analyses"}:
+            raise ValueError(table)
+        cur = self._db.execute(f"SELECT * FROM {table}")
+        return [d[0] for d in cur.description], cur.fetchall()
