@@ -1,0 +1,61 @@
+"""Write a screen's reports into a run directory, each file atomically (temp file in the same folder, then rename),
+so a reader never sees half a report.
+
+Files: ``evidence.json`` (:mod:`tais.report.evidence`), ``report.md`` (:mod:`tais.report.markdown`) with its plots
+as ``plots/<name>.svg``, and ``report.html`` (:mod:`tais.report.html`, plots inline).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from tais.report import svg
+from tais.report.evidence import evidence_json
+from tais.report.html import render_html
+from tais.report.markdown import render_markdown
+from tais.screen.result import ScreenResult
+
+
+def plot_files(result: ScreenResult) -> dict[str, str]:
+    """Plot stem -> SVG text, as the Markdown report links them (``plots/<stem>.svg``)."""
+    return {
+        "forest": svg.forest_plot(result.cells, result.thresholds.margin),
+        "identity": svg.identity_plot(result.cells),
+        "divergence-positions": svg.divergence_histogram(result.divergences),
+        "acceptance": svg.acceptance_plot(result.speed),
+    }
+
+
+def write_reports(result: ScreenResult, out_dir: Path) -> dict[str, Path]:
+    """Write every report of ``result`` under ``out_dir`` (created if needed). Returns name -> path for
+    ``evidence``, ``markdown``, ``html`` and ``plot:<stem>``. All texts are rendered before the first file is
+    written, so a rendering error leaves the directory untouched."""
+    out_dir = Path(out_dir)
+    texts = {
+        "evidence": ("evidence.json", evidence_json(result)),
+        "markdown": ("report.md", render_markdown(result)),
+        "html": ("report.html", render_html(result)),
+    }
+    texts.update({f"plot:{stem}": (f"plots/{stem}.svg", body) for stem, body in plot_files(result).items()})
+    written = {}
+    for name, (relative, text) in texts.items():
+        path = out_dir / relative
+        _write_atomic(path, text)
+        written[name] = path
+    return written
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
