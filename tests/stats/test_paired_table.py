@@ -1,0 +1,52 @@
+"""The paired 2x2 table: counting and input validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tais.stats import PairedTable, paired_table
+
+
+def test_counts_each_combination_of_reference_and_candidate():
+    ref = [1, 1, 1, 0, 0, 0, 0, 1]
+    cand = [1, 0, 0, 1, 0, 0, 0, 1]
+    t = paired_table(ref, cand)
+    assert (t.a, t.b, t.c, t.d) == (2, 2, 1, 3)
+    assert t.n == 8 and t.discordant == 3
+    assert t.p_reference == pytest.approx(4 / 8)
+    assert t.p_candidate == pytest.approx(3 / 8)
+    assert t.diff == pytest.approx(t.p_candidate - t.p_reference)
+
+
+def test_accepts_numpy_booleans_and_agrees_with_a_crosstab():
+    rng = np.random.default_rng(7)
+    ref = rng.integers(0, 2, 500).astype(bool)
+    cand = rng.integers(0, 2, 500)
+    t = paired_table(ref, cand)
+    cross = np.histogram2d(ref.astype(int), cand, bins=[[0, 0.5, 1.5]] * 2)[0]
+    assert (t.a, t.b, t.c, t.d) == (cross[1, 1], cross[1, 0], cross[0, 1], cross[0, 0])
+
+
+@pytest.mark.parametrize(
+    "ref, cand, words",
+    [
+        ([1, 0], [1], "equal lengths"),
+        ([1, 2], [1, 0], "only 0 and 1"),
+        ([1, 0], [0.5, 1], "only 0 and 1"),
+        ([[1, 0]], [[1, 0]], "one-dimensional"),
+    ],
+)
+def test_rejects_bad_outcome_vectors(ref, cand, words):
+    with pytest.raises(ValueError, match=words):
+        paired_table(ref, cand)
+
+
+def test_empty_table_has_undefined_rates():
+    t = paired_table([], [])
+    assert t.n == 0 and np.isnan(t.diff) and np.isnan(t.p_reference)
+
+
+def test_table_rejects_negative_counts():
+    with pytest.raises(ValueError, match="non-negative"):
+        PairedTable(1, -1, 0, 0)
