@@ -1,0 +1,177 @@
+"""The ``hf`` backend: an :class:`~tais.interfaces.Engine` that decodes in-process with PyTorch / transformers.
+
+Target-only arms decode with batched greedy (:mod:`tais.engines.hf.greedy`); arms with a ``speculative`` block
+decode with batched speculative decoding (:mod:`tais.engines.speculative.decoder`). Requests are cut, in the order
+given, into batches of ``options.batch_size`` (default 8); every completion of a batch carries the batch's wall time.
+
+Example arm (see ``interfaces.md``, "HF arm spec")::
+
+    ArmSpec(name="quantized-draft", backend="hf", model=SMOLLM2, speculative={"proposer": "quantized", "k": 4},
+            options={"batch_size": 16})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Mapping, Sequence
+
+from tais.engines.hf.chat import prompt_token_ids
+from tais.engines.hf.loading import LoadedModel, check_dtype_device, load_model
+from tais.engines.hf.rows import RowState, TokenText
+from tais.engines.speculative.config import SpeculativeConfig
+from tais.errors import ConfigError, EngineError, require
+from tais.interfaces import Engine
+from tais.types import ArmSpec, Completion, Request
+
+_OPTIONS = {"batch_size", "threads"}
+
+
+class HFEngine(Engine):
+    """Greedy or speculative decoding of one target model (and optionally a draft model)."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        target: LoadedModel,
+        *,
+        speculative: SpeculativeConfig | None = None,
+        draft: LoadedModel | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        self.target = target
+        self.speculative = speculative
+        self.draft = draft
+        self.batch_size = batch_size
+        self._token_text = TokenText(target.tokenizer)
+        self._proposer_model: Any = None
+
+    # ------------------------------------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "HFEngine":
+        """Build the engine for ``arm`` (``workdir`` is unused: the engine keeps no logs)."""
+        check_dtype_device(arm.dtype, arm.device)
+        options = _options(arm.options)
+        if arm.sampling.temperature != 0:
+            raise ConfigError(f"the hf engine decodes greedily; temperature must be 0, got {arm.sampling.temperature}",
+                              key="sampling.temperature")
+        speculative = SpeculativeConfig.parse(arm.speculative)
+        if speculative is not None and speculative.proposer == "draft" and not arm.draft:
+            raise ConfigError("proposer 'draft' needs the arm's draft model", key="draft")
+        if arm.draft and (speculative is None or speculative.proposer != "draft"):
+            raise ConfigError("a draft model is only used with speculative.proposer 'draft'", key="draft")
+        if speculative is not None and speculative.proposer == "quantized" and arm.device != "cpu":
+            raise ConfigError("proposer 'quantized' (int8 dynamic quantization) runs on cpu only",
+                              key="speculative.proposer")
+        if "threads" in options:
+            require("torch", "hf").set_num_threads(int(options["threads"]))
+        target = load_model(arm.model, dtype=arm.dtype, device=arm.device)
+        draft = None
+        if speculative is not None and speculative.proposer == "draft":
+            draft = load_model(arm.draft, dtype=arm.dtype, device=arm.device)  # type: ignore[arg-type]
+            check_same_tokenizer(target, draft)
+        return cls(target, speculative=speculative, draft=draft, batch_size=int(options.get("batch_size", 8)))
+
+    # ------------------------------------------------------------------------------------------------- generation
+
+    async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:  # type: ignore[override]
+        for start in range(0, len(requests), self.batch_size):
+            batch = list(requests[start:start + self.batch_size])
+            for completion in await asyncio.to_thread(self.generate_batch, batch):
+                yield completion
+
+    def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
+        """Decode one batch synchronously; completions in request order."""
+        for r in requests:
+            if r.sampling.temperature != 0:
+                raise EngineError(f"request {r.item_id!r}: the hf engine decodes greedily; temperature must be 0")
+            if r.sampling.max_tokens < 1:
+                raise EngineError(f"request {r.item_id!r}: max_tokens must be >= 1")
+        tok = self.target.tokenizer
+        rows = [
+            RowState(
+                request=r,
+                prompt_ids=prompt_token_ids(tok, r),
+                eos_ids=self.target.eos_token_ids,
+                top_k=int(r.sampling.logprobs or 0),
+                tokenizer=tok,
+            )
+            for r in requests
+        ]
+        started = time.perf_counter()
+        telemetry = None
+        if self.speculative is None:
+            from tais.engines.hf.greedy import greedy_decode
+
+            greedy_decode(self.target.model, rows, pad_id=self.target.pad_token_id)
+        else:
+            from tais.engines.speculative.decoder import speculative_decode
+
+            telemetry = speculative_decode(self.target, rows, self.speculative, self._proposer())
+        wall = time.perf_counter() - started
+        return [
+            row.completion(tok, wall_s=wall, spec=None if telemetry is None else telemetry[i],
+                           token_text=self._token_text)
+            for i, row in enumerate(rows)
+        ]
+
+    def _proposer(self):
+        from tais.engines.speculative.proposers import make_proposer
+
+        if self._proposer_model is None:
+            self._proposer_model = make_proposer(self.speculative, self.target, self.draft)  # type: ignore[arg-type]
+        return self._proposer_model
+
+    # -------------------------------------------------------------------------------------------------- identity
+
+    def describe(self) -> dict[str, Any]:
+        torch = require("torch", "hf")
+        transformers = require("transformers", "hf")
+        out: dict[str, Any] = {
+            "backend": self.name,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "model": self.target.files.source,
+            "model_sha256": self.target.files.sha256,
+            "dtype": self.target.dtype,
+            "device": self.target.device,
+            "chat_template_sha256": self.target.chat_template_sha256(),
+            "batch_size": self.batch_size,
+            "decoding": "greedy",
+            "speculative": None if self.speculative is None else self.speculative.describe(),
+        }
+        if self.draft is not None:
+            out["draft"] = self.draft.files.source
+            out["draft_sha256"] = self.draft.files.sha256
+        if self.speculative is not None and self.speculative.proposer == "quantized":
+            out["draft_quantization"] = "torch.ao dynamic int8 (nn.Linear)"
+        return out
+
+    def close(self) -> None:
+        self._proposer_model = None
+
+
+def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
+    """Raise :class:`ConfigError` unless the draft's tokenizer maps every token to the same id as the target's."""
+    if target.tokenizer.get_vocab() != draft.tokenizer.get_vocab():
+        raise ConfigError(
+            f"draft {draft.files.source!r} does not share the target's tokenizer "
+            f"({len(draft.tokenizer.get_vocab())} vs {len(target.tokenizer.get_vocab())} tokens, or different ids)",
+            key="draft",
+        )
+
+
+def _options(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise ConfigError(f"unknown hf option {unknown[0]!r}; known: {', '.join(sorted(_OPTIONS))}", key="options")
+    bs = options.get("batch_size", 8)
+    if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
+        raise ConfigError(f"must be an integer >= 1, got {bs!r}", key="options.batch_size")
+    threads = options.get("threads", 1)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ConfigError(f"must be an integer >= 1, got {threads!r}", key="options.threads")
+    return options
