@@ -10,9 +10,10 @@ limit of :func:`tais.stats.tango.restricted_mle_b`). Both one-sided tests reject
     -margin + z w(-margin) / sqrt(n) < d < margin - z w(+margin) / sqrt(n),      z = z_{1-alpha},
 
 so the asymptotic power is Phi((sqrt(n)(margin - delta) - z w+) / sigma) + Phi((sqrt(n)(margin + delta) - z w-) / sigma)
-- 1 (Liu, Hsueh, Hsieh and Chen 2002, Statistics in Medicine 21:231, score method). :func:`n_paired_tost` returns the
-smallest n where it reaches the target; :func:`power_paired_tost` gives the exact power of the test at any n by
-enumerating every table.
+- 1 (Liu, Hsueh, Hsieh and Chen 2002, Statistics in Medicine 21:231, score method). :func:`power_paired_tost` gives
+the exact power of the test at any n by enumerating the tables; :func:`n_paired_tost` starts from the smallest n
+where the large-sample power reaches the target and steps up until the exact power does too (with only a few expected
+discordant pairs the exact power is a saw-tooth in n and can fall short of the large-sample value).
 
 Unpaired design. Two independent samples of n each at rate p; the Wald TOST rejects both one-sided nulls when the
 1 - 2 alpha Wald interval lies inside the margin. At true difference 0, power = 2 Phi(margin sqrt(n) / s - z) - 1
