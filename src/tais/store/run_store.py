@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from tais.errors import InputError
+from tais.errors import InputError, IntegrityError
 from tais.store.canonical import canonical_json, sha256_text
 from tais.types import Completion, Item, Score, Task
 
@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS completions (
     fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
     completion_json TEXT NOT NULL, sha256 TEXT NOT NULL,
     PRIMARY KEY (fingerprint, item_id, replicate, request_sha256));
+CREATE TABLE IF NOT EXISTS timings (
+    fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
+    elapsed_s REAL NOT NULL, PRIMARY KEY (fingerprint, item_id, replicate, request_sha256));
 CREATE TABLE IF NOT EXISTS scores (
     fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
     scorer TEXT NOT NULL, score_json TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -95,6 +98,14 @@ class RunRecord:
     config_sha256: str
     config_text: str
     plan: dict[str, Any]
+
+
+def _loads(text: str, what: str) -> Any:
+    """JSON from a stored row; a row whose bytes were edited into invalid JSON raises :class:`IntegrityError`."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{what}: stored bytes are not valid JSON any more ({exc.msg})") from None
 
 
 def completion_sha256(completion: Completion) -> str:
@@ -204,10 +215,11 @@ class RunStore:
         row = self._db.execute("SELECT task_json FROM tasks WHERE sha256=?", (sha256,)).fetchone()
         if row is None:
             raise KeyError(sha256)
-        meta = json.loads(row[0])
+        meta = _loads(row[0], f"task {sha256[:12]}")
         items = tuple(
-            Item.from_dict(json.loads(r[0]))
-            for r in self._db.execute("SELECT item_json FROM items WHERE task_sha256=? ORDER BY position", (sha256,))
+            Item.from_dict(_loads(r[1], f"item {r[0]}"))
+            for r in self._db.execute(
+                "SELECT item_id, item_json FROM items WHERE task_sha256=? ORDER BY position", (sha256,))
         )
         return Task(items=items, **meta)
 
@@ -240,15 +252,30 @@ class RunStore:
         }
         return [k for k in keys if (k.item_id, k.replicate, k.request_sha256) not in have]
 
-    def add_completion(self, fingerprint: str, key: CompletionKey, completion: Completion) -> bool:
-        """Commit one completion; returns False (and keeps the stored one) if the key already has a completion."""
+    def add_completion(self, fingerprint: str, key: CompletionKey, completion: Completion,
+                       elapsed_s: float = 0.0) -> bool:
+        """Commit one completion; returns False (and keeps the stored one) if the key already has a completion.
+
+        ``elapsed_s`` is the generation wall time since the arm's previous commit (or since generation started), kept
+        beside the completion in the same transaction, so the arm's total generation time survives an interrupted
+        and resumed run (:meth:`generation_wall_s`)."""
         if (completion.item_id, completion.replicate) != (key.item_id, key.replicate):
             raise ValueError(f"completion {completion.item_id}#{completion.replicate} stored under {key}")
         text = canonical_json(completion.to_dict())
-        return bool(self._write([(
-            "INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)",
-            (fingerprint, key.item_id, key.replicate, key.request_sha256, text, sha256_text(text)),
-        )]))
+        row = (fingerprint, key.item_id, key.replicate, key.request_sha256)
+        return bool(self._write([
+            ("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", (*row, text, sha256_text(text))),
+            ("INSERT OR IGNORE INTO timings VALUES (?, ?, ?, ?, ?)", (*row, float(elapsed_s))),
+        ]) == 2)
+
+    def generation_wall_s(self, fingerprint: str, keys: Sequence[CompletionKey]) -> float:
+        """Total generation wall time recorded for these completions of an arm (seconds)."""
+        elapsed = {
+            (r[0], r[1], r[2]): r[3]
+            for r in self._db.execute(
+                "SELECT item_id, replicate, request_sha256, elapsed_s FROM timings WHERE fingerprint=?", (fingerprint,))
+        }
+        return float(sum(elapsed.get((k.item_id, k.replicate, k.request_sha256), 0.0) for k in keys))
 
     def completions(self, fingerprint: str, keys: Sequence[CompletionKey] | None = None) -> dict[CompletionKey, StoredCompletion]:
         """Stored completions of an arm fingerprint, for the given keys (all when None)."""
@@ -261,7 +288,8 @@ class RunStore:
             key = CompletionKey(item_id, replicate, request_sha)
             if wanted is not None and key not in wanted:
                 continue
-            out[key] = StoredCompletion(key, Completion.from_dict(json.loads(text)), sha, sha256_text(text))
+            completion = Completion.from_dict(_loads(text, f"completion {item_id}#{replicate}"))
+            out[key] = StoredCompletion(key, completion, sha, sha256_text(text))
         return out
 
     def count_completions(self, fingerprint: str | None = None) -> int:
@@ -284,7 +312,8 @@ class RunStore:
     def scores(self, fingerprint: str, scorer: str) -> dict[CompletionKey, tuple[Score, str, str]]:
         """Stored scores of an arm by one scorer id: key -> (score, recorded sha256, sha256 as read back)."""
         return {
-            CompletionKey(r[0], r[1], r[2]): (Score.from_dict(json.loads(r[3])), r[4], sha256_text(r[3]))
+            CompletionKey(r[0], r[1], r[2]): (Score.from_dict(_loads(r[3], f"score {r[0]}#{r[1]}")), r[4],
+                                              sha256_text(r[3]))
             for r in self._db.execute(
                 "SELECT item_id, replicate, request_sha256, score_json, sha256 FROM scores "
                 "WHERE fingerprint=? AND scorer=?", (fingerprint, scorer))
@@ -306,6 +335,14 @@ class RunStore:
             raise InputError("the store holds no finished run; run `tais run CONFIG` first", path=str(self.path))
         return RunRecord(row[0], row[1], row[2], json.loads(row[3]))
 
+    def run(self, run_id: int) -> RunRecord:
+        """One run by id."""
+        row = self._db.execute(
+            "SELECT id, config_sha256, config_text, plan_json FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise InputError(f"the store holds no run {run_id}", path=str(self.path))
+        return RunRecord(row[0], row[1], row[2], json.loads(row[3]))
+
     def add_analysis(self, run_id: int, thresholds: Mapping[str, Any], evidence_sha256: str) -> None:
         self._write([("INSERT INTO analyses (run_id, thresholds_json, evidence_sha256) VALUES (?, ?, ?)",
                       (run_id, canonical_json(dict(thresholds)), evidence_sha256))])
@@ -325,7 +362,7 @@ class RunStore:
 
     def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and all rows of one table (for export)."""
-        if table not in {"tasks", "items", "arms", "completions", "scores", "runs", "analyses"}:
+        if table not in {"tasks", "items", "arms", "completions", "timings", "scores", "runs", "analyses"}:
             raise ValueError(table)
         cur = self._db.execute(f"SELECT * FROM {table}")
         return [d[0] for d in cur.description], cur.fetchall()

@@ -1,0 +1,119 @@
+"""What the screen commands print: the verdict table, the speed table, and the per-arm progress bars (rich).
+
+The tables go to stdout; progress bars go to stderr, so ``tais run CONFIG > verdict.txt`` keeps only the verdict.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Mapping
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from tais.pipeline.run import ProgressEvent
+from tais.report.formatting import divergence_counts, effect, identity, interval, number, signed, summary
+from tais.screen.result import ScreenResult
+from tais.types import Verdict
+
+VERDICT_STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.INCONCLUSIVE: "bold yellow"}
+
+
+def stdout_console() -> Console:
+    return Console(file=sys.stdout, width=max(120, Console(file=sys.stdout).width), soft_wrap=False)
+
+
+def verdict_table(result: ScreenResult) -> Table:
+    """One row per (contrast, task) cell: candidates first, then the A/A null contrasts."""
+    table = Table(title="tais screen", title_justify="left", show_lines=False)
+    for header in ("contrast", "task", "n", "identical", "first divergences", "p_ref", "p_cand", "diff [CI]",
+                   "h (A/A)", "verdict", "reasons"):
+        table.add_column(header, overflow="fold")
+    cells = sorted(result.cells, key=lambda c: (c.kind != "candidate", c.contrast, c.task))
+    for cell in cells:
+        verdict = Text(cell.verdict.value, style=VERDICT_STYLE[cell.verdict])
+        if cell.kind != "candidate":
+            verdict = Text(f"({cell.verdict.value}, null)", style="dim")
+        reasons = "; ".join(cell.reasons)
+        if cell.verdict == Verdict.INCONCLUSIVE and cell.n_more:
+            reasons += f" (about {cell.n_more} more prompts would decide)"
+        table.add_row(cell.contrast, cell.task, str(cell.n), identity(cell), divergence_counts(cell),
+                      number(cell.p_reference), number(cell.p_candidate),
+                      f"{signed(cell.diff)} {interval(cell.ci_low, cell.ci_high)}", effect(cell), verdict, reasons)
+    return table
+
+
+def speed_table(result: ScreenResult) -> Table:
+    table = Table(title="speed per arm", title_justify="left")
+    for header in ("arm", "output tokens", "wall s", "tokens/s", "acceptance", "speedup"):
+        table.add_column(header, justify="right" if header != "arm" else "left")
+    for s in result.speed:
+        table.add_row(s.arm, str(s.output_tokens), f"{s.wall_s:.1f}", number(s.tokens_per_s, 1),
+                      number(s.acceptance, 3), "–" if s.speedup is None else f"{s.speedup:.2f}x")
+    return table
+
+
+def print_result(result: ScreenResult, reports: Mapping[str, Path] | None, out_dir: Path | None,
+                 console: Console | None = None) -> None:
+    """The verdict table, the speed table, the verdict line and where the reports are."""
+    console = console or stdout_console()
+    console.print(verdict_table(result))
+    if result.speed:
+        console.print(speed_table(result))
+    console.print(Text.assemble("verdict: ", (result.verdict.value, VERDICT_STYLE[result.verdict]),
+                                f"  ({summary(result)}; exit code {result.verdict.exit_code})"))
+    if out_dir is not None:
+        html = out_dir / "report.html"
+        console.print(f"report: {html if html.exists() else out_dir}")
+        console.print(f"evidence: {out_dir / 'evidence.json'}")
+
+
+class _RateColumn(ProgressColumn):
+    """``12.3 items/s  456 tok/s  ETA 0:42`` from the fields the progress callback keeps up to date."""
+
+    def render(self, task: Task) -> Text:
+        items_s = task.fields.get("items_s")
+        tokens_s = task.fields.get("tokens_s")
+        eta = task.fields.get("eta")
+        if items_s is None:
+            return Text(task.fields.get("note", ""), style="dim")
+        eta_text = "–" if eta is None else f"{int(eta // 60)}:{int(eta % 60):02d}"
+        return Text(f"{items_s:5.2f} items/s  {tokens_s:7.1f} tok/s  ETA {eta_text}")
+
+
+class ProgressDisplay:
+    """Renders :class:`ProgressEvent` s as one rich progress bar per arm (on stderr). Use as a context manager and
+    pass the instance as the ``progress`` callback."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.console = Console(file=sys.stderr)
+        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                                 _RateColumn(), console=self.console, disable=not enabled, transient=False)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "ProgressDisplay":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.phase != "generate":
+            label = "scoring" if event.phase == "score" else "screening"
+            if label not in self.tasks:
+                self.tasks[label] = self.progress.add_task(label, total=None, note="")
+            return
+        if event.arm not in self.tasks:
+            note = f"{event.cached} from the store" if event.cached else ""
+            self.tasks[event.arm] = self.progress.add_task(event.arm, total=event.total, note=note)
+        fields: dict[str, object] = {}
+        generated = event.done - event.cached
+        if generated > 0 and event.elapsed_s > 0:
+            items_s = generated / event.elapsed_s
+            fields = {"items_s": items_s, "tokens_s": event.output_tokens / event.elapsed_s,
+                      "eta": (event.total - event.done) / items_s}
+        self.progress.update(self.tasks[event.arm], completed=event.done, total=event.total, **fields)

@@ -1,0 +1,121 @@
+"""``tais verify DIR``: check that a run directory's evidence is what its store implies, byte for byte.
+
+Checks, in order (every failed check is reported, not only the first):
+
+1. ``evidence.json`` parses, and its sha256 equals the one recorded in the store when it was written.
+2. The store passes SQLite's ``integrity_check``.
+3. Every stored item still hashes to its recorded sha256, and every task's items to the task's content sha256.
+4. Every completion and score of the run still hashes to the sha256 recorded when it was written, and none is missing.
+5. The config text stored with the run hashes to the config sha256 of the manifest.
+6. The evidence re-derived from the store (same thresholds as the last analysis) equals ``evidence.json``; the key
+   paths that differ are named (``cells[3].p_candidate``, ``manifest.completions.spec-ngram.smoke-benign/004#0``).
+
+Editing one byte of ``evidence.json`` fails check 1 (and usually 6); editing one byte of a completion in
+``store.sqlite`` fails check 4 (its bytes no longer hash to the recorded sha256) and, if the recorded hash was edited
+too, check 6 (the manifest in ``evidence.json`` pins it). A byte in SQLite's free space changes no stored value and so
+is not reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tais.errors import InputError, IntegrityError
+from tais.pipeline.analysis import EVIDENCE_FILENAME, THRESHOLD_KEYS, expected_evidence, read_run
+from tais.screen.verdict import Thresholds
+from tais.store import STORE_FILENAME, RunStore, sha256_text
+
+MAX_DIFFS = 8
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    run_dir: Path
+    problems: tuple[str, ...]
+    completions_checked: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def differing_paths(expected: Any, actual: Any, path: str = "", limit: int = MAX_DIFFS) -> list[str]:
+    """Key paths where two JSON values differ (at most ``limit``).
+
+    >>> differing_paths({"a": [1, 2], "b": 1}, {"a": [1, 3], "b": 1})
+    ['a[1]']
+    """
+    out: list[str] = []
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in sorted(set(expected) | set(actual), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                out.append(f"{sub} (missing)")
+            elif key not in expected:
+                out.append(f"{sub} (unexpected)")
+            else:
+                out += differing_paths(expected[key], actual[key], sub, limit - len(out))
+            if len(out) >= limit:
+                break
+    elif isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            out.append(f"{path} (length {len(actual)}, expected {len(expected)})")
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            out += differing_paths(e, a, f"{path}[{i}]", limit - len(out))
+            if len(out) >= limit:
+                break
+    elif expected != actual or type(expected) is not type(actual):
+        out.append(path or "(root)")
+    return out[:limit]
+
+
+def verify_run(run_dir: Path) -> VerifyReport:
+    """Run every check of the module docstring on ``run_dir``."""
+    run_dir = Path(run_dir)
+    evidence_path = run_dir / EVIDENCE_FILENAME
+    store_path = run_dir / STORE_FILENAME
+    if not run_dir.is_dir():
+        raise InputError("no such run directory", path=str(run_dir))
+    if not evidence_path.is_file():
+        raise InputError(f"no {EVIDENCE_FILENAME} here (written by `tais run` / `tais screen`)", path=str(run_dir))
+    problems: list[str] = []
+    raw = evidence_path.read_bytes()
+    try:
+        evidence = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problems.append(f"{EVIDENCE_FILENAME}: not valid JSON ({exc})")
+        evidence = None
+
+    with RunStore(store_path, create=False) as store:
+        problems += [f"{STORE_FILENAME}: {p}" for p in store.integrity_problems()]
+        run_id = (evidence or {}).get("meta", {}).get("run_id") if isinstance(evidence, dict) else None
+        run = store.run(run_id) if isinstance(run_id, int) else store.latest_run()
+        analysis = store.latest_analysis(run.id)
+        if analysis is None:
+            problems.append(f"{STORE_FILENAME}: no analysis of run {run.id} is recorded")
+        elif hashlib.sha256(raw).hexdigest() != analysis[1]:
+            problems.append(f"{EVIDENCE_FILENAME}: sha256 {hashlib.sha256(raw).hexdigest()[:12]} differs from the "
+                            f"{analysis[1][:12]} recorded when it was written")
+        for task_sha, item_id, recorded, item_json in store.item_rows():
+            if sha256_text(item_json) != recorded:
+                problems.append(f"{STORE_FILENAME}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
+        try:
+            inputs = read_run(store, run)
+        except (IntegrityError, sqlite3.DatabaseError) as exc:
+            problems.append(f"{STORE_FILENAME}: {exc}")
+            return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=0)
+        problems += [f"{STORE_FILENAME}: {p}" for p in inputs.problems]
+        if sha256_text(run.config_text) != run.config_sha256:
+            problems.append(f"{STORE_FILENAME}: the stored config no longer hashes to {run.config_sha256[:12]}")
+        if evidence is not None:
+            values = analysis[0] if analysis else evidence.get("thresholds", {})
+            thresholds = Thresholds(**{k: v for k, v in values.items() if k in THRESHOLD_KEYS})
+            diffs = differing_paths(expected_evidence(inputs, thresholds), evidence)
+            problems += [f"{EVIDENCE_FILENAME}: {d} differs from the evidence the store implies" for d in diffs]
+        checked = sum(len(c) for c in inputs.completions.values())
+    return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=checked)

@@ -1,0 +1,161 @@
+"""The run store on a real SQLite file: WAL mode, append-only keys, resume, hashes, export."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tais.errors import InputError, IntegrityError
+from tais.store import CompletionKey, RunStore, completion_sha256, sha256_text, task_content_sha256
+from tais.store.export import export_parquet
+from tais.types import Completion, Item, Score, SpecTelemetry, StepLogprobs, Task, TopLogprob
+
+
+def _task(name="t", n=3, prompt="hello"):
+    return Task(name=name, items=tuple(Item(id=f"{name}/{i}", prompt=f"{prompt} {i}") for i in range(n)),
+                outcome="refusal", scorer="refusal-rules", sha256="loader-pin")
+
+
+def _completion(item_id, text="Hi there", replicate=0):
+    return Completion(item_id=item_id, text=text, replicate=replicate, token_ids=(1, 2),
+                      logprobs=(StepLogprobs("Hi", -0.1, 1, (TopLogprob("Hi", -0.1, 1), TopLogprob("Yo", -2.5, 9))),),
+                      output_tokens=2, spec=SpecTelemetry(drafted=4, accepted=3, verify_steps=1,
+                                                          accepted_by_position=(1, 1, 1, 0)))
+
+
+def test_file_is_wal_and_completions_round_trip(tmp_path):
+    path = tmp_path / "store.sqlite"
+    key = CompletionKey("t/0", 0, "r0")
+    with RunStore(path) as store:
+        assert store.add_completion("fp", key, _completion("t/0"), elapsed_s=0.5)
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    with RunStore(path, create=False) as store:
+        got = store.completions("fp")[key]
+    assert got.completion == _completion("t/0")
+    assert got.sha256 == got.actual_sha256 == completion_sha256(_completion("t/0"))
+
+
+def test_second_write_of_a_key_is_ignored_and_the_first_answer_stays(tmp_path):
+    key = CompletionKey("t/0", 0, "r0")
+    with RunStore(tmp_path / "s.sqlite") as store:
+        assert store.add_completion("fp", key, _completion("t/0", "first"))
+        assert not store.add_completion("fp", key, _completion("t/0", "second"))
+        assert store.count_completions() == 1
+        assert store.completions("fp")[key].completion.text == "first"
+
+
+def test_missing_is_per_fingerprint_and_per_request_hash(tmp_path):
+    keys = [CompletionKey(f"t/{i}", 0, f"r{i}") for i in range(4)]
+    with RunStore(tmp_path / "s.sqlite") as store:
+        store.add_completion("fp-a", keys[1], _completion("t/1"))
+        store.add_completion("fp-a", keys[3], _completion("t/3"))
+        assert store.missing("fp-a", keys) == [keys[0], keys[2]]
+        assert store.missing("fp-b", keys) == keys  # another arm fingerprint shares nothing
+        changed = CompletionKey("t/1", 0, "r1-new-prompt")  # same item, other request text
+        assert store.missing("fp-a", [changed]) == [changed]
+
+
+def test_completion_under_a_wrong_key_is_refused(tmp_path):
+    with RunStore(tmp_path / "s.sqlite") as store, pytest.raises(ValueError):
+        store.add_completion("fp", CompletionKey("t/0", 1, "r"), _completion("t/0", replicate=0))
+
+
+def test_generation_wall_time_sums_the_recorded_elapsed_times(tmp_path):
+    keys = [CompletionKey(f"t/{i}", 0, "r") for i in range(3)]
+    with RunStore(tmp_path / "s.sqlite") as store:
+        for k, elapsed in zip(keys, (1.5, 0.25, 2.0)):
+            store.add_completion("fp", k, _completion(k.item_id), elapsed_s=elapsed)
+        assert store.generation_wall_s("fp", keys) == pytest.approx(3.75)
+        assert store.generation_wall_s("fp", keys[:1]) == pytest.approx(1.5)
+
+
+def test_tasks_round_trip_under_their_content_hash(tmp_path):
+    a, b = _task("a"), _task("b", prompt="other")
+    with RunStore(tmp_path / "s.sqlite") as store:
+        keys = store.put_tasks([a, b])
+        store.put_tasks([a])  # idempotent
+        assert keys == {"a": task_content_sha256(a), "b": task_content_sha256(b)}
+        assert store.task(keys["a"]) == a
+        assert [r[1] for r in store.item_rows() if r[0] == keys["b"]] == ["b/0", "b/1", "b/2"]
+    assert task_content_sha256(a) != task_content_sha256(_task("a", prompt="changed"))
+
+
+def test_scores_are_keyed_by_scorer_id(tmp_path):
+    key = CompletionKey("t/0", 0, "r")
+    with RunStore(tmp_path / "s.sqlite") as store:
+        score = Score(item_id="t/0", outcome=1, label="refusal", scorer="refusal-rules@1")
+        assert store.add_scores("fp", "refusal-rules@1", [(key, score)]) == 1
+        assert store.add_scores("fp", "refusal-rules@1", [(key, score)]) == 0
+        assert store.scores("fp", "refusal-rules@2") == {}
+        got, recorded, actual = store.scores("fp", "refusal-rules@1")[key]
+        assert got == score and recorded == actual
+
+
+def test_an_edited_completion_byte_shows_as_a_hash_mismatch(tmp_path):
+    path = tmp_path / "s.sqlite"
+    key = CompletionKey("t/0", 0, "r")
+    with RunStore(path) as store:
+        store.add_completion("fp", key, _completion("t/0", "The quick brown fox"))
+    data = path.read_bytes()
+    offset = data.index(b"quick brown")
+    path.write_bytes(data[:offset] + b"Q" + data[offset + 1:])
+    with RunStore(path, create=False) as store:
+        row = store.completions("fp")[key]
+        assert row.completion.text == "The Quick brown fox"
+        assert row.actual_sha256 != row.sha256
+
+
+def test_a_completion_edited_into_invalid_json_raises_integrity_error(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with RunStore(path) as store:
+        store.add_completion("fp", CompletionKey("t/0", 0, "r"), _completion("t/0"))
+    data = path.read_bytes()
+    offset = data.index(b'"finish_reason"')
+    path.write_bytes(data[:offset] + b"#" + data[offset + 1:])
+    with RunStore(path, create=False) as store, pytest.raises(IntegrityError, match="completion t/0#0"):
+        store.completions("fp")
+
+
+def test_opening_a_missing_or_foreign_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no run store"):
+        RunStore(tmp_path / "nope.sqlite", create=False)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(InputError, match="not a tais run store"):
+        RunStore(junk, create=False)
+
+
+def test_runs_and_analyses(tmp_path):
+    with RunStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(InputError, match="no finished run"):
+            store.latest_run()
+        first = store.add_run(sha256_text("a"), "a", {"n": 1})
+        second = store.add_run(sha256_text("b"), "b", {"n": 2})
+        assert store.latest_run().id == second and store.run(first).plan == {"n": 1}
+        assert store.latest_analysis(second) is None
+        store.add_analysis(second, {"margin": 0.05}, "e" * 64)
+        store.add_analysis(second, {"margin": 0.03}, "f" * 64)
+        assert store.latest_analysis(second) == ({"margin": 0.03}, "f" * 64)
+
+
+def test_parquet_export_reads_back_with_pyarrow(tmp_path):
+    import pyarrow.parquet as pq
+
+    key = CompletionKey("t/0", 0, "r")
+    with RunStore(tmp_path / "s.sqlite") as store:
+        store.put_tasks([_task()])
+        store.put_arm("fp", "spec-arm", {"backend": "mock"}, {"backend": "mock"})
+        store.add_completion("fp", key, _completion("t/0", "Hello <b>world</b>"))
+        store.add_scores("fp", "refusal-rules@1", [(key, Score("t/0", 0, "compliance", "refusal-rules@1"))])
+        written = export_parquet(store, tmp_path / "pq")
+    assert set(written) == {"arms", "tasks", "items", "completions", "scores", "runs"}
+    completions = pq.read_table(written["completions"]).to_pylist()
+    assert completions[0]["arm"] == "spec-arm" and completions[0]["text"] == "Hello <b>world</b>"
+    assert completions[0]["accepted"] == 3 and completions[0]["drafted"] == 4
+    assert json.loads(completions[0]["completion_json"])["token_ids"] == [1, 2]
+    scores = pq.read_table(written["scores"]).to_pylist()
+    assert scores[0]["outcome"] == 0 and scores[0]["arm"] == "spec-arm"
+    assert [r["prompt"] for r in pq.read_table(written["items"]).to_pylist()] == ["hello 0", "hello 1", "hello 2"]
