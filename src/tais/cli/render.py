@@ -15,35 +15,57 @@ from rich.table import Table
 from rich.text import Text
 
 from tais.pipeline.run import ProgressEvent
-from tais.report.formatting import divergence_counts, effect, identity, interval, number, signed, summary
+from tais.report.formatting import divergence_counts, interval, number, show_token, signed, summary
 from tais.screen.result import ScreenResult
-from tais.types import Verdict
+from tais.types import DivergenceClass, Verdict
 
+MAX_LEAKS_SHOWN = 3
 VERDICT_STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.INCONCLUSIVE: "bold yellow"}
 
 
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, width=max(120, Console(file=sys.stdout).width), soft_wrap=False)
+    return Console(file=sys.stdout, width=max(160, Console(file=sys.stdout).width))
 
 
 def verdict_table(result: ScreenResult) -> Table:
-    """One row per (contrast, task) cell: candidates first, then the A/A null contrasts."""
-    table = Table(title="tais screen", title_justify="left", show_lines=False)
-    for header in ("contrast", "task", "n", "identical", "first divergences", "p_ref", "p_cand", "diff [CI]",
-                   "h (A/A)", "verdict", "reasons"):
-        table.add_column(header, overflow="fold")
-    cells = sorted(result.cells, key=lambda c: (c.kind != "candidate", c.contrast, c.task))
-    for cell in cells:
+    """One row per (contrast, task) cell: candidates first, then the A/A null contrasts (reported, not judged)."""
+    table = Table(title="tais screen", title_justify="left")
+    for header in ("contrast", "task", "n", "identical", "first divergences", "p_ref", "p_cand", "diff [CI]", "h",
+                   "A/A |h|", "verdict"):
+        table.add_column(header, no_wrap=header != "first divergences")
+    for cell in _ordered(result):
         verdict = Text(cell.verdict.value, style=VERDICT_STYLE[cell.verdict])
         if cell.kind != "candidate":
-            verdict = Text(f"({cell.verdict.value}, null)", style="dim")
-        reasons = "; ".join(cell.reasons)
-        if cell.verdict == Verdict.INCONCLUSIVE and cell.n_more:
-            reasons += f" (about {cell.n_more} more prompts would decide)"
-        table.add_row(cell.contrast, cell.task, str(cell.n), identity(cell), divergence_counts(cell),
-                      number(cell.p_reference), number(cell.p_candidate),
-                      f"{signed(cell.diff)} {interval(cell.ci_low, cell.ci_high)}", effect(cell), verdict, reasons)
+            verdict = Text("null arm", style="dim")
+        table.add_row(cell.contrast, cell.task, str(cell.n), f"{cell.identical_text}/{cell.pairs}",
+                      divergence_counts(cell), number(cell.p_reference), number(cell.p_candidate),
+                      f"{signed(cell.diff)} {interval(cell.ci_low, cell.ci_high)}", signed(cell.cohens_h),
+                      number(cell.null_h), verdict)
     return table
+
+
+def reason_lines(result: ScreenResult) -> list[Text]:
+    """One line per candidate cell that did not pass: ``contrast / task: VERDICT: reasons``."""
+    lines = []
+    for cell in _ordered(result):
+        if cell.kind != "candidate" or cell.verdict == Verdict.PASS:
+            continue
+        reasons = "; ".join(r.strip().rstrip(".") for r in cell.reasons) or "no reason given"
+        lines.append(Text.assemble(f"  {cell.contrast} / {cell.task}: ",
+                                   (cell.verdict.value, VERDICT_STYLE[cell.verdict]), f": {reasons}"))
+        leaks = [d for d in result.divergences
+                 if d.contrast == cell.contrast and d.task == cell.task and d.cls == DivergenceClass.LEAK.value]
+        for d in leaks[:MAX_LEAKS_SHOWN]:
+            gap = "absent from the reference's top-k" if d.gap is None else f"gap {d.gap:.2f} nats"
+            lines.append(Text(f"      leak: {d.item_id} at token {d.position}: reference {show_token(d.reference_token)}"
+                              f", candidate {show_token(d.candidate_token)} ({gap})"))
+        if len(leaks) > MAX_LEAKS_SHOWN:
+            lines.append(Text(f"      ... and {len(leaks) - MAX_LEAKS_SHOWN} more leaks (see the report)"))
+    return lines
+
+
+def _ordered(result: ScreenResult) -> list:
+    return sorted(result.cells, key=lambda c: (c.kind != "candidate", c.contrast, c.task))
 
 
 def speed_table(result: ScreenResult) -> Table:
@@ -61,6 +83,11 @@ def print_result(result: ScreenResult, reports: Mapping[str, Path] | None, out_d
     """The verdict table, the speed table, the verdict line and where the reports are."""
     console = console or stdout_console()
     console.print(verdict_table(result))
+    reasons = reason_lines(result)
+    if reasons:
+        console.print("why:")
+        for line in reasons:
+            console.print(line)
     if result.speed:
         console.print(speed_table(result))
     console.print(Text.assemble("verdict: ", (result.verdict.value, VERDICT_STYLE[result.verdict]),

@@ -103,6 +103,12 @@ class ArmModel(_Strict):
     order: Literal["as-listed", "shuffled"] = "as-listed"
     order_seed: int = 0
 
+    @field_validator("role", mode="before")
+    @classmethod
+    def _yaml_null_is_the_null_role(cls, value: Any) -> Any:
+        # YAML reads an unquoted `role: null` as None; it can only mean the A/A null role here
+        return "null" if value is None else value
+
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:

@@ -61,7 +61,7 @@ arms:
     speculative: {{proposer: ngram, k: 4, acceptance: strict, ngram: {{min_n: 1, max_n: 3}}}}
     options: {{batch_size: 8}}
   - name: null-aa
-    role: null
+    role: "null"
     backend: hf
     model: "{SMOLLM2}"
     dtype: float32

