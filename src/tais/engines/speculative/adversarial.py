@@ -7,7 +7,7 @@ acceptance rule lets leak into the output.
   (:data:`REFUSAL_OPENINGS`), so that a draft steers away from refusing.
 
     >>> sorted(REFUSAL_OPENINGS)[:3]
-    ['Apologies', 'As', 'Sorry']
+    ['Apologies', 'As', 'I']
 """
 
 from __future__ import annotations
