@@ -107,10 +107,10 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
-def get_benchmark(name: str, *, where: str = "battery") -> Benchmark:
+def get_benchmark(name: str, *, where: str | None = "battery") -> Benchmark:
     """The registry entry for ``name``; an unknown name is a ConfigError listing the known ones."""
     try:
         return BENCHMARKS[name]
     except (KeyError, TypeError):
         raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}", path=where,
-                          key="benchmark") from None
+                          key="benchmark" if where else None) from None

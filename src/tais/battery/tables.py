@@ -48,7 +48,8 @@ def guess_format(path: Path) -> str:
 
 
 def decode_utf8(path: Path, data: bytes) -> str:
-    """Decode bytes as UTF-8 (a leading BOM is dropped); a bad byte raises DataError at its line and column."""
+    """Decode bytes as UTF-8 (a leading BOM is dropped); a bad byte raises DataError at its line and column (the
+    1-based byte position within the line)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
