@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-import types
+from types import ModuleType as _ModuleType  # not `import types`: the sub-module tais.types would shadow it
 from typing import Any
 
 __version__ = "0.1.0"
@@ -25,18 +25,18 @@ __all__ = ["__version__", "screen", "assert_screen_passes"]
 _API = "tais.pipeline.api"
 
 
-class _CallableScreenPackage(types.ModuleType):
+class _CallableScreenPackage(_ModuleType):
     """The ``tais.screen`` package, made callable: ``tais.screen(config, ...)`` runs :func:`tais.pipeline.api.screen`."""
 
     def __call__(self, config: Any, **kwargs: Any) -> Any:
         return importlib.import_module(_API).screen(config, **kwargs)
 
 
-class _TaisPackage(types.ModuleType):
+class _TaisPackage(_ModuleType):
     """``tais`` itself: when the import system binds the ``tais.screen`` sub-package here, make it callable."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "screen" and type(value) is types.ModuleType:
+        if name == "screen" and type(value) is _ModuleType:
             value.__class__ = _CallableScreenPackage
         super().__setattr__(name, value)
 
