@@ -29,7 +29,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--fg); background: #fff;
        font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 1240px; margin: 0 auto; padding: 28px 32px 64px; }
+main { max-width: 1320px; margin: 0 auto; padding: 28px 32px 64px; }
 h1 { font-size: 22px; margin: 0 0 4px; font-weight: 600; }
 h2 { font-size: 18px; margin: 36px 0 10px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 22px 0 8px; }
@@ -41,6 +41,7 @@ h3 { font-size: 15px; margin: 22px 0 8px; }
 .banner .badge { font-size: 22px; padding: 6px 18px; }
 .PASS { background: var(--pass); } .FAIL { background: var(--fail); } .INCONCLUSIVE { background: var(--inc); }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
+.scroll { overflow-x: auto; }
 th, td { border: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -94,8 +95,8 @@ def _cells_table(cells: Sequence[CellResult]) -> str:
             "</tr>"
             f"<tr class='reasons'><td></td><td colspan='{len(head) - 1}'>{' '.join(_e(r) for r in c.reasons)}</td></tr>"
         )
-    return ("<table class='cells'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")  # fmt: skip
+    return ("<div class='scroll'><table class='cells'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")  # fmt: skip
 
 
 def _contrasts(result: ScreenResult, kind: str) -> str:
