@@ -73,7 +73,8 @@ ROLES = {"ref": "reference", "strict": "candidate", "lossy": "candidate", "aa": 
 
 def arms(names=("ref", "strict", "lossy", "aa")) -> list[ArmInfo]:
     telemetry = {"lossy": {"drafted": 1000, "accepted": 900}}
-    return [ArmInfo(n, ROLES[n], f"fp-{n}", {"backend": "mock", "name": n}, WALL[n], telemetry.get(n, {})) for n in names]
+    return [ArmInfo(n, ROLES[n], f"fp-{n}", {"backend": "mock", "name": n}, WALL[n], telemetry.get(n, {}))
+            for n in names]
 
 
 def completion(arm: str, item_id: str, ids, with_logprobs: bool) -> Completion:

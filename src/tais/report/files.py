@@ -18,16 +18,6 @@ from tais.report.markdown import render_markdown
 from tais.screen.result import ScreenResult
 
 
-def plot_files(result: ScreenResult) -> dict[str, str]:
-    """Plot stem -> SVG text, as the Markdown report links them (``plots/<stem>.svg``)."""
-    return {
-        "forest": svg.forest_plot(result.cells, result.thresholds.margin),
-        "identity": svg.identity_plot(result.cells),
-        "divergence-positions": svg.divergence_histogram(result.divergences),
-        "acceptance": svg.acceptance_plot(result.speed),
-    }
-
-
 def write_reports(result: ScreenResult, out_dir: Path) -> dict[str, Path]:
     """Write every report of ``result`` under ``out_dir`` (created if needed). Returns name -> path for
     ``evidence``, ``markdown``, ``html`` and ``plot:<stem>``. All texts are rendered before the first file is
@@ -38,7 +28,7 @@ def write_reports(result: ScreenResult, out_dir: Path) -> dict[str, Path]:
         "markdown": ("report.md", render_markdown(result)),
         "html": ("report.html", render_html(result)),
     }
-    texts.update({f"plot:{stem}": (f"plots/{stem}.svg", body) for stem, body in plot_files(result).items()})
+    texts.update({f"plot:{stem}": (f"plots/{stem}.svg", body) for stem, body in svg.report_plots(result).items()})
     written = {}
     for name, (relative, text) in texts.items():
         path = out_dir / relative

@@ -78,7 +78,8 @@ def summary(result: ScreenResult) -> str:
     cells = result.candidate_cells
     counts = {v: sum(c.verdict == v for c in cells) for v in Verdict}
     return (
-        f"{len(cells)} candidate cell{'s' if len(cells) != 1 else ''}: {counts[Verdict.PASS]} PASS, {counts[Verdict.FAIL]} FAIL, "
+        f"{len(cells)} candidate cell{'s' if len(cells) != 1 else ''}: {counts[Verdict.PASS]} PASS, "
+        f"{counts[Verdict.FAIL]} FAIL, "
         f"{counts[Verdict.INCONCLUSIVE]} INCONCLUSIVE"
     )
 

@@ -76,9 +76,10 @@ def _badge(verdict: Verdict) -> str:
     return f"<span class='badge {verdict.value}'>{verdict.value}</span>"
 
 
-def _cells_table(cells: Sequence[CellResult]) -> str:
+def _cells_table(cells: Sequence[CellResult], level: float) -> str:
     head = ["task", "pairs", "undecided", "identical", "divergences", "a / b / c / d", "p ref", "p cand",
-            "diff<br>90% CI", "TOST p", "McNemar p<br>(Holm)", "Cohen's h<br>(A/A |h|)", "verdict"]  # fmt: skip
+            f"diff<br>{level:.0%} CI", "TOST p", "McNemar p<br>(Holm)", "Cohen's h<br>(A/A |h|)",
+            "verdict"]  # fmt: skip
     rows = []
     for c in cells:
         floor = "" if c.null_h is None else f"<br><span class='muted'>({c.null_h:.3f})</span>"
@@ -106,7 +107,8 @@ def _contrasts(result: ScreenResult, kind: str) -> str:
         if not cells:
             continue
         worst = decide_screen(c.verdict for c in cells)
-        out.append(f"<section class='contrast'><h3>{_e(contrast)} {_badge(worst)}</h3>{_cells_table(cells)}")
+        table = _cells_table(cells, 1 - 2 * result.thresholds.alpha)
+        out.append(f"<section class='contrast'><h3>{_e(contrast)} {_badge(worst)}</h3>{table}")
         pooled = result.pooled.get(contrast)
         if pooled is not None:
             out.append(
@@ -131,15 +133,9 @@ def _speed(result: ScreenResult) -> str:
 
 
 def _plots(result: ScreenResult) -> str:
-    figures = [
-        ("Paired difference per cell against the equivalence margin",
-         svg.forest_plot(result.cells, result.thresholds.margin)),
-        ("Byte identity and first divergences per cell", svg.identity_plot(result.cells)),
-        ("First-divergence position by class", svg.divergence_histogram(result.divergences)),
-        ("Acceptance rate against speedup per arm", svg.acceptance_plot(result.speed)),
-    ]  # fmt: skip
     return "<div class='plots'>" + "".join(
-        f"<figure><figcaption>{_e(caption)}</figcaption>{plot}</figure>" for caption, plot in figures
+        f"<figure><figcaption>{_e(svg.CAPTIONS[name])}</figcaption>{plot}</figure>"
+        for name, plot in svg.report_plots(result).items()
     ) + "</div>"
 
 

@@ -13,16 +13,9 @@ import re
 from typing import Iterable, Sequence
 
 from tais.report import formatting as f
+from tais.report import svg
 from tais.screen.result import CANDIDATE, CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
-
-PLOTS = {
-    "forest": "Paired difference per cell against the equivalence margin",
-    "identity": "Byte-identical pairs and first divergences by class",
-    "divergence-positions": "First-divergence token positions by class",
-    "acceptance": "Acceptance rate against speedup per arm",
-}
-"""Plot file stem (``plots/<stem>.svg``) -> caption."""
 
 MAX_DIVERGENCES = 200
 PREFIX_CHARS = 160
@@ -49,9 +42,9 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _cell_rows(cells: Sequence[CellResult]) -> str:
+def _cell_rows(cells: Sequence[CellResult], level: float) -> str:
     header = ["task", "pairs", "undecided", "identical", "divergences", "table a/b/c/d", "p ref", "p cand",
-              "diff [90% CI]", "TOST p", "McNemar p (Holm)", "Cohen's h", "verdict", "reasons"]  # fmt: skip
+              f"diff [{level:.0%} CI]", "TOST p", "McNemar p (Holm)", "Cohen's h", "verdict", "reasons"]  # fmt: skip
     rows = []
     for c in cells:
         rows.append([
@@ -72,7 +65,7 @@ def _contrast_sections(result: ScreenResult, kind: str) -> list[str]:
             continue
         worst = decide_screen(c.verdict for c in cells).value
         out.append(f"### {md_escape(contrast)}: {worst}\n")
-        out.append(_cell_rows(cells) + "\n")
+        out.append(_cell_rows(cells, 1 - 2 * result.thresholds.alpha) + "\n")
         pooled = result.pooled.get(contrast)
         if pooled is not None:
             out.append(
@@ -94,8 +87,8 @@ def _divergence(d: Divergence, index: int) -> str:
     )
     parts = [head]
     if d.reference_top:
-        parts.append(_table(["reference top-k token", "logprob"],
-                            [[md_escape(f.show_token(t)), f"{lp:.4f}"] for t, lp in d.reference_top]) + "\n")  # fmt: skip
+        rows = [[md_escape(f.show_token(t)), f"{lp:.4f}"] for t, lp in d.reference_top]
+        parts.append(_table(["reference top-k token", "logprob"], rows) + "\n")
     prefix = d.prefix_text if len(d.prefix_text) <= PREFIX_CHARS else "…" + d.prefix_text[-PREFIX_CHARS:]
     parts.append("Common text before the divergence:\n\n" + fenced(prefix) + "\n")
     parts.append("Reference from the divergence:\n\n" + fenced(d.reference_text) + "\n")
@@ -121,7 +114,7 @@ def render_markdown(result: ScreenResult) -> str:
           f.rate(s.acceptance), "–" if s.speedup is None else f"{s.speedup:.2f}×"] for s in result.speed],
     ) + "\n")  # fmt: skip
     out.append("## Plots\n")
-    out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in PLOTS.items()]
+    out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]
     out.append(f"## Divergences ({len(result.divergences)})\n")
     if not result.divergences:
         out.append("Every pair is identical.\n")

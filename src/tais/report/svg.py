@@ -8,7 +8,7 @@
 - :func:`acceptance_plot`: speculative acceptance rate against speedup over the reference, one point per arm.
 
 Each function returns an ``<svg>`` element as a string, with a ``<title>`` for screen readers and a ``data-plot``
-attribute naming it.
+attribute naming it; :func:`report_plots` gives all four for a screen, in report order.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 from html import escape
 from typing import Iterable, Sequence
 
-from tais.screen.result import NULL, ArmSpeed, CellResult, Divergence
+from tais.screen.result import NULL, ArmSpeed, CellResult, Divergence, ScreenResult
 from tais.types import Verdict
 
 FONT = "font-family='system-ui,-apple-system,Segoe UI,Roboto,sans-serif' font-size='12'"
@@ -50,8 +50,8 @@ def _clip(s: str, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
-def forest_plot(cells: Sequence[CellResult], margin: float) -> str:
-    """Paired difference and interval of each cell against the margin band."""
+def forest_plot(cells: Sequence[CellResult], margin: float, level: float = 0.90) -> str:
+    """Paired difference and its ``level`` interval for each cell against the margin band."""
     rows = [c for c in cells if c.diff is not None]
     extent = max([margin * 2.0] + [abs(v) for c in rows for v in (c.ci_low, c.ci_high) if v is not None])
     extent = math.ceil(extent * 1.1 * 100) / 100
@@ -84,7 +84,8 @@ def forest_plot(cells: Sequence[CellResult], margin: float) -> str:
     for v in (-extent, -margin, 0.0, margin, extent):
         body.append(f"<line x1='{x(v):.1f}' x2='{x(v):.1f}' y1='{axis_y}' y2='{axis_y + 4}' stroke='{MUTED}'/>")
         body.append(_text(x(v), axis_y + 16, f"{v:+.2f}" if v else "0", "middle", MUTED))
-    body.append(_text(left + plot_w / 2, axis_y + 32, "p_candidate − p_reference (90% Tango interval)", "middle", MUTED))
+    caption = f"p_candidate − p_reference ({level:.0%} Tango interval)"
+    body.append(_text(left + plot_w / 2, axis_y + 32, caption, "middle", MUTED))
     return _svg("forest", "Paired difference per cell against the equivalence margin", width, height, body)
 
 
@@ -142,9 +143,9 @@ def divergence_histogram(divergences: Sequence[Divergence], bins: int = 16) -> s
             if h > 0:
                 lo, hi = b * size, b * size + size - 1
                 span = f"{lo}" if size == 1 else f"{lo}-{hi}"
+                tip = escape(f"{name}, tokens {span}: {counts[name][b]}")
                 body.append(f"<rect x='{left + b * bar_w + 1:.1f}' y='{base - h:.1f}' width='{bar_w - 2:.1f}' "
-                            f"height='{h:.1f}' fill='{colour}'><title>{escape(f'{name}, tokens {span}: {counts[name][b]}')}"
-                            "</title></rect>")  # fmt: skip
+                            f"height='{h:.1f}' fill='{colour}'><title>{tip}</title></rect>")  # fmt: skip
                 base -= h
     body.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' stroke='{GRID}'/>")
     for b in range(0, nbins + 1, max(1, nbins // 8)):
@@ -186,11 +187,32 @@ def acceptance_plot(speed: Sequence[ArmSpeed]) -> str:
         body.append(f"<circle cx='{x(s.acceptance):.1f}' cy='{y(s.speedup):.1f}' r='5' fill='#8250df'/>")  # type: ignore[arg-type]
         body.append(_text(x(s.acceptance) + 8, y(s.speedup) + 4,  # type: ignore[arg-type]
                           _clip(f"{s.arm} ({s.speedup:.2f}×)", 34)))  # fmt: skip
-    body.append(_text(left + plot_w / 2, top + plot_h + 32, "acceptance rate (accepted / drafted tokens)", "middle", MUTED))
+    middle = left + plot_w / 2
+    body.append(_text(middle, top + plot_h + 32, "acceptance rate (accepted / drafted tokens)", "middle", MUTED))
     others = [s.arm for s in speed if s not in points and s.role != "reference"]
     if not points:
-        body.append(_text(left + plot_w / 2, top + plot_h / 2, "no arm reports speculative acceptance", "middle", MUTED))
+        body.append(_text(middle, top + plot_h / 2, "no arm reports speculative acceptance", "middle", MUTED))
     elif others:
         body.append(_text(left, top + plot_h + 50, _clip("no acceptance data: " + ", ".join(others), 90), fill=MUTED))
-    body.append(_text(14, top + plot_h / 2, "speedup", "middle", MUTED, f"transform='rotate(-90 14 {top + plot_h / 2})'"))
+    rotate = f"transform='rotate(-90 14 {top + plot_h / 2})'"
+    body.append(_text(14, top + plot_h / 2, "speedup", "middle", MUTED, rotate))
     return _svg("acceptance", "Acceptance rate against speedup per arm", width, height, body)
+
+
+CAPTIONS = {
+    "forest": "Paired difference per cell against the equivalence margin",
+    "identity": "Byte identity and first divergences per cell",
+    "divergence-positions": "First-divergence position by class",
+    "acceptance": "Acceptance rate against speedup per arm",
+}
+"""Plot name (``data-plot``, and the file stem ``plots/<name>.svg`` beside report.md) -> caption, in report order."""
+
+
+def report_plots(result: ScreenResult) -> dict[str, str]:
+    """Plot name -> SVG text for every plot of the report, in the order of :data:`CAPTIONS`."""
+    return {
+        "forest": forest_plot(result.cells, result.thresholds.margin, 1 - 2 * result.thresholds.alpha),
+        "identity": identity_plot(result.cells),
+        "divergence-positions": divergence_histogram(result.divergences),
+        "acceptance": acceptance_plot(result.speed),
+    }

@@ -130,38 +130,39 @@ def _char_offset(reference: Completion, candidate: Completion, position: int) ->
 
 
 def _classify(reference: Completion, candidate: Completion, position: int, basis: str, tau: float) -> DivergenceInfo:
+    """Class and gap of a divergence at token ``position`` from the reference's top-k at that step."""
     ref_token, ref_id = _token_at(reference, position)
     cand_token, cand_id = _token_at(candidate, position)
-    step = reference.logprobs[position] if reference.logprobs is not None and position < len(reference.logprobs) else None
-    top = tuple((t.token, t.logprob) for t in step.top) if step is not None else ()
-    if cand_token is None and cand_id is not None and step is not None:
-        cand_token = next((t.token for t in step.top if t.token_id == cand_id), None)
-    if ref_token is None and ref_id is not None:
-        ref_token = f"[id {ref_id}]"
-    shown_candidate = cand_token if cand_token is not None else (f"[id {cand_id}]" if cand_id is not None else None)
+    steps = reference.logprobs or ()
+    step = steps[position] if position < len(steps) else None
+    top = step.top if step is not None else ()
+    if cand_token is None and cand_id is not None:
+        cand_token = next((t.token for t in top if t.token_id == cand_id), None)
     cls, gap = DivergenceClass.UNEXPLAINED, None
-    if step is not None and step.top and cand_token != END:
-        match = None
-        if cand_id is not None and all(t.token_id is not None for t in step.top):
-            match = next((t for t in step.top if t.token_id == cand_id), None)
-            known = True
+    if step is not None and top and cand_token != END:
+        if cand_id is not None and all(t.token_id is not None for t in top):
+            match, known = next((t for t in top if t.token_id == cand_id), None), True
         else:
-            known = cand_token is not None
-            if known:
-                match = next((t for t in step.top if t.token == cand_token), None)
-        if known:
-            if match is None:
-                cls = DivergenceClass.LEAK
-            else:
-                gap = step.logprob - match.logprob
-                cls = DivergenceClass.NEAR_TIE if gap < tau else DivergenceClass.LEAK
+            match, known = next((t for t in top if t.token == cand_token), None), cand_token is not None
+        if known and match is None:
+            cls = DivergenceClass.LEAK
+        elif match is not None:
+            gap = step.logprob - match.logprob
+            cls = DivergenceClass.NEAR_TIE if gap < tau else DivergenceClass.LEAK
     return DivergenceInfo(
         position=position,
         cls=cls,
         gap=gap,
-        reference_token=ref_token,
-        candidate_token=shown_candidate,
-        reference_top=top,
+        reference_token=_shown(ref_token, ref_id),
+        candidate_token=_shown(cand_token, cand_id),
+        reference_top=tuple((t.token, t.logprob) for t in top),
         basis=basis,
         char_offset=_char_offset(reference, candidate, position),
     )
+
+
+def _shown(token: str | None, token_id: int | None) -> str | None:
+    """A token as the report shows it: its text, else ``[id N]``, else None (unknown)."""
+    if token is not None:
+        return token
+    return None if token_id is None else f"[id {token_id}]"
