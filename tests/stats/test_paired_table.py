@@ -50,3 +50,19 @@ def test_empty_table_has_undefined_rates():
 def test_table_rejects_negative_counts():
     with pytest.raises(ValueError, match="non-negative"):
         PairedTable(1, -1, 0, 0)
+
+
+def test_paired_counts_for_many_cells_matches_one_table_per_cell():
+    from tais.stats import paired_counts
+
+    rng = np.random.default_rng(2)
+    cells = rng.integers(0, 7, 5000)
+    ref = rng.integers(0, 2, 5000)
+    cand = rng.integers(0, 2, 5000)
+    a, b, c, d = paired_counts(ref, cand, cells=cells, n_cells=8)
+    assert a.shape == (8,) and (a[7], b[7], c[7], d[7]) == (0, 0, 0, 0)
+    for k in range(7):
+        t = paired_table(ref[cells == k], cand[cells == k])
+        assert (a[k], b[k], c[k], d[k]) == (t.a, t.b, t.c, t.d)
+    with pytest.raises(ValueError):
+        paired_counts([0, 1], [1, 1], cells=[0, 3], n_cells=2)

@@ -97,3 +97,11 @@ def test_thresholds_validate():
         Thresholds(margin=1.5)
     with pytest.raises(ValueError, match="alpha"):
         Thresholds(alpha=0.5)
+
+
+def test_one_sided_discordance_and_a_difference_at_the_margin_edge_do_not_break_the_prompt_estimate():
+    # all discordant pairs one way, enough prompts for the difference-0 case: the estimate still comes back
+    got = prompts_to_decide(PairedTable(900, 12, 0, 1088), Thresholds())
+    assert got is not None and got > 0
+    # a difference a hair inside the margin would need more than 10^9 prompts: reported as None, not an error
+    assert prompts_to_decide(PairedTable(0, 0, 2999, 97001), Thresholds()) is None

@@ -9,9 +9,10 @@ Terms: a *cell* is one (contrast, task) pair with its paired table. Per cell:
   target power at the observed discordance rate (b + c) / n and a true difference of 0, minus the prompts already
   run. When no pair is discordant the observed rate is 0, which would promise equivalence from nothing; the rule of
   three's 95% upper bound 3 / n is used instead as a conservative floor. When n already suffices at a difference of 0
-  (the observed difference is what keeps the interval wide), the power is computed at the observed difference; when
-  the observed difference is at or beyond the margin, more prompts are not expected to show equivalence and
-  ``n_more`` is None.
+  (the observed difference is what keeps the interval wide), the power is computed at the observed difference d, with
+  the discordance raised to at least |d| + 3/n (all discordant pairs one way leave the other direction's rate at its
+  rule-of-three bound); when the observed difference is at or beyond the margin, more prompts are not expected to
+  show equivalence and ``n_more`` is None.
 
 Screen: PASS only if every cell passes; FAIL if any cell fails; otherwise INCONCLUSIVE (also for a screen with no
 cells: nothing was shown).
@@ -92,9 +93,15 @@ def prompts_to_decide(table: PairedTable, thresholds: Thresholds) -> int | None:
     if needed > n:
         return needed - n
     diff = table.diff
-    if abs(diff) >= m or diff * diff >= discordance:
+    if abs(diff) >= m:
         return None
-    needed = n_paired_tost(m, a, pw, discordance, difference=diff)
+    discordance = min(max(discordance, abs(diff) + 3.0 / n), 1.0)
+    if abs(diff) >= discordance:
+        return None
+    try:
+        needed = n_paired_tost(m, a, pw, discordance, difference=diff)
+    except ValueError:  # the difference sits so close to the margin that no feasible n reaches the power
+        return None
     return max(needed - n, 1)
 
 

@@ -8,7 +8,7 @@ equivalence), :mod:`.mcnemar`, :mod:`.proportions` (Wilson, h, Holm), :mod:`.man
 
 from .mantel_haenszel import MantelHaenszel, mantel_haenszel_paired
 from .mcnemar import mcnemar_exact, mcnemar_midp
-from .paired import PairedTable, paired_table
+from .paired import PairedTable, paired_counts, paired_table
 from .power import (
     asymptotic_power_paired_tost,
     asymptotic_power_unpaired_wald_tost,
@@ -33,6 +33,7 @@ __all__ = [
     "mcnemar_midp",
     "n_paired_tost",
     "n_unpaired_wald_tost",
+    "paired_counts",
     "paired_table",
     "paired_tost",
     "power_paired_tost",

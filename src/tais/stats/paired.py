@@ -93,3 +93,31 @@ def paired_table(y_reference, y_candidate) -> PairedTable:
         c=int(np.count_nonzero(~r & c)),
         d=int(np.count_nonzero(~r & ~c)),
     )
+
+
+def paired_counts(y_reference, y_candidate, cells=None, n_cells: int | None = None):
+    """Count (a, b, c, d) for many cells at once: ``cells[i]`` is the cell index (0 .. n_cells - 1) of pair i.
+    Returns four integer arrays of length n_cells (one bincount over 4 * cell + 2 * y_R + y_C). Without ``cells``
+    every pair is in cell 0. Validation as in :func:`paired_table`.
+
+    >>> a, b, c, d = paired_counts([1, 1, 0, 0, 1], [1, 0, 1, 0, 0], cells=[0, 0, 0, 1, 1])
+    >>> a.tolist(), b.tolist(), c.tolist(), d.tolist()
+    ([1, 0], [1, 1], [1, 0], [0, 1])
+    """
+    r = np.asarray(y_reference)
+    c = np.asarray(y_candidate)
+    if r.ndim != 1 or r.shape != c.shape:
+        raise ValueError("paired_counts needs two one-dimensional outcome arrays of equal length")
+    for name, y in (("y_reference", r), ("y_candidate", c)):
+        if y.size and y.dtype != bool and not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{name} must hold only 0 and 1")
+    cell = np.zeros(r.shape, dtype=np.int64) if cells is None else np.asarray(cells, dtype=np.int64)
+    if cell.shape != r.shape:
+        raise ValueError("cells must have one entry per pair")
+    if n_cells is None:
+        n_cells = int(cell.max()) + 1 if cell.size else 1
+    if cell.size and (cell.min() < 0 or cell.max() >= n_cells):
+        raise ValueError(f"cell indices must lie in 0 .. {n_cells - 1}")
+    code = 4 * cell + 2 * r.astype(np.int64) + c.astype(np.int64)
+    counts = np.bincount(code, minlength=4 * n_cells).reshape(n_cells, 4)
+    return counts[:, 3], counts[:, 2], counts[:, 1], counts[:, 0]

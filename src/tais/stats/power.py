@@ -35,6 +35,7 @@ from scipy.stats import binom, norm
 from .tost import tost_p_value
 
 MAX_N = 10**9
+EXACT_CHECK_DISCORDANT = 2000
 
 
 def _check(margin: float, alpha: float, power: float) -> None:
@@ -86,9 +87,10 @@ def n_paired_tost(margin: float, alpha: float, power: float, discordance: float,
     """Pairs needed for the paired Tango TOST to show |p_C - p_R| < margin with the given power, when the arms
     disagree on a fraction ``discordance`` of prompts and the true difference is ``difference`` (default 0).
 
-    The large-sample answer n0 is checked with the exact power (:func:`power_paired_tost`); where the discreteness of
-    few expected discordant pairs leaves the exact power short, n steps up from n0 to the first n whose exact power
-    reaches the target.
+    The large-sample answer n0 is checked with the exact power (:func:`power_paired_tost`) while it expects at most
+    ``EXACT_CHECK_DISCORDANT`` discordant pairs; where the discreteness of few discordant pairs leaves the exact power
+    short, n steps up from n0 to the first n whose exact power reaches the target. Beyond that many discordant pairs
+    the large-sample power is accurate to well under a point.
 
     >>> n_paired_tost(0.03, 0.05, 0.8, 0.10)
     987
@@ -101,6 +103,8 @@ def n_paired_tost(margin: float, alpha: float, power: float, discordance: float,
     if abs(difference) >= discordance:
         raise ValueError(f"a difference of {difference!r} needs a discordance above {abs(difference)!r}")
     n = _asymptotic_n(margin, alpha, power, discordance, difference)
+    if n * discordance > EXACT_CHECK_DISCORDANT:
+        return int(n)
     limit = 2 * n + 1000
     while power_paired_tost(n, margin, alpha, discordance, difference) < power:
         n += 1
