@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import pytest
@@ -20,6 +21,9 @@ def test_writes_every_report(screen_result, tmp_path):
         "acceptance.svg", "divergence-positions.svg", "forest.svg", "identity.svg"]  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == ["evidence.json", "plots", "report.html", "report.md"]
     assert json.loads(paths["evidence"].read_text())["verdict"] == "FAIL"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in paths.values()} == {0o666 & ~umask}  # readable like any other file
 
 
 def test_rewrite_replaces_and_failure_writes_nothing(screen_result, tmp_path):

@@ -4,6 +4,7 @@ the interval), never against tais's own output."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -203,3 +204,22 @@ def test_missing_inputs_are_named():
         analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds())
     with pytest.raises(ValueError, match="exactly one reference"):
         analyse(battery=battery, arms=arms[1:], completions=completions, scores=scores, thresholds=Thresholds())
+
+
+def test_a_cell_with_no_decided_pair_has_no_statistics_and_renders():
+    from tais.report import render_html, render_markdown
+
+    battery, arms, completions, scores = scenario.build(("ref", "strict"))
+    for key, score in list(scores["strict"].items()):
+        if key[0].startswith("mc/"):
+            scores["strict"][key] = type(score)(score.item_id, None, "unparseable", score.scorer)
+    result = analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds())
+    mc = result.cells[1]
+    assert (mc.n, mc.undecided, mc.a, mc.b, mc.c, mc.d) == (0, 60, 0, 0, 0, 0)
+    assert (mc.diff, mc.ci_low, mc.tost_p, mc.mcnemar_p, mc.mcnemar_p_holm, mc.cohens_h) == (None,) * 6
+    assert mc.verdict is Verdict.INCONCLUSIVE and mc.reasons[0] == "no decided pairs"
+    assert mc.divergences["unexplained"] == 2  # the divergences are still explained where they happen
+    # Holm family is the one candidate cell that has a p-value
+    assert result.cells[0].mcnemar_p_holm == result.cells[0].mcnemar_p == 1.0
+    assert "no decided pairs" in render_markdown(result) and "no decided pairs" in render_html(result)
+    assert json.loads(evidence_json(result))["cells"][1]["ci_low"] is None

@@ -8,7 +8,7 @@ as ``plots/<name>.svg``, and ``report.html`` (:mod:`tais.report.html`, plots inl
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 from tais.report import svg
@@ -38,14 +38,16 @@ def write_reports(result: ScreenResult, out_dir: Path) -> dict[str, Path]:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a new file beside ``path`` (permissions from the umask, like any other file), flush it to
+    disk, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
