@@ -21,7 +21,7 @@ def pair_strata(b: int, c: int, concordant: int) -> list[np.ndarray]:
 
 def test_matches_statsmodels_for_large_counts():
     bs, cs = [120, 90, 200], [80, 100, 150]
-    tables = np.dstack(sum((pair_strata(b, c, 30) for b, c in zip(bs, cs)), []))
+    tables = np.dstack([table for b, c in zip(bs, cs) for table in pair_strata(b, c, 30)])
     st = StratifiedTable(tables)
     ours = mantel_haenszel_paired(bs, cs)
     # Haldane's +0.5 moves the estimate by well under 0.1% at these counts

@@ -37,7 +37,7 @@ def independent_tango_interval(b: int, c: int, n: int, level: float) -> tuple[fl
         return (c - b - n * delta) / np.sqrt(n * (2 * q + delta - delta * delta))
 
     d = (c - b) / n
-    low = -1.0 if d == -1 else brentq(lambda x: score(x) - z, -1 + 1e-9, d - 1e-12 if b + c else d - 1e-12, xtol=1e-12)
+    low = -1.0 if d == -1 else brentq(lambda x: score(x) - z, -1 + 1e-9, d - 1e-12, xtol=1e-12)
     high = 1.0 if d == 1 else brentq(lambda x: score(x) + z, d + 1e-12, 1 - 1e-9, xtol=1e-12)
     return low, high
 

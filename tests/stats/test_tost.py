@@ -11,7 +11,7 @@ from tais.stats import paired_tost, tango_interval, tango_score
 
 def test_p_value_and_interval_decisions_agree_over_many_tables():
     rng = np.random.default_rng(11)
-    n = rng.integers(1, 3000, 200_000)
+    n = rng.integers(1, 3000, 100_000)
     disc = rng.uniform(0, 0.2, n.size)
     b = rng.binomial(n, disc / 2)
     c = rng.binomial(n - b, np.minimum(1, disc / 2 / np.maximum(1 - disc / 2, 1e-9)))

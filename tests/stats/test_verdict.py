@@ -9,7 +9,8 @@ from tais.stats import PairedTable, cohens_h, mcnemar_exact, n_paired_tost, pair
 from tais.types import Verdict
 
 
-def decide(a, b, c, d, *, leaks=0, p_holm=None, thresholds=Thresholds()) -> CellDecision:
+def decide(a, b, c, d, *, leaks=0, p_holm=None, thresholds: Thresholds | None = None) -> CellDecision:
+    thresholds = thresholds or Thresholds()
     t = PairedTable(a, b, c, d)
     tost = paired_tost(b, c, t.n, margin=thresholds.margin, alpha=thresholds.alpha)
     p = mcnemar_exact(b, c) if p_holm is None else p_holm

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 from tais.stats import PairedTable, TostResult, n_paired_tost
 from tais.types import Verdict

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     print(f"margin ±{args.margin:g}, alpha {args.alpha:g}, power {args.power:g}")
-    print(f"paired Tango TOST, discordance {args.discordance:g}:   {result['n_paired']:>8} prompts (each run by both arms)")
+    print(f"paired Tango TOST, discordance {args.discordance:g}:   {result['n_paired']:>8} prompts "
+          f"(each run by both arms)")
     print(f"unpaired Wald TOST, base rate {args.rate:g}:      {result['n_unpaired_wald']:>8} prompts per arm")
     print(f"ratio unpaired / paired:                    {result['ratio']:>8.1f}x")
     return 0
