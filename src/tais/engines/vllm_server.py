@@ -1,0 +1,195 @@
+"""The ``vllm-server`` engine: tais starts ``vllm serve`` for the arm, drives it over HTTP, and stops it.
+
+The server runs as ``python -m tais.engines.vllm_launch serve <model folder> --host 127.0.0.1 --port <free port>
+--served-model-name <arm name> --dtype ... [--speculative-config JSON] [engine args]`` in its own process group, with
+its output in ``<workdir>/vllm-serve-<arm>.log``. It is started on the first ``generate()`` (or :meth:`start`); tais
+waits for ``GET /health`` and then runs the arm through :class:`~tais.engines.openai.OpenAIEngine` with
+``return_token_ids`` and the server's ``/metrics`` (speculative acceptance in :meth:`telemetry`). The whole process
+group is stopped by :meth:`close`, when the interpreter exits, and when the engine is garbage-collected; a server
+that exits or never becomes healthy raises :class:`~tais.errors.EngineError` with the end of its log.
+
+``options`` hold vLLM engine args (passed through as flags) plus these client keys, which stay with tais:
+``concurrency`` (default 16), ``timeout_s`` (600), ``max_retries``, ``retry_budget``, ``extra_body``, ``api`` and
+``startup_timeout_s`` (how long to wait for /health, default 900).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+import httpx
+
+from tais.engines.openai import OpenAIEngine, OpenAIOptions
+from tais.engines.vllm_config import VLLMArm
+from tais.errors import EngineError
+from tais.interfaces import Engine
+from tais.types import ArmSpec, Completion, Request
+
+log = logging.getLogger(__name__)
+
+CLIENT_KEYS = frozenset({"concurrency", "timeout_s", "max_retries", "retry_budget", "extra_body", "api", "startup_timeout_s"})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_group(process: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """SIGTERM the server's process group, then SIGKILL whatever is left after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:] if line.strip())
+
+
+class VLLMServerEngine(Engine):
+    """One arm on a ``vllm serve`` process that tais owns."""
+
+    name = "vllm-server"
+
+    def __init__(self, arm: VLLMArm, client_options: dict[str, Any], *, workdir: Path | None = None) -> None:
+        self.arm = arm
+        self.client_options = client_options
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tais-vllm-serve-"))
+        self.startup_timeout_s = float(client_options.pop("startup_timeout_s", 900.0))
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.workdir / f"vllm-serve-{arm.name}.log"
+        self.base_url: str | None = None
+        self._client: OpenAIEngine | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    @classmethod
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "VLLMServerEngine":
+        engine_args = {k: v for k, v in arm.options.items() if k not in CLIENT_KEYS}
+        client = {k: v for k, v in arm.options.items() if k in CLIENT_KEYS}
+        return cls(VLLMArm.resolve(arm, engine_args=engine_args), client, workdir=workdir)
+
+    def serve_command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "tais.engines.vllm_launch", *self.arm.serve_args(port=port, served_model_name=self.arm.name)]
+
+    def describe(self) -> dict[str, Any]:
+        """vLLM version, model / draft sources and hashes, dtype, speculative config, the ``vllm serve`` arguments
+        (without host and port, which change from run to run) and the client's request settings."""
+        args = self.arm.serve_args(port=0, served_model_name=self.arm.name)
+        args = args[:1] + ["<model>"] + args[6:]
+        return {
+            "backend": self.name,
+            **self.arm.describe(),
+            "serve_args": args,
+            "api": self.client_options.get("api", "chat"),
+            "extra_body": dict(self.client_options.get("extra_body", {})),
+        }
+
+    def telemetry(self) -> dict[str, Any]:
+        return self._client.telemetry() if self._client is not None else {}
+
+    def start(self) -> OpenAIEngine:
+        """Start the server (once) and wait until it is healthy; returns the OpenAI engine that drives it."""
+        if self._client is not None:
+            return self._client
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        command = self.serve_command(port)
+        log.info("starting vllm serve for arm %s on port %d (log: %s)", self.arm.name, port, self.log_path)
+        with open(self.log_path, "ab") as out:
+            out.write(("$ " + " ".join(command) + "\n").encode())
+            out.flush()
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        self._finalizer = weakref.finalize(self, _stop_group, self.process)
+        atexit.register(self._finalizer)
+        self.base_url = f"http://127.0.0.1:{port}"
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.close()
+            raise
+        options = OpenAIOptions.parse(
+            {
+                "concurrency": 16,
+                "timeout_s": 600.0,
+                **self.client_options,
+                "base_url": self.base_url,
+                "extra_body": {"return_token_ids": True, **self.client_options.get("extra_body", {})},
+                "metrics_url": f"{self.base_url}/metrics",
+            },
+            arm_name=self.arm.name,
+        )
+        self._client = OpenAIEngine(options, self.arm.name, workdir=self.workdir)
+        return self._client
+
+    def _wait_healthy(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                raise EngineError(
+                    f"arm {self.arm.name!r}: vllm serve exited with code {code} before it was ready "
+                    f"(log {self.log_path}): {_log_tail(self.log_path)}"
+                )
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise EngineError(
+            f"arm {self.arm.name!r}: vllm serve was not healthy after {self.startup_timeout_s:.0f} s "
+            f"(options.startup_timeout_s; log {self.log_path})"
+        )
+
+    async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:
+        client = await asyncio.to_thread(self.start)
+        try:
+            async for completion in client.generate(requests):
+                yield completion
+        except EngineError as exc:
+            if self.process is not None and self.process.poll() is not None:
+                raise EngineError(
+                    f"arm {self.arm.name!r}: vllm serve died (exit {self.process.returncode}; log {self.log_path}): "
+                    f"{_log_tail(self.log_path, 5)}"
+                ) from exc
+            raise
+
+    def close(self) -> None:
+        """Stop the server's whole process group (idempotent)."""
+        self._client = None
+        if self._finalizer is not None:
+            self._finalizer()
+            atexit.unregister(self._finalizer)
+            self._finalizer = None
