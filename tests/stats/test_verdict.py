@@ -59,14 +59,14 @@ def test_too_few_prompts_is_inconclusive_with_the_prompts_to_decide():
     half = round(total * t.discordant / t.n / 2)
     assert paired_tost(half, half, total).equivalent
     assert not paired_tost(1, 1, t.n).equivalent
-    assert any(f"About {expected} more prompts" in r and "observed discordance 5.0%" in r for r in got.reasons)
+    assert f"About {expected} more prompts would decide it (80% power at the observed discordance 5.0%)." in got.reasons
 
 
 def test_zero_discordance_uses_the_rule_of_three_floor():
     got = decide(30, 0, 0, 20)
     assert got.verdict is Verdict.INCONCLUSIVE
     assert got.n_more == n_paired_tost(0.03, 0.05, 0.8, 3 / 50) - 50
-    assert any("rule-of-three bound 6.0%" in r for r in got.reasons)
+    assert any("rule-of-three bound 6.0% on the discordance; 0 discordant pairs observed)" in r for r in got.reasons)
 
 
 def test_an_observed_difference_beyond_the_margin_says_more_prompts_will_not_help():

@@ -83,26 +83,40 @@ def prompts_to_decide(table: PairedTable, thresholds: Thresholds) -> int | None:
     >>> prompts_to_decide(PairedTable(a=40, b=0, c=0, d=10), Thresholds())   # floor 3/50 = 6% discordance
     579
     """
+    return _prompts_plan(table, thresholds)[0]
+
+
+def _prompts_plan(table: PairedTable, thresholds: Thresholds) -> tuple[int | None, str]:
+    """(additional prompts or None, a sentence saying what the figure assumes or why there is none)."""
     n = table.n
     if n == 0:
-        return None
-    discordance = max(table.discordant / n, 3.0 / n)
-    discordance = min(discordance, 1.0)
+        return None, "No decided pairs, so no basis for a sample size."
+    observed = table.discordant / n
+    floor = 3.0 / n
+    discordance = min(max(observed, floor), 1.0)
+    if observed >= floor:
+        basis = f"the observed discordance {100 * observed:.1f}%"
+    else:
+        basis = (f"the rule-of-three bound {100 * floor:.1f}% on the discordance; {table.discordant} discordant "
+                 f"pair{'s' if table.discordant != 1 else ''} observed")
     m, a, pw = thresholds.margin, thresholds.alpha, thresholds.power
     needed = n_paired_tost(m, a, pw, discordance)
     if needed > n:
-        return needed - n
+        return needed - n, f"About {needed - n} more prompts would decide it ({100 * pw:g}% power at {basis})."
     diff = table.diff
+    beyond = (f"The observed difference {_pp(diff)} is at or beyond the margin ±{100 * m:g}pp; more prompts are not "
+              f"expected to show equivalence.")
     if abs(diff) >= m:
-        return None
-    discordance = min(max(discordance, abs(diff) + 3.0 / n), 1.0)
-    if abs(diff) >= discordance:
-        return None
+        return None, beyond
+    discordance = min(max(discordance, abs(diff) + floor), 1.0)
     try:
         needed = n_paired_tost(m, a, pw, discordance, difference=diff)
-    except ValueError:  # the difference sits so close to the margin that no feasible n reaches the power
-        return None
-    return max(needed - n, 1)
+    except ValueError:
+        return None, (f"The observed difference {_pp(diff)} is so close to the margin ±{100 * m:g}pp that no "
+                      f"feasible number of prompts would show equivalence.")
+    more = max(needed - n, 1)
+    return more, (f"About {more} more prompts would decide it ({100 * pw:g}% power if the true difference is the "
+                  f"observed {_pp(diff)}, at discordance {100 * discordance:.1f}%).")
 
 
 def decide_cell(*, table: PairedTable, tost: TostResult, mcnemar_p_holm: float, cohens_h: float, leaks: int,
@@ -135,23 +149,11 @@ def decide_cell(*, table: PairedTable, tost: TostResult, mcnemar_p_holm: float, 
         ), None)
 
     reasons = []
-    if table.n == 0:
-        reasons.append("No decided pairs in this cell.")
-    else:
+    if table.n:
         reasons.append(f"Not shown equivalent: {ci} is not inside ±{100 * m:g}pp (n = {table.n}, "
                        f"TOST p = {tost.p_value:.3g}).")
-    if math.isnan(h_abs):
-        reasons.append("Cohen's h is undefined without pairs.")
-    n_more = prompts_to_decide(table, thresholds)
-    if n_more is not None:
-        rate = table.discordant / table.n
-        basis = (f"observed discordance {100 * rate:.1f}%" if table.discordant
-                 else f"no discordant pair yet, so the rule-of-three bound {100 * 3 / table.n:.1f}%")
-        reasons.append(f"About {n_more} more prompts would decide it ({100 * thresholds.power:g}% power at the "
-                       f"{basis}).")
-    elif table.n:
-        reasons.append(f"The observed difference {_pp(table.diff)} is at or beyond the margin; more prompts are not "
-                       f"expected to show equivalence.")
+    n_more, basis = _prompts_plan(table, thresholds)
+    reasons.append(basis)
     return CellDecision(Verdict.INCONCLUSIVE, tuple(reasons), n_more)
 
 
