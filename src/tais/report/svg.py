@@ -17,7 +17,7 @@ import math
 from html import escape
 from typing import Iterable, Sequence
 
-from tais.screen.result import NULL, ArmSpeed, CellResult, Divergence, ScreenResult
+from tais.screen.result import CANDIDATE, NULL, ArmSpeed, CellResult, Divergence, ScreenResult
 from tais.types import Verdict
 
 FONT = "font-family='system-ui,-apple-system,Segoe UI,Roboto,sans-serif' font-size='12'"
@@ -202,7 +202,7 @@ def acceptance_plot(speed: Sequence[ArmSpeed]) -> str:
 CAPTIONS = {
     "forest": "Paired difference per cell against the equivalence margin",
     "identity": "Byte identity and first divergences per cell",
-    "divergence-positions": "First-divergence position by class",
+    "divergence-positions": "First-divergence position by class (candidate contrasts)",
     "acceptance": "Acceptance rate against speedup per arm",
 }
 """Plot name (``data-plot``, and the file stem ``plots/<name>.svg`` beside report.md) -> caption, in report order."""
@@ -213,6 +213,6 @@ def report_plots(result: ScreenResult) -> dict[str, str]:
     return {
         "forest": forest_plot(result.cells, result.thresholds.margin, 1 - 2 * result.thresholds.alpha),
         "identity": identity_plot(result.cells),
-        "divergence-positions": divergence_histogram(result.divergences),
+        "divergence-positions": divergence_histogram([d for d in result.divergences if d.kind == CANDIDATE]),
         "acceptance": acceptance_plot(result.speed),
     }
