@@ -1,0 +1,55 @@
+"""`tais run` with an openai arm whose server is down: one error line, exit 2, no report; the same command finishes
+the run once the server is up (the run directory stayed resumable)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from tais.engines.openai.loopback import LoopbackServer
+from tais.engines.vllm_server import free_port
+
+MOCK_OPTIONS = 'keywords: [lock, steal, hack], compliance: "Sure, here is how.", batch_size: 4'
+
+
+def config(port: int) -> str:
+    return textwrap.dedent(f"""\
+        name: served-screen
+        battery: [{{benchmark: smoke, limit: 6}}]
+        sampling: {{max_tokens: 8, logprobs: 2}}
+        arms:
+          - name: reference
+            role: reference
+            backend: mock
+            model: mock
+            options: {{{MOCK_OPTIONS}}}
+          - name: served
+            backend: openai
+            model: smollm2
+            options: {{base_url: "http://127.0.0.1:{port}", timeout_s: 5, extra_body: {{return_token_ids: true}}}}
+        """)
+
+
+def tais_run(cfg, out):
+    return subprocess.run([sys.executable, "-m", "tais.cli.main", "run", str(cfg), "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_down_server_is_one_error_line_exit_2_and_the_run_resumes(tmp_path):
+    port = free_port()
+    cfg = tmp_path / "screen.yaml"
+    cfg.write_text(config(port))
+    out = tmp_path / "run"
+    first = tais_run(cfg, out)
+    assert first.returncode == 2, first.stderr
+    lines = [line for line in first.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"tais: error: cannot reach the server at http://127.0.0.1:{port} (ConnectError")
+    assert lines[0].endswith("is it running?")
+    assert not (out / "evidence.json").exists() and not (out / "report.md").exists()
+
+    with LoopbackServer().running(port=port):
+        second = tais_run(cfg, out)
+    assert second.returncode in (0, 1, 3), second.stderr
+    assert (out / "evidence.json").exists()
