@@ -86,3 +86,10 @@ def test_histogram_counts_by_class(screen_result):
     # one token per bin; the A/A arm's near-ties at 4 are not part of the candidate histogram
     assert sorted(titles) == sorted(["leak, tokens 0: 2", "unexplained, tokens 1: 2", "leak, tokens 2: 10",
                                      "near-tie, tokens 3: 3"])  # fmt: skip
+
+
+def test_leaks_are_expanded(screen_result):
+    details = [attrs for tag, attrs in parse(render_html(screen_result)).tags if tag == "details"]
+    opened = [i for i, attrs in enumerate(details) if "open" in attrs]
+    # divergences 1-3 (strict near-ties) and the 12 leaks of the lossy arm (divergences 6-17)
+    assert len(details) == 19 and opened == [0, 1, 2, *range(5, 17)]

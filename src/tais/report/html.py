@@ -20,6 +20,8 @@ from tais.screen.verdict import decide_screen
 from tais.types import Verdict
 
 MAX_DIVERGENCES = 200
+OPEN_LEAKS = 20
+"""Divergences shown expanded: the first three, and the first OPEN_LEAKS leaks (the ones that fail a cell)."""
 PREFIX_CHARS = 240
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -147,7 +149,7 @@ def _side(prefix: str, token: str | None, rest: str, cls: str) -> str:
     return f"<pre><span class='prefix'>{_e(shown_prefix)}</span>{marked}{_e(tail)}{end}</pre>"
 
 
-def _divergence(d: Divergence, index: int) -> str:
+def _divergence(d: Divergence, index: int, open_: bool) -> str:
     unit = "character" if d.basis == "text" else "token"
     if d.gap is not None:
         gap = f"gap {d.gap:.3f} nats"
@@ -182,7 +184,7 @@ def _divergence(d: Divergence, index: int) -> str:
         + _side(d.prefix_text, d.candidate_token, d.candidate_text, mark_cls)
         + "</div></div>"
     )
-    return f"<details class='div'{' open' if index <= 3 else ''}>{summary}<div class='divbody'>{tokens}{top}{sides}" \
+    return f"<details class='div'{' open' if open_ else ''}>{summary}<div class='divbody'>{tokens}{top}{sides}" \
            "</div></details>"
 
 
@@ -219,7 +221,9 @@ def render_html(result: ScreenResult) -> str:
     parts.append(f"<h2>Divergences ({len(result.divergences)})</h2>")
     if not result.divergences:
         parts.append("<p class='muted'>Every pair is identical.</p>")
-    parts += [_divergence(d, i) for i, d in enumerate(divergences, 1)]
+    leaks = [d for d in divergences if d.cls == "leak"][:OPEN_LEAKS]
+    shown_open = {id(d) for d in leaks} | {id(d) for d in divergences[:3]}
+    parts += [_divergence(d, i, id(d) in shown_open) for i, d in enumerate(divergences, 1)]
     if len(result.divergences) > len(divergences):
         parts.append(f"<p class='muted'>{len(result.divergences) - len(divergences)} more divergences are listed "
                      "in evidence.json.</p>")  # fmt: skip
