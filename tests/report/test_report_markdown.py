@@ -59,3 +59,9 @@ def test_escape_and_fence_helpers():
     assert md_escape("a|b<c>`d`*e*\n[f](g)") == r"a\|b\<c\>\`d\`\*e\* ⏎ \[f\](g)"
     block = fenced("x\n~~~~\ny")
     assert block.startswith("~~~~~text\n") and block.endswith("\n~~~~~")
+
+
+def test_speed_rows(screen_result):
+    md = render_markdown(screen_result)
+    assert "| strict | candidate | 2300 | 10.0 | 230.0 | 71.7% | harm 75.0%, mc 50.0% | 2.00× |" in md
+    assert "| lossy | candidate | 2300 | 8.0 | 287.5 | 90.0% | – | 2.50× |" in md

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from tais.screen.result import CellResult, ScreenResult
+from tais.screen.result import ArmSpeed, CellResult, ScreenResult
 from tais.types import Verdict
 
 NA = "–"
@@ -49,6 +49,11 @@ def pvalue(value: float | None) -> str:
 def show_token(token: str | None) -> str:
     """A token with its whitespace visible: JSON string syntax (quotes, ``\\n``, ``\\t``), or ``–`` when unknown."""
     return NA if token is None else json.dumps(token, ensure_ascii=False)
+
+
+def acceptance_by_task(speed: ArmSpeed) -> str:
+    """Acceptance per task, e.g. ``harm 75.0%, mc 50.0%`` (``–`` when no completion carried counters)."""
+    return ", ".join(f"{task} {rate(value)}" for task, value in speed.acceptance_by_task.items()) or NA
 
 
 def identity(cell: CellResult) -> str:

@@ -108,11 +108,13 @@ def render_markdown(result: ScreenResult) -> str:
     if result.null_cells:
         out += ["## A/A null contrasts (noise floor; not part of the verdict)\n", *_contrast_sections(result, "null")]
     out.append("## Speed\n")
-    out.append(_table(
-        ["arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "speedup"],
-        [[md_escape(s.arm), s.role, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),
-          f.rate(s.acceptance), "–" if s.speedup is None else f"{s.speedup:.2f}×"] for s in result.speed],
-    ) + "\n")  # fmt: skip
+    speed_rows = [
+        [md_escape(s.arm), s.role, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),
+         f.rate(s.acceptance), md_escape(f.acceptance_by_task(s)), "–" if s.speedup is None else f"{s.speedup:.2f}×"]
+        for s in result.speed
+    ]  # fmt: skip
+    header = ["arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "acceptance by task", "speedup"]
+    out.append(_table(header, speed_rows) + "\n")
     out.append("## Plots\n")
     out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]
     out.append(f"## Divergences ({len(result.divergences)})\n")
