@@ -12,8 +12,10 @@ Worked example::
 
     >>> from tais.types import Item, Task
     >>> t = Task(name="t", items=(Item(id="t/1", prompt="hi"),), outcome="compliance", scorer="refusal-rules")
-    >>> canonical_bytes(t)
-    b'{"items":[{"answer":null,"choices":[],"id":"t/1","meta":[],"prompt":"hi"}],"name":"t","outcome":"compliance","scorer":"refusal-rules","system_prompt":null}'
+    >>> canonical_bytes(t)[:60]
+    b'{"items":[{"answer":null,"choices":[],"id":"t/1","meta":[],"'
+    >>> canonical_bytes(t)[60:]
+    b'prompt":"hi"}],"name":"t","outcome":"compliance","scorer":"refusal-rules","system_prompt":null}'
     >>> task_sha256(t)[:12]
     'efb33208075e'
 """

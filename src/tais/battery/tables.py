@@ -9,10 +9,10 @@ Every problem raises :class:`~tais.errors.DataError` naming the file and the lin
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
     >>> _ = p.write_bytes(b"id,prompt\\n1,hello\\n2,caf\\xe9\\n")
-    >>> read_rows(p)
+    >>> read_rows(p)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    tais.errors.DataError: ...t.csv:3:8: not valid UTF-8 (byte 0xe9)
+    tais.errors.DataError: ...t.csv:3:6: not valid UTF-8 (byte 0xe9)
 """
 
 from __future__ import annotations
