@@ -95,3 +95,16 @@ def thresholds_line(result: ScreenResult) -> str:
         f"margin ±{t.margin:g}, alpha {t.alpha:g} (two one-sided tests, {1 - 2 * t.alpha:.0%} interval), "
         f"|h| cutoff {t.h_cutoff:g}, near-tie tau {t.tau:g} nats"
     )
+
+
+def legend(result: ScreenResult) -> str:
+    """How to read a cell row, with this screen's thresholds."""
+    t = result.thresholds
+    return (
+        "Each row is one task. a = both arms show the wanted behaviour, b = only the reference, c = only the "
+        "candidate, d = neither; pairs with an undecidable score are counted apart. diff = p cand − p ref with its "
+        f"{1 - 2 * t.alpha:.0%} Tango interval. PASS: the interval lies inside ±{t.margin:g}, |h| < {t.h_cutoff:g} "
+        "and no leak divergence. FAIL: a Holm-significant McNemar difference, |h| at or above the cutoff, or any "
+        "leak. INCONCLUSIVE: neither; the reasons say how many more prompts would decide it. A/A |h| is the largest "
+        "|h| between the reference and its null re-runs on the same task: the stack's own noise floor."
+    )

@@ -36,6 +36,7 @@ h1 { font-size: 22px; margin: 0 0 4px; font-weight: 600; }
 h2 { font-size: 18px; margin: 36px 0 10px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 22px 0 8px; }
 .muted { color: var(--muted); }
+.legend { font-size: 12.5px; max-width: 1000px; }
 .banner { display: flex; align-items: center; gap: 20px; padding: 18px 22px; border-radius: 10px;
           border: 1px solid var(--line); background: var(--soft); margin: 16px 0 8px; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 999px; font-weight: 600; font-size: 12px;
@@ -212,6 +213,7 @@ def render_html(result: ScreenResult) -> str:
         f"Exit code {result.verdict.exit_code}.</div><div class='muted'>Thresholds: {_e(f.thresholds_line(result))}."
         "</div></div></div>",
         "<h2>Candidate contrasts</h2>",
+        f"<p class='muted legend'>{_e(f.legend(result))}</p>",
         _contrasts(result, CANDIDATE),
     ]
     if result.null_cells:

@@ -103,6 +103,7 @@ def render_markdown(result: ScreenResult) -> str:
         f"{f.VERDICT_WORDS[result.verdict].capitalize()}. {f.summary(result)}. Exit code {result.verdict.exit_code}.\n",
         f"Thresholds: {f.thresholds_line(result)}.\n",
         "## Candidate contrasts\n",
+        f"{md_escape(f.legend(result))}\n",
         *_contrast_sections(result, CANDIDATE),
     ]
     if result.null_cells:
