@@ -222,13 +222,14 @@ def run_screen(config: ScreenConfig, *, out_dir: Path | None = None,
         scorer_ids = sorted({s.id for s in scorers.values()})
         arms = config.arms
         out = config.out_dir(out_dir)
+        first_engine = build_engine(config, 0, out)  # an arm the engine rejects leaves nothing written
         out.mkdir(parents=True, exist_ok=True)
         generated: dict[str, int] = {}
         fingerprints: dict[str, str] = {}
         with RunStore(out / STORE_FILENAME) as store:
             task_keys = store.put_tasks(battery.tasks)
-            for arm in arms:
-                with create_engine(arm.spec, workdir=out / "engines" / arm.spec.name) as engine:
+            for index, arm in enumerate(arms):
+                with first_engine if index == 0 else build_engine(config, index, out) as engine:
                     fingerprints[arm.spec.name], generated[arm.spec.name] = generate_arm(
                         arm, engine, store, battery, replicates=config.model.replicates, scorer_ids=scorer_ids,
                         progress=progress)
@@ -252,6 +253,18 @@ def run_screen(config: ScreenConfig, *, out_dir: Path | None = None,
         if judge is not None:
             judge.close()
     return RunOutcome(result=result, out_dir=out, reports=reports, generated=generated)
+
+
+def build_engine(config: ScreenConfig, index: int, out: Path) -> Engine:
+    """The engine of ``arms[index]``; a config problem the engine finds is reported with the file and key path."""
+    arm = config.arms[index].spec
+    try:
+        return create_engine(arm, workdir=out / "engines" / arm.name)
+    except ConfigError as exc:
+        if exc.path is not None:
+            raise
+        key = f"arms[{index}]" + (f".{exc.key}" if exc.key else "")
+        raise ConfigError(exc.message, path=str(config.path), key=key) from None
 
 
 def _record_run(store: RunStore, config: ScreenConfig, plan: dict[str, Any]) -> int:
