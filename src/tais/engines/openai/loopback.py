@@ -2,7 +2,8 @@
 
 It answers ``/v1/chat/completions`` and ``/v1/completions`` at once with a deterministic text made from the prompt
 (no model), plus ``GET /v1/models``, ``/version``, ``/health``, ``/metrics`` (speculative counters that grow with each
-answer) and ``/stats`` (what it answered and which faults it injected). Its uses: the fault-injection tests, the
+answer) and ``/stats`` (what it answered and which faults it injected). With ``api_key`` set, every ``/v1/`` path
+wants ``Authorization: Bearer <key>`` (as ``vllm serve --api-key`` does) and answers 401 otherwise. Its uses: the fault-injection tests, the
 ingest benchmark, and trying tais end to end without a model. It is not a model server.
 
 **Faults.** With ``fault_rate=0.2``, each completion request draws (from a seeded generator) whether to fail and how,
