@@ -102,9 +102,10 @@ class VLLMServerEngine(Engine):
 
     def describe(self) -> dict[str, Any]:
         """vLLM version, model / draft sources and hashes, dtype, speculative config, the ``vllm serve`` arguments
-        (without host and port, which change from run to run) and the client's request settings."""
+        (without the local folder, host, port and served name, which change from run to run or with the arm's name)
+        and the client's request settings."""
         args = self.arm.serve_args(port=0, served_model_name=self.arm.name)
-        args = args[:1] + ["<model>"] + args[6:]
+        args = args[:1] + ["<model>"] + args[8:]  # drop the folder, host, port and served name
         return {
             "backend": self.name,
             **self.arm.describe(),
