@@ -14,7 +14,7 @@ from tais.engines.hf.engine import HFEngine
 from tais.engines.hf.rows import left_padded
 from tais.types import ArmSpec, Request, SamplingParams
 
-PROMPTS = benign_prompts()[:16]
+PROMPTS = benign_prompts()[:8]
 
 
 @pytest.fixture(scope="module")
