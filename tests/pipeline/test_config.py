@@ -91,4 +91,5 @@ def test_example_and_demo_configs_validate(tmp_path):
     control = next(a for a in demo.arms if a.spec.name == "positive-control").spec
     assert control.speculative["acceptance"] == "typical" and control.speculative["adversarial"]["system_prompt"]
     null = next(a for a in demo.arms if a.spec.name == "null-aa")
-    assert null.order == "shuffled" and null.spec.options["batch_size"] != 8
+    reference = next(a for a in demo.arms if a.spec.role == "reference")
+    assert null.order == "shuffled" and null.spec.options["batch_size"] != reference.spec.options["batch_size"]

