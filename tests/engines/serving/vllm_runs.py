@@ -49,13 +49,13 @@ class ArmRuns:
         self.workdir = workdir
         self._runs: dict[str, ArmRun] = {}
 
-    def get(self, name: str, backend: str, dtype: str, speculative: dict, *, max_tokens: int,
+    def get(self, name: str, backend: str, dtype: str, speculative: dict, *, max_tokens: int, prompts: int = 10,
             probe: Callable | None = None) -> ArmRun:
         if name not in self._runs:
             arm = ArmSpec(name=name, backend=backend, model=SMOLLM2, dtype=dtype, speculative=speculative,
                           options=dict(ENGINE_ARGS))
             workdir = self.workdir / name
-            requests = xstest_requests(self.xstest_dir, max_tokens)
+            requests = xstest_requests(self.xstest_dir, max_tokens, prompts)
             engine = create_engine(arm, workdir=workdir)
             try:
                 async def collect() -> dict[str, Completion]:
