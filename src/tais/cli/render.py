@@ -126,13 +126,21 @@ class ProgressDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for label in ("scoring", "screening"):
+            if label in self.tasks and exc[0] is None:
+                self.progress.update(self.tasks[label], total=1, completed=1)
         self.progress.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.phase != "generate":
+            for done in ("scoring", "screening"):  # a phase is finished when a later one starts
+                if done in self.tasks:
+                    self.progress.update(self.tasks[done], total=1, completed=1)
             label = "scoring" if event.phase == "score" else "screening"
             if label not in self.tasks:
-                self.tasks[label] = self.progress.add_task(label, total=None, note="")
+                self.tasks[label] = self.progress.add_task(label, total=None, note=f"{label} {event.arm}".strip())
+            else:
+                self.progress.update(self.tasks[label], note=f"{label} {event.arm}".strip())
             return
         if event.arm not in self.tasks:
             note = f"{event.cached} from the store" if event.cached else ""
