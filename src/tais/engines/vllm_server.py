@@ -15,7 +15,6 @@ that exits or never becomes healthy raises :class:`~tais.errors.EngineError` wit
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import os
@@ -175,7 +174,7 @@ class VLLMServerEngine(Engine):
         )
 
     async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:
-        client = await asyncio.to_thread(self.start)
+        client = self.start()  # in this thread, so that Ctrl-C during the startup wait stops the server at once
         try:
             async for completion in client.generate(requests):
                 yield completion

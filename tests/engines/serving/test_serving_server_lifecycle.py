@@ -109,3 +109,26 @@ def test_a_server_that_never_gets_healthy_times_out_and_is_stopped(tmp_path):
     with pytest.raises(EngineError, match="not healthy after 2 s .options.startup_timeout_s"):
         engine.start()
     assert engine.process.poll() is not None
+
+
+def test_ctrl_c_while_waiting_for_health_stops_the_server(tmp_path):
+    pid_file = tmp_path / "server.pid"
+    script = LOOPBACK_SERVED + textwrap.dedent(f"""
+        engine = loopback_served({str(tmp_path)!r}, startup_timeout_s=60)
+        engine.serve_command = lambda port: [sys.executable, "-c",
+            "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"]
+        engine.start()
+        """)
+    driver = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server_pid = int(pid_file.read_text())
+        assert alive(server_pid)
+        driver.send_signal(signal.SIGINT)
+        _, stderr = driver.communicate(timeout=30)
+    finally:
+        driver.kill()
+    assert "KeyboardInterrupt" in stderr
+    assert not alive(server_pid)
