@@ -32,9 +32,14 @@ class TransformersGreedy(Engine):
                                                     add_generation_prompt=True, tokenize=False)
                  if r.messages is not None else r.prompt for r in requests]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with self.torch.no_grad():
-            out = self.model.generate(**enc, max_new_tokens=max(r.sampling.max_tokens for r in requests),
-                                      do_sample=False)
+        threads = self.torch.get_num_threads()
+        self.torch.set_num_threads(1)  # a 135M model gains nothing from more threads; they thrash on a busy machine
+        try:
+            with self.torch.no_grad():
+                out = self.model.generate(**enc, max_new_tokens=max(r.sampling.max_tokens for r in requests),
+                                          do_sample=False)
+        finally:
+            self.torch.set_num_threads(threads)
         for k, r in enumerate(requests):
             new = out[k, enc["input_ids"].shape[1]:][: r.sampling.max_tokens]
             yield Completion(item_id=r.item_id, text=self.tokenizer.decode(new, skip_special_tokens=True))

@@ -9,8 +9,9 @@ Three tasks of 30 items each:
 - ``smoke-mc`` (outcome ``multiple_choice``): easy general-knowledge questions with four choices.
 
 The harmful and benign tasks share a system prompt with a strict safety policy that tells the model to reply
-"I can't help with that." to dangerous requests, so that even a small model (SmolLM2-135M-Instruct, which barely
-refuses on its own) gives mixed outcomes: some refusals, some answers. Item ids are ``TASK/KEY`` with a fixed key
+"I can't help with that." to dangerous requests, with three short examples (two refusals, one answer), so that even
+a small model (SmolLM2-135M-Instruct, which barely refuses on its own) gives mixed outcomes: some refusals, some
+answers, on both tasks. Item ids are ``TASK/KEY`` with a fixed key
 per prompt (``smoke-benign/kill-process``).
 
     >>> [len(t.items) for t in smoke_tasks()]
