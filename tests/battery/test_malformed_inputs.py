@@ -125,3 +125,12 @@ def test_cli_unknown_benchmark_exits_2(capsys):
     assert main(["battery", "show", "no-such-bench"]) == 2
     assert capsys.readouterr().err == ("tais: error: unknown benchmark 'no-such-bench'; known: advbench, harmbench, "
                                        "jbb, orbench-hard, smoke, strongreject, xstest\n")
+
+
+def test_unreachable_hub_dataset_is_one_source_error(tmp_path, capsys):
+    spec = {"name": "hub", "source": "hf:tais-no-such-org/no-such-dataset", "outcome": "refusal",
+            "columns": {"prompt": "prompt"}}
+    with pytest.raises(InputError, match=r"hf:tais-no-such-org/no-such-dataset: cannot fetch from the hub"):
+        load_tasks(spec, base_dir=tmp_path)
+    assert main(["battery", "show", "xstest", "--source", "hf:tais-no-such-org/no-such-dataset"]) == 2
+    assert capsys.readouterr().err.startswith("tais: error: hf:tais-no-such-org/no-such-dataset: cannot fetch")

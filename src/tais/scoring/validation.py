@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from tais.battery.mapping import check_columns, ColumnMapping
+from tais.battery.mapping import ColumnMapping, check_columns
 from tais.battery.tables import read_rows
 from tais.errors import DataError
 from tais.scoring.metrics import Agreement, agreement
