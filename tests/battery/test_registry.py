@@ -11,6 +11,7 @@ import pytest
 from tais.battery import BENCHMARKS, load_tasks
 from tais.battery.pinning import task_sha256
 from tais.battery.sources import resolve
+from tais.errors import DataError
 
 # content pins of the tasks as loaded from the pinned sources (a change here means the source or loader changed)
 ADVBENCH_SHA256 = "630ea92ae4f8aba83c28f325c0502ae1e56877fdd2ba1e13a6275475d876207f"
@@ -91,3 +92,16 @@ def test_registry_lists_every_benchmark_with_a_source_and_outcomes():
         assert bench.source and bench.parts
         assert {p.outcome for p in bench.parts} <= {"refusal", "compliance", "multiple_choice"}
     assert [b for b in BENCHMARKS.values() if b.offline] == [BENCHMARKS[n] for n in ("smoke", "advbench", "harmbench")]
+
+
+def test_a_folder_copy_falls_back_to_its_only_file_of_the_part_format(tmp_path, xstest_dir):
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "prompts-v2.csv").write_bytes((xstest_dir / "xstest_prompts.csv").read_bytes())
+    (tmp_path / "copy" / "notes.txt").write_text("not data\n", encoding="utf-8")
+    safe, unsafe = load_tasks({"benchmark": "xstest", "source": "file:copy"}, base_dir=tmp_path)
+    assert (len(safe.items), len(unsafe.items)) == (250, 200)
+    (tmp_path / "copy" / "other.csv").write_text("id,prompt,label\n1,x,safe\n", encoding="utf-8")
+    with pytest.raises(DataError, match="source is a folder with no file 'xstest_prompts.csv' in it"):
+        load_tasks({"benchmark": "xstest", "source": "file:copy"}, base_dir=tmp_path)
+    assert len(load_tasks({"benchmark": "xstest", "source": "file:copy", "path": "prompts-v2.csv"},
+                          base_dir=tmp_path)[0].items) == 250

@@ -33,7 +33,7 @@ from tais.battery.mapping import ColumnMapping, filter_rows, items_from_rows
 from tais.battery.pinning import check_pins, expected_pins, with_sha256
 from tais.battery.registry import Benchmark, Part, get_benchmark
 from tais.battery.sources import parse_source, resolve
-from tais.battery.tables import FORMATS, guess_format, read_rows
+from tais.battery.tables import FORMATS, SUFFIX_FORMATS, guess_format, read_rows
 from tais.errors import ConfigError, DataError
 from tais.types import OUTCOME_RULES, Task
 
@@ -42,7 +42,7 @@ BENCHMARK_KEYS = {"benchmark", "source", "path", "columns", "system_prompt", "sc
 CUSTOM_KEYS = {"name", "source", "path", "format", "columns", "where", "outcome", "scorer", "system_prompt", "limit",
                "sha256", "accept_new_hash"}
 DEFAULT_SCORER = {"refusal": "refusal-rules", "compliance": "refusal-rules", "multiple_choice": "multiple-choice"}
-_DATA_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".txt"}
+_DATA_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".txt", ".prompt"}
 
 
 def load_tasks(spec: Mapping[str, Any], *, base_dir: Path, where: str = "battery") -> list[Task]:
@@ -109,10 +109,14 @@ def _load_benchmark(spec: Mapping[str, Any], base_dir: Path, where: str) -> list
 
 def _load_part(bench: Benchmark, part: Part, source: str, base_dir: Path, columns: ColumnMapping | None,
                inner: Any, where: str) -> Task:
-    path = _data_file(source, base_dir, inner if inner is not None else part.inner_path, where,
-                      fallback_suffix=f".{part.fmt}" if part.fmt in ("csv", "parquet") else None)
+    """One task of a built-in benchmark. A folder source (a hub snapshot, a local copy) is searched for the part's
+    file; failing that, for its only data file of the part's format."""
+    if inner is not None:
+        path = _data_file(source, base_dir, inner, where)
+    else:
+        path = _data_file(source, base_dir, part.inner_path, where, fallback_suffix=f".{part.fmt}" if part.fmt else "")
     mapping = columns or ColumnMapping.parse(part.columns, where=f"registry:{bench.name}")
-    fmt = part.fmt if part.fmt and path.suffix.lower() not in (".parquet", ".jsonl", ".json") else None
+    fmt = guess_format(path) if path.suffix.lower() in SUFFIX_FORMATS else part.fmt
     return _task_from_file(path, fmt=fmt, name=part.task, mapping=mapping, where_filter=part.where,
                            outcome=part.outcome, scorer=DEFAULT_SCORER[part.outcome], system_prompt=None,
                            source=source)
@@ -149,13 +153,14 @@ def _load_custom(spec: Mapping[str, Any], base_dir: Path, where: str) -> list[Ta
 
 
 def _data_file(source: str, base_dir: Path, inner: Any, where: str, fallback_suffix: str | None = None) -> Path:
-    """Resolve a source to one data file (a folder source needs ``path``, or holds one data file)."""
+    """Resolve a source to one data file. A folder source needs ``inner`` (a path inside it), or holds exactly one
+    data file; with ``fallback_suffix`` set, a missing ``inner`` falls back to the folder's only data file with that
+    suffix ("" for any)."""
     parsed = parse_source(source)
     text = source
     if parsed.kind == "file" and parsed.path is not None and not Path(parsed.path).expanduser().is_absolute():
         text = "file:" + str(base_dir / parsed.path)
-    resolved = resolve(text, hf_repo_type="dataset")
-    path = resolved.path
+    path = resolve(text, hf_repo_type="dataset").path
     if path.is_file():
         return path
     if inner is not None:
@@ -164,8 +169,8 @@ def _data_file(source: str, base_dir: Path, inner: Any, where: str, fallback_suf
         if (path / inner).is_file():
             return path / inner
     candidates = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES
-                        and not p.name.startswith(".") and (fallback_suffix is None or p.suffix == fallback_suffix))
-    if inner is None and len(candidates) == 1:
+                        and not p.name.startswith(".") and p.suffix.lower().endswith(fallback_suffix or ""))
+    if (inner is None or fallback_suffix is not None) and len(candidates) == 1:
         return candidates[0]
     wanted = f"no file {inner!r} in it" if inner is not None else f"{len(candidates)} data files in it"
     raise DataError(f"source is a folder with {wanted}; name the file with path:", path=str(path))

@@ -27,7 +27,7 @@ from typing import Any
 from tais.errors import DataError
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "text", "pyrit-seeds")
-_BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
               ".parquet": "parquet", ".txt": "text", ".prompt": "pyrit-seeds", ".yaml": "pyrit-seeds",
               ".yml": "pyrit-seeds"}
 
@@ -40,7 +40,7 @@ class Row:
 
 def guess_format(path: Path) -> str:
     """The format implied by a file name's suffix."""
-    fmt = _BY_SUFFIX.get(path.suffix.lower())
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"cannot tell the format from the suffix {path.suffix!r}; set format: one of "
                         f"{', '.join(FORMATS)}", path=str(path))
