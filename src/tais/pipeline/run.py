@@ -93,12 +93,9 @@ def load_battery(config: ScreenConfig) -> Battery:
             raise ConfigError(f"no task named {name!r} in the battery (tasks: {', '.join(names)})",
                               path=str(config.path), key=f"scorers.{name}")
     tasks = [replace(t, scorer=config.model.scorers.get(t.name, t.scorer)) for t in tasks]
-    seen: dict[str, str] = {}
-    for task in tasks:
-        if task.name in seen:
-            raise ConfigError(f"two battery entries give a task named {task.name!r}", path=str(config.path),
-                              key="battery")
-        seen[task.name] = task.name
+    if len(set(names)) != len(names):
+        repeated = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"two battery entries give a task named {repeated!r}", path=str(config.path), key="battery")
     item_owner: dict[str, str] = {}
     for task in tasks:
         for item in task.items:
