@@ -65,6 +65,12 @@ def build(args, device):
     return target, draft
 
 
+def first_differences(a: torch.Tensor, b: torch.Tensor) -> list[int]:
+    """Per row, the index of the first token where ``a`` and ``b`` differ (their length when equal)."""
+    differ = (a.cpu() != b.cpu()).long()
+    return torch.where(differ.any(1), differ.argmax(1), torch.full((a.shape[0],), a.shape[1])).tolist()
+
+
 def timed(fn, device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -130,6 +136,7 @@ def main() -> None:
         report(f"tais_greedy_b{b}_tok_s", b * args.new, s)
         reference = hf1 if b == 1 else hfb
         res[f"tais_greedy_b{b}_rows_equal_transformers"] = int((out.cpu() == reference.cpu()).all(1).sum())
+        res[f"tais_greedy_b{b}_first_difference_vs_transformers"] = sorted(first_differences(out, reference))
         res[f"tais_greedy_b{b}_capture_s"] = round(build_s, 2)
         res[f"tais_greedy_b{b}_graph"] = greedy.loop.graph is not None or greedy.loop.capture_error
         del greedy
@@ -142,6 +149,7 @@ def main() -> None:
         res[f"tais_speculative_b{b}_acceptance"] = round(tele["acceptance"], 4)
         res[f"tais_speculative_b{b}_tokens_per_step"] = round(tele["tokens_per_step"], 3)
         res[f"tais_speculative_b{b}_rows_equal_tais_greedy"] = int((sout.cpu() == out.cpu()).all(1).sum())
+        res[f"tais_speculative_b{b}_first_difference_vs_tais_greedy"] = sorted(first_differences(sout, out))
         print(f"  acceptance {tele['acceptance']:.3f}, tokens/verify step {tele['tokens_per_step']:.2f}", flush=True)
         del spec
         if device.type == "cuda":

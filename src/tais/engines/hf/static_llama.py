@@ -39,6 +39,7 @@ class StaticLlama:
         self.kv_heads = cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         weight = self.lm_head.weight
+        width = -(-width // 16) * 16  # a multiple of 16 keeps the fused attention kernels eligible
         shape = (len(self.layers), batch_size, self.kv_heads, width, self.head_dim)
         self.keys = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
         self.values = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
@@ -62,7 +63,11 @@ class StaticLlama:
         self.lengths += valid.long().sum(1)
         own = self._columns[None, :] == columns[:, None]  # (T, width)
         allowed = (self.valid[:, None, :] & (self._columns[None, :] <= columns[:, None])[None]) | own[None]
-        mask = allowed[:, None]  # (batch, 1, T, width)
+        group = self.heads // self.kv_heads
+        # queries of the heads sharing one KV head attend as one group of rows: no KV expansion
+        allowed = allowed[:, None, None].expand(batch, 1, group, t, self.width).reshape(batch, 1, group * t, -1)
+        mask = torch.zeros(allowed.shape, dtype=self.keys.dtype, device=allowed.device)
+        mask.masked_fill_(~allowed, float("-inf"))
         h = self.embed(tokens)
         cos, sin = self.rotary(h, positions)
         for i, layer in enumerate(self.layers):
@@ -74,8 +79,9 @@ class StaticLlama:
             q, k = apply_rotary_pos_emb(q, k, cos, sin)
             self.keys[i].index_copy_(2, columns, k)
             self.values[i].index_copy_(2, columns, v)
-            o = F.scaled_dot_product_attention(q, self.keys[i], self.values[i], attn_mask=mask,
-                                               enable_gqa=self.kv_heads != self.heads)
+            q = q.reshape(batch, self.kv_heads, group * t, self.head_dim)
+            o = F.scaled_dot_product_attention(q, self.keys[i], self.values[i], attn_mask=mask)
+            o = o.view(batch, self.heads, t, self.head_dim)
             h = h + attn.o_proj(o.transpose(1, 2).reshape(batch, t, -1))
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         return self.lm_head(self.norm(h))
