@@ -6,6 +6,7 @@ SmolLM2-135M-Instruct (fixture ``smollm2``), loaded once per process by the engi
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 import torch
@@ -69,6 +70,7 @@ def chat_requests(prompts, *, max_tokens=64, logprobs=5, system_prompt=None, pre
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _two_threads():
-    torch.set_num_threads(2)
+def _threads():
+    """Two intra-op threads (the CI machine's cores); ``TAIS_TEST_THREADS`` overrides it on a shared machine."""
+    torch.set_num_threads(int(os.environ.get("TAIS_TEST_THREADS", "2")))
     yield
