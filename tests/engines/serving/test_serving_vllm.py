@@ -51,10 +51,15 @@ def first_difference(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 
 
 def expected_class(reference: Completion, candidate: Completion, position: int) -> tuple[DivergenceClass, float | None]:
-    """DESIGN.md "First divergence", from the reference's top-k at ``position`` (by token id)."""
+    """DESIGN.md "First divergence", from the reference's top-k at ``position``: the candidate's token is looked up
+    by id where the reference's alternatives carry ids (offline), else by its text (the chat API gives text only)."""
     step = reference.logprobs[position]
-    candidate_id = candidate.token_ids[position]
-    alternative = next((t for t in step.top if t.token_id == candidate_id), None)
+    if all(t.token_id is not None for t in step.top):
+        candidate_id = candidate.token_ids[position]
+        alternative = next((t for t in step.top if t.token_id == candidate_id), None)
+    else:
+        candidate_text = candidate.logprobs[position].token
+        alternative = next((t for t in step.top if t.token == candidate_text), None)
     if alternative is None:
         return DivergenceClass.LEAK, None
     gap = step.logprob - alternative.logprob
