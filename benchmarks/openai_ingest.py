@@ -65,8 +65,15 @@ def start_server() -> tuple[subprocess.Popen, str]:
 
 async def bare_httpx(url: str, requests: list[Request], concurrency: int) -> float:
     bodies = iter(
-        json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": r.messages[0].content}],
-                    "max_tokens": 8, "logprobs": True, "top_logprobs": 5}).encode()
+        json.dumps(
+            {
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": r.messages[0].content}],
+                "max_tokens": 8,
+                "logprobs": True,
+                "top_logprobs": 5,
+            }
+        ).encode()
         for r in requests
     )
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -74,8 +81,9 @@ async def bare_httpx(url: str, requests: list[Request], concurrency: int) -> flo
 
         async def worker() -> None:
             for body in bodies:
-                response = await client.post("/v1/chat/completions", content=body,
-                                             headers={"Content-Type": "application/json"})
+                response = await client.post(
+                    "/v1/chat/completions", content=body, headers={"Content-Type": "application/json"}
+                )
                 response.json()
 
         started = time.perf_counter()
@@ -84,8 +92,12 @@ async def bare_httpx(url: str, requests: list[Request], concurrency: int) -> flo
 
 
 async def engine_run(url: str, requests: list[Request], concurrency: int, store: RunStore | None) -> float:
-    arm = ArmSpec(name="bench", backend="openai", model="smollm2",
-                  options={"base_url": url, "concurrency": concurrency, "extra_body": {"return_token_ids": True}})
+    arm = ArmSpec(
+        name="bench",
+        backend="openai",
+        model="smollm2",
+        options={"base_url": url, "concurrency": concurrency, "extra_body": {"return_token_ids": True}},
+    )
     engine = OpenAIEngine.from_arm(arm)
     engine.server_info()
     fingerprint = "bench-" + str(concurrency)
@@ -104,14 +116,20 @@ async def engine_run(url: str, requests: list[Request], concurrency: int, store:
 
 
 async def engine_group_commit(url: str, requests: list[Request], concurrency: int, path: Path) -> float:
-    arm = ArmSpec(name="bench", backend="openai", model="smollm2",
-                  options={"base_url": url, "concurrency": concurrency, "extra_body": {"return_token_ids": True}})
+    arm = ArmSpec(
+        name="bench",
+        backend="openai",
+        model="smollm2",
+        options={"base_url": url, "concurrency": concurrency, "extra_body": {"return_token_ids": True}},
+    )
     engine = OpenAIEngine.from_arm(arm)
     engine.server_info()
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE completions (item_id TEXT, replicate INTEGER, json TEXT, PRIMARY KEY (item_id, replicate))")
+    db.execute(
+        "CREATE TABLE completions (item_id TEXT, replicate INTEGER, json TEXT, PRIMARY KEY (item_id, replicate))"
+    )
     pending: list[tuple[str, int, str]] = []
     committed = 0
     last = started = time.perf_counter()
@@ -155,14 +173,17 @@ def main() -> int:
                 figures["engine+store"] = args.n / asyncio.run(engine_run(url, requests, args.concurrency, store))
                 stored = store.count_completions()
             figures["engine+group-commit"] = args.n / asyncio.run(
-                engine_group_commit(url, requests, args.concurrency, Path(tmp) / "group.sqlite"))
+                engine_group_commit(url, requests, args.concurrency, Path(tmp) / "group.sqlite")
+            )
     finally:
         process.terminate()
         process.wait()
     assert stored == args.n, f"store holds {stored} completions, expected {args.n}"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine: {platform.machine()}, {cores} usable cores; store in {args.store_dir or tempfile.gettempdir()}; "
-          f"{args.n} chat completions, {args.concurrency} in flight, loopback server in its own process")
+    print(
+        f"machine: {platform.machine()}, {cores} usable cores; store in {args.store_dir or tempfile.gettempdir()}; "
+        f"{args.n} chat completions, {args.concurrency} in flight, loopback server in its own process"
+    )
     for name, rate in figures.items():
         print(f"  {name:<20} {rate:>9,.0f} completions/s")
     result = {

@@ -85,11 +85,15 @@ class VLLMArm:
     @classmethod
     def resolve(cls, arm: ArmSpec, *, engine_args: Mapping[str, Any]) -> "VLLMArm":
         if arm.dtype not in DTYPES:
-            raise ConfigError(f"arm {arm.name!r}: dtype must be one of {', '.join(DTYPES)}, got {arm.dtype!r}", key="dtype")
+            raise ConfigError(
+                f"arm {arm.name!r}: dtype must be one of {', '.join(DTYPES)}, got {arm.dtype!r}", key="dtype"
+            )
         reserved = {"model", "dtype", "speculative_config", "tokenizer", "host", "port", "served_model_name"}
         clash = sorted(reserved & set(engine_args))
         if clash:
-            raise ConfigError(f"arm {arm.name!r}: {clash[0]} is set by the arm itself, not in options", key=f"options.{clash[0]}")
+            raise ConfigError(
+                f"arm {arm.name!r}: {clash[0]} is set by the arm itself, not in options", key=f"options.{clash[0]}"
+            )
         spec = dict(arm.speculative)
         draft_source = spec.get("model")
         if draft_source is None and arm.draft is not None and spec.get("method") in (None, "draft_model"):

@@ -38,7 +38,9 @@ from tais.types import ArmSpec, Completion, Request
 
 log = logging.getLogger(__name__)
 
-CLIENT_KEYS = frozenset({"concurrency", "timeout_s", "max_retries", "retry_budget", "extra_body", "api", "startup_timeout_s"})
+CLIENT_KEYS = frozenset(
+    {"concurrency", "timeout_s", "max_retries", "retry_budget", "extra_body", "api", "startup_timeout_s"}
+)
 
 
 def free_port() -> int:
@@ -97,7 +99,12 @@ class VLLMServerEngine(Engine):
         return cls(VLLMArm.resolve(arm, engine_args=engine_args), client, workdir=workdir)
 
     def serve_command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "tais.engines.vllm_launch", *self.arm.serve_args(port=port, served_model_name=self.arm.name)]
+        return [
+            sys.executable,
+            "-m",
+            "tais.engines.vllm_launch",
+            *self.arm.serve_args(port=port, served_model_name=self.arm.name),
+        ]
 
     def describe(self) -> dict[str, Any]:
         """vLLM version, model / draft sources and hashes, dtype, speculative config, the ``vllm serve`` arguments

@@ -32,8 +32,12 @@ def config(port: int) -> str:
 
 
 def tais_run(cfg, out):
-    return subprocess.run([sys.executable, "-m", "tais.cli.main", "run", str(cfg), "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tais.cli.main", "run", str(cfg), "--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_down_server_is_one_error_line_exit_2_and_the_run_resumes(tmp_path):

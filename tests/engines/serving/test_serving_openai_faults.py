@@ -18,8 +18,12 @@ from tais.types import ArmSpec, ChatMessage, Request, SamplingParams
 
 def chat_requests(n: int, *, replicates: int = 1) -> list[Request]:
     return [
-        Request(f"t/{i}", SamplingParams(max_tokens=8, logprobs=3), messages=(ChatMessage("user", f"prompt {i}"),),
-                replicate=r)
+        Request(
+            f"t/{i}",
+            SamplingParams(max_tokens=8, logprobs=3),
+            messages=(ChatMessage("user", f"prompt {i}"),),
+            replicate=r,
+        )
         for i in range(n)
         for r in range(replicates)
     ]

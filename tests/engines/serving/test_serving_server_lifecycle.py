@@ -16,9 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tais.engines.model_files import ModelFiles
-from tais.engines.vllm_config import VLLMArm
-from tais.engines.vllm_server import VLLMServerEngine
 from tais.errors import EngineError
 from tais.types import ChatMessage, Request, SamplingParams
 
@@ -55,7 +52,9 @@ def alive(pid: int) -> bool:
 
 def test_generate_through_the_started_server_then_close_stops_it(tmp_path):
     engine = loopback_served(tmp_path, concurrency=4)
-    requests = [Request(f"t/{i}", SamplingParams(max_tokens=4), messages=(ChatMessage("user", f"q{i}"),)) for i in range(9)]
+    requests = [
+        Request(f"t/{i}", SamplingParams(max_tokens=4), messages=(ChatMessage("user", f"q{i}"),)) for i in range(9)
+    ]
 
     async def run():
         return [c async for c in engine.generate(requests)]
@@ -98,7 +97,9 @@ def test_ctrl_c_in_the_driving_process_stops_the_server(tmp_path):
 def test_a_server_that_exits_during_startup_is_one_engine_error_with_its_log(tmp_path):
     engine = loopback_served(tmp_path)
     engine.extra = ["--no-such-flag"]
-    with pytest.raises(EngineError, match="vllm serve exited with code 2 before it was ready .log .*unrecognized arguments"):
+    with pytest.raises(
+        EngineError, match="vllm serve exited with code 2 before it was ready .log .*unrecognized arguments"
+    ):
         engine.start()
     assert engine.process.poll() == 2
 

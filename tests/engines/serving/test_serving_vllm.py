@@ -24,7 +24,7 @@ from tais.errors import EngineError
 from tais.screen.forensics import first_divergence
 from tais.types import ArmSpec, Completion, DivergenceClass
 
-from vllm_runs import DRAFT, NGRAM, SMOLLM2, ArmRuns, xstest_requests
+from vllm_runs import DRAFT, NGRAM, SMOLLM2, ArmRuns
 
 pytestmark = pytest.mark.slow
 TAU = 0.1
@@ -39,8 +39,13 @@ def runs(tmp_path_factory, smollm2, xstest_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VLLM_TARGET_DEVICE", "cpu")
         mp.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        for var, sub in [("VLLM_CACHE_ROOT", "vllm-cache"), ("VLLM_RPC_BASE_PATH", "rpc"),
-                         ("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("HF_HOME", "hf"), ("TMPDIR", "tmp")]:
+        for var, sub in [
+            ("VLLM_CACHE_ROOT", "vllm-cache"),
+            ("VLLM_RPC_BASE_PATH", "rpc"),
+            ("TORCHINDUCTOR_CACHE_DIR", "inductor"),
+            ("HF_HOME", "hf"),
+            ("TMPDIR", "tmp"),
+        ]:
             (root / sub).mkdir()
             mp.setenv(var, str(root / sub))
         yield ArmRuns(xstest_dir, root / "work")
@@ -108,11 +113,14 @@ def probe_wrong_model(engine: VLLMServerEngine) -> dict:
 
 
 def test_served_arm_server_lifecycle_logs_and_describe(runs):
-    run = runs.get("vllm-server-ref-fp32", "vllm-server", "float32", {}, max_tokens=FP32_TOKENS,
-                   probe=probe_wrong_model)
+    run = runs.get(
+        "vllm-server-ref-fp32", "vllm-server", "float32", {}, max_tokens=FP32_TOKENS, probe=probe_wrong_model
+    )
     probe = run.probe
-    assert probe["error"] == (f"{probe['base_url']} does not serve model 'no-such-model' (it serves: "
-                              "vllm-server-ref-fp32); set the arm's served model name")
+    assert probe["error"] == (
+        f"{probe['base_url']} does not serve model 'no-such-model' (it serves: "
+        "vllm-server-ref-fp32); set the arm's served model name"
+    )
     assert probe["version"].startswith("0.32.0")
     assert probe["process"].poll() is not None  # stopped by close()
     port = int(probe["base_url"].rsplit(":", 1)[1])
@@ -130,7 +138,9 @@ def test_ngram_speculation_in_float32_is_byte_identical(runs, backend):
     reference = runs.get(f"{backend}-ref-fp32", backend, "float32", {}, max_tokens=FP32_TOKENS)
     ngram = runs.get(f"{backend}-ngram-fp32", backend, "float32", NGRAM, max_tokens=FP32_TOKENS)
     assert_byte_identical(reference.completions, ngram.completions)
-    assert ngram.telemetry["spec_drafted"] > 0 and 0 <= ngram.telemetry["spec_accepted"] <= ngram.telemetry["spec_drafted"]
+    assert (
+        ngram.telemetry["spec_drafted"] > 0 and 0 <= ngram.telemetry["spec_accepted"] <= ngram.telemetry["spec_drafted"]
+    )
     assert reference.telemetry["spec_drafted"] == 0
     assert ngram.describe["speculative_config"] == NGRAM
     assert ngram.describe["vllm_version"] == "0.32.0+cpu"
@@ -142,8 +152,7 @@ def test_ngram_speculation_in_float32_is_byte_identical(runs, backend):
 @pytest.mark.parametrize("backend", ["vllm", "vllm-server"])
 def test_draft_model_speculation_in_bfloat16_divergences_are_located_and_classified(runs, backend):
     reference = runs.get(f"{backend}-ref-bf16", backend, "bfloat16", {}, max_tokens=BF16_TOKENS, prompts=BF16_PROMPTS)
-    draft = runs.get(f"{backend}-draft-bf16", backend, "bfloat16", DRAFT, max_tokens=BF16_TOKENS,
-                     prompts=BF16_PROMPTS)
+    draft = runs.get(f"{backend}-draft-bf16", backend, "bfloat16", DRAFT, max_tokens=BF16_TOKENS, prompts=BF16_PROMPTS)
     found = check_divergences(reference.completions, draft.completions)
     assert found, "no divergence between reference and draft-model speculation in bfloat16"
     assert draft.telemetry["spec_drafted"] > 0 and draft.telemetry["spec_accepted"] > 0

@@ -25,8 +25,11 @@ def xstest_requests(xstest_dir: Path, max_tokens: int, n: int = 10) -> list[Requ
         rows = list(csv.DictReader(f))
     step = len(rows) // n
     return [
-        Request(f"xstest/{row['id']}", SamplingParams(max_tokens=max_tokens, logprobs=TOP_K),
-                messages=(ChatMessage("user", row["prompt"]),))
+        Request(
+            f"xstest/{row['id']}",
+            SamplingParams(max_tokens=max_tokens, logprobs=TOP_K),
+            messages=(ChatMessage("user", row["prompt"]),),
+        )
         for row in rows[::step][:n]
     ]
 
@@ -49,15 +52,31 @@ class ArmRuns:
         self.workdir = workdir
         self._runs: dict[str, ArmRun] = {}
 
-    def get(self, name: str, backend: str, dtype: str, speculative: dict, *, max_tokens: int, prompts: int = 10,
-            probe: Callable | None = None) -> ArmRun:
+    def get(
+        self,
+        name: str,
+        backend: str,
+        dtype: str,
+        speculative: dict,
+        *,
+        max_tokens: int,
+        prompts: int = 10,
+        probe: Callable | None = None,
+    ) -> ArmRun:
         if name not in self._runs:
-            arm = ArmSpec(name=name, backend=backend, model=SMOLLM2, dtype=dtype, speculative=speculative,
-                          options=dict(ENGINE_ARGS))
+            arm = ArmSpec(
+                name=name,
+                backend=backend,
+                model=SMOLLM2,
+                dtype=dtype,
+                speculative=speculative,
+                options=dict(ENGINE_ARGS),
+            )
             workdir = self.workdir / name
             requests = xstest_requests(self.xstest_dir, max_tokens, prompts)
             engine = create_engine(arm, workdir=workdir)
             try:
+
                 async def collect() -> dict[str, Completion]:
                     return {c.item_id: c async for c in engine.generate(requests)}
 

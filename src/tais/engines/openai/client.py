@@ -154,7 +154,9 @@ class CompletionClient:
                 status, raw, headers = await self._post(url, payload)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if not is_transient(exc):
-                    raise EngineError(f"request {request.item_id!r} to {url} failed: {type(exc).__name__}: {exc}") from None
+                    raise EngineError(
+                        f"request {request.item_id!r} to {url} failed: {type(exc).__name__}: {exc}"
+                    ) from None
                 failure = "timeout" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
             else:
                 if status == 200:

@@ -3,8 +3,8 @@
 It answers ``/v1/chat/completions`` and ``/v1/completions`` at once with a deterministic text made from the prompt
 (no model), plus ``GET /v1/models``, ``/version``, ``/health``, ``/metrics`` (speculative counters that grow with each
 answer) and ``/stats`` (what it answered and which faults it injected). With ``api_key`` set, every ``/v1/`` path
-wants ``Authorization: Bearer <key>`` (as ``vllm serve --api-key`` does) and answers 401 otherwise. Its uses: the fault-injection tests, the
-ingest benchmark, and trying tais end to end without a model. It is not a model server.
+wants ``Authorization: Bearer <key>`` (as ``vllm serve --api-key`` does) and answers 401 otherwise. Its uses: the
+fault-injection tests, the ingest benchmark, and trying tais end to end without a model. It is not a model server.
 
 **Faults.** With ``fault_rate=0.2``, each completion request draws (from a seeded generator) whether to fail and how,
 uniformly among ``faults``:
@@ -37,8 +37,14 @@ from typing import Any, Iterator
 
 FAULT_KINDS = ("500", "429", "stall", "drop", "truncate")
 _WORDS = ("I", " can", " help", " with", " that", ".", " Sure", " here", " is", " an", " answer", " no", " sorry")
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 400: "Bad Request", 429: "Too Many Requests",
-            500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    401: "Unauthorized",
+    404: "Not Found",
+    400: "Bad Request",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,9 @@ class LoopbackServer:
         if self.config.api_key is not None and path.startswith("/v1/") and not authorized:
             return conn.send(401, {"error": {"message": "Invalid API key", "type": "authentication_error"}})
         if method == "GET" and path == "/v1/models":
-            data = [{"id": m, "object": "model", "owned_by": "loopback", "max_model_len": 2048} for m in self.config.models]
+            data = [
+                {"id": m, "object": "model", "owned_by": "loopback", "max_model_len": 2048} for m in self.config.models
+            ]
             return conn.send(200, {"object": "list", "data": data})
         if method == "GET" and path == "/version":
             return conn.send(200, {"version": self.config.version})
@@ -197,28 +205,46 @@ class LoopbackServer:
         if chat:
             choice["message"] = {"role": "assistant", "content": text}
             choice["logprobs"] = (
-                {"content": [{"token": t, "logprob": lp, "top_logprobs": [{"token": t, "logprob": lp}][:k]} for t, lp in steps]}
-                if body.get("logprobs") else None
+                {
+                    "content": [
+                        {"token": t, "logprob": lp, "top_logprobs": [{"token": t, "logprob": lp}][:k]}
+                        for t, lp in steps
+                    ]
+                }
+                if body.get("logprobs")
+                else None
             )
         else:
             choice["text"] = text
             choice["logprobs"] = (
-                {"tokens": [t for t, _ in steps], "token_logprobs": [lp for _, lp in steps],
-                 "top_logprobs": [{t: lp} for t, lp in steps]} if k else None
+                {
+                    "tokens": [t for t, _ in steps],
+                    "token_logprobs": [lp for _, lp in steps],
+                    "top_logprobs": [{t: lp} for t, lp in steps],
+                }
+                if k
+                else None
             )
         if body.get("return_token_ids"):
             choice["token_ids"] = [i for i, _ in tokens]
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(tokens)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        return {"id": "cmpl-loopback", "object": "chat.completion" if chat else "text_completion",
-                "model": body["model"], "choices": [choice], "usage": usage}
+        return {
+            "id": "cmpl-loopback",
+            "object": "chat.completion" if chat else "text_completion",
+            "model": body["model"],
+            "choices": [choice],
+            "usage": usage,
+        }
 
     def _metrics(self) -> str:
         with self._lock:
             n = sum(self.state.answered.values())
         lines = ["# TYPE vllm:spec_decode_num_draft_tokens counter"]
         for name, value in (("num_drafts", n), ("num_draft_tokens", 4 * n), ("num_accepted_tokens", 3 * n)):
-            lines.append(f'vllm:spec_decode_{name}_total{{engine="0",model_name="{self.config.models[0]}"}} {float(value)}')
+            lines.append(
+                f'vllm:spec_decode_{name}_total{{engine="0",model_name="{self.config.models[0]}"}} {float(value)}'
+            )
         for position, value in enumerate((n, n, n, 0)):
             lines.append(
                 f'vllm:spec_decode_num_accepted_tokens_per_pos_total{{engine="0",position="{position}"}} {float(value)}'

@@ -3,7 +3,7 @@
 Keys (all optional except ``base_url``)::
 
     base_url: http://127.0.0.1:8000     # the server root (a trailing /v1 is accepted and dropped)
-    api: chat                           # chat -> /v1/chat/completions for chat requests; completions -> raw prompts only
+    api: chat                           # chat: chat requests to /v1/chat/completions; completions: raw prompts only
     api_key_env: MY_SERVER_KEY          # name of the environment variable that holds the API key (never the key)
     served_model: smollm2               # the model name the server knows; defaults to the arm's ``model``
     concurrency: 16                     # requests in flight at once
@@ -72,15 +72,15 @@ class OpenAIOptions:
         base_url = options.get("base_url")
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise bad("base_url", f"base_url must start with http:// or https://, got {base_url!r}")
-        base_url = base_url.rstrip("/")
-        if base_url.endswith("/v1"):
-            base_url = base_url[: -len("/v1")]
+        base_url = base_url.rstrip("/").removesuffix("/v1")
         api = options.get("api", "chat")
         if api not in ("chat", "completions"):
             raise bad("api", f"api must be 'chat' or 'completions', got {api!r}")
         api_key_env = options.get("api_key_env")
         if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.isidentifier()):
-            raise bad("api_key_env", "api_key_env must name an environment variable (the key itself never goes in a config)")
+            raise bad(
+                "api_key_env", "api_key_env must name an environment variable (the key itself never goes in a config)"
+            )
         served_model = options.get("served_model")
         if served_model is not None and not isinstance(served_model, str):
             raise bad("served_model", f"served_model must be a string, got {served_model!r}")
@@ -144,7 +144,11 @@ class OpenAIOptions:
 
 def _number(options: Mapping[str, Any], key: str, default: Any, kind: type, bad: Any, *, minimum: float) -> Any:
     value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and not float(value).is_integer())
+    ):
         raise bad(key, f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}")
     if value < minimum:
         raise bad(key, f"{key} must be >= {minimum}, got {value!r}")

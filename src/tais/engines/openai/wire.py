@@ -110,7 +110,9 @@ def _chat_logprobs(logprobs: Any) -> tuple[StepLogprobs, ...] | None:
         StepLogprobs(
             token=step["token"],
             logprob=float(step["logprob"]),
-            top=tuple(TopLogprob(token=t["token"], logprob=float(t["logprob"])) for t in step.get("top_logprobs") or ()),
+            top=tuple(
+                TopLogprob(token=t["token"], logprob=float(t["logprob"])) for t in step.get("top_logprobs") or ()
+            ),
         )
         for step in logprobs["content"]
     )
