@@ -156,8 +156,30 @@ class SpecTelemetry:
     def acceptance_rate(self) -> float | None:
         return self.accepted / self.drafted if self.drafted else None
 
+    def __sub__(self, before: "SpecTelemetry") -> "SpecTelemetry":
+        """Counters accumulated since ``before`` (for engines that report running totals)."""
+        n = max(len(self.accepted_by_position), len(before.accepted_by_position))
+        after_pos = self.accepted_by_position + (0,) * (n - len(self.accepted_by_position))
+        before_pos = before.accepted_by_position + (0,) * (n - len(before.accepted_by_position))
+        return SpecTelemetry(
+            drafted=self.drafted - before.drafted,
+            accepted=self.accepted - before.accepted,
+            verify_steps=self.verify_steps - before.verify_steps,
+            accepted_by_position=tuple(a - b for a, b in zip(after_pos, before_pos)),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "accepted_by_position": list(self.accepted_by_position)}
+
+    def arm_telemetry(self) -> dict[str, Any]:
+        """The ``spec_*`` keys an engine reports as arm-level telemetry."""
+        return {
+            "spec_drafted": self.drafted,
+            "spec_accepted": self.accepted,
+            "spec_verify_steps": self.verify_steps,
+            "spec_accepted_by_position": list(self.accepted_by_position),
+            "spec_acceptance_rate": self.acceptance_rate,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SpecTelemetry":

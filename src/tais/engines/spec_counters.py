@@ -1,5 +1,5 @@
 """Speculative-decoding acceptance counters of a vLLM engine, read from its Prometheus ``/metrics`` text or from
-``vllm.LLM.get_metrics()``, and the difference over one arm's run.
+``vllm.LLM.get_metrics()``, and the difference over one arm's run, as :class:`tais.types.SpecTelemetry`.
 
 vLLM counts, since it started: ``num_drafts`` (verify steps that carried a draft), ``num_draft_tokens`` (tokens
 proposed), ``num_accepted_tokens`` (of those, accepted), and ``num_accepted_tokens_per_pos`` (accepted at draft
@@ -12,17 +12,16 @@ position 0, 1, ...). The acceptance rate is accepted / drafted. Worked example o
     ... vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="m",position="0"} 3.0
     ... vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="m",position="1"} 1.0
     ... '''
-    >>> c = SpecCounters.from_prometheus_text(text)
+    >>> c = from_prometheus_text(text)
     >>> c.drafted, c.accepted, c.verify_steps, c.accepted_by_position, c.acceptance_rate
     (12, 4, 3, (3, 1), 0.3333333333333333)
-    >>> (c - SpecCounters(drafted=4, accepted=2, verify_steps=1, accepted_by_position=(2, 0))).accepted_by_position
+    >>> (c - SpecTelemetry(drafted=4, accepted=2, verify_steps=1, accepted_by_position=(2, 0))).accepted_by_position
     (1, 1)
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 from tais.types import SpecTelemetry
@@ -32,91 +31,51 @@ _LINE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>[^}]*)\}
 _POSITION = re.compile(r'position="(\d+)"')
 
 
-@dataclass(frozen=True)
-class SpecCounters:
-    drafted: int = 0
-    accepted: int = 0
-    verify_steps: int = 0
-    accepted_by_position: tuple[int, ...] = ()
+def from_prometheus_text(text: str) -> SpecTelemetry:
+    """Sum the speculative counters over all label sets (engines) of a Prometheus exposition."""
+    totals = {"num_draft_tokens": 0.0, "num_accepted_tokens": 0.0, "num_drafts": 0.0}
+    by_position: dict[int, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(_PREFIX):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            continue
+        name = match["name"][len(_PREFIX) :].removesuffix("_total")
+        value = float(match["value"])
+        if name == "num_accepted_tokens_per_pos":
+            position = _POSITION.search(match["labels"] or "")
+            if position is not None:
+                i = int(position.group(1))
+                by_position[i] = by_position.get(i, 0.0) + value
+        elif name in totals:
+            totals[name] += value
+    return SpecTelemetry(
+        drafted=int(totals["num_draft_tokens"]),
+        accepted=int(totals["num_accepted_tokens"]),
+        verify_steps=int(totals["num_drafts"]),
+        accepted_by_position=tuple(int(by_position[i]) for i in sorted(by_position)),
+    )
 
-    @property
-    def acceptance_rate(self) -> float | None:
-        return self.accepted / self.drafted if self.drafted else None
 
-    def __sub__(self, before: "SpecCounters") -> "SpecCounters":
-        n = max(len(self.accepted_by_position), len(before.accepted_by_position))
-        after_pos = self.accepted_by_position + (0,) * (n - len(self.accepted_by_position))
-        before_pos = before.accepted_by_position + (0,) * (n - len(before.accepted_by_position))
-        return SpecCounters(
-            drafted=self.drafted - before.drafted,
-            accepted=self.accepted - before.accepted,
-            verify_steps=self.verify_steps - before.verify_steps,
-            accepted_by_position=tuple(a - b for a, b in zip(after_pos, before_pos)),
-        )
-
-    def telemetry(self) -> SpecTelemetry:
-        return SpecTelemetry(
-            drafted=self.drafted,
-            accepted=self.accepted,
-            verify_steps=self.verify_steps,
-            accepted_by_position=self.accepted_by_position,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec_drafted": self.drafted,
-            "spec_accepted": self.accepted,
-            "spec_verify_steps": self.verify_steps,
-            "spec_accepted_by_position": list(self.accepted_by_position),
-            "spec_acceptance_rate": self.acceptance_rate,
-        }
-
-    @classmethod
-    def from_prometheus_text(cls, text: str) -> "SpecCounters":
-        """Sum the speculative counters over all label sets (engines) of a Prometheus exposition."""
-        totals = {"num_draft_tokens": 0.0, "num_accepted_tokens": 0.0, "num_drafts": 0.0}
-        by_position: dict[int, float] = {}
-        for line in text.splitlines():
-            if not line.startswith(_PREFIX):
-                continue
-            match = _LINE.match(line)
-            if match is None:
-                continue
-            name = match["name"][len(_PREFIX) :].removesuffix("_total")
-            value = float(match["value"])
-            if name == "num_accepted_tokens_per_pos":
-                position = _POSITION.search(match["labels"] or "")
-                if position is not None:
-                    i = int(position.group(1))
-                    by_position[i] = by_position.get(i, 0.0) + value
-            elif name in totals:
-                totals[name] += value
-        return cls(
-            drafted=int(totals["num_draft_tokens"]),
-            accepted=int(totals["num_accepted_tokens"]),
-            verify_steps=int(totals["num_drafts"]),
-            accepted_by_position=tuple(int(by_position[i]) for i in sorted(by_position)),
-        )
-
-    @classmethod
-    def from_vllm_metrics(cls, metrics: Iterable[Any]) -> "SpecCounters":
-        """From ``vllm.LLM.get_metrics()`` (``Counter`` objects with ``name`` / ``value``, a ``Vector`` with
-        ``values``), summed over engines."""
-        drafted = accepted = steps = 0
-        by_position: list[int] = []
-        for metric in metrics:
-            name = getattr(metric, "name", "")
-            if not name.startswith(_PREFIX):
-                continue
-            short = name[len(_PREFIX) :]
-            if short == "num_draft_tokens":
-                drafted += int(metric.value)
-            elif short == "num_accepted_tokens":
-                accepted += int(metric.value)
-            elif short == "num_drafts":
-                steps += int(metric.value)
-            elif short == "num_accepted_tokens_per_pos":
-                values = [int(v) for v in metric.values]
-                by_position += [0] * (len(values) - len(by_position))
-                by_position = [a + b for a, b in zip(by_position, values + [0] * (len(by_position) - len(values)))]
-        return cls(drafted=drafted, accepted=accepted, verify_steps=steps, accepted_by_position=tuple(by_position))
+def from_vllm_metrics(metrics: Iterable[Any]) -> SpecTelemetry:
+    """From ``vllm.LLM.get_metrics()`` (``Counter`` objects with ``name`` / ``value``, a ``Vector`` with
+    ``values``), summed over engines."""
+    drafted = accepted = steps = 0
+    by_position: list[int] = []
+    for metric in metrics:
+        name = getattr(metric, "name", "")
+        if not name.startswith(_PREFIX):
+            continue
+        short = name[len(_PREFIX) :]
+        if short == "num_draft_tokens":
+            drafted += int(metric.value)
+        elif short == "num_accepted_tokens":
+            accepted += int(metric.value)
+        elif short == "num_drafts":
+            steps += int(metric.value)
+        elif short == "num_accepted_tokens_per_pos":
+            values = [int(v) for v in metric.values]
+            by_position += [0] * (len(values) - len(by_position))
+            by_position = [a + b for a, b in zip(by_position, values + [0] * (len(by_position) - len(values)))]
+    return SpecTelemetry(drafted=drafted, accepted=accepted, verify_steps=steps, accepted_by_position=tuple(by_position))

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Sequence
 
-from tais.engines.spec_counters import SpecCounters
+from tais.engines import spec_counters
 from tais.engines.vllm_config import VLLMArm
 from tais.errors import EngineError, require
 from tais.interfaces import Engine
@@ -182,7 +182,7 @@ class VLLMEngine(Engine):
         llm = self.llm()
         chats = [r for r in requests if r.messages is not None]
         prompts = [r for r in requests if r.messages is None]
-        before = SpecCounters.from_vllm_metrics(llm.get_metrics())
+        before = spec_counters.from_vllm_metrics(llm.get_metrics())
         started = time.perf_counter()
         outputs: list[tuple[Request, Any]] = []
         if chats:
@@ -193,7 +193,7 @@ class VLLMEngine(Engine):
             result = llm.generate([r.prompt for r in prompts], [self._sampling(r) for r in prompts], use_tqdm=False)
             outputs += list(zip(prompts, result))
         wall = (time.perf_counter() - started) / max(1, len(requests))
-        self._telemetry = (SpecCounters.from_vllm_metrics(llm.get_metrics()) - before).to_dict()
+        self._telemetry = (spec_counters.from_vllm_metrics(llm.get_metrics()) - before).arm_telemetry()
         return [completion_from_output(r, out, wall_s=wall) for r, out in outputs]
 
     async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:

@@ -25,13 +25,13 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 import httpx
 
+from tais.engines import spec_counters
 from tais.engines.openai.client import CompletionClient, ServerInfo, preflight
 from tais.engines.openai.options import OpenAIOptions
 from tais.engines.openai.retry import RetryBudget
-from tais.engines.spec_counters import SpecCounters
 from tais.errors import EngineError
 from tais.interfaces import Engine
-from tais.types import ArmSpec, Completion, Request
+from tais.types import ArmSpec, Completion, Request, SpecTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class OpenAIEngine(Engine):
         counters read from the server before and after (``spec_drafted``, ``spec_accepted``, ...)."""
         return dict(self._telemetry)
 
-    async def _scrape(self) -> SpecCounters | None:
+    async def _scrape(self) -> SpecTelemetry | None:
         if self.options.metrics_url is None:
             return None
         try:
@@ -90,7 +90,7 @@ class OpenAIEngine(Engine):
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise EngineError(f"cannot read metrics from {self.options.metrics_url} ({type(exc).__name__})") from None
-        return SpecCounters.from_prometheus_text(response.text)
+        return spec_counters.from_prometheus_text(response.text)
 
     async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:
         keys = [(r.item_id, r.replicate) for r in requests]
@@ -129,6 +129,6 @@ class OpenAIEngine(Engine):
         if before is not None:
             after = await self._scrape()
             assert after is not None
-            telemetry.update((after - before).to_dict())
+            telemetry.update((after - before).arm_telemetry())
         self._telemetry = telemetry
         log.info("openai arm %s: %d completions, %d retries", self.model, len(requests), client.retries)
