@@ -6,10 +6,10 @@ each chat request immediately with an 8-token text, top-5 logprobs and token ids
 
 1. ``httpx``: a bare httpx 0.28 ``AsyncClient`` posting the same bodies (no tais code, no store), for reference;
 2. ``engine``: tais's ``OpenAIEngine.generate`` (aiohttp, retry bookkeeping, parsing into ``Completion``), no store;
-3. ``engine+store``: the same, each completion committed to a real SQLite ``RunStore`` (WAL, ``synchronous=FULL``)
+3. ``engine+store``: the same, each completion committed to a real SQLite ``RunStore`` (WAL, ``synchronous=NORMAL``)
    in its own transaction before it counts, as ``tais run`` does today;
 4. ``engine+group-commit``: the same completions written by a minimal SQLite loop of this script (WAL,
-   ``synchronous=FULL``, same canonical JSON per row) that commits, in one transaction, every completion that arrived
+   ``synchronous=NORMAL``, same canonical JSON per row) that commits, in one transaction, every completion that arrived
    within 20 ms (at most 256): the rate a store that groups its commits would allow. Each completion still counts only
    after its transaction commits.
 
@@ -126,7 +126,7 @@ async def engine_group_commit(url: str, requests: list[Request], concurrency: in
     engine.server_info()
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA synchronous=NORMAL")
     db.execute(
         "CREATE TABLE completions (item_id TEXT, replicate INTEGER, json TEXT, PRIMARY KEY (item_id, replicate))"
     )

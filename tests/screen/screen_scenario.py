@@ -72,7 +72,7 @@ ROLES = {"ref": "reference", "strict": "candidate", "lossy": "candidate", "aa": 
 
 
 def arms(names=("ref", "strict", "lossy", "aa")) -> list[ArmInfo]:
-    telemetry = {"lossy": {"drafted": 1000, "accepted": 900}}
+    telemetry = {"lossy": {"spec_drafted": 1000, "spec_accepted": 900}}
     return [ArmInfo(n, ROLES[n], f"fp-{n}", {"backend": "mock", "name": n}, WALL[n], telemetry.get(n, {}))
             for n in names]
 

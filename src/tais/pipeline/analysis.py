@@ -52,6 +52,31 @@ class RunInputs:
     """stored rows whose bytes no longer match their recorded sha256, or rows the plan names but the store lacks"""
 
 
+def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """An arm's engine telemetry over all its generation sessions: counters (numbers, and lists of numbers such as
+    accepted tokens by draft position) are summed; the acceptance rate is recomputed from the sums.
+
+    >>> summed_telemetry([{"spec_drafted": 8, "spec_accepted": 6, "spec_accepted_by_position": [4, 2]},
+    ...                   {"spec_drafted": 4, "spec_accepted": 1, "spec_accepted_by_position": [1]}])
+    {'spec_accepted': 7, 'spec_accepted_by_position': [5, 2], 'spec_drafted': 12, 'spec_acceptance_rate': 0.5833333333333334}
+    """
+    total: dict[str, Any] = {}
+    for session in sessions:
+        for key, value in session.items():
+            if key == "spec_acceptance_rate" or isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)):
+                total[key] = total.get(key, 0) + value
+            elif isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
+                have = total.get(key, [])
+                n = max(len(have), len(value))
+                total[key] = [a + b for a, b in zip(have + [0] * (n - len(have)), value + [0] * (n - len(value)))]
+    total = dict(sorted(total.items()))
+    if total.get("spec_drafted"):
+        total["spec_acceptance_rate"] = total.get("spec_accepted", 0) / total["spec_drafted"]
+    return total
+
+
 def plan_keys(plan: Mapping[str, Any], battery: Battery) -> dict[str, list[CompletionKey]]:
     """task name -> the completion keys of that task (every item x replicate), in battery order."""
     out: dict[str, list[CompletionKey]] = {}
@@ -116,7 +141,8 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
                 scores[name][(key.item_id, key.replicate)] = score
                 manifest_scores[name][label] = recorded
         wall_s = round(store.generation_wall_s(fp, arm_keys), 6)
-        arms.append(ArmInfo(name=name, role=arm["role"], fingerprint=fp, spec=spec, generation_wall_s=wall_s))
+        arms.append(ArmInfo(name=name, role=arm["role"], fingerprint=fp, spec=spec, generation_wall_s=wall_s,
+                            telemetry=summed_telemetry(store.arm_telemetry(fp))))
 
     manifest = {
         "manifest_version": MANIFEST_VERSION,

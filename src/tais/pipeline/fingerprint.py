@@ -9,44 +9,43 @@ The **arm fingerprint** is the sha256 of the canonical JSON of everything that c
 - ``sampling``: the sampling parameters,
 - ``order``: the request order (``as-listed``, or ``shuffled`` with its seed), because batch composition can change
   numerics,
-- ``scorers``: the scorer ids (``NAME@VERSION``) of the battery's tasks, so that an arm scored by other rules is
-  a different arm,
 - ``null``: for an A/A null arm only, its name, so that a null arm never reuses the reference's completions even when
   every setting is equal (it must be generated again to measure the stack's own noise).
 
 Renaming a candidate arm keeps its fingerprint (its stored completions are reused); changing any setting above gives a
-new fingerprint, so a changed arm is generated again and never answered from a stale cache.
+new fingerprint, so a changed arm is generated again and never answered from a stale cache. Scorers are not part of
+it: they do not change what an arm generates, and scores are stored under their own scorer id (``NAME@VERSION``), so
+a changed scorer re-scores the stored completions without generating them again.
 
 The **request hash** pins the exact input of one completion: the chat turns (or raw prompt) and the replicate. It
 is part of the store key, so an item whose text or system prompt changed is generated again.
 
 Worked example::
 
-    >>> a = arm_fingerprint({"backend": "mock"}, ArmSpec(name="a", backend="mock", model="m"), scorer_ids=["r@1"])
-    >>> b = arm_fingerprint({"backend": "mock"}, ArmSpec(name="b", backend="mock", model="m"), scorer_ids=["r@1"])
+    >>> a = arm_fingerprint({"backend": "mock"}, ArmSpec(name="a", backend="mock", model="m"))
+    >>> b = arm_fingerprint({"backend": "mock"}, ArmSpec(name="b", backend="mock", model="m"))
     >>> a == b                                 # the name is not part of it
     True
     >>> c = arm_fingerprint({"backend": "mock"}, ArmSpec(name="a", backend="mock", model="m",
-    ...                     sampling=SamplingParams(max_tokens=32)), scorer_ids=["r@1"])
+    ...                     sampling=SamplingParams(max_tokens=32)))
     >>> a == c
     False
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from tais.store.canonical import canonical_json, sha256_json
 from tais.types import ArmSpec, ChatMessage, SamplingParams
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 
 def fingerprint_document(
     describe: Mapping[str, Any],
     arm: ArmSpec,
     *,
-    scorer_ids: Iterable[str],
     order: str = "as-listed",
     order_seed: int = 0,
 ) -> dict[str, Any]:
@@ -61,7 +60,6 @@ def fingerprint_document(
         "spec": spec,
         "sampling": sampling,
         "order": {"order": order, "seed": order_seed if order == "shuffled" else None},
-        "scorers": sorted(set(scorer_ids)),
     }
     if role == "null":
         doc["null"] = arm.name
@@ -74,12 +72,11 @@ def arm_fingerprint(
     describe: Mapping[str, Any],
     arm: ArmSpec,
     *,
-    scorer_ids: Iterable[str],
     order: str = "as-listed",
     order_seed: int = 0,
 ) -> str:
     """Hex sha256 of :func:`fingerprint_document`."""
-    return sha256_json(fingerprint_document(describe, arm, scorer_ids=scorer_ids, order=order, order_seed=order_seed))
+    return sha256_json(fingerprint_document(describe, arm, order=order, order_seed=order_seed))
 
 
 def request_sha256(messages: Sequence[ChatMessage] | None, prompt: str | None, replicate: int,

@@ -165,11 +165,10 @@ async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: lis
 
 
 def generate_arm(arm: ArmPlan, engine: Engine, store: RunStore, battery: Battery, *, replicates: int,
-                 scorer_ids: list[str], progress: ProgressCallback | None = None) -> tuple[str, int]:
+                 progress: ProgressCallback | None = None) -> tuple[str, int]:
     """Generate the missing completions of one arm; returns (fingerprint, completions generated now)."""
     describe = engine.describe()
-    fingerprint = arm_fingerprint(describe, arm.spec, scorer_ids=scorer_ids, order=arm.order,
-                                  order_seed=arm.order_seed)
+    fingerprint = arm_fingerprint(describe, arm.spec, order=arm.order, order_seed=arm.order_seed)
     spec = {**arm.spec.to_dict(), "order": arm.order, "order_seed": arm.order_seed}
     store.put_arm(fingerprint, arm.spec.name, spec, describe)
     planned = plan_requests(battery, arm, replicates)
@@ -182,6 +181,9 @@ def generate_arm(arm: ArmPlan, engine: Engine, store: RunStore, battery: Battery
     if todo:
         generated = asyncio.run(_generate(engine, store, fingerprint, todo, arm=arm.spec.name, total=len(planned),
                                           cached=cached, progress=progress))
+    telemetry = getattr(engine, "telemetry", None)
+    if generated and callable(telemetry):
+        store.add_arm_telemetry(fingerprint, telemetry())
     still = store.missing(fingerprint, [p.key for p in planned])
     if still:
         raise EngineError(f"arm {arm.spec.name}: the engine returned no completion for {len(still)} of "
@@ -216,7 +218,6 @@ def run_screen(config: ScreenConfig, *, out_dir: Path | None = None,
     judge = create_engine(_judge_spec(config)) if config.model.judge is not None else None
     try:
         scorers = build_scorers(config, battery, judge)
-        scorer_ids = sorted({s.id for s in scorers.values()})
         arms = config.arms
         out = config.out_dir(out_dir)
         first_engine = build_engine(config, 0, out)  # an arm the engine rejects leaves nothing written
@@ -228,7 +229,7 @@ def run_screen(config: ScreenConfig, *, out_dir: Path | None = None,
             for index, arm in enumerate(arms):
                 with first_engine if index == 0 else build_engine(config, index, out) as engine:
                     fingerprints[arm.spec.name], generated[arm.spec.name] = generate_arm(
-                        arm, engine, store, battery, replicates=config.model.replicates, scorer_ids=scorer_ids,
+                        arm, engine, store, battery, replicates=config.model.replicates,
                         progress=progress)
             plan = _plan(config, battery, arms, fingerprints, task_keys, scorers)
             keys_by_task = {

@@ -83,12 +83,11 @@ def _short(value: Any, width: int = 40) -> str:
 
 def arm_problems(store: RunStore, plan: dict[str, Any]) -> list[str]:
     """Arms whose stored spec and ``describe()`` no longer hash to their fingerprint."""
-    scorer_ids = sorted({t["scorer_id"] for t in plan["tasks"]})
     problems = []
     for arm in plan["arms"]:
         spec, describe = store.arm(arm["fingerprint"])
         order, seed = spec.pop("order", "as-listed"), spec.pop("order_seed", 0)
-        again = arm_fingerprint(describe, ArmSpec.from_dict(spec), scorer_ids=scorer_ids, order=order, order_seed=seed)
+        again = arm_fingerprint(describe, ArmSpec.from_dict(spec), order=order, order_seed=seed)
         if again != arm["fingerprint"]:
             problems.append(f"arm {arm['name']}: stored spec and describe() hash to {again[:12]}, "
                             f"not its fingerprint {arm['fingerprint'][:12]}")

@@ -3,8 +3,8 @@
 - ``tokens_per_s`` = output tokens of the arm's completions / the arm's generation wall time
   (``ArmInfo.generation_wall_s``; when that is 0, the sum of the completions' own ``wall_s``).
 - ``acceptance`` = accepted / drafted speculative tokens, summed over the completions' ``spec`` counters; when no
-  completion carries counters, from the arm's engine telemetry keys ``accepted`` and ``drafted`` (e.g. read from
-  vLLM's /metrics); None for a target-only arm.
+  completion carries counters, from the arm's engine telemetry keys ``spec_accepted`` and ``spec_drafted`` (e.g.
+  read from vLLM's /metrics); None for a target-only arm.
 - ``speedup`` = the arm's tokens/s / the reference's tokens/s.
 
 Worked example: reference 1000 tokens in 20 s (50 tok/s); candidate 1000 tokens in 12.5 s (80 tok/s) with 900
@@ -42,8 +42,8 @@ def arm_speeds(
                 counts[1] += c.spec.drafted
         accepted = sum(a for a, _ in by_task.values())
         drafted = sum(d for _, d in by_task.values())
-        if not drafted and arm.telemetry.get("drafted"):
-            accepted, drafted = int(arm.telemetry.get("accepted", 0)), int(arm.telemetry["drafted"])
+        if not drafted and arm.telemetry.get("spec_drafted"):
+            accepted, drafted = int(arm.telemetry.get("spec_accepted", 0)), int(arm.telemetry["spec_drafted"])
         rows.append(
             ArmSpeed(
                 arm=arm.name,

@@ -12,9 +12,13 @@ What it holds (all append-only; nothing is ever updated in place):
 - ``runs``: one row per ``tais run``: the config text and its sha256, and the *plan* (arms and fingerprints, tasks,
   replicates, request hashes) that says which rows of the tables above make up that run.
 - ``analyses``: one row per screen of a run (thresholds and the sha256 of the evidence it wrote).
+- ``arm_telemetry``: what an engine reported about an arm as a whole, one row per generation session.
 
 A completion *counts only once committed*: :meth:`RunStore.add_completion` commits its own transaction before it
-returns, so a process killed at any instant leaves every earlier completion stored and no half-written one. A second
+returns, so a process killed at any instant leaves every earlier completion stored and no half-written one. The WAL
+runs with ``synchronous=NORMAL``: a committed transaction survives any crash or kill of the process (the WAL is in
+the operating system's hands once the commit returns); only a power loss or kernel crash can drop the last commits
+before the next checkpoint, which a resumed run then generates again. A second
 write of the same key is ignored (the first answer stays), so resuming can never duplicate a completion.
 
 Worked example::
@@ -60,6 +64,8 @@ CREATE TABLE IF NOT EXISTS completions (
 CREATE TABLE IF NOT EXISTS timings (
     fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
     elapsed_s REAL NOT NULL, PRIMARY KEY (fingerprint, item_id, replicate, request_sha256));
+CREATE TABLE IF NOT EXISTS arm_telemetry (
+    session INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL, telemetry_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS scores (
     fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
     scorer TEXT NOT NULL, score_json TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -143,7 +149,7 @@ class RunStore:
         self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             if create:
                 self._db.executescript(_SCHEMA)
@@ -240,6 +246,18 @@ class RunStore:
         if row is None:
             raise KeyError(fingerprint)
         return json.loads(row[0]), json.loads(row[1])
+
+    def add_arm_telemetry(self, fingerprint: str, telemetry: Mapping[str, Any]) -> None:
+        """Record what an engine reported about one generation session of an arm (e.g. vLLM's speculative counters
+        over that session); a resumed arm has one row per session."""
+        self._write([("INSERT INTO arm_telemetry (fingerprint, telemetry_json) VALUES (?, ?)",
+                      (fingerprint, canonical_json(dict(telemetry))))])
+
+    def arm_telemetry(self, fingerprint: str) -> list[dict[str, Any]]:
+        """The telemetry of each generation session of an arm, oldest first."""
+        rows = self._db.execute("SELECT telemetry_json FROM arm_telemetry WHERE fingerprint=? ORDER BY session",
+                                (fingerprint,))
+        return [_loads(r[0], f"arm {fingerprint[:12]} telemetry") for r in rows]
 
     # -- completions -------------------------------------------------------------------------------------------------
 

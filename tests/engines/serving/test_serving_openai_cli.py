@@ -1,8 +1,10 @@
 """`tais run` with an openai arm whose server is down: one error line, exit 2, no report; the same command finishes
-the run once the server is up (the run directory stayed resumable)."""
+the run once the server is up (the run directory stayed resumable), and the server's speculative counters, scraped
+from /metrics around the arm, become the arm's acceptance in the evidence."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -27,7 +29,8 @@ def config(port: int) -> str:
           - name: served
             backend: openai
             model: smollm2
-            options: {{base_url: "http://127.0.0.1:{port}", timeout_s: 5, extra_body: {{return_token_ids: true}}}}
+            options: {{base_url: "http://127.0.0.1:{port}", timeout_s: 5, extra_body: {{return_token_ids: true}},
+                       metrics_url: "http://127.0.0.1:{port}/metrics"}}
         """)
 
 
@@ -56,4 +59,7 @@ def test_a_down_server_is_one_error_line_exit_2_and_the_run_resumes(tmp_path):
     with LoopbackServer().running(port=port):
         second = tais_run(cfg, out)
     assert second.returncode in (0, 1, 3), second.stderr
-    assert (out / "evidence.json").exists()
+    speed = {s["arm"]: s for s in json.loads((out / "evidence.json").read_text())["speed"]}
+    # the loopback server counts 4 drafted and 3 accepted tokens per answer it gives
+    assert speed["served"]["acceptance"] == 0.75
+    assert speed["reference"]["acceptance"] is None
