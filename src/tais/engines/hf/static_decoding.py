@@ -26,7 +26,9 @@ from tais.engines.hf.static_llama import GraphedLoop, StaticLlama
 class StaticGreedy:
     """Batched greedy decoding of ``max_new`` tokens per row."""
 
-    def __init__(self, model: Any, *, batch_size: int, prompt_len: int, max_new: int, capture: bool = True) -> None:
+    def __init__(self, model: Any, *, batch_size: int, prompt_len: int, max_new: int, capture: bool = True,
+                 compile: bool = False) -> None:
+        """``compile=True`` runs the step through ``torch.compile`` (kernel fusion) before capturing it."""
         self.device = model.lm_head.weight.device
         self.max_new = max_new
         self.prompt_len = prompt_len
@@ -37,10 +39,11 @@ class StaticGreedy:
         self.column = torch.zeros(1, dtype=torch.long, device=d)
         self.step_index = torch.zeros(1, dtype=torch.long, device=d)
         self.out = torch.zeros((batch_size, max_new + 1), dtype=torch.long, device=d)
+        self._forward = torch.compile(self.net.forward, dynamic=False) if compile else self.net.forward
         self.loop = GraphedLoop(self._step, device=d, capture=capture)
 
     def _step(self) -> None:
-        nxt = self.net.forward(self.tokens, self.ones, self.column)[:, -1].argmax(-1)
+        nxt = self._forward(self.tokens, self.ones, self.column)[:, -1].argmax(-1)
         self.tokens.copy_(nxt[:, None])
         self.out.index_copy_(1, self.step_index, nxt[:, None])
         self.column += 1
