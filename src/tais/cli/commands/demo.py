@@ -12,8 +12,8 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="run the offline CPU demo screen", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("tais-demo"), help="run directory (default: ./tais-demo)")
-    p.add_argument("--items", type=int, default=None, help="prompts per smoke task (default 4; the smoke battery has 30)")
-    p.add_argument("--max-tokens", type=int, default=None, dest="max_tokens", help="tokens per completion (default 24)")
+    p.add_argument("--items", type=int, default=None, help="prompts per smoke task (default: all 30)")
+    p.add_argument("--max-tokens", type=int, default=None, dest="max_tokens", help="tokens per completion (default 32)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=main)
 

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import torch
 
-from tais.engines.hf.rows import RowState, left_padded, logprob_records
+from tais.engines.hf.rows import RowState, left_padded, logprob_records, trimmed
 from tais.engines.hf.sequence_cache import SequenceCache
 
 
@@ -35,16 +35,8 @@ def greedy_decode(model, rows: Sequence[RowState], *, pad_id: int) -> None:
         records = logprob_records(logits, chosen, top_k)
         ids = chosen.tolist()
         for row, token, record in zip(rows, ids, records):
-            row.commit(token, _trim(record, row.top_k))
+            row.commit(token, trimmed(record, row.top_k))
         if all(r.done for r in rows):
             return
         feed = torch.tensor([[pad_id if r.done else t] for r, t in zip(rows, ids)], dtype=torch.long)
         logits = cache.feed(feed)[:, -1]
-
-
-def _trim(record, k: int):
-    if record is None or k <= 0:
-        return None
-    if len(record.top_ids) == k:
-        return record
-    return type(record)(record.logprob, record.top_ids[:k], record.top_logprobs[:k])

@@ -132,6 +132,15 @@ def logprob_records(logits: torch.Tensor, chosen: torch.Tensor, top_k: int) -> l
     return [LogprobRecord(c, tuple(i), tuple(v)) for c, i, v in zip(chosen_lp, ids, values)]
 
 
+def trimmed(record: LogprobRecord | None, k: int) -> LogprobRecord | None:
+    """A record cut to a row's own top-k (rows of one batch may ask for fewer alternatives than the batch computed)."""
+    if record is None or k <= 0:
+        return None
+    if len(record.top_ids) == k:
+        return record
+    return LogprobRecord(record.logprob, record.top_ids[:k], record.top_logprobs[:k])
+
+
 def left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids (batch, longest) left-padded with ``pad_id``, and the validity mask (1 = real token)."""
     width = max(len(p) for p in prompts)

@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 
 from tais.engines.hf.loading import LoadedModel
-from tais.engines.hf.rows import RowState, left_padded, logprob_records
+from tais.engines.hf.rows import RowState, left_padded, logprob_records, trimmed
 from tais.engines.hf.sequence_cache import SequenceCache
 from tais.engines.speculative.acceptance import accepted_counts
 from tais.engines.speculative.config import SpeculativeConfig
@@ -59,7 +59,7 @@ def speculative_decode(
     logits = cache.feed(tokens, valid, last=1)[:, -1]
     first = logits.argmax(-1)
     for row, token, record in zip(rows, first.tolist(), logprob_records(logits, first, top_k)):
-        row.commit(token, _trim(record, row.top_k))
+        row.commit(token, trimmed(record, row.top_k))
     proposer.start(rows)
     active = list(range(len(rows)))
     active = _drop_stopped(rows, active, cache, proposer)
@@ -86,7 +86,7 @@ def speculative_decode(
             for j in range(count_list[slot]):
                 c.by_position[j] += 1
             for j in range(count_list[slot] + 1):
-                if not rows[i].commit(chosen_ids[slot][j], _trim(records[slot * (k + 1) + j], rows[i].top_k)):
+                if not rows[i].commit(chosen_ids[slot][j], trimmed(records[slot * (k + 1) + j], rows[i].top_k)):
                     break
         active = _drop_stopped(rows, active, cache, proposer)
         cache.compact()
@@ -102,11 +102,3 @@ def _drop_stopped(rows: Sequence[RowState], active: list[int], cache: SequenceCa
         cache.select_rows(index)
         proposer.select_rows(index)
     return [active[slot] for slot in keep]
-
-
-def _trim(record, k: int):
-    if record is None or k <= 0:
-        return None
-    if len(record.top_ids) == k:
-        return record
-    return type(record)(record.logprob, record.top_ids[:k], record.top_logprobs[:k])
