@@ -4,6 +4,7 @@ the interval), never against tais's own output."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -191,6 +192,23 @@ def test_tau_moves_near_ties_to_leaks():
                      thresholds=Thresholds(tau=0.04))  # fmt: skip
     harm = result.cells[0]
     assert dict(harm.divergences)["leak"] == 3 and harm.verdict is Verdict.FAIL
+
+
+def test_a_bfloat16_reference_widens_the_near_tie_threshold_by_its_logit_rounding():
+    # tau 0.04 alone classes the strict arm's 0.05-nat gaps as leaks (test above). A bfloat16 reference's gap can be
+    # off by two steps of its logit grid, 2**4 * 2**-7 = 0.125 each at magnitude 16-32, so they are near-ties again,
+    # while the lossy arm's 2.95-nat gaps and its absent-from-top-k tokens stay leaks.
+    battery, arms, completions, scores = scenario.build(("ref", "strict", "lossy"))
+    arms = [dataclasses.replace(a, spec={**a.spec, "dtype": "bfloat16"}) if a.role == "reference" else a for a in arms]
+    result = analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds(tau=0.04))
+    assert result.near_tie_tau == pytest.approx(0.04 + 2 * 0.125)
+    cells = {(c.contrast, c.task): c for c in result.cells}
+    assert dict(cells[("strict vs ref", "harm")].divergences) == {"near-tie": 3, "leak": 0, "unexplained": 0}
+    assert dict(cells[("lossy vs ref", "harm")].divergences)["leak"] == 12
+    assert json.loads(evidence_json(result))["near_tie_tau"] == pytest.approx(0.29)
+    float32 = analyse(battery=battery, arms=scenario.arms(("ref", "strict", "lossy")), completions=completions,
+                      scores=scores, thresholds=Thresholds(tau=0.04))
+    assert float32.near_tie_tau == 0.04
 
 
 def test_missing_inputs_are_named():

@@ -2,7 +2,8 @@
 
 Top-level keys (schema ``tais.evidence/1``):
 
-- ``schema``, ``verdict`` (PASS / FAIL / INCONCLUSIVE), ``exit_code``, ``thresholds``;
+- ``schema``, ``verdict`` (PASS / FAIL / INCONCLUSIVE), ``exit_code``, ``thresholds``, ``near_tie_tau`` (the
+  near-tie threshold the divergences were classed with: tau widened by a 16-bit reference's logit rounding);
 - ``cells``: one object per (contrast, task) with ``contrast``, ``candidate``, ``reference``, ``task``, ``kind``
   (candidate / null), ``n`` (decided pairs), ``pairs``, ``undecided``, ``identical`` (byte-identical pairs),
   ``identical_tokens`` and ``token_pairs``, ``divergences`` (counts by class), ``table`` {a, b, c, d},
@@ -75,6 +76,7 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "verdict": result.verdict.value,
         "exit_code": result.verdict.exit_code,
         "thresholds": _plain(result.thresholds),
+        "near_tie_tau": result.near_tie_tau,
         "cells": cells,
         "pooled": {name: _plain(p) for name, p in sorted(result.pooled.items())},
         "arms": [_plain(a) for a in result.arms],

@@ -91,9 +91,12 @@ def summary(result: ScreenResult) -> str:
 
 def thresholds_line(result: ScreenResult) -> str:
     t = result.thresholds
+    tau = f"near-tie tau {t.tau:g} nats"
+    if result.near_tie_tau is not None and result.near_tie_tau != t.tau:
+        tau += f" ({result.near_tie_tau:g} with the rounding of the reference's 16-bit logits)"
     return (
         f"margin ±{t.margin:g}, alpha {t.alpha:g} (two one-sided tests, {1 - 2 * t.alpha:.0%} interval), "
-        f"|h| cutoff {t.h_cutoff:g}, near-tie tau {t.tau:g} nats"
+        f"|h| cutoff {t.h_cutoff:g}, {tau}"
     )
 
 

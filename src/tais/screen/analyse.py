@@ -2,7 +2,8 @@
 
 Contrasts: each candidate arm against the reference, then each null (A/A) arm against the reference. For every
 contrast and task, the completions are paired by ``(item_id, replicate)`` (:mod:`tais.screen.pairing`), each
-non-identical pair gets its first divergence (:mod:`tais.screen.forensics`), and the cell gets its statistics and
+non-identical pair gets its first divergence (:mod:`tais.screen.forensics`, classed against the near-tie threshold of
+:mod:`tais.screen.precision`: tau, widened when the reference's logits are 16-bit), and the cell gets its statistics and
 verdict (:mod:`tais.screen.cells`). The screen's verdict comes from the candidate cells only
 (:func:`tais.screen.verdict.decide_screen`); null cells are reported as the noise floor.
 
@@ -16,6 +17,7 @@ from typing import Mapping, Sequence
 from tais.screen.cells import CellInput, build_cells
 from tais.screen.forensics import first_divergence
 from tais.screen.pairing import pair_arm, reference_keys
+from tais.screen.precision import near_tie_threshold
 from tais.screen.result import (
     CANDIDATE,
     NULL,
@@ -53,6 +55,7 @@ def analyse(
     ref_completions = completions.get(reference.name, {})
     ref_scores = scores.get(reference.name, {})
     ordered = [a for a in arms if a.role == CANDIDATE] + [a for a in arms if a.role == NULL]
+    tau = near_tie_threshold(thresholds.tau, reference.spec.get("dtype"))
     inputs: list[CellInput] = []
     divergences: list[Divergence] = []
     for task in battery.tasks:
@@ -75,7 +78,7 @@ def analyse(
                 completions=completions.get(arm.name, {}),
                 scores=scores.get(arm.name, {}),
             )
-            infos = [first_divergence(p.reference, p.candidate, thresholds.tau) for p in pairs]
+            infos = [first_divergence(p.reference, p.candidate, tau) for p in pairs]
             inputs.append(CellInput(contrast, arm.name, reference.name, task.name, arm.role, pairs, infos))
             for pair, info in zip(pairs, infos):
                 if info is None:
@@ -124,6 +127,7 @@ def analyse(
         pooled=pooled,
         manifest=dict(manifest or {}),
         meta=dict(meta or {}),
+        near_tie_tau=tau,
     )
 
 

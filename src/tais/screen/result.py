@@ -169,6 +169,9 @@ class ScreenResult:
     pooled: Mapping[str, PooledOdds]
     manifest: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    near_tie_tau: float | None = None
+    """the near-tie threshold the divergences were classed with: tau widened by the reference dtype's logit rounding
+    (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:

@@ -1,0 +1,39 @@
+"""The near-tie threshold, widened by the rounding of the reference's own logits.
+
+A divergence is a *near-tie* when the reference's log-probability gap between its token and the candidate's token is
+below tau (DESIGN.md, "First divergence"). That reading assumes the reported gap is accurate to well under tau. It is
+not when the reference computed its logits in a 16-bit float: the gap between two tokens is the difference of two
+rounded logits, so it can be off by up to one step of the logit grid per logit, two steps in all.
+
+Terms:
+
+- **logit step**: the spacing of representable numbers at the magnitude of a model's top logits. Top logits of
+  instruct models lie mostly in [16, 32); there bfloat16 (8 significant bits) is spaced 2**4 * 2**-7 = 0.125 and
+  float16 (11 significant bits) 2**4 * 2**-10 = 0.015625. float32's spacing there (2**-19) is negligible.
+- **near-tie threshold**: tau plus two logit steps of the reference's dtype, so a gap that could be below tau before
+  rounding is not called a leak.
+
+Worked example: with tau = 0.1 and a bfloat16 reference, the threshold is 0.1 + 2 * 0.125 = 0.35 nats. A first
+divergence whose reference gap is 0.25 (two bfloat16 steps, a tie that rounding split) is a near-tie, while a gap of
+2.6 nats (a token the target would not choose) is still a leak::
+
+    >>> near_tie_threshold(0.1, "bfloat16")
+    0.35
+    >>> near_tie_threshold(0.1, "float32")
+    0.1
+    >>> near_tie_threshold(0.1, None)            # dtype not known (a remote server): tau as configured
+    0.1
+"""
+
+from __future__ import annotations
+
+LOGIT_STEP: dict[str, float] = {"bfloat16": 2.0**-3, "float16": 2.0**-6, "float32": 0.0}
+"""Spacing of representable logits of magnitude 16-32, by dtype name."""
+
+_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+
+
+def near_tie_threshold(tau: float, reference_dtype: str | None) -> float:
+    """tau plus two logit steps of the reference's dtype (tau itself for float32 or an unknown dtype)."""
+    dtype = _ALIASES.get(str(reference_dtype), str(reference_dtype))
+    return tau + 2.0 * LOGIT_STEP.get(dtype, 0.0)
