@@ -91,7 +91,8 @@ async def bare_httpx(url: str, requests: list[Request], concurrency: int) -> flo
         return time.perf_counter() - started
 
 
-async def engine_run(url: str, requests: list[Request], concurrency: int, store: RunStore | None) -> float:
+def bench_engine(url: str, concurrency: int) -> tuple[ArmSpec, OpenAIEngine]:
+    """The benchmark's openai arm and its engine, preflight done (so the timed part is generation only)."""
     arm = ArmSpec(
         name="bench",
         backend="openai",
@@ -100,6 +101,11 @@ async def engine_run(url: str, requests: list[Request], concurrency: int, store:
     )
     engine = OpenAIEngine.from_arm(arm)
     engine.server_info()
+    return arm, engine
+
+
+async def engine_run(url: str, requests: list[Request], concurrency: int, store: RunStore | None) -> float:
+    arm, engine = bench_engine(url, concurrency)
     fingerprint = "bench-" + str(concurrency)
     if store is not None:
         store.put_arm(fingerprint, arm.name, arm.to_dict(), engine.describe())
@@ -116,14 +122,7 @@ async def engine_run(url: str, requests: list[Request], concurrency: int, store:
 
 
 async def engine_group_commit(url: str, requests: list[Request], concurrency: int, path: Path) -> float:
-    arm = ArmSpec(
-        name="bench",
-        backend="openai",
-        model="smollm2",
-        options={"base_url": url, "concurrency": concurrency, "extra_body": {"return_token_ids": True}},
-    )
-    engine = OpenAIEngine.from_arm(arm)
-    engine.server_info()
+    _, engine = bench_engine(url, concurrency)
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
