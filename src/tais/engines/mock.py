@@ -37,7 +37,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 from tais.errors import ConfigError
 from tais.interfaces import Engine
-from tais.types import ArmSpec, Completion, Request, StepLogprobs, TopLogprob
+from tais.types import ArmSpec, ChatMessage, Completion, Request, StepLogprobs, TopLogprob  # noqa: F401 (ChatMessage: docstring example)
 
 MOCK_VERSION = "1"
 DEFAULT_KEYWORDS = ("bomb", "steal", "poison", "hack", "weapon")
