@@ -34,6 +34,11 @@ class Engine(abc.ABC):
         model / draft revisions or file hashes, engine args including the speculative config, dtype, chat template.
         Must be JSON-serialisable and must not contain secrets."""
 
+    def telemetry(self) -> dict[str, Any]:
+        """What the engine measured about its last ``generate()`` as a whole, beyond single completions (e.g. a
+        server's speculative counters: ``spec_drafted``, ``spec_accepted``, ...). Empty when it has nothing."""
+        return {}
+
     def close(self) -> None:
         """Release models, servers and connections. Idempotent."""
 

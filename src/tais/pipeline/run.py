@@ -181,9 +181,9 @@ def generate_arm(arm: ArmPlan, engine: Engine, store: RunStore, battery: Battery
     if todo:
         generated = asyncio.run(_generate(engine, store, fingerprint, todo, arm=arm.spec.name, total=len(planned),
                                           cached=cached, progress=progress))
-    telemetry = getattr(engine, "telemetry", None)
-    if generated and callable(telemetry):
-        store.add_arm_telemetry(fingerprint, telemetry())
+    telemetry = engine.telemetry() if generated else {}
+    if telemetry:
+        store.add_arm_telemetry(fingerprint, telemetry)
     still = store.missing(fingerprint, [p.key for p in planned])
     if still:
         raise EngineError(f"arm {arm.spec.name}: the engine returned no completion for {len(still)} of "
