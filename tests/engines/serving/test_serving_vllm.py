@@ -3,10 +3,12 @@ serve`` started and stopped by tais), over XSTest prompts, greedy, with top-5 lo
 
 - reference vs ngram speculation (k=4) in float32, 10 prompts x 48 tokens: byte-identical text and token ids, with
   drafts proposed;
-- reference vs draft-model speculation (SmolLM2 drafting for itself, k=7) in bfloat16, 20 prompts x 128 tokens:
-  divergences are found (bfloat16 verification of 8 positions at once rounds differently from one-token decoding; on
-  this CPU build none showed within 64 tokens at k=4, one in 10 prompts by 128 tokens at k=7), each located at its
-  first differing token and classified from the reference's top-k logprobs (near-tie / leak / unexplained).
+- the float32 reference vs draft-model speculation (SmolLM2 drafting for itself, k=7) in bfloat16, the same 10
+  prompts x 48 tokens: divergences are found (8 of 10 prompts on this machine, near-ties and a leak), each located at
+  its first differing token and classified from the reference's top-k logprobs (near-tie / leak / unexplained). The
+  candidate changes dtype as well as turning speculation on: draft-model speculation against a bfloat16 reference
+  diverges only now and then, and whether it does depends on the CPU's bfloat16 kernels (one prompt in 20 by 128
+  tokens on one machine, none on another), so it cannot be the test's guaranteed divergence.
 
 Each arm runs once per module (``ArmRuns``); vLLM keeps its files in the module's temporary folder."""
 
@@ -28,9 +30,7 @@ from vllm_runs import DRAFT, NGRAM, SMOLLM2, ArmRuns
 
 pytestmark = pytest.mark.slow
 TAU = 0.1
-FP32_TOKENS = 48
-BF16_TOKENS = 128
-BF16_PROMPTS = 20
+TOKENS = 48
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def probe_wrong_model(engine: VLLMServerEngine) -> dict:
 
 def test_served_arm_server_lifecycle_logs_and_describe(runs):
     run = runs.get(
-        "vllm-server-ref-fp32", "vllm-server", "float32", {}, max_tokens=FP32_TOKENS, probe=probe_wrong_model
+        "vllm-server-ref-fp32", "vllm-server", "float32", {}, max_tokens=TOKENS, probe=probe_wrong_model
     )
     probe = run.probe
     assert probe["error"] == (
@@ -135,8 +135,8 @@ def test_served_arm_server_lifecycle_logs_and_describe(runs):
 
 @pytest.mark.parametrize("backend", ["vllm", "vllm-server"])
 def test_ngram_speculation_in_float32_is_byte_identical(runs, backend):
-    reference = runs.get(f"{backend}-ref-fp32", backend, "float32", {}, max_tokens=FP32_TOKENS)
-    ngram = runs.get(f"{backend}-ngram-fp32", backend, "float32", NGRAM, max_tokens=FP32_TOKENS)
+    reference = runs.get(f"{backend}-ref-fp32", backend, "float32", {}, max_tokens=TOKENS)
+    ngram = runs.get(f"{backend}-ngram-fp32", backend, "float32", NGRAM, max_tokens=TOKENS)
     assert_byte_identical(reference.completions, ngram.completions)
     assert (
         ngram.telemetry["spec_drafted"] > 0 and 0 <= ngram.telemetry["spec_accepted"] <= ngram.telemetry["spec_drafted"]
@@ -150,11 +150,11 @@ def test_ngram_speculation_in_float32_is_byte_identical(runs, backend):
 
 
 @pytest.mark.parametrize("backend", ["vllm", "vllm-server"])
-def test_draft_model_speculation_in_bfloat16_divergences_are_located_and_classified(runs, backend):
-    reference = runs.get(f"{backend}-ref-bf16", backend, "bfloat16", {}, max_tokens=BF16_TOKENS, prompts=BF16_PROMPTS)
-    draft = runs.get(f"{backend}-draft-bf16", backend, "bfloat16", DRAFT, max_tokens=BF16_TOKENS, prompts=BF16_PROMPTS)
+def test_draft_model_speculation_in_bfloat16_divergences_from_float32_are_located_and_classified(runs, backend):
+    reference = runs.get(f"{backend}-ref-fp32", backend, "float32", {}, max_tokens=TOKENS)
+    draft = runs.get(f"{backend}-draft-bf16", backend, "bfloat16", DRAFT, max_tokens=TOKENS)
     found = check_divergences(reference.completions, draft.completions)
-    assert found, "no divergence between reference and draft-model speculation in bfloat16"
+    assert found, "no divergence between the float32 reference and bfloat16 draft-model speculation"
     assert draft.telemetry["spec_drafted"] > 0 and draft.telemetry["spec_accepted"] > 0
     assert draft.describe["draft"]["source"] == SMOLLM2
     assert draft.describe["speculative_config"] == DRAFT  # the source, not the local folder
