@@ -1,8 +1,22 @@
 """The ``hf`` backend: an :class:`~tais.interfaces.Engine` that decodes in-process with PyTorch / transformers.
 
-Target-only arms decode with batched greedy (:mod:`tais.engines.hf.greedy`); arms with a ``speculative`` block
-decode with batched speculative decoding (:mod:`tais.engines.speculative.decoder`). Requests are cut, in the order
-given, into batches of ``options.batch_size`` (default 8); every completion of a batch carries the batch's wall time.
+Target-only arms decode with batched greedy; arms with a ``speculative`` block decode with batched speculative
+decoding (:mod:`tais.engines.speculative.decoder`). Requests are cut, in the order given, into batches of
+``options.batch_size`` (default 8); every completion of a batch carries the batch's wall time.
+
+Decoding runs on one of two decoders, chosen by ``options.decoder``:
+
+- ``dynamic``: the model's own transformers forward pass with a growing KV cache (:mod:`tais.engines.hf.greedy`,
+  :mod:`tais.engines.speculative.decoder`); any causal LM, every proposer and acceptance rule, CPU or CUDA;
+- ``static``: fixed-width KV buffers and fused kernels, each step one CUDA graph on CUDA, eager on CPU
+  (:mod:`tais.engines.hf.static_greedy`, :mod:`tais.engines.hf.static_speculative`); Llama-architecture models
+  only (``model_type`` ``llama``: SmolLM2, TinyLlama, Llama 2/3), and for speculative arms only the ``self`` and
+  ``draft`` proposers (a Llama draft) with ``strict`` acceptance and no adversarial draft;
+- ``auto`` (the default): ``static`` on CUDA for an arm it can run, else ``dynamic``.
+
+The two give the same tokens in float32; in bfloat16 / float16 their kernels round differently, so near ties can
+break the other way. ``describe()`` names the decoder, so it is part of the arm's fingerprint: to compare two arms
+on the same kernels, give both the same decoder.
 
 Example arm (see ``interfaces.md``, "HF arm spec")::
 
@@ -25,7 +39,9 @@ from tais.errors import ConfigError, EngineError, require
 from tais.interfaces import Engine
 from tais.types import ArmSpec, Completion, Request
 
-_OPTIONS = {"batch_size", "threads"}
+_OPTIONS = {"batch_size", "threads", "decoder"}
+DECODERS = ("auto", "static", "dynamic")
+STATIC_WIDTH_STEP = 256
 
 
 class HFEngine(Engine):
@@ -40,13 +56,16 @@ class HFEngine(Engine):
         speculative: SpeculativeConfig | None = None,
         draft: LoadedModel | None = None,
         batch_size: int = 8,
+        decoder: str = "dynamic",
     ) -> None:
         self.target = target
         self.speculative = speculative
         self.draft = draft
         self.batch_size = batch_size
+        self.decoder = decoder
         self._token_text = TokenText(target.tokenizer)
         self._proposer_model: Any = None
+        self._static: Any = None
 
     # ------------------------------------------------------------------------------------------------ construction
 
@@ -73,7 +92,9 @@ class HFEngine(Engine):
         if speculative is not None and speculative.proposer == "draft":
             draft = load_model(arm.draft, dtype=arm.dtype, device=arm.device)  # type: ignore[arg-type]
             check_same_tokenizer(target, draft)
-        return cls(target, speculative=speculative, draft=draft, batch_size=int(options.get("batch_size", 8)))
+        decoder = choose_decoder(str(options.get("decoder", "auto")), target, speculative, draft)
+        return cls(target, speculative=speculative, draft=draft, batch_size=int(options.get("batch_size", 8)),
+                   decoder=decoder)
 
     # ------------------------------------------------------------------------------------------------- generation
 
@@ -103,7 +124,10 @@ class HFEngine(Engine):
         ]
         started = time.perf_counter()
         telemetry = None
-        if self.speculative is None:
+        if self.decoder == "static":
+            result = self._static_decoder(rows).decode(rows, pad_id=self.target.pad_token_id)
+            telemetry = None if self.speculative is None else result
+        elif self.speculative is None:
             from tais.engines.hf.greedy import greedy_decode
 
             greedy_decode(self.target.model, rows, pad_id=self.target.pad_token_id)
@@ -117,6 +141,29 @@ class HFEngine(Engine):
                            token_text=self._token_text)
             for i, row in enumerate(rows)
         ]
+
+    def _static_decoder(self, rows: Sequence[RowState]):
+        """The static decoder for this batch: kept between batches while it fits (same top-k, enough columns),
+        else rebuilt with the width rounded up to a multiple of ``STATIC_WIDTH_STEP`` (one graph capture each)."""
+        new = max(r.max_tokens for r in rows)
+        per_token = 1 if self.speculative is None else self.speculative.k + 1
+        width = max(len(r.prompt_ids) for r in rows) + per_token * new
+        top_k = max(r.top_k for r in rows)
+        if self._static is not None and self._static.fits(len(rows), width, top_k):
+            return self._static
+        self._static = None  # free the old buffers (and graph) first
+        width = -(-width // STATIC_WIDTH_STEP) * STATIC_WIDTH_STEP
+        if self.speculative is None:
+            from tais.engines.hf.static_greedy import StaticGreedy
+
+            self._static = StaticGreedy(self.target.model, batch_size=self.batch_size, width=width, top_k=top_k)
+        else:
+            from tais.engines.hf.static_speculative import StaticSpeculative
+
+            draft = self.target if self.draft is None else self.draft
+            self._static = StaticSpeculative(self.target.model, draft.model, batch_size=self.batch_size, width=width,
+                                             k=self.speculative.k, top_k=top_k)
+        return self._static
 
     def _proposer(self):
         from tais.engines.speculative.proposers import make_proposer
@@ -141,6 +188,7 @@ class HFEngine(Engine):
             "chat_template_sha256": self.target.chat_template_sha256(),
             "batch_size": self.batch_size,
             "decoding": "greedy",
+            "decoder": self.decoder,
             "speculative": None if self.speculative is None else self.speculative.describe(),
         }
         if self.draft is not None:
@@ -152,16 +200,42 @@ class HFEngine(Engine):
 
     def close(self) -> None:
         self._proposer_model = None
+        self._static = None
 
 
-def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
-    """Raise :class:`ConfigError` unless the draft's tokenizer maps every token to the same id as the target's."""
-    if target.tokenizer.get_vocab() != draft.tokenizer.get_vocab():
-        raise ConfigError(
-            f"draft {draft.files.source!r} does not share the target's tokenizer "
-            f"({len(draft.tokenizer.get_vocab())} vs {len(target.tokenizer.get_vocab())} tokens, or different ids)",
-            key="draft",
-        )
+def choose_decoder(option: str, target: LoadedModel, speculative: SpeculativeConfig | None,
+                   draft: LoadedModel | None) -> str:
+    """``static`` or ``dynamic`` for ``options.decoder`` (see the module docstring); ``ConfigError`` where ``static``
+    is asked for and cannot run the arm."""
+    blockers = static_blockers(target, speculative, draft)
+    if option == "static":
+        if blockers:
+            raise ConfigError(f"the static decoder cannot run this arm: {blockers[0]}; use 'dynamic' or 'auto'",
+                              key="options.decoder")
+        return "static"
+    if option == "auto" and not blockers and target.device == "cuda":
+        return "static"
+    return "dynamic"
+
+
+def static_blockers(target: LoadedModel, speculative: SpeculativeConfig | None,
+                    draft: LoadedModel | None) -> list[str]:
+    """Why the static decoder cannot run an arm (empty when it can)."""
+    from tais.engines.hf.static_llama import LLAMA_MODEL_TYPES
+
+    out = []
+    for role, loaded in (("target", target), ("draft", draft)):
+        model_type = None if loaded is None else getattr(loaded.model.config, "model_type", None)
+        if loaded is not None and model_type not in LLAMA_MODEL_TYPES:
+            out.append(f"the {role}'s model type is {model_type!r}, not a Llama architecture")
+    if speculative is not None:
+        if speculative.proposer not in ("self", "draft"):
+            out.append(f"proposer {speculative.proposer!r} (it drafts with a model: 'self' or 'draft')")
+        if speculative.acceptance != "strict":
+            out.append(f"acceptance {speculative.acceptance!r} (it verifies strictly)")
+        if speculative.adversarial.active:
+            out.append("an adversarial draft")
+    return out
 
 
 def _options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -171,6 +245,9 @@ def _options(options: Mapping[str, Any]) -> Mapping[str, Any]:
     bs = options.get("batch_size", 8)
     if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
         raise ConfigError(f"must be an integer >= 1, got {bs!r}", key="options.batch_size")
+    decoder = options.get("decoder", "auto")
+    if decoder not in DECODERS:
+        raise ConfigError(f"must be one of {', '.join(DECODERS)}, got {decoder!r}", key="options.decoder")
     threads = options.get("threads", 1)
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ConfigError(f"must be an integer >= 1, got {threads!r}", key="options.threads")
