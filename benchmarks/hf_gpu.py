@@ -10,8 +10,17 @@ Measured (each: 64-token random prompts, ``--new`` new tokens, no EOS):
 
 - transformers ``generate`` greedy at batch 1 and at batch ``--batch``;
 - transformers ``generate(assistant_model=<draft as a LlamaForCausalLM sharing the weights>)`` at batch 1;
-- this engine: :class:`~tais.engines.hf.static_decoding.StaticGreedy` at batch 1 and ``--batch``;
-  :class:`~tais.engines.hf.static_decoding.StaticSpeculative` (strict, ``--k``) at batch 1 and ``--batch``.
+- this engine's reference decoder, :class:`~tais.engines.hf.static_greedy.StaticGreedy` (what the ``hf`` engine
+  runs for a target-only Llama arm on CUDA: rows, EOS checks every 16 steps, results committed per token), at
+  batch 1 and ``--batch`` without log-probabilities, and at batch 1 with the top-5 recorded at every step;
+- this engine's speculative decoder on the same path,
+  :class:`~tais.engines.hf.static_speculative.StaticSpeculative` (strict, ``--k``; what the engine runs for a
+  ``self`` / ``draft`` arm on CUDA, here with the early-exit draft), at batch 1 and ``--batch``.
+
+Before timing, a float32 agreement check on a small random Llama (hidden 512, 4 layers): the static greedy and
+speculative decoders (CUDA graphs on CUDA; a 2-layer early-exit draft, k = 3) against the engine's dynamic decoder (transformers forward pass), 8 left-padded prompts of different
+lengths, top-5 log-probabilities, and an EOS token chosen so that rows end at different steps: token ids and finish
+reasons must be equal row for row, log-probabilities within 1e-3.
 
 Roofline at batch 1: tokens/s x bytes of weights read per step / ``--hbm-tb-s`` (4.3 TB/s for an H200 here).
 
@@ -30,7 +39,10 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from tais.engines.hf.static_decoding import StaticGreedy, StaticSpeculative
+from tais.engines.hf.rows import RowState
+from tais.engines.hf.static_greedy import StaticGreedy
+from tais.engines.hf.static_speculative import StaticSpeculative
+from tais.types import Request, SamplingParams
 
 
 def build(args, device):
@@ -71,6 +83,70 @@ def first_differences(a: torch.Tensor, b: torch.Tensor) -> list[int]:
     return torch.where(differ.any(1), differ.argmax(1), torch.full((a.shape[0],), a.shape[1])).tolist()
 
 
+def greedy_rows(prompts: torch.Tensor, new: int, top_k: int) -> list[RowState]:
+    """One engine row per prompt, ``new`` tokens each (no EOS: every row decodes all of them)."""
+    return [RowState(request=Request(f"b/{i}", SamplingParams(max_tokens=new, logprobs=top_k), prompt="-"),
+                     prompt_ids=p, eos_ids=frozenset(), top_k=top_k) for i, p in enumerate(prompts.tolist())]
+
+
+def run_greedy(decoder: StaticGreedy, prompts: torch.Tensor, new: int, top_k: int) -> torch.Tensor:
+    rows = greedy_rows(prompts, new, top_k)
+    decoder.decode(rows, pad_id=0)
+    return torch.tensor([r.token_ids for r in rows])
+
+
+def run_speculative(decoder: StaticSpeculative, prompts: torch.Tensor, new: int) -> tuple[torch.Tensor, dict]:
+    """Tokens (batch, new) and the batch's acceptance and tokens per verify step."""
+    rows = greedy_rows(prompts, new, 0)
+    telemetry = decoder.decode(rows, pad_id=0)
+    drafted, accepted = sum(t.drafted for t in telemetry), sum(t.accepted for t in telemetry)
+    steps = sum(t.verify_steps for t in telemetry)
+    return torch.tensor([r.token_ids for r in rows]), {"acceptance": accepted / drafted,
+                                                       "tokens_per_step": (accepted + steps) / steps}
+
+
+def check_static_against_dynamic(device) -> dict:
+    """The float32 agreement check described in the module docstring."""
+    from tais.engines.hf.greedy import greedy_decode
+
+    torch.manual_seed(2)
+    cfg = LlamaConfig(hidden_size=512, intermediate_size=1376, num_hidden_layers=4, num_attention_heads=8,
+                      num_key_value_heads=2, vocab_size=32000, max_position_embeddings=4096)
+    with torch.device(device):
+        model = LlamaForCausalLM(cfg).float().eval()
+    gen = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(3, cfg.vocab_size, (n,), generator=gen).tolist() for n in (5, 40, 17, 33, 8, 26, 12, 40)]
+
+    def rows(eos: frozenset[int]) -> list[RowState]:
+        return [RowState(request=Request(f"c/{i}", SamplingParams(max_tokens=96, logprobs=5), prompt="-"),
+                         prompt_ids=p, eos_ids=eos, top_k=5) for i, p in enumerate(prompts)]
+
+    probe = rows(frozenset())
+    greedy_decode(model, probe, pad_id=0)
+    eos = frozenset({probe[0].token_ids[20], probe[3].token_ids[50], probe[5].token_ids[9]})  # rows end apart
+    dynamic, static = rows(eos), rows(eos)
+    greedy_decode(model, dynamic, pad_id=0)
+    decoder = StaticGreedy(model, batch_size=len(prompts), width=40 + 96, top_k=5)
+    decoder.decode(static, pad_id=0)
+    speculative = rows(eos)
+    StaticSpeculative(model, model, draft_layers=2, batch_size=len(prompts), width=40 + 4 * 96, k=3,
+                      top_k=5).decode(speculative, pad_id=0)
+    gaps = [abs(a.logprob - b.logprob) for x, y in zip(dynamic, static + speculative)
+            for a, b in zip(x.records, y.records)]
+
+    def equal(ours: list[RowState]) -> int:
+        return sum(x.token_ids == y.token_ids and x.finish_reason == y.finish_reason for x, y in zip(dynamic, ours))
+
+    return {
+        "rows": len(prompts),
+        "rows_equal": equal(static),
+        "speculative_rows_equal": equal(speculative),
+        "lengths": [len(r.token_ids) for r in static],
+        "max_logprob_difference": max(gaps),
+        "graph": decoder.loop.graph is not None or decoder.loop.capture_error,
+    }
+
+
 def timed(fn, device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -92,20 +168,23 @@ def main() -> None:
     ap.add_argument("--hbm-tb-s", type=float, default=4.3)
     ap.add_argument("--assisted-new", type=int, default=128, help="new tokens for the slow assisted baseline")
     ap.add_argument("--tiny", action="store_true", help="small model on CPU: a smoke run of the code path")
-    ap.add_argument("--compile", action="store_true", help="also time greedy batch 1 with torch.compile fusion")
     ap.add_argument("--out", default=None, help="also write the JSON result here")
     args = ap.parse_args()
     device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    check = check_static_against_dynamic(device)
+    print(f"float32 static vs dynamic: {check}", flush=True)
+    if (check["rows_equal"] != check["rows"] or check["speculative_rows_equal"] != check["rows"]
+            or check["max_logprob_difference"] > 1e-3):
+        raise SystemExit("the static decoder does not agree with the dynamic one in float32")
     target, draft = build(args, device)
     vocab = target.config.vocab_size
     weight_bytes = sum(p.numel() * p.element_size() for n, p in target.named_parameters() if "embed_tokens" not in n)
     gen = torch.Generator().manual_seed(1)
     prompts = torch.randint(3, vocab, (args.batch, args.prompt_len), generator=gen)
-    valid = torch.ones_like(prompts)
     res: dict = {"benchmark": "hf_gpu", "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                  "torch": torch.__version__, "batch": args.batch, "prompt_len": args.prompt_len, "new": args.new,
                  "k": args.k, "draft_layers": args.draft_layers, "late_scale": args.late_scale,
-                 "weight_bytes": weight_bytes}
+                 "weight_bytes": weight_bytes, "float32_static_vs_dynamic": check}
     import transformers
 
     res["transformers"] = transformers.__version__
@@ -129,22 +208,26 @@ def main() -> None:
     _, s = timed(lambda: hf_generate(1, args.assisted_new, assistant_model=draft), device)
     report("transformers_assisted_b1_tok_s", args.assisted_new, s)
 
-    for b in (1, args.batch):
-        greedy, build_s = timed(lambda: StaticGreedy(target, batch_size=b, prompt_len=args.prompt_len,
-                                                     max_new=args.new), device)
-        greedy.generate(prompts[:b], valid[:b])
-        out, s = timed(lambda: greedy.generate(prompts[:b], valid[:b]), device)
-        report(f"tais_greedy_b{b}_tok_s", b * args.new, s)
-        reference = hf1 if b == 1 else hfb
-        res[f"tais_greedy_b{b}_rows_equal_transformers"] = int((out.cpu() == reference.cpu()).all(1).sum())
-        res[f"tais_greedy_b{b}_first_difference_vs_transformers"] = sorted(first_differences(out, reference))
-        res[f"tais_greedy_b{b}_capture_s"] = round(build_s, 2)
-        res[f"tais_greedy_b{b}_graph"] = greedy.loop.graph is not None or greedy.loop.capture_error
+    for b, top_k in ((1, 5), (1, 0), (args.batch, 0)):
+        name = f"tais_greedy_b{b}" + (f"_top{top_k}" if top_k else "")
+        greedy, build_s = timed(lambda: StaticGreedy(target, batch_size=b, width=args.prompt_len + args.new,
+                                                     top_k=top_k), device)
+        run_greedy(greedy, prompts[:b], args.new, top_k)
+        out, s = timed(lambda: run_greedy(greedy, prompts[:b], args.new, top_k), device)
+        report(f"{name}_tok_s", b * args.new, s)
+        res[f"{name}_capture_s"] = round(build_s, 2)
+        res[f"{name}_graph"] = greedy.loop.graph is not None or greedy.loop.capture_error
         del greedy
-        spec, build_s = timed(lambda: StaticSpeculative(target, args.draft_layers, batch_size=b,
-                                                        prompt_len=args.prompt_len, max_new=args.new, k=args.k), device)
-        spec.generate(prompts[:b], valid[:b])
-        (sout, tele), s = timed(lambda: spec.generate(prompts[:b], valid[:b]), device)
+        if top_k:
+            continue
+        reference = hf1 if b == 1 else hfb
+        res[f"{name}_rows_equal_transformers"] = int((out == reference.cpu()).all(1).sum())
+        res[f"{name}_first_difference_vs_transformers"] = sorted(first_differences(out, reference))
+        spec, build_s = timed(lambda: StaticSpeculative(
+            target, target, draft_layers=args.draft_layers, batch_size=b, k=args.k,
+            width=args.prompt_len + (args.k + 1) * args.new), device)
+        run_speculative(spec, prompts[:b], args.new)
+        (sout, tele), s = timed(lambda: run_speculative(spec, prompts[:b], args.new), device)
         report(f"tais_speculative_b{b}_tok_s", b * args.new, s)
         res[f"tais_speculative_b{b}_graph"] = spec.loop.graph is not None or spec.loop.capture_error
         res[f"tais_speculative_b{b}_acceptance"] = round(tele["acceptance"], 4)
@@ -156,25 +239,10 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
-    if args.compile:
-        try:
-            greedy, build_s = timed(lambda: StaticGreedy(target, batch_size=1, prompt_len=args.prompt_len,
-                                                         max_new=args.new, compile=True), device)
-            res["tais_greedy_compiled_b1_build_s"] = round(build_s, 1)
-            greedy.generate(prompts[:1], valid[:1])
-            cout, s = timed(lambda: greedy.generate(prompts[:1], valid[:1]), device)
-            report("tais_greedy_compiled_b1_tok_s", args.new, s)
-            res["tais_greedy_compiled_b1_graph"] = greedy.loop.graph is not None or greedy.loop.capture_error
-            res["tais_greedy_compiled_b1_first_difference_vs_transformers"] = first_differences(cout, hf1)
-        except Exception as exc:  # the compiled variant is optional; record why it did not run
-            res["tais_greedy_compiled_b1_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-            print(res["tais_greedy_compiled_b1_error"], flush=True)
-
     roof = args.hbm_tb_s * 1e12 / weight_bytes
     res["roofline_b1_tok_s"] = round(roof, 1)
     res["tais_greedy_b1_roofline_fraction"] = round(res["tais_greedy_b1_tok_s"] / roof, 4)
-    if "tais_greedy_compiled_b1_tok_s" in res:
-        res["tais_greedy_compiled_b1_roofline_fraction"] = round(res["tais_greedy_compiled_b1_tok_s"] / roof, 4)
+    res["tais_greedy_b1_top5_roofline_fraction"] = round(res["tais_greedy_b1_top5_tok_s"] / roof, 4)
     res["transformers_greedy_b1_roofline_fraction"] = round(res["transformers_greedy_b1_tok_s"] / roof, 4)
     res[f"greedy_b{args.batch}_ratio_vs_transformers"] = round(
         res[f"tais_greedy_b{args.batch}_tok_s"] / res[f"transformers_greedy_b{args.batch}_tok_s"], 2)
