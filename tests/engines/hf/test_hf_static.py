@@ -79,8 +79,9 @@ def test_static_greedy_stops_once_every_row_has_ended(case):
 
 
 def static_and_dynamic(batch_size: int, speculative: dict | None = None) -> tuple[HFEngine, HFEngine]:
+    draft = SMOLLM2 if speculative and speculative["proposer"] == "draft" else None
     return tuple(  # type: ignore[return-value]
-        HFEngine.from_arm(ArmSpec(name=decoder, backend="hf", model=SMOLLM2, speculative=speculative,
+        HFEngine.from_arm(ArmSpec(name=decoder, backend="hf", model=SMOLLM2, speculative=speculative, draft=draft,
                                   options={"batch_size": batch_size, "decoder": decoder}))
         for decoder in ("static", "dynamic")
     )
@@ -128,8 +129,10 @@ def test_engine_static_decoder_equals_dynamic(case):
     assert static._static.width == 256 and static._static.batch_size == 5  # one decoder served all three batches
 
 
-def test_engine_static_speculative_equals_dynamic(case):
-    static, dynamic = static_and_dynamic(batch_size=4, speculative={"proposer": "self", "k": 3})
+@pytest.mark.parametrize("proposer", ["self", "draft"])
+def test_engine_static_speculative_equals_dynamic(case, proposer):
+    """``draft``: SmolLM2 as its own draft model, loaded through the arm's ``draft`` source."""
+    static, dynamic = static_and_dynamic(batch_size=4, speculative={"proposer": proposer, "k": 3})
     requests = [
         Request(f"s/{i}", SamplingParams(max_tokens=(20, 40)[i % 2], logprobs=(5, 0)[i % 2]),
                 messages=chat_requests([p])[0].messages)
@@ -141,7 +144,7 @@ def test_engine_static_speculative_equals_dynamic(case):
     assert {c.finish_reason for c in ours} == {"stop", "length"}
     for a, b in zip(ours, theirs):
         assert a.spec == b.spec and a.spec.accepted == a.spec.drafted > 0  # self-drafting: every draft accepted
-    assert static.describe()["decoder"] == "static" and static.describe()["speculative"]["proposer"] == "self"
+    assert static.describe()["decoder"] == "static" and static.describe()["speculative"]["proposer"] == proposer
 
 
 def test_decoder_option(case):

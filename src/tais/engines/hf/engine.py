@@ -203,6 +203,16 @@ class HFEngine(Engine):
         self._static = None
 
 
+def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
+    """Raise :class:`ConfigError` unless the draft's tokenizer maps every token to the same id as the target's."""
+    if target.tokenizer.get_vocab() != draft.tokenizer.get_vocab():
+        raise ConfigError(
+            f"draft {draft.files.source!r} does not share the target's tokenizer "
+            f"({len(draft.tokenizer.get_vocab())} vs {len(target.tokenizer.get_vocab())} tokens, or different ids)",
+            key="draft",
+        )
+
+
 def choose_decoder(option: str, target: LoadedModel, speculative: SpeculativeConfig | None,
                    draft: LoadedModel | None) -> str:
     """``static`` or ``dynamic`` for ``options.decoder`` (see the module docstring); ``ConfigError`` where ``static``

@@ -132,6 +132,28 @@ def logprob_records(logits: torch.Tensor, chosen: torch.Tensor, top_k: int) -> l
     return [LogprobRecord(c, tuple(i), tuple(v)) for c, i, v in zip(chosen_lp, ids, values)]
 
 
+class BufferedRecords:
+    """Host copies of a device decoder's per-step buffers (chosen token's log-probability, top-k values and ids;
+    leading dimensions (rows, steps, ...)) for rows ``[:n]`` and steps ``[start:stop]``; ``get(k, i, j, ...)`` is
+    row ``i``'s record at index ``j, ...``, cut to ``k`` alternatives (None when nothing was recorded)."""
+
+    def __init__(self, logprob: torch.Tensor, top_logprobs: torch.Tensor, top_ids: torch.Tensor, *, top_k: int,
+                 n: int, start: int, stop: int) -> None:
+        self.top_k = top_k
+        if top_k > 0:
+            self.logprob = logprob[:n, start:stop].tolist()
+            self.top_logprobs = top_logprobs[:n, start:stop].tolist()
+            self.top_ids = top_ids[:n, start:stop].tolist()
+
+    def get(self, k: int, i: int, *index: int) -> LogprobRecord | None:
+        if self.top_k <= 0:
+            return None
+        logprob, values, ids = self.logprob[i], self.top_logprobs[i], self.top_ids[i]
+        for x in index:
+            logprob, values, ids = logprob[x], values[x], ids[x]
+        return trimmed(LogprobRecord(logprob, tuple(ids), tuple(values)), k)
+
+
 def trimmed(record: LogprobRecord | None, k: int) -> LogprobRecord | None:
     """A record cut to a row's own top-k (rows of one batch may ask for fewer alternatives than the batch computed)."""
     if record is None or k <= 0:

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import torch
 
-from tais.engines.hf.rows import LogprobRecord, RowState, left_padded, trimmed
+from tais.engines.hf.rows import BufferedRecords, RowState, left_padded
 from tais.engines.hf.static_llama import GraphedLoop, StaticLlama
 
 
@@ -99,18 +99,10 @@ class StaticGreedy:
         return done
 
     def _commit(self, rows: Sequence[RowState], start: int, stop: int) -> None:
-        n = len(rows)
-        ids = self.out_ids[:n, start:stop].tolist()
-        if self.top_k > 0:
-            logprob = self.out_logprob[:n, start:stop].tolist()
-            top_values = self.out_top_logprobs[:n, start:stop].tolist()
-            top_ids = self.out_top_ids[:n, start:stop].tolist()
+        ids = self.out_ids[: len(rows), start:stop].tolist()
+        records = BufferedRecords(self.out_logprob, self.out_top_logprobs, self.out_top_ids, top_k=self.top_k,
+                                  n=len(rows), start=start, stop=stop)
         for i, row in enumerate(rows):
             for j, token in enumerate(ids[i]):
-                if row.done:
+                if not row.commit(token, records.get(row.top_k, i, j)):
                     break
-                record = None
-                if self.top_k > 0:
-                    record = trimmed(LogprobRecord(logprob[i][j], tuple(top_ids[i][j]), tuple(top_values[i][j])),
-                                     row.top_k)
-                row.commit(token, record)

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import torch
 
-from tais.engines.hf.rows import LogprobRecord, RowState, left_padded, logprob_records, trimmed
+from tais.engines.hf.rows import BufferedRecords, RowState, left_padded, logprob_records, trimmed
 from tais.engines.hf.static_llama import GraphedLoop, StaticLlama
 from tais.types import SpecTelemetry
 
@@ -146,13 +146,10 @@ class StaticSpeculative:
             row.commit(token, trimmed(record, row.top_k))
 
     def _commit(self, rows: Sequence[RowState], counters: list, start: int, stop: int) -> None:
-        n = len(rows)
-        argmax = self.out_argmax[:n, start:stop].tolist()
-        counts = self.out_counts[:n, start:stop].tolist()
-        if self.top_k > 0:
-            logprob = self.out_logprob[:n, start:stop].tolist()
-            top_values = self.out_top_logprobs[:n, start:stop].tolist()
-            top_ids = self.out_top_ids[:n, start:stop].tolist()
+        argmax = self.out_argmax[: len(rows), start:stop].tolist()
+        counts = self.out_counts[: len(rows), start:stop].tolist()
+        records = BufferedRecords(self.out_logprob, self.out_top_logprobs, self.out_top_ids, top_k=self.top_k,
+                                  n=len(rows), start=start, stop=stop)
         for i, row in enumerate(rows):
             c = counters[i]
             for it in range(stop - start):
@@ -163,9 +160,5 @@ class StaticSpeculative:
                 for j in range(a):
                     c[3][j] += 1
                 for j in range(a + 1):
-                    record = None
-                    if self.top_k > 0:
-                        record = trimmed(LogprobRecord(logprob[i][it][j], tuple(top_ids[i][it][j]),
-                                                       tuple(top_values[i][it][j])), row.top_k)
-                    if not row.commit(argmax[i][it][j], record):
+                    if not row.commit(argmax[i][it][j], records.get(row.top_k, i, it, j)):
                         break
