@@ -150,8 +150,20 @@ def test_parquet_export_reads_back_with_pyarrow(tmp_path):
         store.put_arm("fp", "spec-arm", {"backend": "mock"}, {"backend": "mock"})
         store.add_completion("fp", key, _completion("t/0", "Hello <b>world</b>"))
         store.add_scores("fp", "refusal-rules@1", [(key, Score("t/0", 0, "compliance", "refusal-rules@1"))])
+        store.add_arm_telemetry("fp", {"spec_drafted": 40, "spec_acceptance_rate": 0.25, "note": "x"})
+        store.add_arm_telemetry("fp", {"spec_drafted": 8})
+        run = store.add_run(sha256_text("cfg"), "cfg", {"n": 1})
+        store.add_analysis(run, {"margin": 0.03}, "e" * 64)
         written = export_parquet(store, tmp_path / "pq")
-    assert set(written) == {"arms", "tasks", "items", "completions", "scores", "runs"}
+    assert set(written) == {"arms", "tasks", "items", "completions", "scores", "runs", "analyses", "timings",
+                            "arm_telemetry"}
+    telemetry = pq.read_table(written["arm_telemetry"]).to_pylist()
+    assert [(t["arm"], t["spec_drafted"], t["spec_acceptance_rate"]) for t in telemetry] == [
+        ("spec-arm", 40.0, 0.25), ("spec-arm", 8.0, None)]
+    assert "note" not in telemetry[0] and json.loads(telemetry[0]["telemetry_json"])["note"] == "x"
+    timings = pq.read_table(written["timings"]).to_pylist()
+    assert [(t["arm"], t["item_id"]) for t in timings] == [("spec-arm", "t/0")] and timings[0]["elapsed_s"] >= 0
+    assert pq.read_table(written["analyses"]).to_pylist()[0]["evidence_sha256"] == "e" * 64
     completions = pq.read_table(written["completions"]).to_pylist()
     assert completions[0]["arm"] == "spec-arm" and completions[0]["text"] == "Hello <b>world</b>"
     assert completions[0]["accepted"] == 3 and completions[0]["drafted"] == 4

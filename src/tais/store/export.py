@@ -9,6 +9,12 @@ Files written into the target folder:
   prompt_tokens, output_tokens, wall_s, drafted, accepted, sha256, completion_json
 - ``scores.parquet``: fingerprint, arm, item_id, replicate, request_sha256, scorer, outcome, label, sha256, score_json
 - ``runs.parquet``: id, config_sha256, config_text, plan_json, complete
+- ``analyses.parquet``: id, run_id, thresholds_json, evidence_sha256 (one row per ``tais run`` / ``tais screen``)
+- ``timings.parquet``: fingerprint, arm, item_id, replicate, request_sha256, elapsed_s (generation time charged to
+  each completion)
+- ``arm_telemetry.parquet``: session, fingerprint, arm, telemetry_json, and one column per numeric key any
+  session reported (e.g. ``spec_drafted``, ``spec_accepted``, ``spec_acceptance_rate``; null where a session did
+  not report it)
 
 Example (DuckDB)::
 
@@ -48,7 +54,7 @@ def export_parquet(store: RunStore, out_dir: Path) -> dict[str, Path]:
 
     _, arm_rows = store.table_rows("arms")
     arm_of = {row[0]: row[1] for row in arm_rows}
-    for table in ("arms", "tasks", "runs"):
+    for table in ("arms", "tasks", "runs", "analyses"):
         names, rows = store.table_rows(table)
         written[table] = out_dir / f"{table}.parquet"
         _write_table(_columns(names, rows), written[table])
@@ -72,6 +78,24 @@ def export_parquet(store: RunStore, out_dir: Path) -> dict[str, Path]:
     cols["accepted"] = [None if c["spec"] is None else c["spec"]["accepted"] for c in parsed]
     written["completions"] = out_dir / "completions.parquet"
     _write_table(cols, written["completions"])
+
+    names, rows = store.table_rows("timings")
+    cols = _columns(names, rows)
+    cols["arm"] = [arm_of.get(fp, "") for fp in cols["fingerprint"]]
+    written["timings"] = out_dir / "timings.parquet"
+    _write_table(cols, written["timings"])
+
+    names, rows = store.table_rows("arm_telemetry")
+    cols = _columns(names, rows)
+    cols["arm"] = [arm_of.get(fp, "") for fp in cols["fingerprint"]]
+    parsed = [json.loads(j) for j in cols["telemetry_json"]]
+    numeric = sorted({k for t in parsed for k, v in t.items()
+                      if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    for key in numeric:
+        values = [t.get(key) for t in parsed]
+        cols[key] = [None if v is None else float(v) for v in values]
+    written["arm_telemetry"] = out_dir / "arm_telemetry.parquet"
+    _write_table(cols, written["arm_telemetry"])
 
     names, rows = store.table_rows("scores")
     cols = _columns(names, rows)

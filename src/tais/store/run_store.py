@@ -380,7 +380,8 @@ class RunStore:
 
     def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and all rows of one table (for export)."""
-        if table not in {"tasks", "items", "arms", "completions", "timings", "scores", "runs", "analyses"}:
+        if table not in {"tasks", "items", "arms", "completions", "timings", "arm_telemetry", "scores", "runs",
+                         "analyses"}:
             raise ValueError(table)
         cur = self._db.execute(f"SELECT * FROM {table}")
         return [d[0] for d in cur.description], cur.fetchall()
