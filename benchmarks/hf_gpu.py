@@ -18,9 +18,10 @@ Measured (each: 64-token random prompts, ``--new`` new tokens, no EOS):
   ``self`` / ``draft`` arm on CUDA, here with the early-exit draft), at batch 1 and ``--batch``.
 
 Before timing, a float32 agreement check on a small random Llama (hidden 512, 4 layers): the static greedy and
-speculative decoders (CUDA graphs on CUDA; a 2-layer early-exit draft, k = 3) against the engine's dynamic decoder (transformers forward pass), 8 left-padded prompts of different
-lengths, top-5 log-probabilities, and an EOS token chosen so that rows end at different steps: token ids and finish
-reasons must be equal row for row, log-probabilities within 1e-3.
+speculative decoders (CUDA graphs on CUDA; a 2-layer early-exit draft, k = 3) against the engine's dynamic decoder
+(transformers forward pass), 8 left-padded prompts of different lengths, top-5 log-probabilities, and an EOS token
+chosen so that rows end at different steps: token ids and finish reasons must be equal row for row,
+log-probabilities within 1e-3.
 
 Roofline at batch 1: tokens/s x bytes of weights read per step / ``--hbm-tb-s`` (4.3 TB/s for an H200 here).
 
@@ -248,7 +249,8 @@ def main() -> None:
         res[f"tais_greedy_b{args.batch}_tok_s"] / res[f"transformers_greedy_b{args.batch}_tok_s"], 2)
     res["speculative_b1_ratio_vs_transformers_assisted"] = round(
         res["tais_speculative_b1_tok_s"] / res["transformers_assisted_b1_tok_s"], 2)
-    res["speculative_b1_ratio_vs_tais_greedy_b1"] = round(res["tais_speculative_b1_tok_s"] / res["tais_greedy_b1_tok_s"], 2)
+    res["speculative_b1_ratio_vs_tais_greedy_b1"] = round(
+        res["tais_speculative_b1_tok_s"] / res["tais_greedy_b1_tok_s"], 2)
     res[f"speculative_b{args.batch}_ratio_vs_tais_greedy_b{args.batch}"] = round(
         res[f"tais_speculative_b{args.batch}_tok_s"] / res[f"tais_greedy_b{args.batch}_tok_s"], 2)
     line = json.dumps(res)
