@@ -143,8 +143,9 @@ class HFEngine(Engine):
         ]
 
     def _static_decoder(self, rows: Sequence[RowState]):
-        """The static decoder for this batch: kept between batches while it fits (same top-k, enough columns),
-        else rebuilt with the width rounded up to a multiple of ``STATIC_WIDTH_STEP`` (one graph capture each)."""
+        """The static decoder for this batch: kept between batches while it fits (needing no more rows,
+        top-k or columns than it was built for), else rebuilt for this batch's rows with the width rounded up to a multiple of
+        ``STATIC_WIDTH_STEP`` (one graph capture each; a smaller last batch is padded, not rebuilt)."""
         new = max(r.max_tokens for r in rows)
         per_token = 1 if self.speculative is None else self.speculative.k + 1
         width = max(len(r.prompt_ids) for r in rows) + per_token * new
@@ -156,12 +157,12 @@ class HFEngine(Engine):
         if self.speculative is None:
             from tais.engines.hf.static_greedy import StaticGreedy
 
-            self._static = StaticGreedy(self.target.model, batch_size=self.batch_size, width=width, top_k=top_k)
+            self._static = StaticGreedy(self.target.model, batch_size=len(rows), width=width, top_k=top_k)
         else:
             from tais.engines.hf.static_speculative import StaticSpeculative
 
             draft = self.target if self.draft is None else self.draft
-            self._static = StaticSpeculative(self.target.model, draft.model, batch_size=self.batch_size, width=width,
+            self._static = StaticSpeculative(self.target.model, draft.model, batch_size=len(rows), width=width,
                                              k=self.speculative.k, top_k=top_k)
         return self._static
 

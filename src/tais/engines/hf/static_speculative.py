@@ -66,8 +66,9 @@ class StaticSpeculative:
         self.loop = GraphedLoop(self._step, device=d, capture=capture)
 
     def fits(self, n_rows: int, width: int, top_k: int) -> bool:
-        """Whether a batch of ``n_rows`` rows needing ``width`` columns and ``top_k`` alternatives can run here."""
-        return n_rows <= self.batch_size and width <= self.width and top_k == self.top_k
+        """Whether a batch of ``n_rows`` rows needing ``width`` columns and ``top_k`` alternatives can run here
+        (rows asking for fewer alternatives than recorded get theirs cut)."""
+        return n_rows <= self.batch_size and width <= self.width and top_k <= self.top_k
 
     def _record(self, logits: torch.Tensor, argmax: torch.Tensor, counts: torch.Tensor) -> None:
         self.out_argmax.index_copy_(1, self.iteration, argmax[:, None])
