@@ -143,9 +143,9 @@ class HFEngine(Engine):
         ]
 
     def _static_decoder(self, rows: Sequence[RowState]):
-        """The static decoder for this batch: kept between batches while it fits (needing no more rows,
-        top-k or columns than it was built for), else rebuilt for this batch's rows with the width rounded up to a multiple of
-        ``STATIC_WIDTH_STEP`` (one graph capture each; a smaller last batch is padded, not rebuilt)."""
+        """The static decoder for this batch: kept between batches while it fits (needing no more rows, top-k or
+        columns than it was built for), else rebuilt for this batch's rows with the width rounded up to a multiple
+        of ``STATIC_WIDTH_STEP`` (one graph capture each; a smaller last batch is padded, not rebuilt)."""
         new = max(r.max_tokens for r in rows)
         per_token = 1 if self.speculative is None else self.speculative.k + 1
         width = max(len(r.prompt_ids) for r in rows) + per_token * new
