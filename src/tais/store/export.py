@@ -47,62 +47,44 @@ def _columns(names: list[str], rows: list[tuple[Any, ...]]) -> dict[str, list[An
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
+_TABLES = ("arms", "tasks", "items", "completions", "timings", "arm_telemetry", "scores", "runs", "analyses")
+
+
 def export_parquet(store: RunStore, out_dir: Path) -> dict[str, Path]:
     """Write every table of ``store`` as Parquet into ``out_dir``; returns table name -> file."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
+    tables = {name: _columns(*store.table_rows(name)) for name in _TABLES}
+    arm_of = dict(zip(tables["arms"]["fingerprint"], tables["arms"]["name"]))
+    for name, cols in tables.items():
+        if name != "arms" and "fingerprint" in cols:
+            cols["arm"] = [arm_of.get(fp, "") for fp in cols["fingerprint"]]
 
-    _, arm_rows = store.table_rows("arms")
-    arm_of = {row[0]: row[1] for row in arm_rows}
-    for table in ("arms", "tasks", "runs", "analyses"):
-        names, rows = store.table_rows(table)
-        written[table] = out_dir / f"{table}.parquet"
-        _write_table(_columns(names, rows), written[table])
+    items = tables["items"]
+    items["prompt"] = [json.loads(j)["prompt"] for j in items["item_json"]]
 
-    names, rows = store.table_rows("items")
-    cols = _columns(names, rows)
-    cols["prompt"] = [json.loads(j)["prompt"] for j in cols["item_json"]]
-    written["items"] = out_dir / "items.parquet"
-    _write_table(cols, written["items"])
+    completions = tables["completions"]
+    parsed = [json.loads(j) for j in completions["completion_json"]]
+    completions["text"] = [c["text"] for c in parsed]
+    completions["finish_reason"] = [c["finish_reason"] for c in parsed]
+    completions["prompt_tokens"] = [c["prompt_tokens"] for c in parsed]
+    completions["output_tokens"] = [c["output_tokens"] for c in parsed]
+    completions["wall_s"] = [float(c["wall_s"]) for c in parsed]
+    completions["drafted"] = [None if c["spec"] is None else c["spec"]["drafted"] for c in parsed]
+    completions["accepted"] = [None if c["spec"] is None else c["spec"]["accepted"] for c in parsed]
 
-    names, rows = store.table_rows("completions")
-    cols = _columns(names, rows)
-    parsed = [json.loads(j) for j in cols["completion_json"]]
-    cols["arm"] = [arm_of.get(fp, "") for fp in cols["fingerprint"]]
-    cols["text"] = [c["text"] for c in parsed]
-    cols["finish_reason"] = [c["finish_reason"] for c in parsed]
-    cols["prompt_tokens"] = [c["prompt_tokens"] for c in parsed]
-    cols["output_tokens"] = [c["output_tokens"] for c in parsed]
-    cols["wall_s"] = [float(c["wall_s"]) for c in parsed]
-    cols["drafted"] = [None if c["spec"] is None else c["spec"]["drafted"] for c in parsed]
-    cols["accepted"] = [None if c["spec"] is None else c["spec"]["accepted"] for c in parsed]
-    written["completions"] = out_dir / "completions.parquet"
-    _write_table(cols, written["completions"])
-
-    names, rows = store.table_rows("timings")
-    cols = _columns(names, rows)
-    cols["arm"] = [arm_of.get(fp, "") for fp in cols["fingerprint"]]
-    written["timings"] = out_dir / "timings.parquet"
-    _write_table(cols, written["timings"])
-
-    names, rows = store.table_rows("arm_telemetry")
-    cols = _columns(names, rows)
-    cols["arm"] = [arm_of.get(fp, "") for fp in cols["fingerprint"]]
-    parsed = [json.loads(j) for j in cols["telemetry_json"]]
+    telemetry = tables["arm_telemetry"]
+    parsed = [json.loads(j) for j in telemetry["telemetry_json"]]
     numeric = sorted({k for t in parsed for k, v in t.items()
                       if isinstance(v, (int, float)) and not isinstance(v, bool)})
     for key in numeric:
-        values = [t.get(key) for t in parsed]
-        cols[key] = [None if v is None else float(v) for v in values]
-    written["arm_telemetry"] = out_dir / "arm_telemetry.parquet"
-    _write_table(cols, written["arm_telemetry"])
+        telemetry[key] = [None if t.get(key) is None else float(t[key]) for t in parsed]
 
-    names, rows = store.table_rows("scores")
-    cols = _columns(names, rows)
-    parsed = [json.loads(j) for j in cols["score_json"]]
-    cols["arm"] = [arm_of.get(fp, "") for fp in cols["fingerprint"]]
-    cols["outcome"] = [s["outcome"] for s in parsed]
-    cols["label"] = [s["label"] for s in parsed]
-    written["scores"] = out_dir / "scores.parquet"
-    _write_table(cols, written["scores"])
+    scores = tables["scores"]
+    parsed = [json.loads(j) for j in scores["score_json"]]
+    scores["outcome"] = [s["outcome"] for s in parsed]
+    scores["label"] = [s["label"] for s in parsed]
+
+    written = {name: out_dir / f"{name}.parquet" for name in _TABLES}
+    for name, cols in tables.items():
+        _write_table(cols, written[name])
     return written
