@@ -121,14 +121,22 @@ class TokenText:
         return self._memo[token_id]
 
 
+def logprob_tensors(logits: torch.Tensor, chosen: torch.Tensor,
+                    top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """On the logits' device, for ``logits`` (..., vocab) and ``chosen`` (...): the float32 log-softmax value of the
+    chosen token (...), and the top ``top_k`` values and ids (..., top_k), best first. Every decoder reports
+    log-probabilities through this one computation, so that they agree wherever the logits do."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    values, ids = logp.topk(top_k, dim=-1)
+    return logp.gather(-1, chosen.to(logp.device)[..., None])[..., 0], values, ids
+
+
 def logprob_records(logits: torch.Tensor, chosen: torch.Tensor, top_k: int) -> list[LogprobRecord | None]:
     """One record per row of ``logits`` (N, vocab): log-softmax value of ``chosen`` (N,) and the top ``top_k``."""
     if top_k <= 0:
         return [None] * logits.shape[0]
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    chosen_lp = logp.gather(1, chosen.to(logp.device)[:, None])[:, 0].cpu().tolist()
-    values, ids = logp.topk(top_k, dim=-1)
-    values, ids = values.cpu().tolist(), ids.cpu().tolist()
+    chosen_lp, values, ids = logprob_tensors(logits, chosen, top_k)
+    chosen_lp, values, ids = chosen_lp.cpu().tolist(), values.cpu().tolist(), ids.cpu().tolist()
     return [LogprobRecord(c, tuple(i), tuple(v)) for c, i, v in zip(chosen_lp, ids, values)]
 
 

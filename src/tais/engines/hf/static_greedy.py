@@ -3,8 +3,8 @@ each step one CUDA graph, with the same results as :mod:`tais.engines.hf.greedy`
 log-probabilities, EOS / stop strings / max_tokens).
 
 One step, captured once and replayed: feed every row its last token into the next column, take the argmax, and
-record into device buffers, at the step's index, the chosen token, its log-probability and the top-k (the same
-``log_softmax`` / ``gather`` / ``topk`` as :func:`tais.engines.hf.rows.logprob_records`). The host replays
+record into device buffers, at the step's index, the chosen token, its log-probability and the top-k
+(:func:`tais.engines.hf.rows.logprob_tensors`, as the dynamic decoder). The host replays
 ``check_every`` steps, then reads those steps back, commits them into the rows (which apply EOS, stop strings and
 each row's own ``max_tokens``), and stops once every row has stopped: at most ``check_every - 1`` steps are run past
 the last row's end. A row that has stopped keeps decoding its own continuation; rows never see each other's columns,
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import torch
 
-from tais.engines.hf.rows import BufferedRecords, RowState, left_padded
+from tais.engines.hf.rows import BufferedRecords, RowState, left_padded, logprob_tensors
 from tais.engines.hf.static_llama import GraphedLoop, StaticLlama
 
 
@@ -61,9 +61,8 @@ class StaticGreedy:
         chosen = logits.argmax(-1)
         self.out_ids.index_copy_(1, self.step_index, chosen[:, None])
         if self.top_k > 0:
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            self.out_logprob.index_copy_(1, self.step_index, logp.gather(1, chosen[:, None]))
-            values, ids = logp.topk(self.top_k, dim=-1)
+            chosen_lp, values, ids = logprob_tensors(logits, chosen, self.top_k)
+            self.out_logprob.index_copy_(1, self.step_index, chosen_lp[:, None])
             self.out_top_logprobs.index_copy_(1, self.step_index, values[:, None])
             self.out_top_ids.index_copy_(1, self.step_index, ids[:, None])
         return chosen

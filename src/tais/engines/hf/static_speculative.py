@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import torch
 
-from tais.engines.hf.rows import BufferedRecords, RowState, left_padded, logprob_records, trimmed
+from tais.engines.hf.rows import BufferedRecords, RowState, left_padded, logprob_records, logprob_tensors, trimmed
 from tais.engines.hf.static_llama import GraphedLoop, StaticLlama
 from tais.types import SpecTelemetry
 
@@ -58,7 +58,6 @@ class StaticSpeculative:
         self.out_logprob = torch.zeros((b, iterations, k + 1), dtype=torch.float32, device=d)
         self.out_top_logprobs = torch.zeros((b, iterations, k + 1, max(top_k, 1)), dtype=torch.float32, device=d)
         self.out_top_ids = torch.zeros((b, iterations, k + 1, max(top_k, 1)), dtype=torch.long, device=d)
-        self.first = torch.zeros(b, dtype=torch.long, device=d)
         self.ones1 = torch.ones((b, 1), dtype=torch.bool, device=d)
         self.ones_k1 = torch.ones((b, k + 1), dtype=torch.bool, device=d)
         self.two = torch.arange(2, device=d)
@@ -74,9 +73,8 @@ class StaticSpeculative:
         self.out_argmax.index_copy_(1, self.iteration, argmax[:, None])
         self.out_counts.index_copy_(1, self.iteration, counts[:, None])
         if self.top_k > 0:
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            self.out_logprob.index_copy_(1, self.iteration, logp.gather(-1, argmax[..., None])[..., 0][:, None])
-            values, ids = logp.topk(self.top_k, dim=-1)
+            chosen_lp, values, ids = logprob_tensors(logits, argmax, self.top_k)
+            self.out_logprob.index_copy_(1, self.iteration, chosen_lp[:, None])
             self.out_top_logprobs.index_copy_(1, self.iteration, values[:, None])
             self.out_top_ids.index_copy_(1, self.iteration, ids[:, None])
 
