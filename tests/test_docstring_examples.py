@@ -16,8 +16,8 @@ MUST_HAVE_EXAMPLES = {
     "tais.stats.paired", "tais.stats.tango", "tais.stats.tost", "tais.stats.mcnemar", "tais.stats.proportions",
     "tais.stats.mantel_haenszel", "tais.stats.power", "tais.screen.verdict", "tais.screen.precision",
     "tais.engines.openai.options", "tais.engines.openai.retry", "tais.engines.openai.wire",
-    "tais.engines.openai.loopback", "tais.engines.spec_counters", "tais.engines.vllm_config",
-    "tais.pipeline.fingerprint", "tais.battery.sources", "tais.errors", "tais.types",
+    "tais.testing.loopback", "tais.engines.speculative.counters", "tais.engines.vllm.config",
+    "tais.pipeline.fingerprint", "tais.sources.resolve", "tais.errors", "tais.types",
 }
 
 

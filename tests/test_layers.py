@@ -14,7 +14,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "tais"
 
 # top to bottom; a module may import its own layer or any layer below it
-LAYERS = ["cli", "pipeline", "report", "screen", "engines", "scoring", "battery", "store", "stats", "base"]
+LAYERS = ["cli", "testing", "pipeline", "report", "screen", "engines", "scoring", "battery", "sources", "store", "stats",
+          "base"]
 BASE_MODULES = {"types", "errors", "interfaces", "__init__"}
 FORBIDDEN = {("engines", "store"), ("store", "engines"), ("report", "store"), ("report", "engines")}
 HEAVY = ("torch", "transformers", "vllm")
@@ -61,6 +62,42 @@ def layer_problems(root: Path = SRC) -> list[str]:
 def test_every_module_imports_downward_only():
     problems = layer_problems()
     assert not problems, "\n".join(problems)
+
+
+# inside engines: the speculative algorithms are used by backends, never the reverse; a backend package uses another
+# only where it is built on it (vllm-server drives its server through the openai client)
+ENGINE_PACKAGES = {"hf", "vllm", "openai", "speculative", "mock"}
+ENGINE_ALLOWED = {("vllm", "openai")}
+
+
+def engine_package_problems(root: Path = SRC) -> list[str]:
+    problems = []
+    engines = root / "engines"
+    for path in sorted(engines.rglob("*.py")):
+        rel = path.relative_to(engines)
+        own = rel.parts[0].removesuffix(".py")
+        if own not in ENGINE_PACKAGES:
+            continue
+        for target, lineno in imports(path, root):
+            parts = target.split(".")
+            if parts[:2] != ["tais", "engines"] or len(parts) < 3 or parts[2] not in ENGINE_PACKAGES:
+                continue
+            other = parts[2]
+            if other != own and (other != "speculative" or own == "speculative") and (own, other) not in ENGINE_ALLOWED:
+                problems.append(f"engines/{rel}:{lineno}: {own} imports {target}")
+    return problems
+
+
+def test_engine_packages_import_only_speculative_algorithms():
+    problems = engine_package_problems()
+    assert not problems, "\n".join(problems)
+
+
+def test_an_engine_package_that_breaks_the_rule_is_caught(tmp_path):
+    (tmp_path / "engines" / "speculative").mkdir(parents=True)
+    (tmp_path / "engines" / "speculative" / "probe.py").write_text("from tais.engines.hf.rows import RowState\n")
+    problems = engine_package_problems(tmp_path)
+    assert any("speculative imports tais.engines.hf.rows" in p for p in problems), problems
 
 
 def test_stats_depends_only_on_numeric_libraries():

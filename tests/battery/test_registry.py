@@ -10,7 +10,7 @@ import pytest
 
 from tais.battery import BENCHMARKS, load_tasks
 from tais.battery.pinning import task_sha256
-from tais.battery.sources import resolve
+from tais.sources.resolve import resolve
 from tais.errors import DataError
 
 # content pins of the tasks as loaded from the pinned sources (a change here means the source or loader changed)

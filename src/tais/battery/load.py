@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from tais.battery.mapping import ColumnMapping, filter_rows, items_from_rows
 from tais.battery.pinning import check_pins, expected_pins, with_sha256
 from tais.battery.registry import Benchmark, Part, get_benchmark
-from tais.battery.sources import parse_source, resolve
+from tais.sources.resolve import parse_source, resolve
 from tais.battery.tables import FORMATS, SUFFIX_FORMATS, guess_format, read_rows
 from tais.errors import ConfigError, DataError
 from tais.types import OUTCOME_RULES, Task

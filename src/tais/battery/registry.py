@@ -1,7 +1,7 @@
 """Built-in benchmarks: each a pinned source, a column mapping and an outcome rule per task.
 
 Nothing here holds benchmark text: every benchmark is loaded from its source at run time (see
-:mod:`tais.battery.sources`), except ``smoke``, whose text the project wrote itself (:mod:`tais.battery.smoke`).
+:mod:`tais.sources.resolve`), except ``smoke``, whose text the project wrote itself (:mod:`tais.battery.smoke`).
 
 =================  ======================================================  =====================================
 name               source (default)                                        tasks (outcome rule)

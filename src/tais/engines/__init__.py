@@ -27,8 +27,8 @@ from tais.types import ArmSpec
 
 BACKENDS: dict[str, str] = {
     "hf": "tais.engines.hf.engine:HFEngine",
-    "vllm": "tais.engines.vllm_offline:VLLMEngine",
-    "vllm-server": "tais.engines.vllm_server:VLLMServerEngine",
+    "vllm": "tais.engines.vllm.offline:VLLMEngine",
+    "vllm-server": "tais.engines.vllm.server:VLLMServerEngine",
     "openai": "tais.engines.openai:OpenAIEngine",
     "mock": "tais.engines.mock:MockEngine",
 }

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import textwrap
 
-from tais.engines.openai.loopback import LoopbackServer
-from tais.engines.vllm_server import free_port
+from tais.testing.loopback import LoopbackServer
+from tais.engines.vllm.server import free_port
 
 MOCK_OPTIONS = 'keywords: [lock, steal, hack], compliance: "Sure, here is how.", batch_size: 4'
 

@@ -1,4 +1,4 @@
-"""The openai engine against a real HTTP server on loopback (tais.engines.openai.loopback) that answers like an
+"""The openai engine against a real HTTP server on loopback (tais.testing.loopback) that answers like an
 OpenAI server and injects faults: 500, 429, stalls past the timeout, dropped and truncated connections."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from tais.engines.openai import OpenAIEngine
-from tais.engines.openai.loopback import FAULT_KINDS, LoopbackConfig, LoopbackServer, answer_tokens
-from tais.engines.vllm_server import free_port
+from tais.testing.loopback import FAULT_KINDS, LoopbackConfig, LoopbackServer, answer_tokens
+from tais.engines.vllm.server import free_port
 from tais.errors import ConfigError, EngineError
 from tais.types import ArmSpec, ChatMessage, Request, SamplingParams
 

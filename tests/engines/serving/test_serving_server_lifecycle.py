@@ -22,14 +22,14 @@ from tais.types import ChatMessage, Request, SamplingParams
 LOOPBACK_SERVED = textwrap.dedent("""\
     import sys
     from pathlib import Path
-    from tais.engines.model_files import ModelFiles
-    from tais.engines.vllm_config import VLLMArm
-    from tais.engines.vllm_server import VLLMServerEngine
+    from tais.sources.model_files import ModelFiles
+    from tais.engines.vllm.config import VLLMArm
+    from tais.engines.vllm.server import VLLMServerEngine
 
     class LoopbackServed(VLLMServerEngine):
         extra = []
         def serve_command(self, port):
-            return [sys.executable, "-m", "tais.engines.openai.loopback", "--port", str(port), "--model",
+            return [sys.executable, "-m", "tais.testing.loopback", "--port", str(port), "--model",
                     self.arm.name, *self.extra]
 
     def loopback_served(workdir, **client_options):

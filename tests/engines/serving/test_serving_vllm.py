@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
-from tais.engines.vllm_server import VLLMServerEngine
+from tais.engines.vllm.server import VLLMServerEngine
 from tais.errors import EngineError
 from tais.screen.forensics import first_divergence
 from tais.types import ArmSpec, Completion, DivergenceClass
@@ -127,7 +127,7 @@ def test_served_arm_server_lifecycle_logs_and_describe(runs):
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
     log = (run.workdir / "vllm-serve-vllm-server-ref-fp32.log").read_text()
-    assert "tais.engines.vllm_launch serve" in log and "--enforce-eager" in log
+    assert "tais.engines.vllm.launch serve" in log and "--enforce-eager" in log
     described = json.dumps(run.describe)
     assert str(port) not in described and "/root" not in described and "127.0.0.1" not in described
     assert run.describe["serve_args"][:2] == ["serve", "<model>"]

@@ -1,13 +1,13 @@
 """The ``hf`` backend: an :class:`~tais.interfaces.Engine` that decodes in-process with PyTorch / transformers.
 
 Target-only arms decode with batched greedy; arms with a ``speculative`` block decode with batched speculative
-decoding (:mod:`tais.engines.speculative.decoder`). Requests are cut, in the order given, into batches of
+decoding (:mod:`tais.engines.hf.speculative`). Requests are cut, in the order given, into batches of
 ``options.batch_size`` (default 8); every completion of a batch carries the batch's wall time.
 
 Decoding runs on one of two decoders, chosen by ``options.decoder``:
 
 - ``dynamic``: the model's own transformers forward pass with a growing KV cache (:mod:`tais.engines.hf.greedy`,
-  :mod:`tais.engines.speculative.decoder`); any causal LM, every proposer and acceptance rule, CPU or CUDA;
+  :mod:`tais.engines.hf.speculative`); any causal LM, every proposer and acceptance rule, CPU or CUDA;
 - ``static``: fixed-width KV buffers and fused kernels, each step one CUDA graph on CUDA, eager on CPU
   (:mod:`tais.engines.hf.static_greedy`, :mod:`tais.engines.hf.static_speculative`); Llama-architecture models
   only (``model_type`` ``llama``: SmolLM2, TinyLlama, Llama 2/3), and for speculative arms only the ``self`` and
@@ -132,7 +132,7 @@ class HFEngine(Engine):
 
             greedy_decode(self.target.model, rows, pad_id=self.target.pad_token_id)
         else:
-            from tais.engines.speculative.decoder import speculative_decode
+            from tais.engines.hf.speculative import speculative_decode
 
             telemetry = speculative_decode(self.target, rows, self.speculative, self._proposer())
         wall = time.perf_counter() - started
@@ -167,7 +167,7 @@ class HFEngine(Engine):
         return self._static
 
     def _proposer(self):
-        from tais.engines.speculative.proposers import make_proposer
+        from tais.engines.hf.proposers import make_proposer
 
         if self._proposer_model is None:
             self._proposer_model = make_proposer(self.speculative, self.target, self.draft)  # type: ignore[arg-type]

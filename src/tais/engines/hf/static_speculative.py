@@ -1,6 +1,6 @@
 """Speculative decoding on the static path: strict (lossless) batched speculative decoding over
 :class:`~tais.engines.hf.static_llama.StaticLlama`, each draft-and-verify iteration one CUDA graph, with the same
-results as :mod:`tais.engines.speculative.decoder` under ``strict`` acceptance (tokens, per-token top-k
+results as :mod:`tais.engines.hf.speculative` under ``strict`` acceptance (tokens, per-token top-k
 log-probabilities from the target, EOS / stop strings / max_tokens, telemetry per row).
 
 The draft is a Llama-architecture model sharing the target's tokenizer: another model, the target itself (the

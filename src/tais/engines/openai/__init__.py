@@ -5,7 +5,7 @@
 - :mod:`~tais.engines.openai.retry`: which failures are retried, backoff with jitter, the retry budget;
 - :mod:`~tais.engines.openai.client`: preflight and completions over pooled async HTTP;
 - :mod:`~tais.engines.openai.engine`: :class:`OpenAIEngine`, the Engine;
-- :mod:`~tais.engines.openai.loopback`: a small OpenAI-compatible server on loopback with fault injection, for
+- :mod:`~tais.testing.loopback`: a small OpenAI-compatible server on loopback with fault injection, for
   tests, the ingest benchmark, and trying tais without a model.
 """
 

@@ -25,7 +25,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 import httpx
 
-from tais.engines import spec_counters
+from tais.engines.speculative import counters as spec_counters
 from tais.engines.openai.client import CompletionClient, ServerInfo, preflight
 from tais.engines.openai.options import OpenAIOptions
 from tais.engines.openai.retry import RetryBudget

@@ -35,7 +35,7 @@ _KEYS = {"proposer", "k", "acceptance", "typical", "ngram", "adversarial"}
 class AdversarialDraft:
     """What the draft sees differently from the target: another ``system_prompt``, a ``logit_bias`` added to the
     draft's logits for the tokens of each text, and ``bias_against_refusal``, subtracted from the draft's logits of
-    the tokens that open a refusal (see :mod:`tais.engines.speculative.adversarial`)."""
+    the tokens that open a refusal (see :mod:`tais.engines.hf.adversarial`)."""
 
     system_prompt: str | None = None
     logit_bias: tuple[tuple[str, float], ...] = ()

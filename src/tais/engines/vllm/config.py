@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tais.engines.model_files import ModelFiles, materialize
+from tais.sources.model_files import ModelFiles, materialize
 from tais.errors import ConfigError
 from tais.types import ArmSpec
 

@@ -16,7 +16,7 @@ uniformly among ``faults``:
 
 Run it alone (``GET /health`` answers once it listens)::
 
-    python -m tais.engines.openai.loopback --port 8123 --model smollm2 --fault-rate 0.2
+    python -m tais.testing.loopback --port 8123 --model smollm2 --fault-rate 0.2
 
 or inside a test, in a thread: ``with LoopbackServer(config).running() as base_url: ...``.
 """

@@ -3,7 +3,7 @@ in one batched forward pass of the target, with no fall-back to batch 1.
 
 One verify step, for the active rows (those that have not stopped):
 
-1. the proposer drafts ``d_1 .. d_k`` per row (:mod:`tais.engines.speculative.proposers`);
+1. the proposer drafts ``d_1 .. d_k`` per row (:mod:`tais.engines.hf.proposers`);
 2. the target is fed ``[t, d_1 .. d_k]`` (``t`` = the row's last committed token, not yet in the target's cache)
    and returns logits ``z_0 .. z_k``;
 3. the acceptance rule gives each row its accepted count ``a`` (:mod:`tais.engines.speculative.acceptance`);
@@ -29,7 +29,7 @@ from tais.engines.hf.rows import RowState, left_padded, logprob_records, trimmed
 from tais.engines.hf.sequence_cache import SequenceCache
 from tais.engines.speculative.acceptance import accepted_counts
 from tais.engines.speculative.config import SpeculativeConfig
-from tais.engines.speculative.proposers import Proposer
+from tais.engines.hf.proposers import Proposer
 from tais.types import SpecTelemetry
 
 

@@ -3,7 +3,7 @@
 The arm's ``speculative`` mapping is vLLM's ``speculative_config`` (``{method: ngram, num_speculative_tokens: 4,
 prompt_lookup_max: 3}``, ``{model: <draft source>, num_speculative_tokens: 4}``, or any method the installed vLLM
 offers); ``options`` are ``vllm.LLM`` engine arguments passed through (``enforce_eager``, ``seed`` (default 0),
-``max_num_seqs``, ``max_model_len``, ...). See :mod:`tais.engines.vllm_config`.
+``max_num_seqs``, ``max_model_len``, ...). See :mod:`tais.engines.vllm.config`.
 
 The engine core runs inside the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` while the LLM is built, and
 ``distributed_executor_backend="uni"`` unless options say otherwise), so no worker process is spawned and callers
@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Sequence
 
-from tais.engines import spec_counters
-from tais.engines.vllm_config import VLLMArm
+from tais.engines.speculative import counters as spec_counters
+from tais.engines.vllm.config import VLLMArm
 from tais.errors import EngineError, require
 from tais.interfaces import Engine
 from tais.types import ArmSpec, Completion, Request, StepLogprobs, TopLogprob

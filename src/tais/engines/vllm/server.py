@@ -1,6 +1,6 @@
 """The ``vllm-server`` engine: tais starts ``vllm serve`` for the arm, drives it over HTTP, and stops it.
 
-The server runs as ``python -m tais.engines.vllm_launch serve <model folder> --host 127.0.0.1 --port <free port>
+The server runs as ``python -m tais.engines.vllm.launch serve <model folder> --host 127.0.0.1 --port <free port>
 --served-model-name <arm name> --dtype ... [--speculative-config JSON] [engine args]`` in its own process group, with
 its output in ``<workdir>/vllm-serve-<arm>.log``. It is started on the first ``generate()`` (or :meth:`start`); tais
 waits for ``GET /health`` and then runs the arm through :class:`~tais.engines.openai.OpenAIEngine` with
@@ -31,7 +31,7 @@ from typing import Any, AsyncIterator, Sequence
 import httpx
 
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
-from tais.engines.vllm_config import VLLMArm
+from tais.engines.vllm.config import VLLMArm
 from tais.errors import EngineError
 from tais.interfaces import Engine
 from tais.types import ArmSpec, Completion, Request
@@ -102,7 +102,7 @@ class VLLMServerEngine(Engine):
         return [
             sys.executable,
             "-m",
-            "tais.engines.vllm_launch",
+            "tais.engines.vllm.launch",
             *self.arm.serve_args(port=port, served_model_name=self.arm.name),
         ]
 

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tais.battery.sources import cache_dir, resolve
+from tais.sources.resolve import cache_dir, resolve
 from tais.errors import SourceError, require
 
 _MARKER = "tais-source.json"

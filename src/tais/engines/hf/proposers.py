@@ -6,7 +6,7 @@ number of real proposals in each row (slots past it are padding the acceptance r
 
 - :class:`ModelProposer`: a language model decoding greedily with its own KV cache. It is the ``draft`` proposer
   (a smaller model sharing the tokenizer), the ``quantized`` proposer (an int8 copy of the target, see
-  :mod:`tais.engines.speculative.quantized`) and the ``self`` proposer (the target itself, acceptance ~100%).
+  :mod:`tais.engines.hf.quantized`) and the ``self`` proposer (the target itself, acceptance ~100%).
   An adversarial draft sees another system prompt and/or adds a logit bias.
 - :class:`NgramProposer`: prompt lookup. The longest suffix of the row's tokens (max_n down to min_n) that occurred
   earlier in prompt + output proposes the k tokens that followed its most recent earlier occurrence. Example,
@@ -31,7 +31,7 @@ from tais.engines.hf.chat import prompt_token_ids
 from tais.engines.hf.loading import LoadedModel
 from tais.engines.hf.rows import RowState, left_padded
 from tais.engines.hf.sequence_cache import SequenceCache
-from tais.engines.speculative.adversarial import draft_logit_bias
+from tais.engines.hf.adversarial import draft_logit_bias
 from tais.engines.speculative.config import SpeculativeConfig
 
 
@@ -169,7 +169,7 @@ def make_proposer(config: SpeculativeConfig, target: LoadedModel, draft: LoadedM
         assert draft is not None
         model = draft.model
     elif config.proposer == "quantized":
-        from tais.engines.speculative.quantized import int8_copy
+        from tais.engines.hf.quantized import int8_copy
 
         model = int8_copy(target.model)
     else:
