@@ -111,8 +111,9 @@ class HFEngine(Engine):
 
     def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
         """Decode one batch synchronously; completions in request order."""
-        if self._closed:
+        if self._closed or self._token_text is None:
             raise EngineError("the hf engine is closed")
+        token_text = self._token_text
         for r in requests:
             if r.sampling.temperature != 0:
                 raise EngineError(f"request {r.item_id!r}: the hf engine decodes greedily; temperature must be 0")
@@ -145,7 +146,7 @@ class HFEngine(Engine):
         wall = time.perf_counter() - started
         return [
             row.completion(tok, wall_s=wall, spec=None if telemetry is None else telemetry[i],
-                           token_text=self._token_text)
+                           token_text=token_text)
             for i, row in enumerate(rows)
         ]
 
