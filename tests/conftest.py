@@ -14,7 +14,7 @@ XSTEST_DIR = REPO.parent / "shared" / "data" / "xstest"
 
 @pytest.fixture(scope="session")
 def smollm2():
-    """The real SmolLM2-135M-Instruct as a Hugging Face folder (``ModelFiles``: ``.path``, ``.sha256``)."""
+    """The real SmolLM2-135M-Instruct as a Hugging Face folder (``Resolved``: ``.path``, ``.sha256``)."""
     from tais.sources.model_files import materialize
 
     return materialize(SMOLLM2)

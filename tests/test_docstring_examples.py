@@ -11,13 +11,14 @@ import pytest
 
 import tais
 
-HEAVY = ("tais.engines.hf", "tais.engines.speculative.acceptance")
+HEAVY = ("tais.engines.hf", "tais.engines.speculative.acceptance")  # the modules that import torch
 MUST_HAVE_EXAMPLES = {
     "tais.stats.paired", "tais.stats.tango", "tais.stats.tost", "tais.stats.mcnemar", "tais.stats.proportions",
     "tais.stats.mantel_haenszel", "tais.stats.power", "tais.screen.verdict", "tais.screen.precision",
     "tais.engines.openai.options", "tais.engines.openai.retry", "tais.engines.openai.wire",
     "tais.testing.loopback", "tais.engines.speculative.counters", "tais.engines.vllm.config",
     "tais.pipeline.fingerprint", "tais.sources.resolve", "tais.errors", "tais.types",
+    "tais.schema", "tais.engines.speculative.config", "tais.engines.vllm.options",
 }
 
 

@@ -13,9 +13,12 @@ An engine yields completions in any order as they finish; the caller matches the
 from __future__ import annotations
 
 import abc
-from typing import Any, AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence, TypeVar
 
-from tais.types import Completion, Item, Request, Score
+from tais.types import ArmSpec, Completion, Item, Request, Score
+
+E = TypeVar("E", bound="Engine")
 
 
 class Engine(abc.ABC):
@@ -23,6 +26,15 @@ class Engine(abc.ABC):
 
     #: backend name, e.g. ``hf``, ``vllm``, ``openai``
     name: str = "engine"
+
+    @classmethod
+    def from_arm(cls: type[E], arm: ArmSpec, *, workdir: Path | None = None) -> E:
+        """Build the engine for one arm: validate ``arm.options`` (and its ``speculative`` block) into the backend's
+        typed options, raising :class:`~tais.errors.ConfigError` naming the key; load or connect lazily or at once as
+        the backend prefers. ``workdir`` is a folder of the run directory where the engine may keep logs (a started
+        server's output); it never enters the fingerprint. Every backend implements it; an engine made only in code
+        (a test's scripted judge) need not."""
+        raise NotImplementedError(f"{cls.__name__} is not built from an arm spec")
 
     @abc.abstractmethod
     def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:
@@ -40,7 +52,8 @@ class Engine(abc.ABC):
         return {}
 
     def close(self) -> None:
-        """Release models, servers and connections. Idempotent."""
+        """Release what the engine holds (models, servers, connections) so that it can be freed; the engine is not
+        used after. Idempotent."""
 
     def __enter__(self) -> "Engine":
         return self

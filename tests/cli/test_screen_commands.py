@@ -103,6 +103,7 @@ BAD_CONFIGS = [
     ("two references", mock_config().replace("  - name: same\n", "  - name: same\n    role: reference\n"), "(found 2: arms[0], arms[1])"),
     ("unknown backend", mock_config().replace("backend: mock\n    model: mock\n    options: {keywords", "backend: tgi\n    model: mock\n    options: {keywords", 1), ": arms[0].backend: unknown backend 'tgi'"),
     ("unknown benchmark", mock_config().replace("benchmark: smoke", "benchmark: nope"), ": battery[0].benchmark: unknown benchmark 'nope'"),
+    ("engine option", mock_config(batch_size=True), ": arms[0].options.batch_size: Input should be a valid integer (got True)"),
 ]
 
 

@@ -52,5 +52,5 @@ def test_describe_excludes_timing_and_unknown_options_are_rejected():
     b = MockEngine({}).describe()
     assert a == b and a["backend"] == "mock"
     assert MockEngine({"refusal": "No."}).describe() != b
-    with pytest.raises(ConfigError, match="unknown mock option"):
+    with pytest.raises(ConfigError, match="^options.colour: unknown key; known: batch_size, "):
         MockEngine.from_arm(ArmSpec(name="m", backend="mock", model="m", options={"colour": 1}))

@@ -11,15 +11,19 @@ dependencies (torch, vLLM) stay optional:
 ``mock``       deterministic text from a table; for tests of the layers above
 =============  ===========================================================
 
-Every engine class has ``from_arm(arm: ArmSpec, *, workdir: Path | None = None) -> Engine``; ``workdir`` is a folder
-of the run directory where the engine may keep logs (a started server's output, say); it never enters the
-fingerprint.
+Every engine class implements :meth:`tais.interfaces.Engine.from_arm` (``from_arm(arm, *, workdir=None)``), which
+validates the arm's ``options`` into the backend's typed options model (:data:`OPTIONS`); the screen config validates
+``options`` with the same models when it loads, so a bad value is reported with the file and the arm's key path
+before anything runs.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from tais.errors import ConfigError
 from tais.interfaces import Engine
@@ -33,17 +37,35 @@ BACKENDS: dict[str, str] = {
     "mock": "tais.engines.mock:MockEngine",
 }
 
+#: each backend's ``options`` model (pydantic, in a module that imports no heavy dependency)
+OPTIONS: dict[str, str] = {
+    "hf": "tais.engines.hf.options:HFOptions",
+    "vllm": "tais.engines.vllm.options:VLLMOptions",
+    "vllm-server": "tais.engines.vllm.options:VLLMServerOptions",
+    "openai": "tais.engines.openai.options:OpenAIOptions",
+    "mock": "tais.engines.mock:MockOptions",
+}
+
+
+def _load(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
 
 def engine_class(backend: str) -> type[Engine]:
     """The Engine class for a backend name (imports its module)."""
-    try:
-        target = BACKENDS[backend]
-    except KeyError:
-        raise ConfigError(f"unknown backend {backend!r}; known: {', '.join(sorted(BACKENDS))}") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; known: {', '.join(sorted(BACKENDS))}")
+    return _load(BACKENDS[backend])
+
+
+def options_model(backend: str) -> type[BaseModel]:
+    """The pydantic model of a backend's ``options`` (imports only its light options module)."""
+    if backend not in OPTIONS:
+        raise ConfigError(f"unknown backend {backend!r}; known: {', '.join(sorted(BACKENDS))}")
+    return _load(OPTIONS[backend])
 
 
 def create_engine(arm: ArmSpec, *, workdir: Path | None = None) -> Engine:
     """Build the engine for one arm."""
-    return engine_class(arm.backend).from_arm(arm, workdir=workdir)  # type: ignore[attr-defined]
+    return engine_class(arm.backend).from_arm(arm, workdir=workdir)

@@ -33,17 +33,31 @@ import asyncio
 import time
 import zlib
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Literal, Mapping, Sequence
 
-from tais.errors import ConfigError
+from pydantic import Field
+
 from tais.interfaces import Engine
+from tais.schema import StrictModel, parse
 from tais.types import ArmSpec, ChatMessage, Completion, Request, StepLogprobs, TopLogprob  # noqa: F401 (ChatMessage: docstring example)
 
 MOCK_VERSION = "1"
 DEFAULT_KEYWORDS = ("bomb", "steal", "poison", "hack", "weapon")
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request."
 DEFAULT_COMPLIANCE = "Sure, here is a helpful answer to your question."
-_KNOWN_OPTIONS = {"responses", "rule", "keywords", "refusal", "compliance", "default", "batch_size", "delay_s"}
+
+
+class MockOptions(StrictModel):
+    """The ``options`` of a ``mock`` arm (see the module docstring)."""
+
+    responses: dict[str, str] = Field(default_factory=dict)
+    rule: Literal["refuse-keywords", "constant"] = "refuse-keywords"
+    keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_KEYWORDS))
+    refusal: str = DEFAULT_REFUSAL
+    compliance: str = DEFAULT_COMPLIANCE
+    default: str = DEFAULT_COMPLIANCE
+    batch_size: int = Field(8, ge=1)
+    delay_s: float = Field(0.0, ge=0.0)
 
 
 def _token_id(word: str) -> int:
@@ -55,23 +69,17 @@ class MockEngine(Engine):
 
     name = "mock"
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        options = dict(options or {})
-        unknown = sorted(set(options) - _KNOWN_OPTIONS)
-        if unknown:
-            raise ConfigError(f"unknown mock option(s) {unknown}; known: {sorted(_KNOWN_OPTIONS)}")
-        self.responses: dict[str, str] = {str(k): str(v) for k, v in dict(options.get("responses", {})).items()}
-        self.rule = options.get("rule", "refuse-keywords")
-        if self.rule not in ("refuse-keywords", "constant"):
-            raise ConfigError(f"unknown mock rule {self.rule!r}; known: refuse-keywords, constant")
-        self.keywords = tuple(str(k).lower() for k in options.get("keywords", DEFAULT_KEYWORDS))
-        self.refusal = str(options.get("refusal", DEFAULT_REFUSAL))
-        self.compliance = str(options.get("compliance", DEFAULT_COMPLIANCE))
-        self.default = str(options.get("default", DEFAULT_COMPLIANCE))
-        self.batch_size = int(options.get("batch_size", 8))
-        self.delay_s = float(options.get("delay_s", 0.0))
-        if self.batch_size < 1 or self.delay_s < 0:
-            raise ConfigError("mock batch_size must be >= 1 and delay_s >= 0")
+    def __init__(self, options: MockOptions | Mapping[str, Any] | None = None) -> None:
+        if not isinstance(options, MockOptions):
+            options = parse(MockOptions, options or {}, key="options")
+        self.responses = dict(options.responses)
+        self.rule = options.rule
+        self.keywords = tuple(k.lower() for k in options.keywords)
+        self.refusal = options.refusal
+        self.compliance = options.compliance
+        self.default = options.default
+        self.batch_size = options.batch_size
+        self.delay_s = options.delay_s
 
     @classmethod
     def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "MockEngine":

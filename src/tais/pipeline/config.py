@@ -16,7 +16,10 @@ A/A arms), default sampling, thresholds and replicates::
     thresholds: {margin: 0.03, alpha: 0.05, h_cutoff: 0.1, tau: 0.1}
 
 Every error is one line, e.g. ``screen.yaml: arms[2].speculative.k: Input should be greater than or equal to 1``
-(raised as :class:`tais.errors.ConfigError`, exit code 2). ``docs/config.md`` documents every key.
+(raised as :class:`tais.errors.ConfigError`, exit code 2; formatted by :mod:`tais.schema`). An arm's ``options``
+are validated by its backend's options model (:data:`tais.engines.OPTIONS`) and an ``hf`` arm's ``speculative``
+block by :class:`tais.engines.speculative.config.SpeculativeModel`: the same models the engines use, so the errors
+read the same, here with the file and the arm's key path. ``docs/config.md`` documents every key.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from typing import Any, Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tais.engines import BACKENDS
+from tais.engines import BACKENDS, options_model
+from tais.engines.speculative.config import SpeculativeModel
 from tais.errors import ConfigError, InputError
+from tais.schema import config_error, key_path, parse
 from tais.types import ArmSpec, SamplingParams
 
 ARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -58,33 +63,6 @@ class PartialSamplingModel(_Strict):
     logprobs: int | None = Field(None, ge=0)
     stop: list[str] | None = None
     seed: int | None = None
-
-
-class TypicalModel(_Strict):
-    epsilon: float = Field(0.3, gt=0.0)
-    delta: float = Field(0.09, gt=0.0)
-
-
-class NgramModel(_Strict):
-    min_n: int = Field(1, ge=1)
-    max_n: int = Field(3, ge=1)
-
-
-class AdversarialModel(_Strict):
-    system_prompt: str | None = None
-    logit_bias: dict[str, float] = Field(default_factory=dict)
-    bias_against_refusal: float | None = Field(None, ge=0.0)
-
-
-class HFSpeculativeModel(_Strict):
-    """The ``speculative`` block of an ``hf`` arm (interfaces.md, "HF arm spec")."""
-
-    proposer: Literal["draft", "quantized", "ngram", "self"]
-    k: int = Field(4, ge=1)
-    acceptance: Literal["strict", "typical"] = "strict"
-    typical: TypicalModel | None = None
-    ngram: NgramModel | None = None
-    adversarial: AdversarialModel | None = None
 
 
 class ArmModel(_Strict):
@@ -199,34 +177,9 @@ def arm_plan(arm: ArmModel, default_sampling: SamplingModel) -> ArmPlan:
     return ArmPlan(spec=spec, order=arm.order, order_seed=arm.order_seed)
 
 
-def key_path(loc: tuple[Any, ...]) -> str:
-    """A pydantic error location as a key path: ``("arms", 2, "speculative", "k")`` -> ``arms[2].speculative.k``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _config_error(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()) -> ConfigError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = prefix + tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-after", "literal["))))
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "missing":
-        message = "required key is missing"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return ConfigError(message, path=str(path), key=key_path(loc) or None)
-
-
 def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
-    """Checks that span keys: one reference arm, unique arm names, and the ``hf`` speculative block (which depends
-    on the arm's backend)."""
+    """Checks that span keys: one reference arm, unique arm names, and what depends on the arm's backend: its
+    ``options`` and the ``hf`` speculative block."""
     refs = [i for i, arm in enumerate(model.arms) if arm.role == "reference"]
     if len(refs) != 1:
         found = f"found {len(refs)}" + (": " + ", ".join(f"arms[{i}]" for i in refs) if refs else "")
@@ -242,17 +195,12 @@ def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
         arms.append(("judge", None, model.judge))
     for field, index, arm in arms:
         loc: tuple[Any, ...] = (field,) if index is None else (field, index)
+        parse(options_model(arm.backend), arm.options, key=key_path(loc + ("options",)), path=str(path))
         if arm.backend == "hf" and arm.speculative:
-            try:
-                spec = HFSpeculativeModel.model_validate(arm.speculative)
-            except ValidationError as exc:
-                raise _config_error(exc, path, loc + ("speculative",)) from None
+            spec = parse(SpeculativeModel, arm.speculative, key=key_path(loc + ("speculative",)), path=str(path))
             if spec.proposer == "draft" and not arm.draft:
                 raise ConfigError("proposer 'draft' needs the arm's draft: <source>", path=str(path),
                                   key=key_path(loc + ("speculative", "proposer")))
-            if spec.adversarial is not None and spec.proposer not in ("draft", "quantized"):
-                raise ConfigError("adversarial needs a draft model (proposer draft or quantized)", path=str(path),
-                                  key=key_path(loc + ("speculative", "adversarial")))
 
 
 def parse_config(text: str, path: Path) -> ScreenConfigModel:
@@ -270,7 +218,7 @@ def parse_config(text: str, path: Path) -> ScreenConfigModel:
     try:
         model = ScreenConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, path) from None
+        raise config_error(exc, ScreenConfigModel, path=str(path)) from None
     _validate_across_keys(model, path)
     return model
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 EXAMPLE_CONFIG = """\
 # tais screen config. Run it with:  tais run screen.yaml
 # Every key is documented in docs/config.md. Errors name the file and key path, e.g.
-#   screen.yaml: arms[1].speculative.k: Input should be greater than or equal to 1
+#   screen.yaml: arms[1].speculative.k: Input should be greater than or equal to 1 (got 0)
 
 name: my-screen                  # names the run directory (runs/my-screen beside this file) unless `out:` is set
 # out: runs/my-screen            # run directory, relative to this file (or: tais run screen.yaml --out DIR)

@@ -9,7 +9,8 @@ template) that transformers and vLLM both load.
 
   The folder is written to a temporary name and renamed into place, so a crash never leaves a half-converted model.
 
-``ModelFiles.sha256`` is the hash of the *source* artifact (the GGUF or the folder), which goes into fingerprints.
+The result is a :class:`~tais.sources.resolve.Resolved` whose ``path`` is the loadable folder and whose ``sha256`` is
+the hash of the *source* artifact (the GGUF or the folder), which goes into fingerprints.
 """
 
 from __future__ import annotations
@@ -18,38 +19,28 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from tais.sources.resolve import cache_dir, resolve
+from tais.sources.resolve import Resolved, cache_dir, resolve
 from tais.errors import SourceError, require
 
 _MARKER = "tais-source.json"
 
 
-@dataclass(frozen=True)
-class ModelFiles:
-    """A model ready to load: ``path`` is a HF folder; ``source`` / ``sha256`` identify what it was made from."""
-
-    source: str
-    path: Path
-    sha256: str
-
-
-def materialize(source: str) -> ModelFiles:
+def materialize(source: str) -> Resolved:
     """Resolve ``source`` and return a loadable HF folder (converting a GGUF file once, into the cache)."""
     resolved = resolve(source)
     p = resolved.path
     if p.is_dir():
         if not (p / "config.json").exists():
             raise SourceError(f"{source}: folder has no config.json (not a Hugging Face model folder)")
-        return ModelFiles(source, p, resolved.sha256)
+        return resolved
     if p.suffix.lower() != ".gguf":
         raise SourceError(f"{source}: a model source must be a Hugging Face folder or a .gguf file")
     dest = cache_dir() / "models" / resolved.sha256[:16]
     if not (dest / _MARKER).exists():
         _convert_gguf(p, dest, source, resolved.sha256)
-    return ModelFiles(source, dest, resolved.sha256)
+    return Resolved(source, dest, resolved.sha256)
 
 
 def _convert_gguf(gguf: Path, dest: Path, source: str, sha256: str) -> None:

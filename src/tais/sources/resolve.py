@@ -60,7 +60,12 @@ class Source:
 
 @dataclass(frozen=True)
 class Resolved:
-    """A source fetched to a local ``path`` (file or folder) with its ``sha256``."""
+    """A source string made local: ``path`` is where to read it, ``sha256`` pins the artifact the source names.
+
+    :func:`resolve` gives the fetched file or folder itself; :func:`tais.sources.model_files.materialize` gives, for a
+    model source, the Hugging Face folder to load (a GGUF converted into the cache) while ``sha256`` stays the
+    digest of the source artifact (the GGUF), which is what fingerprints record. The one result type of
+    :mod:`tais.sources`, used by ``battery`` (data files) and ``engines`` (models) alike."""
 
     source: str
     path: Path

@@ -1,7 +1,8 @@
 """Prompts and shared engines for the hf engine tests.
 
 Every prompt here is written for these tests (generated from templates); no third-party text. The model is the real
-SmolLM2-135M-Instruct (fixture ``smollm2``), loaded once per process by the engine's model registry."""
+SmolLM2-135M-Instruct (fixture ``smollm2``); each engine loads its own copy (1-2 s) and frees it when closed or
+gone, unless engines share one through an explicit ``ModelCache``."""
 
 from __future__ import annotations
 

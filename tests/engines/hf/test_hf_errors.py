@@ -29,11 +29,12 @@ def expect(exc_type, arm_spec: ArmSpec, *words: str) -> str:
 @pytest.mark.parametrize(
     ("kwargs", "exc_type", "words"),
     [
-        ({"speculative": {"proposer": "self", "k": 0}}, ConfigError, ("speculative.k", ">= 1")),
-        ({"speculative": {"proposer": "self", "k": "4"}}, ConfigError, ("speculative.k",)),
+        ({"speculative": {"proposer": "self", "k": 0}}, ConfigError, ("speculative.k", "greater than or equal to 1")),
+        ({"speculative": {"proposer": "self", "k": "4"}}, ConfigError, ("speculative.k", "valid integer", "'4'")),
+        ({"speculative": {"proposer": "self", "k": True}}, ConfigError, ("speculative.k", "valid integer", "True")),
         ({"speculative": {"proposer": "medusa"}}, ConfigError, ("speculative.proposer", "medusa")),
         ({"speculative": {"proposer": "self", "acceptance": "lenient"}}, ConfigError, ("speculative.acceptance",)),
-        ({"speculative": {"proposer": "self", "kk": 4}}, ConfigError, ("speculative", "'kk'")),
+        ({"speculative": {"proposer": "self", "kk": 4}}, ConfigError, ("speculative.kk: unknown key; known:",)),
         ({"speculative": {"proposer": "ngram", "ngram": {"min_n": 3, "max_n": 2}}}, ConfigError, ("speculative.ngram",)),
         ({"speculative": {"proposer": "self", "acceptance": "typical", "typical": {"epsilon": 0}}}, ConfigError,
          ("speculative.typical.epsilon",)),
@@ -43,7 +44,9 @@ def expect(exc_type, arm_spec: ArmSpec, *words: str) -> str:
         ({"dtype": "int4"}, ConfigError, ("dtype", "int4", "float32")),
         ({"device": "tpu"}, ConfigError, ("device", "tpu")),
         ({"options": {"batch_size": 0}}, ConfigError, ("options.batch_size",)),
-        ({"options": {"beams": 2}}, ConfigError, ("options", "beams")),
+        ({"options": {"batch_size": True}}, ConfigError, ("options.batch_size", "valid integer", "True")),
+        ({"options": {"threads": 2.0}}, ConfigError, ("options.threads", "valid integer")),
+        ({"options": {"beams": 2}}, ConfigError, ("options.beams: unknown key; known: batch_size, decoder, threads",)),
         ({"sampling": SamplingParams(temperature=0.7)}, ConfigError, ("sampling.temperature",)),
     ],
 )

@@ -151,7 +151,7 @@ def test_decoder_option(case):
     auto = HFEngine.from_arm(ArmSpec(name="a", backend="hf", model=SMOLLM2))
     assert auto.decoder == "dynamic"  # auto picks static on CUDA only
     for options, speculative, words in [
-        ({"decoder": "fast"}, None, "options.decoder: must be one of auto, static, dynamic, got 'fast'"),
+        ({"decoder": "fast"}, None, "options.decoder: Input should be 'auto', 'static' or 'dynamic' (got 'fast')"),
         ({"decoder": "static"}, {"proposer": "ngram", "k": 2},
          "options.decoder: the static decoder cannot run this arm: proposer 'ngram' (it drafts with a model"),
         ({"decoder": "static"}, {"proposer": "self", "acceptance": "typical"},

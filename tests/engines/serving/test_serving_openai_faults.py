@@ -166,18 +166,22 @@ def test_describe_reports_the_server_version_and_model():
 
 
 @pytest.mark.parametrize(
-    "options, key",
+    "options, expected",
     [
-        ({"base_url": "localhost:8000"}, "options.base_url"),
-        ({"base_url": "http://h", "concurrency": 0}, "options.concurrency"),
-        ({"base_url": "http://h", "api": "responses"}, "options.api"),
-        ({"base_url": "http://h", "api_key_env": "sk-123 456"}, "options.api_key_env"),
-        ({"base_url": "http://h", "retries": 3}, "options.retries"),
+        ({"base_url": "localhost:8000"}, "options.base_url: must start with http:// or https://, got 'localhost:8000'"),
+        ({"base_url": "http://h", "concurrency": 0}, "options.concurrency: Input should be greater than or equal to 1"),
+        ({"base_url": "http://h", "concurrency": True}, "options.concurrency: Input should be a valid integer (got True)"),
+        ({"base_url": "http://h", "timeout_s": "5"}, "options.timeout_s: Input should be a valid number (got '5')"),
+        ({"base_url": "http://h", "api": "responses"}, "options.api: Input should be 'chat' or 'completions'"),
+        ({"base_url": "http://h", "api_key_env": "sk-123 456"}, "options.api_key_env: must name an environment variable"),
+        ({"base_url": "http://h", "retries": 3}, "options.retries: unknown key; known: api, api_key_env, base_url"),
+        ({}, "options.base_url: required key is missing"),
     ],
 )
-def test_bad_options_name_their_key(options, key):
-    with pytest.raises(ConfigError, match=f"^{key}: arm 'a'"):
+def test_bad_options_name_their_key(options, expected):
+    with pytest.raises(ConfigError) as info:
         OpenAIEngine.from_arm(ArmSpec(name="a", backend="openai", model="m", options=options))
+    assert str(info.value).startswith(expected), str(info.value)
 
 
 def test_duplicate_requests_are_refused():

@@ -22,7 +22,7 @@ from tais.types import ChatMessage, Request, SamplingParams
 LOOPBACK_SERVED = textwrap.dedent("""\
     import sys
     from pathlib import Path
-    from tais.sources.model_files import ModelFiles
+    from tais.sources.resolve import Resolved
     from tais.engines.vllm.config import VLLMArm
     from tais.engines.vllm.server import VLLMServerEngine
 
@@ -33,7 +33,7 @@ LOOPBACK_SERVED = textwrap.dedent("""\
                     self.arm.name, *self.extra]
 
     def loopback_served(workdir, **client_options):
-        arm = VLLMArm(name="lb", model=ModelFiles("file:none", Path("none"), "0" * 64), dtype="float32")
+        arm = VLLMArm(name="lb", model=Resolved("file:none", Path("none"), "0" * 64), dtype="float32")
         return LoopbackServed(arm, dict(client_options), workdir=Path(workdir))
     """)
 namespace: dict = {}

@@ -102,7 +102,7 @@ def check_divergences(reference: dict[str, Completion], candidate: dict[str, Com
 
 def probe_wrong_model(engine: VLLMServerEngine) -> dict:
     """While the server is up: its /version, and the error for a model name it does not serve."""
-    options = OpenAIOptions.parse({"base_url": engine.base_url}, arm_name="probe")
+    options = OpenAIOptions(base_url=engine.base_url)
     try:
         OpenAIEngine(options, "no-such-model").server_info()
         error = None

@@ -27,20 +27,21 @@ Example arm (see ``interfaces.md``, "HF arm spec")::
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Sequence
 
 from tais.engines.hf.chat import prompt_token_ids
-from tais.engines.hf.loading import LoadedModel, check_dtype_device, load_model
+from tais.engines.hf.loading import LoadedModel, ModelCache, check_dtype_device, load_model
+from tais.engines.hf.options import HFOptions
 from tais.engines.hf.rows import RowState, TokenText
 from tais.engines.speculative.config import SpeculativeConfig
 from tais.errors import ConfigError, EngineError, require
 from tais.interfaces import Engine
+from tais.schema import parse
 from tais.types import ArmSpec, Completion, Request
 
-_OPTIONS = {"batch_size", "threads", "decoder"}
-DECODERS = ("auto", "static", "dynamic")
 STATIC_WIDTH_STEP = 256
 
 
@@ -57,23 +58,27 @@ class HFEngine(Engine):
         draft: LoadedModel | None = None,
         batch_size: int = 8,
         decoder: str = "dynamic",
+        models: ModelCache | None = None,
     ) -> None:
-        self.target = target
+        self.target: LoadedModel = target
         self.speculative = speculative
         self.draft = draft
         self.batch_size = batch_size
         self.decoder = decoder
-        self._token_text = TokenText(target.tokenizer)
+        self.models = models
+        self._token_text: TokenText | None = TokenText(target.tokenizer)
         self._proposer_model: Any = None
         self._static: Any = None
+        self._closed = False
 
     # ------------------------------------------------------------------------------------------------ construction
 
     @classmethod
-    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "HFEngine":
-        """Build the engine for ``arm`` (``workdir`` is unused: the engine keeps no logs)."""
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None, models: ModelCache | None = None) -> "HFEngine":
+        """Build the engine for ``arm`` (``workdir`` is unused: the engine keeps no logs). With ``models`` (an opt-in
+        :class:`~tais.engines.hf.loading.ModelCache`), engines alive at the same time share loaded weights."""
         check_dtype_device(arm.dtype, arm.device)
-        options = _options(arm.options)
+        options = parse(HFOptions, arm.options, key="options")
         if arm.sampling.temperature != 0:
             raise ConfigError(f"the hf engine decodes greedily; temperature must be 0, got {arm.sampling.temperature}",
                               key="sampling.temperature")
@@ -85,16 +90,16 @@ class HFEngine(Engine):
         if speculative is not None and speculative.proposer == "quantized" and arm.device != "cpu":
             raise ConfigError("proposer 'quantized' (int8 dynamic quantization) runs on cpu only",
                               key="speculative.proposer")
-        if "threads" in options:
-            require("torch", "hf").set_num_threads(int(options["threads"]))
-        target = load_model(arm.model, dtype=arm.dtype, device=arm.device)
+        if options.threads is not None:
+            require("torch", "hf").set_num_threads(options.threads)
+        target = load_model(arm.model, dtype=arm.dtype, device=arm.device, cache=models)
         draft = None
         if speculative is not None and speculative.proposer == "draft":
-            draft = load_model(arm.draft, dtype=arm.dtype, device=arm.device)  # type: ignore[arg-type]
+            draft = load_model(arm.draft, dtype=arm.dtype, device=arm.device, cache=models)  # type: ignore[arg-type]
             check_same_tokenizer(target, draft)
-        decoder = choose_decoder(str(options.get("decoder", "auto")), target, speculative, draft)
-        return cls(target, speculative=speculative, draft=draft, batch_size=int(options.get("batch_size", 8)),
-                   decoder=decoder)
+        decoder = choose_decoder(options.decoder, target, speculative, draft)
+        return cls(target, speculative=speculative, draft=draft, batch_size=options.batch_size, decoder=decoder,
+                   models=models)
 
     # ------------------------------------------------------------------------------------------------- generation
 
@@ -106,6 +111,9 @@ class HFEngine(Engine):
 
     def generate_batch(self, requests: Sequence[Request]) -> list[Completion]:
         """Decode one batch synchronously; completions in request order."""
+        if self._closed or self._token_text is None:
+            raise EngineError("the hf engine is closed")
+        token_text = self._token_text
         for r in requests:
             if r.sampling.temperature != 0:
                 raise EngineError(f"request {r.item_id!r}: the hf engine decodes greedily; temperature must be 0")
@@ -138,7 +146,7 @@ class HFEngine(Engine):
         wall = time.perf_counter() - started
         return [
             row.completion(tok, wall_s=wall, spec=None if telemetry is None else telemetry[i],
-                           token_text=self._token_text)
+                           token_text=token_text)
             for i, row in enumerate(rows)
         ]
 
@@ -170,7 +178,11 @@ class HFEngine(Engine):
         from tais.engines.hf.proposers import make_proposer
 
         if self._proposer_model is None:
-            self._proposer_model = make_proposer(self.speculative, self.target, self.draft)  # type: ignore[arg-type]
+            assert self.speculative is not None
+            quantized = None
+            if self.speculative.proposer == "quantized" and self.models is not None:
+                quantized = self.models.int8_copy(self.target)
+            self._proposer_model = make_proposer(self.speculative, self.target, self.draft, quantized=quantized)
         return self._proposer_model
 
     # -------------------------------------------------------------------------------------------------- identity
@@ -200,8 +212,22 @@ class HFEngine(Engine):
         return out
 
     def close(self) -> None:
+        """Drop every reference to the models, their int8 copy, the static decoder's buffers and graphs, then collect
+        and (on CUDA) return the cached blocks to the device. The weights are freed unless another engine sharing
+        them through a :class:`~tais.engines.hf.loading.ModelCache` still holds them. Idempotent."""
+        if self._closed:
+            return
+        device = self.target.device
+        self._closed = True
         self._proposer_model = None
         self._static = None
+        self._token_text = None
+        self.target = None  # type: ignore[assignment]
+        self.draft = None
+        self.models = None
+        gc.collect()
+        if device == "cuda":
+            require("torch", "hf").cuda.empty_cache()
 
 
 def check_same_tokenizer(target: LoadedModel, draft: LoadedModel) -> None:
@@ -248,18 +274,3 @@ def static_blockers(target: LoadedModel, speculative: SpeculativeConfig | None,
             out.append("an adversarial draft")
     return out
 
-
-def _options(options: Mapping[str, Any]) -> Mapping[str, Any]:
-    unknown = sorted(set(options) - _OPTIONS)
-    if unknown:
-        raise ConfigError(f"unknown hf option {unknown[0]!r}; known: {', '.join(sorted(_OPTIONS))}", key="options")
-    bs = options.get("batch_size", 8)
-    if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
-        raise ConfigError(f"must be an integer >= 1, got {bs!r}", key="options.batch_size")
-    decoder = options.get("decoder", "auto")
-    if decoder not in DECODERS:
-        raise ConfigError(f"must be one of {', '.join(DECODERS)}, got {decoder!r}", key="options.decoder")
-    threads = options.get("threads", 1)
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ConfigError(f"must be an integer >= 1, got {threads!r}", key="options.threads")
-    return options

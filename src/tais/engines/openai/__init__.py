@@ -10,6 +10,6 @@
 """
 
 from tais.engines.openai.engine import OpenAIEngine
-from tais.engines.openai.options import OpenAIOptions
+from tais.engines.openai.options import ClientOptions, OpenAIOptions
 
-__all__ = ["OpenAIEngine", "OpenAIOptions"]
+__all__ = ["ClientOptions", "OpenAIEngine", "OpenAIOptions"]

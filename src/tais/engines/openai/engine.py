@@ -31,6 +31,7 @@ from tais.engines.openai.options import OpenAIOptions
 from tais.engines.openai.retry import RetryBudget
 from tais.errors import EngineError
 from tais.interfaces import Engine
+from tais.schema import parse
 from tais.types import ArmSpec, Completion, Request, SpecTelemetry
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class OpenAIEngine(Engine):
 
     @classmethod
     def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "OpenAIEngine":
-        options = OpenAIOptions.parse(arm.options, arm_name=arm.name)
+        options = parse(OpenAIOptions, arm.options, key="options")
         return cls(options, options.served_model or arm.model, workdir=workdir)
 
     def server_info(self) -> ServerInfo:

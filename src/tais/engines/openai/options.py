@@ -14,100 +14,76 @@ Keys (all optional except ``base_url``)::
     extra_body: {return_token_ids: true}  # merged into every request body (vLLM, SGLang, TGI extensions, seeds)
     metrics_url: http://127.0.0.1:8000/metrics   # Prometheus endpoint scraped before and after each generate()
 
-A bad value raises :class:`~tais.errors.ConfigError` naming ``options.<key>``::
+A bad value raises :class:`~tais.errors.ConfigError` naming ``options.<key>`` (:func:`tais.schema.parse`)::
 
-    >>> OpenAIOptions.parse({"base_url": "http://h:1/v1/"}, arm_name="a").base_url
+    >>> parse(OpenAIOptions, {"base_url": "http://h:1/v1/"}, key="options").base_url
     'http://h:1'
-    >>> OpenAIOptions.parse({"base_url": "h:1"}, arm_name="a")
+    >>> parse(OpenAIOptions, {"base_url": "h:1"}, key="options")
     Traceback (most recent call last):
     ...
-    tais.errors.ConfigError: options.base_url: arm 'a': base_url must start with http:// or https://, got 'h:1'
+    tais.errors.ConfigError: options.base_url: must start with http:// or https://, got 'h:1'
+    >>> parse(OpenAIOptions, {"base_url": "http://h", "concurrency": True}, key="options")
+    Traceback (most recent call last):
+    ...
+    tais.errors.ConfigError: options.concurrency: Input should be a valid integer (got True)
+
+:class:`ClientOptions` are the request settings alone; ``vllm-server`` arms take them beside vLLM's engine arguments
+(:class:`tais.engines.vllm.options.VLLMServerOptions`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Literal
 
-from tais.errors import ConfigError, EngineError
+from pydantic import Field, field_validator
 
-KNOWN_KEYS = frozenset(
-    {
-        "base_url",
-        "api",
-        "api_key_env",
-        "served_model",
-        "concurrency",
-        "timeout_s",
-        "max_retries",
-        "retry_budget",
-        "extra_body",
-        "metrics_url",
-    }
-)
+from tais.errors import EngineError
+from tais.schema import StrictModel, parse  # noqa: F401 (parse: docstring example)
 
 
-@dataclass(frozen=True)
-class OpenAIOptions:
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    return value
+
+
+class ClientOptions(StrictModel):
+    """How requests are sent: API flavour, concurrency, timeout, retries, extra body keys."""
+
+    api: Literal["chat", "completions"] = "chat"
+    concurrency: int = Field(16, ge=1)
+    timeout_s: float = Field(120.0, gt=0.0)
+    max_retries: int = Field(6, ge=0)
+    retry_budget: float = Field(0.5, ge=0.0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+
+class OpenAIOptions(ClientOptions):
+    """The ``options`` of an ``openai`` arm (keys in the module docstring)."""
+
     base_url: str
-    api: str = "chat"
     api_key_env: str | None = None
     served_model: str | None = None
-    concurrency: int = 16
-    timeout_s: float = 120.0
-    max_retries: int = 6
-    retry_budget: float = 0.5
-    extra_body: Mapping[str, Any] = field(default_factory=dict)
     metrics_url: str | None = None
 
+    @field_validator("base_url")
     @classmethod
-    def parse(cls, options: Mapping[str, Any], *, arm_name: str) -> "OpenAIOptions":
-        def bad(key: str, message: str) -> ConfigError:
-            return ConfigError(f"arm {arm_name!r}: {message}", key=f"options.{key}")
+    def _base_url(cls, value: str) -> str:
+        _http_url(value)
+        return value.rstrip("/").removesuffix("/v1")
 
-        unknown = sorted(set(options) - KNOWN_KEYS)
-        if unknown:
-            raise bad(unknown[0], f"unknown option {unknown[0]!r}; known: {', '.join(sorted(KNOWN_KEYS))}")
-        base_url = options.get("base_url")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise bad("base_url", f"base_url must start with http:// or https://, got {base_url!r}")
-        base_url = base_url.rstrip("/").removesuffix("/v1")
-        api = options.get("api", "chat")
-        if api not in ("chat", "completions"):
-            raise bad("api", f"api must be 'chat' or 'completions', got {api!r}")
-        api_key_env = options.get("api_key_env")
-        if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.isidentifier()):
-            raise bad(
-                "api_key_env", "api_key_env must name an environment variable (the key itself never goes in a config)"
-            )
-        served_model = options.get("served_model")
-        if served_model is not None and not isinstance(served_model, str):
-            raise bad("served_model", f"served_model must be a string, got {served_model!r}")
-        concurrency = _number(options, "concurrency", 16, int, bad, minimum=1)
-        timeout_s = _number(options, "timeout_s", 120.0, float, bad, minimum=0.001)
-        max_retries = _number(options, "max_retries", 6, int, bad, minimum=0)
-        retry_budget = _number(options, "retry_budget", 0.5, float, bad, minimum=0.0)
-        extra_body = options.get("extra_body", {})
-        if not isinstance(extra_body, Mapping):
-            raise bad("extra_body", f"extra_body must be a mapping, got {type(extra_body).__name__}")
-        metrics_url = options.get("metrics_url")
-        if metrics_url is not None and (
-            not isinstance(metrics_url, str) or not metrics_url.startswith(("http://", "https://"))
-        ):
-            raise bad("metrics_url", f"metrics_url must start with http:// or https://, got {metrics_url!r}")
-        return cls(
-            base_url=base_url,
-            api=api,
-            api_key_env=api_key_env,
-            served_model=served_model,
-            concurrency=concurrency,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            retry_budget=retry_budget,
-            extra_body=dict(extra_body),
-            metrics_url=metrics_url,
-        )
+    @field_validator("metrics_url")
+    @classmethod
+    def _metrics_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not value.isidentifier():
+            raise ValueError("must name an environment variable (the key itself never goes in a config)")
+        return value
 
     def api_key(self) -> str | None:
         """The API key from the environment variable named by ``api_key_env`` (None when no variable is named).
@@ -125,11 +101,11 @@ class OpenAIOptions:
     def retries_allowed(self, n_requests: int) -> int:
         """The retry budget of one generate() call over ``n_requests`` requests.
 
-        >>> OpenAIOptions("http://h", retry_budget=0.5).retries_allowed(100)
+        >>> OpenAIOptions(base_url="http://h", retry_budget=0.5).retries_allowed(100)
         50
-        >>> OpenAIOptions("http://h", retry_budget=0.5).retries_allowed(4)
+        >>> OpenAIOptions(base_url="http://h", retry_budget=0.5).retries_allowed(4)
         10
-        >>> OpenAIOptions("http://h", retry_budget=25).retries_allowed(4)
+        >>> OpenAIOptions(base_url="http://h", retry_budget=25).retries_allowed(4)
         25
         """
         if self.retry_budget >= 1:
@@ -141,15 +117,3 @@ class OpenAIOptions:
         left out too, as it says nothing about the outputs)."""
         return {"base_url": self.base_url, "api": self.api, "extra_body": dict(self.extra_body)}
 
-
-def _number(options: Mapping[str, Any], key: str, default: Any, kind: type, bad: Any, *, minimum: float) -> Any:
-    value = options.get(key, default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (kind is int and not float(value).is_integer())
-    ):
-        raise bad(key, f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}")
-    if value < minimum:
-        raise bad(key, f"{key} must be >= {minimum}, got {value!r}")
-    return kind(value)

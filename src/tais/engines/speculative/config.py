@@ -9,26 +9,79 @@ Keys (``interfaces.md``, "HF arm spec")::
     ngram: {min_n: 1, max_n: 3}                  # for proposer: ngram
     adversarial: {system_prompt: "...", logit_bias: {"<token text>": -5.0}, bias_against_refusal: 8.0}
 
-An empty block means target-only decoding. Every problem raises :class:`~tais.errors.ConfigError` naming the key::
+An empty block means target-only decoding. The block is validated by :class:`SpeculativeModel` (the screen config
+validates it with the same model when it loads), and every problem raises :class:`~tais.errors.ConfigError` naming
+the key::
 
     >>> SpeculativeConfig.parse({"proposer": "ngram", "k": 3}).ngram_max_n
     3
     >>> SpeculativeConfig.parse({"proposer": "self", "k": 0})
     Traceback (most recent call last):
     ...
-    tais.errors.ConfigError: speculative.k: must be an integer >= 1, got 0
+    tais.errors.ConfigError: speculative.k: Input should be greater than or equal to 1 (got 0)
+    >>> SpeculativeConfig.parse({"proposer": "ngram", "ngram": {"min_n": 3, "max_n": 2}})
+    Traceback (most recent call last):
+    ...
+    tais.errors.ConfigError: speculative.ngram: min_n 3 is above max_n 2
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
-from tais.errors import ConfigError
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from tais.schema import StrictModel, parse
 
 PROPOSERS = ("draft", "quantized", "ngram", "self")
 ACCEPTANCE_RULES = ("strict", "typical")
-_KEYS = {"proposer", "k", "acceptance", "typical", "ngram", "adversarial"}
+MODEL_PROPOSERS = ("draft", "quantized", "self")
+
+
+class TypicalModel(StrictModel):
+    epsilon: float = Field(0.3, gt=0.0, le=1.0)
+    delta: float = Field(0.09, gt=0.0, le=1.0)
+
+
+class NgramModel(StrictModel):
+    min_n: int = Field(1, ge=1)
+    max_n: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NgramModel":
+        if self.min_n > self.max_n:
+            raise ValueError(f"min_n {self.min_n} is above max_n {self.max_n}")
+        return self
+
+
+class AdversarialModel(StrictModel):
+    system_prompt: str | None = None
+    logit_bias: dict[str, float] = Field(default_factory=dict)
+    bias_against_refusal: float = Field(0.0, ge=0.0)
+
+    @property
+    def active(self) -> bool:
+        return self.system_prompt is not None or bool(self.logit_bias) or self.bias_against_refusal != 0.0
+
+
+class SpeculativeModel(StrictModel):
+    """The ``speculative`` block of an ``hf`` arm as written in the config."""
+
+    proposer: Literal["draft", "quantized", "ngram", "self"]
+    k: int = Field(4, ge=1)
+    acceptance: Literal["strict", "typical"] = "strict"
+    typical: TypicalModel = Field(default_factory=TypicalModel)
+    ngram: NgramModel = Field(default_factory=NgramModel)
+    adversarial: AdversarialModel = Field(default_factory=AdversarialModel)
+
+    @field_validator("adversarial")
+    @classmethod
+    def _adversarial_needs_a_model(cls, value: AdversarialModel, info: ValidationInfo) -> AdversarialModel:
+        proposer = info.data.get("proposer")
+        if value.active and proposer is not None and proposer not in MODEL_PROPOSERS:
+            raise ValueError(f"needs a model proposer ({', '.join(MODEL_PROPOSERS)}), not {proposer!r}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -62,35 +115,14 @@ class SpeculativeConfig:
         """The validated config, or None for an empty block (target-only decoding)."""
         if not block:
             return None
-        if not isinstance(block, Mapping):
-            raise ConfigError("must be a mapping", key=key)
-        unknown = sorted(set(block) - _KEYS)
-        if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(_KEYS))}", key=key)
-        proposer = block.get("proposer")
-        if proposer not in PROPOSERS:
-            raise ConfigError(f"must be one of {', '.join(PROPOSERS)}, got {proposer!r}", key=f"{key}.proposer")
-        k = block.get("k", 4)
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ConfigError(f"must be an integer >= 1, got {k!r}", key=f"{key}.k")
-        acceptance = block.get("acceptance", "strict")
-        if acceptance not in ACCEPTANCE_RULES:
-            raise ConfigError(f"must be one of {', '.join(ACCEPTANCE_RULES)}, got {acceptance!r}",
-                              key=f"{key}.acceptance")
-        typical = _mapping(block.get("typical", {}), f"{key}.typical", {"epsilon", "delta"})
-        epsilon = _number(typical.get("epsilon", 0.3), f"{key}.typical.epsilon", low=0.0, high=1.0)
-        delta = _number(typical.get("delta", 0.09), f"{key}.typical.delta", low=0.0, high=1.0)
-        ngram = _mapping(block.get("ngram", {}), f"{key}.ngram", {"min_n", "max_n"})
-        min_n, max_n = ngram.get("min_n", 1), ngram.get("max_n", 3)
-        for name, value in (("min_n", min_n), ("max_n", max_n)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"must be an integer >= 1, got {value!r}", key=f"{key}.ngram.{name}")
-        if min_n > max_n:
-            raise ConfigError(f"min_n {min_n} is above max_n {max_n}", key=f"{key}.ngram")
-        adversarial = _adversarial(block.get("adversarial", {}), f"{key}.adversarial")
-        if adversarial.active and proposer not in ("draft", "quantized", "self"):
-            raise ConfigError("needs a model proposer (draft, quantized or self)", key=f"{key}.adversarial")
-        return cls(proposer, k, acceptance, epsilon, delta, min_n, max_n, adversarial)
+        return cls.from_model(parse(SpeculativeModel, block, key=key))
+
+    @classmethod
+    def from_model(cls, m: SpeculativeModel) -> "SpeculativeConfig":
+        adversarial = AdversarialDraft(m.adversarial.system_prompt, tuple(m.adversarial.logit_bias.items()),
+                                       m.adversarial.bias_against_refusal)
+        return cls(m.proposer, m.k, m.acceptance, m.typical.epsilon, m.typical.delta, m.ngram.min_n, m.ngram.max_n,
+                   adversarial)
 
     def describe(self) -> dict[str, Any]:
         """The settings that change outputs, as plain JSON values."""
@@ -105,32 +137,3 @@ class SpeculativeConfig:
             out["adversarial"] = adv
         return out
 
-
-def _mapping(value: Any, key: str, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError("must be a mapping", key=key)
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(allowed))}", key=key)
-    return value
-
-
-def _number(value: Any, key: str, *, low: float | None = None, high: float | None = None) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise ConfigError(f"must be a number, got {value!r}", key=key)
-    if (low is not None and value <= low) or (high is not None and value > high):
-        raise ConfigError(f"must be in ({low}, {high}], got {value!r}", key=key)
-    return float(value)
-
-
-def _adversarial(value: Any, key: str) -> AdversarialDraft:
-    block = _mapping(value, key, {"system_prompt", "logit_bias", "bias_against_refusal"})
-    system_prompt = block.get("system_prompt")
-    if system_prompt is not None and not isinstance(system_prompt, str):
-        raise ConfigError("must be a string", key=f"{key}.system_prompt")
-    bias = _mapping(block.get("logit_bias", {}), f"{key}.logit_bias", set(block.get("logit_bias", {}) or {}))
-    pairs = tuple((str(t), _number(v, f"{key}.logit_bias.{t}")) for t, v in bias.items())
-    against = _number(block.get("bias_against_refusal", 0.0), f"{key}.bias_against_refusal", low=None)
-    if against < 0:
-        raise ConfigError(f"must be >= 0, got {against}", key=f"{key}.bias_against_refusal")
-    return AdversarialDraft(system_prompt, pairs, against)

@@ -26,7 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tais.sources.model_files import ModelFiles, materialize
+from tais.sources.model_files import materialize
+from tais.sources.resolve import Resolved
 from tais.errors import ConfigError
 from tais.types import ArmSpec
 
@@ -75,24 +76,20 @@ class VLLMArm:
     (draft path filled in); ``engine_args`` are the pass-through options."""
 
     name: str
-    model: ModelFiles
+    model: Resolved
     dtype: str
-    draft: ModelFiles | None = None
+    draft: Resolved | None = None
     speculative_config: Mapping[str, Any] = field(default_factory=dict)
     speculative_spec: Mapping[str, Any] = field(default_factory=dict)
     engine_args: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def resolve(cls, arm: ArmSpec, *, engine_args: Mapping[str, Any]) -> "VLLMArm":
+        """Materialize the arm's model and draft; ``engine_args`` are the validated pass-through options
+        (:meth:`tais.engines.vllm.options.VLLMOptions.engine_args`)."""
         if arm.dtype not in DTYPES:
             raise ConfigError(
                 f"arm {arm.name!r}: dtype must be one of {', '.join(DTYPES)}, got {arm.dtype!r}", key="dtype"
-            )
-        reserved = {"model", "dtype", "speculative_config", "tokenizer", "host", "port", "served_model_name"}
-        clash = sorted(reserved & set(engine_args))
-        if clash:
-            raise ConfigError(
-                f"arm {arm.name!r}: {clash[0]} is set by the arm itself, not in options", key=f"options.{clash[0]}"
             )
         spec = dict(arm.speculative)
         draft_source = spec.get("model")

@@ -19,65 +19,21 @@ import asyncio
 import gc
 import logging
 import os
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Sequence
 
 from tais.engines.speculative import counters as spec_counters
+from tais.engines.vllm.compat import guard_kernel_rebinding
 from tais.engines.vllm.config import VLLMArm
+from tais.engines.vllm.options import VLLMOptions
 from tais.errors import EngineError, require
 from tais.interfaces import Engine
+from tais.schema import parse
 from tais.types import ArmSpec, Completion, Request, StepLogprobs, TopLogprob
 
 log = logging.getLogger(__name__)
-
-
-def _unscannable_modules() -> list[str]:
-    """Modules holding a value whose ``vars()`` is not a mapping (llvmlite's ctypes wrappers, imported with numba by
-    vLLM's own ngram proposer)."""
-    names = []
-    for name, module in list(sys.modules.items()):
-        namespace = getattr(module, "__dict__", None)
-        if not isinstance(namespace, dict):
-            continue
-        for value in list(namespace.values()):
-            try:
-                broken = hasattr(value, "__dict__") and not hasattr(vars(value), "get")
-            except Exception:
-                broken = True
-            if broken:
-                names.append(name)
-                break
-    return names
-
-
-def _guard_kernel_rebinding() -> None:
-    """Work around a vLLM 0.32 CPU bug that breaks the second ``LLM`` of a process after an ngram arm.
-
-    Building an LLM on CPU registers kernel overrides and rebinds them in every loaded module
-    (``vllm.triton_utils.dispatcher._rebind_kernels``), reading ``vars(value).get`` for each module attribute. Once
-    vLLM's ngram proposer has imported numba, llvmlite's ctypes wrappers are loaded and answer ``vars()`` with an
-    object that has no ``get``: the next LLM fails with ``AttributeError``. Those modules hold no vLLM kernels, so
-    they are left out of ``sys.modules`` for the duration of that scan only (no import can happen during it)."""
-    try:
-        from vllm.triton_utils import dispatcher
-    except ImportError:
-        return
-    original = getattr(dispatcher, "_rebind_kernels", None)
-    if original is None or getattr(original, "_tais_guarded", False):
-        return
-
-    def rebind(*args: Any, **kwargs: Any) -> Any:
-        hidden = {name: sys.modules.pop(name) for name in _unscannable_modules()}
-        try:
-            return original(*args, **kwargs)
-        finally:
-            sys.modules.update(hidden)
-
-    rebind._tais_guarded = True  # type: ignore[attr-defined]
-    dispatcher._rebind_kernels = rebind
 
 
 @contextmanager
@@ -143,7 +99,8 @@ class VLLMEngine(Engine):
 
     @classmethod
     def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "VLLMEngine":
-        return cls(VLLMArm.resolve(arm, engine_args=arm.options), workdir=workdir)
+        options = parse(VLLMOptions, arm.options, key="options")
+        return cls(VLLMArm.resolve(arm, engine_args=options.engine_args()), workdir=workdir)
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, **self.arm.describe()}
@@ -157,7 +114,7 @@ class VLLMEngine(Engine):
         if self._llm is None:
             vllm = require("vllm", "vllm")
             kwargs = {"distributed_executor_backend": "uni", **self.arm.engine_kwargs()}
-            _guard_kernel_rebinding()
+            guard_kernel_rebinding()
             started = time.perf_counter()
             try:
                 with _in_process_engine_core():

@@ -10,7 +10,7 @@ that exits or never becomes healthy raises :class:`~tais.errors.EngineError` wit
 
 ``options`` hold vLLM engine args (passed through as flags) plus these client keys, which stay with tais:
 ``concurrency`` (default 16), ``timeout_s`` (600), ``max_retries``, ``retry_budget``, ``extra_body``, ``api`` and
-``startup_timeout_s`` (how long to wait for /health, default 900).
+``startup_timeout_s`` (how long to wait for /health, default 900); see :class:`tais.engines.vllm.options.VLLMServerOptions`.
 """
 
 from __future__ import annotations
@@ -26,22 +26,19 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 import httpx
 
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
 from tais.engines.vllm.config import VLLMArm
+from tais.engines.vllm.options import VLLMServerOptions
 from tais.errors import EngineError
 from tais.interfaces import Engine
+from tais.schema import parse
 from tais.types import ArmSpec, Completion, Request
 
 log = logging.getLogger(__name__)
-
-CLIENT_KEYS = frozenset(
-    {"concurrency", "timeout_s", "max_retries", "retry_budget", "extra_body", "api", "startup_timeout_s"}
-)
-
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -81,11 +78,16 @@ class VLLMServerEngine(Engine):
 
     name = "vllm-server"
 
-    def __init__(self, arm: VLLMArm, client_options: dict[str, Any], *, workdir: Path | None = None) -> None:
+    def __init__(self, arm: VLLMArm, options: VLLMServerOptions | Mapping[str, Any] | None = None, *,
+                 workdir: Path | None = None) -> None:
+        """``options``: the client settings (a mapping is validated as :class:`VLLMServerOptions`); the engine
+        arguments the server is started with are ``arm.engine_args``."""
         self.arm = arm
-        self.client_options = client_options
+        if not isinstance(options, VLLMServerOptions):
+            options = parse(VLLMServerOptions, options or {}, key="options")
+        self.options = options
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="tais-vllm-serve-"))
-        self.startup_timeout_s = float(client_options.pop("startup_timeout_s", 900.0))
+        self.startup_timeout_s = options.startup_timeout_s
         self.process: subprocess.Popen | None = None
         self.log_path = self.workdir / f"vllm-serve-{arm.name}.log"
         self.base_url: str | None = None
@@ -94,9 +96,8 @@ class VLLMServerEngine(Engine):
 
     @classmethod
     def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "VLLMServerEngine":
-        engine_args = {k: v for k, v in arm.options.items() if k not in CLIENT_KEYS}
-        client = {k: v for k, v in arm.options.items() if k in CLIENT_KEYS}
-        return cls(VLLMArm.resolve(arm, engine_args=engine_args), client, workdir=workdir)
+        options = parse(VLLMServerOptions, arm.options, key="options")
+        return cls(VLLMArm.resolve(arm, engine_args=options.engine_args()), options, workdir=workdir)
 
     def serve_command(self, port: int) -> list[str]:
         return [
@@ -116,8 +117,8 @@ class VLLMServerEngine(Engine):
             "backend": self.name,
             **self.arm.describe(),
             "serve_args": args,
-            "api": self.client_options.get("api", "chat"),
-            "extra_body": dict(self.client_options.get("extra_body", {})),
+            "api": self.options.api,
+            "extra_body": dict(self.options.extra_body),
         }
 
     def telemetry(self) -> dict[str, Any]:
@@ -145,16 +146,13 @@ class VLLMServerEngine(Engine):
         except BaseException:
             self.close()
             raise
-        options = OpenAIOptions.parse(
-            {
-                "concurrency": 16,
-                "timeout_s": 600.0,
-                **self.client_options,
+        options = OpenAIOptions(
+            **{
+                **self.options.client(),
                 "base_url": self.base_url,
-                "extra_body": {"return_token_ids": True, **self.client_options.get("extra_body", {})},
+                "extra_body": {"return_token_ids": True, **self.options.extra_body},
                 "metrics_url": f"{self.base_url}/metrics",
-            },
-            arm_name=self.arm.name,
+            }
         )
         self._client = OpenAIEngine(options, self.arm.name, workdir=self.workdir)
         return self._client
