@@ -17,7 +17,7 @@ MUST_HAVE_EXAMPLES = {
     "tais.stats.mantel_haenszel", "tais.stats.power", "tais.screen.verdict", "tais.screen.precision",
     "tais.engines.openai.options", "tais.engines.openai.retry", "tais.engines.openai.wire",
     "tais.testing.loopback", "tais.engines.speculative.counters", "tais.engines.vllm.config",
-    "tais.pipeline.fingerprint", "tais.sources.resolve", "tais.errors", "tais.types",
+    "tais.pipeline.fingerprint", "tais.sources.resolve", "tais.errors", "tais.types", "tais.store.run_plan",
 }
 
 

@@ -4,16 +4,12 @@ an edited byte, init, export. Generation uses the mock engine (the subject here 
 from __future__ import annotations
 
 import sqlite3
-import sys
-from pathlib import Path
 
 import pytest
+from helpers.mock_configs import BROKEN_ARM, mock_config, write
 
 from tais.cli.main import main
 from tais.pipeline.config import load_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
-from mock_configs import BROKEN_ARM, mock_config, write  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from report_inputs import PAYLOADS
+from helpers.report_inputs import PAYLOADS
 
 from tais.report import render_markdown
 from tais.report.markdown import fenced, md_escape

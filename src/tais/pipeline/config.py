@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tais.engines import BACKENDS
 from tais.errors import ConfigError, InputError
-from tais.types import ArmSpec, SamplingParams
+from tais.types import ArmSpec, Role, SamplingParams
 
 ARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -77,7 +77,7 @@ class AdversarialModel(_Strict):
 
 
 class HFSpeculativeModel(_Strict):
-    """The ``speculative`` block of an ``hf`` arm (interfaces.md, "HF arm spec")."""
+    """The ``speculative`` block of an ``hf`` arm (docs/config.md, "`hf`: embedded PyTorch / transformers")."""
 
     proposer: Literal["draft", "quantized", "ngram", "self"]
     k: int = Field(4, ge=1)
@@ -141,7 +141,7 @@ class ScreenConfigModel(_Strict):
 
 
 @dataclass(frozen=True)
-class ArmPlan:
+class ArmSetup:
     """An arm as the pipeline runs it: its spec plus the request order (``as-listed`` or ``shuffled`` with a seed)."""
 
     spec: ArmSpec
@@ -163,12 +163,12 @@ class ScreenConfig:
         return self.path.parent
 
     @property
-    def arms(self) -> list[ArmPlan]:
-        return [arm_plan(arm, self.model.sampling) for arm in self.model.arms]
+    def arms(self) -> list[ArmSetup]:
+        return [arm_setup(arm, self.model.sampling) for arm in self.model.arms]
 
     @property
-    def reference(self) -> ArmPlan:
-        return next(a for a in self.arms if a.spec.role == "reference")
+    def reference(self) -> ArmSetup:
+        return next(a for a in self.arms if a.spec.role is Role.REFERENCE)
 
     def out_dir(self, override: Path | None = None) -> Path:
         """The run directory: ``--out`` if given, else the config's ``out`` (relative to the config file), else
@@ -180,7 +180,7 @@ class ScreenConfig:
         return self.base_dir / "runs" / self.model.name
 
 
-def arm_plan(arm: ArmModel, default_sampling: SamplingModel) -> ArmPlan:
+def arm_setup(arm: ArmModel, default_sampling: SamplingModel) -> ArmSetup:
     sampling = default_sampling.model_dump()
     if arm.sampling is not None:
         sampling.update(arm.sampling.model_dump(exclude_unset=True))
@@ -188,7 +188,7 @@ def arm_plan(arm: ArmModel, default_sampling: SamplingModel) -> ArmPlan:
         name=arm.name,
         backend=arm.backend,
         model=arm.model,
-        role=arm.role,
+        role=Role(arm.role),
         dtype=arm.dtype,
         device=arm.device,
         draft=arm.draft,
@@ -196,7 +196,7 @@ def arm_plan(arm: ArmModel, default_sampling: SamplingModel) -> ArmPlan:
         sampling=SamplingParams.from_dict(sampling),
         options=dict(arm.options),
     )
-    return ArmPlan(spec=spec, order=arm.order, order_seed=arm.order_seed)
+    return ArmSetup(spec=spec, order=arm.order, order_seed=arm.order_seed)
 
 
 def key_path(loc: tuple[Any, ...]) -> str:
