@@ -9,12 +9,10 @@ The Python API (loaded on first use, from :mod:`tais.pipeline.api`)::
     tais.assert_screen_passes(result)          # AssertionError naming every cell that did not pass
 
 ``tais.screen`` is the package of the screen layer (pairing, forensics, cells, verdict policy), nothing else.
+``__all__`` is the whole public API (a test holds it to that); every other module-level name here is private.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -24,9 +22,9 @@ _API = "tais.pipeline.api"
 _LAZY = ("run_screen", "assert_screen_passes")
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
-        return getattr(importlib.import_module(_API), name)
+        return getattr(_importlib.import_module(_API), name)
     raise AttributeError(f"module 'tais' has no attribute {name!r}")
 
 

@@ -91,7 +91,7 @@ class ArmModel(_Strict):
     """One arm of the config; becomes an :class:`tais.types.ArmSpec`."""
 
     name: str = Field(pattern=ARM_NAME_PATTERN)
-    role: Literal["reference", "candidate", "null"] = "candidate"
+    role: Role = Role.CANDIDATE
     backend: str
     model: str = Field(min_length=1)
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
@@ -188,7 +188,7 @@ def arm_setup(arm: ArmModel, default_sampling: SamplingModel) -> ArmSetup:
         name=arm.name,
         backend=arm.backend,
         model=arm.model,
-        role=Role(arm.role),
+        role=arm.role,
         dtype=arm.dtype,
         device=arm.device,
         draft=arm.draft,
@@ -227,7 +227,7 @@ def _config_error(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()
 def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
     """Checks that span keys: one reference arm, unique arm names, and the ``hf`` speculative block (which depends
     on the arm's backend)."""
-    refs = [i for i, arm in enumerate(model.arms) if arm.role == "reference"]
+    refs = [i for i, arm in enumerate(model.arms) if arm.role is Role.REFERENCE]
     if len(refs) != 1:
         found = f"found {len(refs)}" + (": " + ", ".join(f"arms[{i}]" for i in refs) if refs else "")
         raise ConfigError(f"exactly one arm must have role: reference ({found})", path=str(path), key="arms")

@@ -108,7 +108,7 @@ def render_markdown(result: ScreenResult) -> str:
         *_contrast_sections(result, Role.CANDIDATE),
     ]
     if result.null_cells:
-        out += ["## A/A null contrasts (noise floor; not part of the verdict)\n", *_contrast_sections(result, "null")]
+        out += ["## A/A null contrasts (noise floor; not part of the verdict)\n", *_contrast_sections(result, Role.NULL)]
     out.append("## Speed\n")
     speed_rows = [
         [md_escape(s.arm), s.role.value, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),

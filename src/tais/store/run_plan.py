@@ -129,9 +129,8 @@ class RunPlan:
         """A plan written by :meth:`to_dict`. A dict of another ``plan_version`` raises :class:`InputError`."""
         version = plan_version(d)
         if version != PLAN_VERSION:
-            raise InputError(f"run plan version {version}; this tais reads version {PLAN_VERSION}"
-                             + (" (and converts version 1 through RunPlan.from_legacy)"
-                                if version == LEGACY_PLAN_VERSION else ""))
+            raise InputError(f"run plan version {version}: this tais reads run plan version {PLAN_VERSION} "
+                             f"(and converts version {LEGACY_PLAN_VERSION}, through RunPlan.from_legacy)")
         return cls(
             name=d["name"],
             replicates=int(d["replicates"]),
