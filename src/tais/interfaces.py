@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 from typing import Any, AsyncIterator, Sequence
 
-from tais.types import Completion, Item, Request, Score
+from tais.types import Completion, Item, OutcomeRule, Request, Score
 
 
 class Engine(abc.ABC):
@@ -63,9 +63,9 @@ class Scorer(abc.ABC):
         return f"{self.name}@{self.version}"
 
     @abc.abstractmethod
-    def score(self, item: Item, completion: Completion, outcome_rule: str) -> Score:
+    def score(self, item: Item, completion: Completion, outcome_rule: OutcomeRule) -> Score:
         """Score one completion under the task's outcome rule (``refusal`` / ``compliance`` / ``multiple_choice``)."""
 
-    def score_batch(self, pairs: Sequence[tuple[Item, Completion]], outcome_rule: str) -> list[Score]:
+    def score_batch(self, pairs: Sequence[tuple[Item, Completion]], outcome_rule: OutcomeRule) -> list[Score]:
         """Score many completions; judge scorers override this to batch their engine calls."""
         return [self.score(item, completion, outcome_rule) for item, completion in pairs]
