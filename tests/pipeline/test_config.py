@@ -59,6 +59,7 @@ BAD = [
                                                   "{name: cand, backend: hf, model: m, speculative: {proposer: draft}"),
      "arms[1].speculative.proposer: proposer 'draft' needs the arm's draft"),
     ("threshold range", GOOD + "thresholds: {margin: 2}\n", "thresholds.margin: Input should be less than 1"),
+    ("tau zero", GOOD + "thresholds: {tau: 0}\n", "thresholds.tau: Input should be greater than 0"),
     ("battery empty", GOOD.replace("battery: [{benchmark: smoke, limit: 3}]", "battery: []"), "battery: List should have at least 1 item"),
     ("bad yaml", GOOD + "arms: [\n", "screen.yaml:8: not valid YAML"),
     ("not a mapping", "- just\n- a list\n", "the config must be a YAML mapping"),

@@ -153,8 +153,8 @@ def _check_thresholds(values: Mapping[str, float]) -> None:
         if key in values and not low < values[key] < high:
             raise InputError(f"must be between {low} and {high} (exclusive), got {values[key]}", key=key)
     for key in ("h_cutoff", "tau"):
-        if key in values and values[key] < 0:
-            raise InputError(f"must be >= 0, got {values[key]}", key=key)
+        if key in values and not values[key] > 0:
+            raise InputError(f"must be > 0, got {values[key]}", key=key)
 
 
 def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:

@@ -121,7 +121,7 @@ class ThresholdsModel(_Strict):
     margin: float = Field(0.03, gt=0.0, lt=1.0)
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
     h_cutoff: float = Field(0.1, gt=0.0)
-    tau: float = Field(0.1, ge=0.0)
+    tau: float = Field(0.1, gt=0.0)  # the bounds of tais.types.Thresholds, so a valid config never fails later
     power: float = Field(0.8, gt=0.0, lt=1.0)
 
 
