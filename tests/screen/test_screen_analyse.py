@@ -1,6 +1,6 @@
-"""analyse() on the synthetic screen of :mod:`helpers.screen_scenario`: every figure against a hand count or an independent
-reference (statsmodels for McNemar, Holm, Wilson and Cohen's h; a direct root search of Tango's score statistic for
-the interval), never against tais's own output."""
+"""analyse() on the synthetic screen of :mod:`helpers.screen_scenario`: every figure against a hand count or an
+independent reference (statsmodels for McNemar, Holm, Wilson and Cohen's h; a direct root search of Tango's score
+statistic for the interval), never against tais's own output."""
 
 from __future__ import annotations
 
@@ -198,7 +198,8 @@ def test_a_bfloat16_reference_widens_the_near_tie_threshold_by_its_logit_roundin
     # off by two steps of its logit grid, 2**4 * 2**-7 = 0.125 each at magnitude 16-32, so they are near-ties again,
     # while the lossy arm's 2.95-nat gaps and its absent-from-top-k tokens stay leaks.
     battery, arms, completions, scores = scenario.build(("ref", "strict", "lossy"))
-    arms = [dataclasses.replace(a, spec={**a.spec, "dtype": "bfloat16"}) if a.role is Role.REFERENCE else a for a in arms]
+    arms = [dataclasses.replace(a, spec={**a.spec, "dtype": "bfloat16"}) if a.role is Role.REFERENCE else a
+            for a in arms]
     result = analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds(tau=0.04))
     assert result.near_tie_tau == pytest.approx(0.04 + 2 * 0.125)
     cells = {(c.contrast, c.task): c for c in result.cells}

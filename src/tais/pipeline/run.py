@@ -40,7 +40,7 @@ from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
 from tais.scoring import get_scorer
 from tais.screen.result import ScreenResult
 from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
-from tais.types import ArmSpec, Battery, CompletionKey, Request, SamplingParams, Task, Thresholds
+from tais.types import ArmSpec, Battery, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
 
 
 @dataclass(frozen=True)
@@ -132,13 +132,15 @@ def plan_tasks(battery: Battery, task_keys: dict[str, str], scorers: dict[str, S
     return tuple(
         PlannedTask(
             name=task.name, content_sha256=task_keys[task.name], scorer=task.scorer, scorer_id=scorers[task.name].id,
-            items=tuple(
-                PlannedItem(item.id, tuple(request_sha256(messages_for(task, item), None, r) for r in range(replicates)))
-                for item in task.items
-            ),
+            items=tuple(_planned_item(task, item, replicates) for item in task.items),
         )
         for task in battery.tasks
     )
+
+
+def _planned_item(task: Task, item: Item, replicates: int) -> PlannedItem:
+    messages = messages_for(task, item)
+    return PlannedItem(item.id, tuple(request_sha256(messages, None, r) for r in range(replicates)))
 
 
 def build_requests(battery: Battery, tasks: Sequence[PlannedTask], arm: ArmSetup) -> list[KeyedRequest]:

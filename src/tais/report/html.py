@@ -160,7 +160,8 @@ def _divergence(d: Divergence, index: int, open_: bool) -> str:
         gap = "no reference logprobs at this step"
     summary = (
         f"<summary><b>{index}.</b> {_e(d.contrast)} · {_e(d.task)} · <code>{_e(d.item_id)}</code>"
-        f"{'' if d.replicate == 0 else f' (replicate {d.replicate})'} — <span class='cls-{_e(d.cls.value)}'>{_e(d.cls.value)}"
+        f"{'' if d.replicate == 0 else f' (replicate {d.replicate})'} — "
+        f"<span class='cls-{_e(d.cls.value)}'>{_e(d.cls.value)}"
         f"</span> at {unit} {d.position}, {_e(gap)}; outcome {_e(d.outcome_reference)} → "
         f"{_e(d.outcome_candidate)}</summary>"
     )

@@ -77,7 +77,8 @@ def _contrast_sections(result: ScreenResult, role: Role) -> list[str]:
 
 
 def _divergence(d: Divergence, index: int) -> str:
-    gap = "absent from the reference's top-k" if d.gap is None and d.cls is DivergenceClass.LEAK else f"gap {f.number(d.gap)} nats"
+    absent = d.gap is None and d.cls is DivergenceClass.LEAK
+    gap = "absent from the reference's top-k" if absent else f"gap {f.number(d.gap)} nats"
     unit = "character" if d.basis == "text" else "token"
     head = (
         f"#### {index}. {md_escape(d.contrast)} · {md_escape(d.task)} · item {md_escape(d.item_id)} "
@@ -108,7 +109,8 @@ def render_markdown(result: ScreenResult) -> str:
         *_contrast_sections(result, Role.CANDIDATE),
     ]
     if result.null_cells:
-        out += ["## A/A null contrasts (noise floor; not part of the verdict)\n", *_contrast_sections(result, Role.NULL)]
+        out += ["## A/A null contrasts (noise floor; not part of the verdict)\n",
+                *_contrast_sections(result, Role.NULL)]
     out.append("## Speed\n")
     speed_rows = [
         [md_escape(s.arm), s.role.value, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),

@@ -33,10 +33,10 @@ def contrast_name(arm: str, reference: str) -> str:
 class ArmInfo:
     """One arm as the screen sees it.
 
-    ``role`` is reference / candidate / null (a plain string is converted); ``fingerprint`` the hash of everything that can change its outputs;
-    ``spec`` the arm's full spec (``ArmSpec.to_dict()``); ``generation_wall_s`` the wall time the arm spent generating
-    the battery; ``telemetry`` engine-level extras, e.g. ``{"drafted": 900, "accepted": 610}`` read from vLLM's
-    /metrics (used for the acceptance rate when completions carry no per-completion counters)."""
+    ``role`` is reference / candidate / null (a plain string is converted); ``fingerprint`` the hash of everything that
+    can change its outputs; ``spec`` the arm's full spec (``ArmSpec.to_dict()``); ``generation_wall_s`` the wall time
+    the arm spent generating the battery; ``telemetry`` engine-level extras, e.g. ``{"drafted": 900, "accepted": 610}``
+    read from vLLM's /metrics (used for the acceptance rate when completions carry no per-completion counters)."""
 
     name: str
     role: Role
@@ -55,8 +55,9 @@ class CellResult:
 
     ``identical_text``: pairs whose output text bytes are equal; ``identical_tokens``: pairs whose token ids are equal,
     counted over the pairs where both sides gave ids (None when no pair had ids on both sides); ``divergences``: first
-    divergences by :class:`~tais.types.DivergenceClass` (``near-tie`` / ``leak`` / ``unexplained``). ``n`` counts decided pairs (``a+b+c+d``);
-    ``n + undecided`` is every pair. ``role``: the role of the contrast's arm (candidate or null). ``ci_low``/``ci_high`` is the Tango interval of ``diff`` at 1 - 2 alpha;
+    divergences by :class:`~tais.types.DivergenceClass` (``near-tie`` / ``leak`` / ``unexplained``). ``n`` counts
+    decided pairs (``a+b+c+d``); ``n + undecided`` is every pair. ``role``: the role of the contrast's arm (candidate
+    or null). ``ci_low``/``ci_high`` is the Tango interval of ``diff`` at 1 - 2 alpha;
     ``mcnemar_p_holm`` is Holm-adjusted across the cells of the same role; ``wilson_*`` are 95% Wilson intervals of the
     two marginal rates; ``n_more`` is how many more prompts would decide an INCONCLUSIVE cell."""
 

@@ -1,4 +1,4 @@
-"""SQLite run store (WAL, one writer): arms, items, completions, scores and the run plan of each run; resume and export."""
+"""SQLite run store (WAL, one writer): arms, items, completions, scores and the RunPlan of each run; resume, export."""
 
 from tais.store.canonical import canonical_json, sha256_json, sha256_text
 from tais.store.run_store import (

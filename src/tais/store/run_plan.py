@@ -20,13 +20,12 @@ Worked example::
 
     >>> plan = RunPlan(
     ...     name="demo", replicates=1, thresholds=Thresholds(),
-    ...     tasks=(PlannedTask("t", "c" * 64, "refusal-rules", "refusal-rules@1",
-    ...                        (PlannedItem("t/1", ("r" * 64,)),)),),
+    ...     tasks=(PlannedTask("t", "c" * 64, "refusal-rules", "refusal-rules@1", (PlannedItem("t/1", ("r1",)),)),),
     ...     arms=(PlannedArm("ref", Role.REFERENCE, "f" * 64), PlannedArm("spec", Role.CANDIDATE, "e" * 64)))
     >>> RunPlan.from_dict(plan.to_dict()) == plan
     True
     >>> plan.keys("t")
-    (CompletionKey(item_id='t/1', replicate=0, request_sha256='rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr'),)
+    (CompletionKey(item_id='t/1', replicate=0, request_sha256='r1'),)
     >>> plan.reference.name
     'ref'
 """
