@@ -1,5 +1,5 @@
-"""The worked examples in the docstrings of every module that imports without torch (all but the hf engine and its
-speculative decoders) run and give what they say; the modules whose algorithm is the point must have one."""
+"""The worked examples in the docstrings of every module that imports without torch (all but the hf engine and the
+torch acceptance rules) run and give what they say; the modules whose algorithm is the point must have one."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ MUST_HAVE_EXAMPLES = {
     "tais.engines.openai.options", "tais.engines.openai.retry", "tais.engines.openai.wire",
     "tais.testing.loopback", "tais.engines.speculative.counters", "tais.engines.vllm.config",
     "tais.pipeline.fingerprint", "tais.sources.resolve", "tais.errors", "tais.types",
-    "tais.schema", "tais.engines.speculative.config", "tais.engines.vllm.options",
+    "tais.schema", "tais.engines.speculative.config", "tais.engines.vllm.options", "tais.store.run_plan",
 }
 
 

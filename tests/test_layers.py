@@ -1,4 +1,4 @@
-"""DESIGN.md's layer rule: imports point down only; engines and store never import each other; report touches
+"""docs/design.md's layer rule: imports point down only; engines and store never import each other; report touches
 neither store nor engines; stats imports only numpy / scipy / statsmodels; ``import tais`` pulls in no heavy
 dependency."""
 

@@ -16,7 +16,7 @@ import abc
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence, TypeVar
 
-from tais.types import ArmSpec, Completion, Item, Request, Score
+from tais.types import ArmSpec, Completion, Item, OutcomeRule, Request, Score
 
 E = TypeVar("E", bound="Engine")
 
@@ -76,9 +76,9 @@ class Scorer(abc.ABC):
         return f"{self.name}@{self.version}"
 
     @abc.abstractmethod
-    def score(self, item: Item, completion: Completion, outcome_rule: str) -> Score:
+    def score(self, item: Item, completion: Completion, outcome_rule: OutcomeRule) -> Score:
         """Score one completion under the task's outcome rule (``refusal`` / ``compliance`` / ``multiple_choice``)."""
 
-    def score_batch(self, pairs: Sequence[tuple[Item, Completion]], outcome_rule: str) -> list[Score]:
+    def score_batch(self, pairs: Sequence[tuple[Item, Completion]], outcome_rule: OutcomeRule) -> list[Score]:
         """Score many completions; judge scorers override this to batch their engine calls."""
         return [self.score(item, completion, outcome_rule) for item, completion in pairs]

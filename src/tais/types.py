@@ -1,6 +1,6 @@
 """Frozen data shared by every layer of tais.
 
-Words (DESIGN.md, "Words used in the code"):
+Words (docs/design.md, "Words used in the code"):
 
 - **item**: one prompt of a task, with a stable id.
 - **task**: a named set of items with one outcome rule and one scorer.
@@ -20,7 +20,7 @@ Each class that is stored has ``to_dict`` / ``from_dict`` that round-trip exactl
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Mapping
 
 OutcomeRule = Literal["refusal", "compliance", "multiple_choice"]
@@ -28,6 +28,25 @@ OutcomeRule = Literal["refusal", "compliance", "multiple_choice"]
 request is answered), ``multiple_choice`` (1 when the chosen letter is the correct one)."""
 
 OUTCOME_RULES: tuple[str, ...] = ("refusal", "compliance", "multiple_choice")
+
+
+class Role(str, enum.Enum):
+    """What an arm is in a screen, and so what its contrast (and the cells of that contrast) is.
+
+    ``reference``: the target-only arm every other arm is compared with (exactly one per screen); ``candidate``: a
+    changed decoding stack under screening; ``null``: an A/A arm, the reference run again with another batch
+    composition, order or seed, whose contrast measures the stack's own noise floor.
+
+    >>> Role("null") is Role.NULL, Role.CANDIDATE.value
+    (True, 'candidate')
+    """
+
+    REFERENCE = "reference"
+    CANDIDATE = "candidate"
+    NULL = "null"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Verdict(str, enum.Enum):
@@ -47,7 +66,7 @@ EXIT_BAD_INPUT = 2
 
 
 class DivergenceClass(str, enum.Enum):
-    """Why a reference/candidate pair first differs (DESIGN.md, "First divergence").
+    """Why a reference/candidate pair first differs (docs/design.md, "The method": first divergence).
 
     ``near_tie``: the reference's log-probability gap between its own token and the candidate's token is below tau.
     ``leak``: the gap is at least tau, or the candidate's token is absent from the reference's top-k.
@@ -58,9 +77,66 @@ class DivergenceClass(str, enum.Enum):
     LEAK = "leak"
     UNEXPLAINED = "unexplained"
 
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds: equivalence ``margin`` on p_C - p_R, test level ``alpha`` (TOST uses a 1 - 2*alpha
+    interval; McNemar is Holm-significant below alpha), Cohen's ``h_cutoff``, near-tie threshold ``tau`` (nats) for the
+    divergence classes, and the target ``power`` used to say how many more prompts an INCONCLUSIVE cell needs.
+
+    The verdict policy that uses them is :mod:`tais.screen.verdict`; the run plan stores the configured ones.
+
+    >>> Thresholds.from_dict(Thresholds(margin=0.05).to_dict()) == Thresholds(margin=0.05)
+    True
+    """
+
+    margin: float = 0.03
+    alpha: float = 0.05
+    h_cutoff: float = 0.1
+    tau: float = 0.1
+    power: float = 0.8
+
+    def __post_init__(self) -> None:
+        checks = {
+            "margin": 0.0 < self.margin < 1.0,
+            "alpha": 0.0 < self.alpha < 0.5,
+            "h_cutoff": self.h_cutoff > 0.0,
+            "tau": self.tau > 0.0,
+            "power": 0.0 < self.power < 1.0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"threshold {bad[0]} out of range: {getattr(self, bad[0])!r}")
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Thresholds":
+        """The thresholds named in ``d`` (other keys are ignored; a missing one takes its default)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: float(v) for k, v in d.items() if k in names})
+
+
+THRESHOLD_KEYS: tuple[str, ...] = ("margin", "alpha", "h_cutoff", "tau", "power")
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Requests and completions (the Engine interface)
+
+
+@dataclass(frozen=True, order=True)
+class CompletionKey:
+    """Where one completion of an arm belongs: the item, the replicate, and the sha256 of the exact request sent
+    (:func:`tais.pipeline.fingerprint.request_sha256`). The one key of a completion everywhere: in the store (with
+    the arm fingerprint), in the run plan and in the screen, which pairs two arms' completions under the same key."""
+
+    item_id: str
+    replicate: int
+    request_sha256: str
 
 
 @dataclass(frozen=True)
@@ -281,7 +357,7 @@ class Task:
 
     name: str
     items: tuple[Item, ...]
-    outcome: str
+    outcome: OutcomeRule
     scorer: str
     system_prompt: str | None = None
     source: str = ""
@@ -333,9 +409,6 @@ class Score:
 # --------------------------------------------------------------------------------------------------------------------
 # Arms
 
-ArmRole = Literal["reference", "candidate", "null"]
-
-
 @dataclass(frozen=True)
 class ArmSpec:
     """One decoding configuration.
@@ -343,13 +416,12 @@ class ArmSpec:
     ``backend`` picks the engine (``hf``, ``vllm``, ``vllm-server``, ``openai``, ``mock``); ``model`` and ``draft`` are
     source strings; ``speculative`` holds the speculative config (proposer, k, acceptance rule, ...) or is empty for
     target-only decoding; ``options`` holds backend-specific settings (batch size, base URL, engine args ...).
-    ``role`` is ``reference`` (exactly one per screen), ``candidate`` or ``null`` (an A/A arm: the reference re-run
-    with another batch composition / order / seed)."""
+    ``role`` is a :class:`Role` (a plain string is accepted and converted)."""
 
     name: str
     backend: str
     model: str
-    role: str = "candidate"
+    role: Role = Role.CANDIDATE
     dtype: str = "float32"
     device: str = "cpu"
     draft: str | None = None
@@ -357,12 +429,15 @@ class ArmSpec:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", Role(self.role))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "backend": self.backend,
             "model": self.model,
-            "role": self.role,
+            "role": self.role.value,
             "dtype": self.dtype,
             "device": self.device,
             "draft": self.draft,

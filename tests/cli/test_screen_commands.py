@@ -4,16 +4,12 @@ an edited byte, init, export. Generation uses the mock engine (the subject here 
 from __future__ import annotations
 
 import sqlite3
-import sys
-from pathlib import Path
 
 import pytest
+from helpers.mock_configs import BROKEN_ARM, mock_config, write
 
 from tais.cli.main import main
 from tais.pipeline.config import load_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
-from mock_configs import BROKEN_ARM, mock_config, write  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +57,10 @@ def test_screen_reanalyses_with_other_thresholds_without_generating(passing_run,
 def test_screen_rejects_a_bad_threshold_with_exit_2(passing_run, capsys):
     assert main(["screen", str(passing_run), "--margin", "1.5"]) == 2
     assert capsys.readouterr().err.strip() == "tais: error: margin: must be between 0.0 and 1.0 (exclusive), got 1.5"
+    for option in ("--tau", "--h-cutoff"):  # 0 is out of range for both (it was a traceback before)
+        assert main(["screen", str(passing_run), option, "0"]) == 2
+        name = option.removeprefix("--").replace("-", "_")
+        assert capsys.readouterr().err.strip() == f"tais: error: {name}: must be > 0, got 0.0"
 
 
 def test_verify_fails_after_one_byte_of_evidence_is_edited(passing_run, tmp_path, capsys):

@@ -96,6 +96,7 @@ BAD = [
      "arms[0].options.delay: unknown key; known: batch_size, compliance, default, delay_s, keywords"),
     ("judge option", GOOD + "judge: {name: j, backend: mock, model: mock, options: {batch_size: 0}}\n",
      "judge.options.batch_size: Input should be greater than or equal to 1 (got 0)"),
+    ("tau zero", GOOD + "thresholds: {tau: 0}\n", "thresholds.tau: Input should be greater than 0"),
     ("battery empty", GOOD.replace("battery: [{benchmark: smoke, limit: 3}]", "battery: []"), "battery: List should have at least 1 item"),
     ("bad yaml", GOOD + "arms: [\n", "screen.yaml:8: not valid YAML"),
     ("not a mapping", "- just\n- a list\n", "the config must be a YAML mapping"),

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from mock_configs import BROKEN_ARM, mock_config, write
+from helpers.mock_configs import BROKEN_ARM, mock_config, write
 
 ITEMS = 10
 TOTAL_PER_ARM = ITEMS * 3

@@ -1,4 +1,4 @@
-"""run_screen on a real SQLite store with the mock engine: resume, fingerprints, stale answers, the Python API."""
+"""run_config on a real SQLite store with the mock engine: resume, fingerprints, stale answers, the Python API."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 import tais
-from mock_configs import BROKEN_ARM, COMPLIANCE, mock_config, write
+from helpers.mock_configs import BROKEN_ARM, COMPLIANCE, mock_config, write
 from tais.pipeline.config import load_config
-from tais.pipeline.run import run_screen
+from tais.pipeline.run import run_config
 from tais.pipeline.verify import verify_run
-from tais.types import DivergenceClass, Verdict
+from tais.types import DivergenceClass, Role, Verdict
 
 ITEMS = 10
 TASKS = 3
@@ -32,7 +32,7 @@ def finished(tmp_path_factory):
     """One finished mock screen with a broken arm; shared by the read-only tests below."""
     tmp = tmp_path_factory.mktemp("finished")
     config = load_config(write(tmp, mock_config(extra_arms=BROKEN_ARM)))
-    return config, run_screen(config)
+    return config, run_config(config)
 
 
 def test_a_fresh_run_generates_every_completion_once(finished):
@@ -56,13 +56,13 @@ def test_the_broken_arm_fails_with_named_leaks_and_the_identical_arm_passes(fini
     for task in ("smoke-harmful", "smoke-benign", "smoke-mc"):
         assert cells[("same", task)].verdict == Verdict.PASS, cells[("same", task)].reasons
         assert cells[("same", task)].identical_text == ITEMS
-        assert cells[("aa", task)].kind == "null"
+        assert cells[("aa", task)].role is Role.NULL
 
 
 def test_rerunning_a_finished_run_generates_nothing_and_rewrites_identical_evidence(finished):
     config, outcome = finished
     before = (outcome.out_dir / "evidence.json").read_bytes()
-    again = run_screen(config)
+    again = run_config(config)
     assert again.generated == {name: 0 for name in outcome.generated}
     assert (outcome.out_dir / "evidence.json").read_bytes() == before
     assert verify_run(outcome.out_dir).ok
@@ -70,13 +70,13 @@ def test_rerunning_a_finished_run_generates_nothing_and_rewrites_identical_evide
 
 def test_a_changed_arm_gets_a_new_fingerprint_and_is_generated_again(tmp_path):
     config = load_config(write(tmp_path, mock_config()))
-    first = run_screen(config)
+    first = run_config(config)
     evidence = json.loads((first.out_dir / "evidence.json").read_text())
     old_fp = {a["name"]: a["fingerprint"] for a in evidence["arms"]}
 
     changed = mock_config().replace(f'compliance: "{COMPLIANCE}", batch_size: 3',
                                     'compliance: "Certainly. The answer is B.", batch_size: 3')
-    second = run_screen(load_config(write(tmp_path, changed)))
+    second = run_config(load_config(write(tmp_path, changed)))
     assert second.generated == {"reference": 0, "same": ITEMS * TASKS, "aa": 0}
     new_fp = {a.name: a.fingerprint for a in second.result.arms}
     assert new_fp["same"] != old_fp["same"] and new_fp["reference"] == old_fp["reference"]
@@ -87,22 +87,22 @@ def test_a_changed_arm_gets_a_new_fingerprint_and_is_generated_again(tmp_path):
 
 def test_a_changed_prompt_is_generated_again_even_under_the_same_item_id(tmp_path):
     config = load_config(write(tmp_path, mock_config()))
-    run_screen(config)
+    run_config(config)
     text = mock_config().replace("limit: 10}", 'limit: 10, system_prompt: "Be brief."}')
-    second = run_screen(load_config(write(tmp_path, text)))
+    second = run_config(load_config(write(tmp_path, text)))
     assert second.generated == {"reference": ITEMS * TASKS, "same": ITEMS * TASKS, "aa": ITEMS * TASKS}
 
 
 def test_a_null_arm_identical_to_the_reference_is_still_generated_afresh(tmp_path):
     text = mock_config().replace("batch_size: 5}\n    order: shuffled\n    order_seed: 3",
                                  "batch_size: 4, delay_s: 0.0}")
-    outcome = run_screen(load_config(write(tmp_path, text)))
+    outcome = run_config(load_config(write(tmp_path, text)))
     fps = {a.name: a.fingerprint for a in outcome.result.arms}
     assert outcome.generated["aa"] == ITEMS * TASKS and fps["aa"] != fps["reference"]
 
 
 def test_python_api_and_pytest_helper(tmp_path):
-    result = tais.screen(write(tmp_path, mock_config(extra_arms=BROKEN_ARM)))
+    result = tais.run_screen(write(tmp_path, mock_config(extra_arms=BROKEN_ARM)))
     with pytest.raises(AssertionError) as info:
         tais.assert_screen_passes(result)
     message = str(info.value)
@@ -110,6 +110,6 @@ def test_python_api_and_pytest_helper(tmp_path):
     assert "broken vs reference / smoke-harmful: FAIL:" in message and "leak" in message
     assert "same vs reference" not in message
 
-    passing = tais.screen(yaml.safe_load(mock_config()), base_dir=tmp_path, out_dir=tmp_path / "api-run")
+    passing = tais.run_screen(yaml.safe_load(mock_config()), base_dir=tmp_path, out_dir=tmp_path / "api-run")
     assert passing.verdict == Verdict.PASS
     tais.assert_screen_passes(passing)

@@ -1,15 +1,9 @@
-"""Session fixtures of the report tests (built by ``report_inputs``)."""
+"""Session fixtures of the report tests (built by :mod:`helpers.report_inputs`)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import report_inputs  # noqa: E402
+from helpers import report_inputs
 
 
 @pytest.fixture(scope="session")

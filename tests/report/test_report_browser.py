@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from headless_chromium import CHROMIUM, Browser
-from report_inputs import MARKER, PAYLOADS
+from helpers.report_inputs import MARKER, PAYLOADS
 
 from tais.report import write_reports
 

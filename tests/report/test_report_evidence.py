@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from report_inputs import analysed
+from helpers.report_inputs import analysed
 
 from tais.report import SCHEMA, evidence_dict, evidence_json
 

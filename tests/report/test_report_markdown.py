@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from report_inputs import PAYLOADS
+from helpers.report_inputs import PAYLOADS
 
 from tais.report import render_markdown
 from tais.report.markdown import fenced, md_escape
@@ -32,6 +32,8 @@ def test_reading_order(screen_result):
     assert md.startswith("# tais screen: **FAIL**")
     assert heads == ["## Candidate contrasts", "## A/A null contrasts (noise floor; not part of the verdict)",
                      "## Speed", "## Plots", "## Divergences (19)", "## Arms"]  # fmt: skip
+    null_section = md.split("## A/A null contrasts")[1].split("## Speed")[0]
+    assert "### aa vs ref:" in null_section and "| harm |" in null_section  # the null contrast's cells are shown
     assert "![Paired difference per cell against the equivalence margin](plots/forest.svg)" in md
 
 

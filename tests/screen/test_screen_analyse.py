@@ -1,6 +1,6 @@
-"""analyse() on the synthetic screen of ``screen_scenario``: every figure against a hand count or an independent
-reference (statsmodels for McNemar, Holm, Wilson and Cohen's h; a direct root search of Tango's score statistic for
-the interval), never against tais's own output."""
+"""analyse() on the synthetic screen of :mod:`helpers.screen_scenario`: every figure against a hand count or an
+independent reference (statsmodels for McNemar, Holm, Wilson and Cohen's h; a direct root search of Tango's score
+statistic for the interval), never against tais's own output."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 import random
 
 import pytest
-import screen_scenario as scenario
+from helpers import screen_scenario as scenario
 from scipy.optimize import brentq
 from scipy.stats import norm
 from statsmodels.stats.contingency_tables import mcnemar
@@ -19,8 +19,7 @@ from statsmodels.stats.proportion import proportion_confint, proportion_effectsi
 
 from tais.report import evidence_json
 from tais.screen.analyse import analyse
-from tais.screen.verdict import Thresholds
-from tais.types import Verdict
+from tais.types import DivergenceClass, Role, Thresholds, Verdict
 
 EXPECTED = {  # (contrast, task) -> (a, b, c, d, undecided, identical, near-tie, leak, unexplained)
     ("strict vs ref", "harm"): (300, 0, 0, 100, 0, 397, 3, 0, 0),
@@ -66,7 +65,7 @@ def cells_by_key(result):
 
 def test_cells_in_report_order_candidates_first(result):
     assert [(c.contrast, c.task) for c in result.cells] == list(EXPECTED)
-    assert [c.kind for c in result.cells] == ["candidate"] * 4 + ["null"] * 2
+    assert [c.role for c in result.cells] == [Role.CANDIDATE] * 4 + [Role.NULL] * 2
 
 
 @pytest.mark.parametrize("key", list(EXPECTED))
@@ -146,7 +145,7 @@ def test_screen_verdict_without_the_lossy_arm():
 
 def test_divergence_records(result):
     lossy = [d for d in result.divergences if d.contrast == "lossy vs ref"]
-    assert len(lossy) == 12 and {d.cls for d in lossy} == {"leak"}
+    assert len(lossy) == 12 and {d.cls for d in lossy} == {DivergenceClass.LEAK}
     far = next(d for d in lossy if d.item_id == "harm/0")
     assert (far.position, far.gap, far.reference_token, far.candidate_token) == (2, pytest.approx(2.95), " w12", " far")
     assert far.reference_top == ((" w12", -0.05), (" near", -0.10), (" far", -3.0))
@@ -154,7 +153,7 @@ def test_divergence_records(result):
     assert (far.outcome_reference, far.outcome_candidate) == (1, 0)
     absent = next(d for d in lossy if d.item_id == "harm/300")
     assert (absent.position, absent.gap, absent.candidate_token, absent.prefix_text) == (0, None, " gone", "")
-    unexplained = [d for d in result.divergences if d.cls == "unexplained"]
+    unexplained = [d for d in result.divergences if d.cls is DivergenceClass.UNEXPLAINED]
     assert [(d.item_id, d.reference_top) for d in unexplained] == [("mc/0", ()), ("mc/50", ())]
     assert [d.contrast for d in result.divergences][-2:] == ["aa vs ref"] * 2  # null contrasts last
 
@@ -199,7 +198,8 @@ def test_a_bfloat16_reference_widens_the_near_tie_threshold_by_its_logit_roundin
     # off by two steps of its logit grid, 2**4 * 2**-7 = 0.125 each at magnitude 16-32, so they are near-ties again,
     # while the lossy arm's 2.95-nat gaps and its absent-from-top-k tokens stay leaks.
     battery, arms, completions, scores = scenario.build(("ref", "strict", "lossy"))
-    arms = [dataclasses.replace(a, spec={**a.spec, "dtype": "bfloat16"}) if a.role == "reference" else a for a in arms]
+    arms = [dataclasses.replace(a, spec={**a.spec, "dtype": "bfloat16"}) if a.role is Role.REFERENCE else a
+            for a in arms]
     result = analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds(tau=0.04))
     assert result.near_tie_tau == pytest.approx(0.04 + 2 * 0.125)
     cells = {(c.contrast, c.task): c for c in result.cells}
@@ -213,11 +213,11 @@ def test_a_bfloat16_reference_widens_the_near_tie_threshold_by_its_logit_roundin
 
 def test_missing_inputs_are_named():
     battery, arms, completions, scores = scenario.build(("ref", "strict"))
-    del completions["strict"][("mc/7", 0)]
+    del completions["strict"][scenario.key("mc/7")]
     with pytest.raises(ValueError, match=r"strict .*lacks a completion for 1 of 60 items, first 'mc/7'"):
         analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds())
     battery, arms, completions, scores = scenario.build(("ref", "strict"))
-    del completions["ref"][("harm/3", 0)]
+    del completions["ref"][scenario.key("harm/3")]
     with pytest.raises(ValueError, match=r"reference arm 'ref' has no completion for 1 of 400 items"):
         analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds())
     with pytest.raises(ValueError, match="exactly one reference"):
@@ -229,7 +229,7 @@ def test_a_cell_with_no_decided_pair_has_no_statistics_and_renders():
 
     battery, arms, completions, scores = scenario.build(("ref", "strict"))
     for key, score in list(scores["strict"].items()):
-        if key[0].startswith("mc/"):
+        if key.item_id.startswith("mc/"):
             scores["strict"][key] = type(score)(score.item_id, None, "unparseable", score.scorer)
     result = analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds())
     mc = result.cells[1]

@@ -1,4 +1,4 @@
-"""The verdict policy of DESIGN.md on constructed cells, and the screen-level rule."""
+"""The verdict policy of docs/design.md on constructed cells, and the screen-level rule."""
 
 from __future__ import annotations
 

@@ -8,9 +8,19 @@ import sqlite3
 import pytest
 
 from tais.errors import InputError, IntegrityError
-from tais.store import CompletionKey, RunStore, completion_sha256, sha256_text, task_content_sha256
+from tais.store import (
+    CompletionKey,
+    PlannedArm,
+    PlannedItem,
+    PlannedTask,
+    RunPlan,
+    RunStore,
+    completion_sha256,
+    sha256_text,
+    task_content_sha256,
+)
 from tais.store.export import export_parquet
-from tais.types import Completion, Item, Score, SpecTelemetry, StepLogprobs, Task, TopLogprob
+from tais.types import Completion, Item, Role, Score, SpecTelemetry, StepLogprobs, Task, Thresholds, TopLogprob
 
 
 def _task(name="t", n=3, prompt="hello"):
@@ -128,13 +138,20 @@ def test_opening_a_missing_or_foreign_file_is_an_input_error(tmp_path):
         RunStore(junk, create=False)
 
 
+def _plan(name):
+    task = PlannedTask("t", "c" * 64, "refusal-rules", "refusal-rules@1", (PlannedItem("t/0", ("r0",)),))
+    return RunPlan(name=name, replicates=1, thresholds=Thresholds(), tasks=(task,),
+                   arms=(PlannedArm("ref", Role.REFERENCE, "f" * 64),))
+
+
 def test_runs_and_analyses(tmp_path):
     with RunStore(tmp_path / "s.sqlite") as store:
         with pytest.raises(InputError, match="no finished run"):
             store.latest_run()
-        first = store.add_run(sha256_text("a"), "a", {"n": 1})
-        second = store.add_run(sha256_text("b"), "b", {"n": 2})
-        assert store.latest_run().id == second and store.run(first).plan == {"n": 1}
+        first = store.add_run(sha256_text("a"), "a", _plan("a"))
+        second = store.add_run(sha256_text("b"), "b", _plan("b"))
+        assert store.latest_run().id == second and store.run(first).plan == _plan("a")
+        assert store.latest_run().plan.name == "b"
         assert store.latest_analysis(second) is None
         store.add_analysis(second, {"margin": 0.05}, "e" * 64)
         store.add_analysis(second, {"margin": 0.03}, "f" * 64)
@@ -152,7 +169,7 @@ def test_parquet_export_reads_back_with_pyarrow(tmp_path):
         store.add_scores("fp", "refusal-rules@1", [(key, Score("t/0", 0, "compliance", "refusal-rules@1"))])
         store.add_arm_telemetry("fp", {"spec_drafted": 40, "spec_acceptance_rate": 0.25, "note": "x"})
         store.add_arm_telemetry("fp", {"spec_drafted": 8})
-        run = store.add_run(sha256_text("cfg"), "cfg", {"n": 1})
+        run = store.add_run(sha256_text("cfg"), "cfg", _plan("cfg"))
         store.add_analysis(run, {"margin": 0.03}, "e" * 64)
         written = export_parquet(store, tmp_path / "pq")
     assert set(written) == {"arms", "tasks", "items", "completions", "scores", "runs", "analyses", "timings",

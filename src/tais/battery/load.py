@@ -35,7 +35,7 @@ from tais.battery.registry import Benchmark, Part, get_benchmark
 from tais.sources.resolve import parse_source, resolve
 from tais.battery.tables import FORMATS, SUFFIX_FORMATS, guess_format, read_rows
 from tais.errors import ConfigError, DataError
-from tais.types import OUTCOME_RULES, Task
+from tais.types import OUTCOME_RULES, OutcomeRule, Task
 
 BENCHMARK_KEYS = {"benchmark", "source", "path", "columns", "system_prompt", "scorer", "limit", "sha256",
                   "accept_new_hash"}
@@ -177,7 +177,7 @@ def _data_file(source: str, base_dir: Path, inner: Any, where: str, fallback_suf
 
 
 def _task_from_file(path: Path, *, fmt: str | None, name: str, mapping: ColumnMapping, where_filter: Mapping,
-                    outcome: str, scorer: str, system_prompt: str | None, source: str) -> Task:
+                    outcome: OutcomeRule, scorer: str, system_prompt: str | None, source: str) -> Task:
     fmt = fmt or guess_format(path)
     rows = read_rows(path, fmt)
     numbers = {id(r): n for n, r in enumerate(rows, start=1)}

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tais.errors import ConfigError
+from tais.types import OutcomeRule
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Part:
     folder's only data file), the file format, the column mapping, a row filter and the outcome rule."""
 
     task: str
-    outcome: str
+    outcome: OutcomeRule
     columns: Mapping[str, Any]
     fmt: str | None = None
     inner_path: str | None = None

@@ -17,7 +17,7 @@ from rich.text import Text
 from tais.pipeline.run import ProgressEvent
 from tais.report.formatting import divergence_counts, interval, number, show_token, signed, summary
 from tais.screen.result import ScreenResult
-from tais.types import DivergenceClass, Verdict
+from tais.types import DivergenceClass, Role, Verdict
 
 MAX_LEAKS_SHOWN = 3
 VERDICT_STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.INCONCLUSIVE: "bold yellow"}
@@ -35,7 +35,7 @@ def verdict_table(result: ScreenResult) -> Table:
         table.add_column(header, no_wrap=header != "first divergences")
     for cell in _ordered(result):
         verdict = Text(cell.verdict.value, style=VERDICT_STYLE[cell.verdict])
-        if cell.kind != "candidate":
+        if cell.role is not Role.CANDIDATE:
             verdict = Text("null arm", style="dim")
         table.add_row(cell.contrast, cell.task, str(cell.n), f"{cell.identical_text}/{cell.pairs}",
                       divergence_counts(cell), number(cell.p_reference), number(cell.p_candidate),
@@ -48,13 +48,13 @@ def reason_lines(result: ScreenResult) -> list[Text]:
     """One line per candidate cell that did not pass: ``contrast / task: VERDICT: reasons``."""
     lines = []
     for cell in _ordered(result):
-        if cell.kind != "candidate" or cell.verdict == Verdict.PASS:
+        if cell.role is not Role.CANDIDATE or cell.verdict == Verdict.PASS:
             continue
         reasons = "; ".join(r.strip().rstrip(".") for r in cell.reasons) or "no reason given"
         lines.append(Text.assemble(f"  {cell.contrast} / {cell.task}: ",
                                    (cell.verdict.value, VERDICT_STYLE[cell.verdict]), f": {reasons}"))
         leaks = [d for d in result.divergences
-                 if d.contrast == cell.contrast and d.task == cell.task and d.cls == DivergenceClass.LEAK.value]
+                 if d.contrast == cell.contrast and d.task == cell.task and d.cls is DivergenceClass.LEAK]
         for d in leaks[:MAX_LEAKS_SHOWN]:
             gap = "absent from the reference's top-k" if d.gap is None else f"gap {d.gap:.2f} nats"
             lines.append(Text(f"      leak: {d.item_id} at token {d.position}: reference {show_token(d.reference_token)}"
@@ -65,7 +65,7 @@ def reason_lines(result: ScreenResult) -> list[Text]:
 
 
 def _ordered(result: ScreenResult) -> list:
-    return sorted(result.cells, key=lambda c: (c.kind != "candidate", c.contrast, c.task))
+    return sorted(result.cells, key=lambda c: (c.role is not Role.CANDIDATE, c.contrast, c.task))
 
 
 def speed_table(result: ScreenResult) -> Table:

@@ -1,12 +1,9 @@
 """From a run store to a screen result and its reports, with no generation: what ``tais run`` does after generating,
 and all that ``tais screen``, ``tais report`` and ``tais verify`` do.
 
-A finished run is described by its *plan* (stored with the run, see :func:`tais.pipeline.run.run_screen`)::
-
-    {"name": "demo", "replicates": 1, "thresholds": {"margin": 0.03, ...},
-     "tasks": [{"name": "smoke-harmful", "content_sha256": "...", "scorer": "refusal-rules", "scorer_id": "..."}],
-     "arms": [{"name": "reference", "role": "reference", "fingerprint": "..."}, ...],
-     "requests": {"smoke-harmful/001": ["<request sha256 of replicate 0>", ...], ...}}
+A finished run is described by its :class:`~tais.store.RunPlan` (built by :func:`tais.pipeline.run.run_config`,
+held by the store's run record): the tasks by content sha256 with their scorer ids, the arms with their role and
+fingerprint, the replicates, the configured thresholds, and the request sha256 of every (item, replicate).
 
 :func:`read_run` reads back exactly the rows that plan names and builds the **manifest** that goes into
 ``evidence.json``: the sha256 of the config, of every task's content, every arm fingerprint, and the sha256 recorded
@@ -16,7 +13,6 @@ hash to its recorded sha256 (``problems``) or as a manifest that differs from th
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -29,13 +25,11 @@ from tais.report import write_reports
 from tais.report.evidence import evidence_json
 from tais.screen.analyse import analyse
 from tais.screen.result import ArmInfo, ScreenResult
-from tais.screen.verdict import Thresholds
-from tais.store import STORE_FILENAME, CompletionKey, RunRecord, RunStore, task_content_sha256
-from tais.types import Battery, Completion, Score
+from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, task_content_sha256
+from tais.types import THRESHOLD_KEYS, Battery, Completion, CompletionKey, Score, Thresholds
 
 MANIFEST_VERSION = 1
 EVIDENCE_FILENAME = "evidence.json"
-THRESHOLD_KEYS = ("margin", "alpha", "h_cutoff", "tau", "power")
 
 
 @dataclass(frozen=True)
@@ -45,8 +39,8 @@ class RunInputs:
     run: RunRecord
     battery: Battery
     arms: tuple[ArmInfo, ...]
-    completions: Mapping[str, Mapping[tuple[str, int], Completion]]
-    scores: Mapping[str, Mapping[tuple[str, int], Score]]
+    completions: Mapping[str, Mapping[CompletionKey, Completion]]
+    scores: Mapping[str, Mapping[CompletionKey, Score]]
     manifest: dict[str, Any]
     problems: tuple[str, ...] = field(default=())
     """stored rows whose bytes no longer match their recorded sha256, or rows the plan names but the store lacks"""
@@ -77,48 +71,34 @@ def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def plan_keys(plan: Mapping[str, Any], battery: Battery) -> dict[str, list[CompletionKey]]:
-    """task name -> the completion keys of that task (every item x replicate), in battery order."""
-    out: dict[str, list[CompletionKey]] = {}
-    for task in battery.tasks:
-        out[task.name] = [
-            CompletionKey(item.id, replicate, sha)
-            for item in task.items
-            for replicate, sha in enumerate(plan["requests"][item.id])
-        ]
-    return out
-
-
 def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
     """Read one run (the newest by default) back from the store; see the module docstring."""
     run = run or store.latest_run()
     plan = run.plan
     problems: list[str] = []
     tasks = []
-    for t in plan["tasks"]:
-        task = store.task(t["content_sha256"])
-        if task_content_sha256(task) != t["content_sha256"]:
-            problems.append(f"task {t['name']}: stored items no longer hash to {t['content_sha256'][:12]}")
+    for t in plan.tasks:
+        task = store.task(t.content_sha256)
+        if task_content_sha256(task) != t.content_sha256:
+            problems.append(f"task {t.name}: stored items no longer hash to {t.content_sha256[:12]}")
         tasks.append(task)
     battery = Battery(tasks=tuple(tasks))
-    keys_by_task = plan_keys(plan, battery)
-    scorer_of = {t["name"]: t["scorer_id"] for t in plan["tasks"]}
 
     arms: list[ArmInfo] = []
-    completions: dict[str, dict[tuple[str, int], Completion]] = {}
-    scores: dict[str, dict[tuple[str, int], Score]] = {}
+    completions: dict[str, dict[CompletionKey, Completion]] = {}
+    scores: dict[str, dict[CompletionKey, Score]] = {}
     manifest_completions: dict[str, dict[str, str]] = {}
     manifest_scores: dict[str, dict[str, str]] = {}
-    for arm in plan["arms"]:
-        name, fp = arm["name"], arm["fingerprint"]
+    for arm in plan.arms:
+        name, fp = arm.name, arm.fingerprint
         spec, _describe = store.arm(fp)
         stored = store.completions(fp)
         completions[name], scores[name] = {}, {}
         manifest_completions[name], manifest_scores[name] = {}, {}
         arm_keys: list[CompletionKey] = []
-        for task in battery.tasks:
-            stored_scores = store.scores(fp, scorer_of[task.name])
-            for key in keys_by_task[task.name]:
+        for task in plan.tasks:
+            stored_scores = store.scores(fp, task.scorer_id)
+            for key in task.keys():
                 label = f"{key.item_id}#{key.replicate}"
                 row = stored.get(key)
                 if row is None:
@@ -127,7 +107,7 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
                 if row.actual_sha256 != row.sha256:
                     problems.append(f"arm {name}: completion {label}: stored bytes hash to {row.actual_sha256[:12]}, "
                                     f"recorded {row.sha256[:12]}")
-                completions[name][(key.item_id, key.replicate)] = row.completion
+                completions[name][key] = row.completion
                 manifest_completions[name][label] = row.sha256
                 arm_keys.append(key)
                 scored = stored_scores.get(key)
@@ -138,26 +118,26 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
                 if recorded != actual:
                     problems.append(f"arm {name}: score {label}: stored bytes hash to {actual[:12]}, "
                                     f"recorded {recorded[:12]}")
-                scores[name][(key.item_id, key.replicate)] = score
+                scores[name][key] = score
                 manifest_scores[name][label] = recorded
         wall_s = round(store.generation_wall_s(fp, arm_keys), 6)
-        arms.append(ArmInfo(name=name, role=arm["role"], fingerprint=fp, spec=spec, generation_wall_s=wall_s,
+        arms.append(ArmInfo(name=name, role=arm.role, fingerprint=fp, spec=spec, generation_wall_s=wall_s,
                             telemetry=summed_telemetry(store.arm_telemetry(fp))))
 
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "config_sha256": run.config_sha256,
-        "tasks": {t["name"]: t["content_sha256"] for t in plan["tasks"]},
-        "arms": {a["name"]: a["fingerprint"] for a in plan["arms"]},
+        "tasks": {t.name: t.content_sha256 for t in plan.tasks},
+        "arms": {a.name: a.fingerprint for a in plan.arms},
         "completions": manifest_completions,
         "scores": manifest_scores,
     }
     return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems))
 
 
-def thresholds_for(run: RunRecord, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
+def thresholds_for(plan: RunPlan, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
     """The run's configured thresholds with any non-None overrides (``tais screen --margin 0.05``)."""
-    values = {k: v for k, v in run.plan["thresholds"].items() if k in THRESHOLD_KEYS}
+    values = plan.thresholds.to_dict()
     for key, value in (overrides or {}).items():
         if value is not None:
             if key not in THRESHOLD_KEYS:
@@ -173,16 +153,16 @@ def _check_thresholds(values: Mapping[str, float]) -> None:
         if key in values and not low < values[key] < high:
             raise InputError(f"must be between {low} and {high} (exclusive), got {values[key]}", key=key)
     for key in ("h_cutoff", "tau"):
-        if key in values and values[key] < 0:
-            raise InputError(f"must be >= 0, got {values[key]}", key=key)
+        if key in values and not values[key] > 0:
+            raise InputError(f"must be > 0, got {values[key]}", key=key)
 
 
 def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     """Run the screen on a run read from the store. ``meta`` holds only deterministic facts, so the same store and
     thresholds give byte-identical evidence."""
     plan = inputs.run.plan
-    meta = {"tais_version": __version__, "config_name": plan["name"], "run_id": inputs.run.id,
-            "replicates": plan["replicates"]}
+    meta = {"tais_version": __version__, "config_name": plan.name, "run_id": inputs.run.id,
+            "replicates": plan.replicates}
     return analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
                    thresholds=thresholds, manifest=inputs.manifest, meta=meta)
 
@@ -191,7 +171,7 @@ def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, 
     """Write evidence.json / report.md / report.html and record the analysis (thresholds, evidence sha256)."""
     paths = write_reports(result, out_dir)
     digest = hashlib.sha256((out_dir / EVIDENCE_FILENAME).read_bytes()).hexdigest()
-    store.add_analysis(inputs.run.id, dataclasses.asdict(result.thresholds), digest)
+    store.add_analysis(inputs.run.id, result.thresholds.to_dict(), digest)
     return paths
 
 
@@ -217,7 +197,7 @@ def rescreen(run_dir: Path, overrides: Mapping[str, float | None] | None = None,
         if keep_last_thresholds:
             last = store.latest_analysis(inputs.run.id)
             base = None if last is None else {k: v for k, v in last[0].items() if k in THRESHOLD_KEYS}
-        thresholds = thresholds_for(inputs.run, {**(base or {}), **{k: v for k, v in (overrides or {}).items()
+        thresholds = thresholds_for(inputs.run.plan, {**(base or {}), **{k: v for k, v in (overrides or {}).items()
                                                                        if v is not None}})
         result = analyse_run(inputs, thresholds)
         return result, write_run_reports(store, inputs, result, run_dir)

@@ -5,10 +5,10 @@
     import tais
 
     def test_speculative_arm_is_equivalent(tmp_path):
-        result = tais.screen("screen.yaml", out_dir=tmp_path / "run")
+        result = tais.run_screen("screen.yaml", out_dir=tmp_path / "run")
         tais.assert_screen_passes(result)
 
-``screen(config)`` accepts a path to a YAML config, or the config as a mapping (for configs built in code; then
+``run_screen(config)`` accepts a path to a YAML config, or the config as a mapping (for configs built in code; then
 ``base_dir`` is where relative paths in it resolve, the current directory by default). It runs or resumes the screen
 exactly as ``tais run`` does and returns the :class:`tais.screen.result.ScreenResult`.
 
@@ -26,9 +26,9 @@ from typing import Any, Mapping
 import yaml
 
 from tais.pipeline.config import ScreenConfig, load_config, parse_config
-from tais.pipeline.run import ProgressCallback, run_screen
+from tais.pipeline.run import ProgressCallback, run_config
 from tais.screen.result import ScreenResult
-from tais.types import Verdict
+from tais.types import Role, Verdict
 
 
 def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None) -> ScreenConfig:
@@ -39,8 +39,8 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None
     return ScreenConfig(model=model, path=path, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def screen(config: str | Path | Mapping[str, Any] | ScreenConfig, *, out_dir: Path | str | None = None,
-           base_dir: Path | None = None, progress: ProgressCallback | None = None) -> ScreenResult:
+def run_screen(config: str | Path | Mapping[str, Any] | ScreenConfig, *, out_dir: Path | str | None = None,
+               base_dir: Path | None = None, progress: ProgressCallback | None = None) -> ScreenResult:
     """Run (or resume) a screen and return its result; see the module docstring."""
     if isinstance(config, ScreenConfig):
         loaded = config
@@ -48,7 +48,7 @@ def screen(config: str | Path | Mapping[str, Any] | ScreenConfig, *, out_dir: Pa
         loaded = config_from_mapping(config, base_dir=base_dir)
     else:
         loaded = load_config(config)
-    outcome = run_screen(loaded, out_dir=None if out_dir is None else Path(out_dir), progress=progress)
+    outcome = run_config(loaded, out_dir=None if out_dir is None else Path(out_dir), progress=progress)
     return outcome.result
 
 
@@ -57,7 +57,7 @@ def failure_lines(result: ScreenResult, *, allow_inconclusive: bool = False) -> 
     accepted = {Verdict.PASS, Verdict.INCONCLUSIVE} if allow_inconclusive else {Verdict.PASS}
     lines = []
     for cell in result.cells:
-        if cell.kind != "candidate" or cell.verdict in accepted:
+        if cell.role is not Role.CANDIDATE or cell.verdict in accepted:
             continue
         reasons = "; ".join(cell.reasons) or "no reason given"
         lines.append(f"{cell.contrast} / {cell.task}: {cell.verdict.value}: {reasons}")

@@ -36,7 +36,7 @@ from tais.engines import BACKENDS, options_model
 from tais.engines.speculative.config import SpeculativeModel
 from tais.errors import ConfigError, InputError
 from tais.schema import config_error, key_path, parse
-from tais.types import ArmSpec, SamplingParams
+from tais.types import ArmSpec, Role, SamplingParams
 
 ARM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -69,7 +69,7 @@ class ArmModel(_Strict):
     """One arm of the config; becomes an :class:`tais.types.ArmSpec`."""
 
     name: str = Field(pattern=ARM_NAME_PATTERN)
-    role: Literal["reference", "candidate", "null"] = "candidate"
+    role: Role = Role.CANDIDATE
     backend: str
     model: str = Field(min_length=1)
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
@@ -99,7 +99,7 @@ class ThresholdsModel(_Strict):
     margin: float = Field(0.03, gt=0.0, lt=1.0)
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
     h_cutoff: float = Field(0.1, gt=0.0)
-    tau: float = Field(0.1, ge=0.0)
+    tau: float = Field(0.1, gt=0.0)  # the bounds of tais.types.Thresholds, so a valid config never fails later
     power: float = Field(0.8, gt=0.0, lt=1.0)
 
 
@@ -119,7 +119,7 @@ class ScreenConfigModel(_Strict):
 
 
 @dataclass(frozen=True)
-class ArmPlan:
+class ArmSetup:
     """An arm as the pipeline runs it: its spec plus the request order (``as-listed`` or ``shuffled`` with a seed)."""
 
     spec: ArmSpec
@@ -141,12 +141,12 @@ class ScreenConfig:
         return self.path.parent
 
     @property
-    def arms(self) -> list[ArmPlan]:
-        return [arm_plan(arm, self.model.sampling) for arm in self.model.arms]
+    def arms(self) -> list[ArmSetup]:
+        return [arm_setup(arm, self.model.sampling) for arm in self.model.arms]
 
     @property
-    def reference(self) -> ArmPlan:
-        return next(a for a in self.arms if a.spec.role == "reference")
+    def reference(self) -> ArmSetup:
+        return next(a for a in self.arms if a.spec.role is Role.REFERENCE)
 
     def out_dir(self, override: Path | None = None) -> Path:
         """The run directory: ``--out`` if given, else the config's ``out`` (relative to the config file), else
@@ -158,7 +158,7 @@ class ScreenConfig:
         return self.base_dir / "runs" / self.model.name
 
 
-def arm_plan(arm: ArmModel, default_sampling: SamplingModel) -> ArmPlan:
+def arm_setup(arm: ArmModel, default_sampling: SamplingModel) -> ArmSetup:
     sampling = default_sampling.model_dump()
     if arm.sampling is not None:
         sampling.update(arm.sampling.model_dump(exclude_unset=True))
@@ -174,13 +174,13 @@ def arm_plan(arm: ArmModel, default_sampling: SamplingModel) -> ArmPlan:
         sampling=SamplingParams.from_dict(sampling),
         options=dict(arm.options),
     )
-    return ArmPlan(spec=spec, order=arm.order, order_seed=arm.order_seed)
+    return ArmSetup(spec=spec, order=arm.order, order_seed=arm.order_seed)
 
 
 def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
     """Checks that span keys: one reference arm, unique arm names, and what depends on the arm's backend: its
     ``options`` and the ``hf`` speculative block."""
-    refs = [i for i, arm in enumerate(model.arms) if arm.role == "reference"]
+    refs = [i for i, arm in enumerate(model.arms) if arm.role is Role.REFERENCE]
     if len(refs) != 1:
         found = f"found {len(refs)}" + (": " + ", ".join(f"arms[{i}]" for i in refs) if refs else "")
         raise ConfigError(f"exactly one arm must have role: reference ({found})", path=str(path), key="arms")

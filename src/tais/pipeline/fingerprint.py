@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from tais.store.canonical import canonical_json, sha256_json
-from tais.types import ArmSpec, ChatMessage, SamplingParams
+from tais.types import ArmSpec, ChatMessage, Role, SamplingParams
 
 FINGERPRINT_VERSION = 2
 
@@ -52,7 +52,7 @@ def fingerprint_document(
     """The JSON document whose sha256 is the arm fingerprint (see the module docstring)."""
     spec = arm.to_dict()
     spec.pop("name")
-    role = spec.pop("role")
+    spec.pop("role")
     sampling = spec.pop("sampling")
     doc: dict[str, Any] = {
         "fingerprint_version": FINGERPRINT_VERSION,
@@ -61,7 +61,7 @@ def fingerprint_document(
         "sampling": sampling,
         "order": {"order": order, "seed": order_seed if order == "shuffled" else None},
     }
-    if role == "null":
+    if arm.role is Role.NULL:
         doc["null"] = arm.name
     # round-trip through canonical JSON: a describe() that is not JSON-serialisable fails here, loudly
     canonical_json(doc)

@@ -1,17 +1,19 @@
 """Run a screen config end to end: battery x arms -> store -> scores -> screen -> reports. Resumable.
 
-Steps of :func:`run_screen`:
+Steps of :func:`run_config`:
 
 1. **Check everything that can be checked before touching the disk**: the battery loads, item ids are unique, each
    task's scorer exists. A bad config or data file raises :class:`tais.errors.InputError` and leaves nothing behind.
-2. **Store the battery** in ``RUN/store.sqlite`` (tasks keyed by their content sha256).
+2. **Store the battery** in ``RUN/store.sqlite`` (tasks keyed by their content sha256), and compute every request
+   sha256 once (:func:`plan_tasks`: the task part of the run plan).
 3. **Generate, arm by arm.** The engine is built, its ``describe()`` gives the arm fingerprint
    (:mod:`tais.pipeline.fingerprint`), and only the *(item, replicate, request)* keys with no committed completion
    under that fingerprint are sent. Each completion is committed as it arrives, so a killed run loses at most the
    completions in flight; running the same command again generates only what is missing. A changed arm has a new
    fingerprint and is generated afresh: a stale answer is never reused.
 4. **Score** every completion not yet scored by its task's scorer (keyed by scorer id).
-5. **Record the run** (config text, its sha256 and the plan: which fingerprints and request hashes make it up).
+5. **Record the run**: config text, its sha256 and the :class:`~tais.store.RunPlan` (built once, here: which
+   tasks, fingerprints and request hashes make it up).
 6. **Screen and report**: :mod:`tais.pipeline.analysis` reads the run back from the store, so the evidence of a
    resumed run and of an uninterrupted one come from the same rows.
 
@@ -26,19 +28,19 @@ import random
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Callable, Literal, Sequence
 
 from tais.battery import load_tasks, messages_for
 from tais.engines import create_engine
 from tais.errors import ConfigError, EngineError, InputError
 from tais.interfaces import Engine, Scorer
 from tais.pipeline.analysis import analyse_run, read_run, thresholds_for, write_run_reports
-from tais.pipeline.config import ArmPlan, ScreenConfig, arm_plan
+from tais.pipeline.config import ArmSetup, ScreenConfig, arm_setup
 from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
 from tais.scoring import get_scorer
 from tais.screen.result import ScreenResult
-from tais.store import STORE_FILENAME, CompletionKey, RunStore
-from tais.types import ArmSpec, Battery, Request, SamplingParams, Task
+from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
+from tais.types import ArmSpec, Battery, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,9 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
-class PlannedRequest:
+class KeyedRequest:
+    """One request of an arm and the completion key its answer is stored under."""
+
     key: CompletionKey
     request: Request
 
@@ -121,20 +125,38 @@ def build_scorers(config: ScreenConfig, battery: Battery, judge: Engine | None) 
     return out
 
 
-def plan_requests(battery: Battery, arm: ArmPlan, replicates: int) -> list[PlannedRequest]:
-    """Every (item, replicate) request of an arm, in the arm's order (``shuffled`` uses ``order_seed``)."""
-    planned = []
-    for task in battery.tasks:
-        for item in task.items:
+def plan_tasks(battery: Battery, task_keys: dict[str, str], scorers: dict[str, Scorer],
+               replicates: int) -> tuple[PlannedTask, ...]:
+    """The tasks of the run plan: each task's stored content sha256 and scorer, and the request sha256 of every
+    (item, replicate). The one place request hashes are computed; every arm's keys come from here."""
+    return tuple(
+        PlannedTask(
+            name=task.name, content_sha256=task_keys[task.name], scorer=task.scorer, scorer_id=scorers[task.name].id,
+            items=tuple(_planned_item(task, item, replicates) for item in task.items),
+        )
+        for task in battery.tasks
+    )
+
+
+def _planned_item(task: Task, item: Item, replicates: int) -> PlannedItem:
+    messages = messages_for(task, item)
+    return PlannedItem(item.id, tuple(request_sha256(messages, None, r) for r in range(replicates)))
+
+
+def build_requests(battery: Battery, tasks: Sequence[PlannedTask], arm: ArmSetup) -> list[KeyedRequest]:
+    """Every (item, replicate) request of an arm, keyed by the plan's request hashes, in the arm's order
+    (``shuffled`` uses ``order_seed``)."""
+    keyed = []
+    for task, planned in zip(battery.tasks, tasks, strict=True):
+        for item, planned_item in zip(task.items, planned.items, strict=True):
             messages = messages_for(task, item)
-            for replicate in range(replicates):
-                sampling = _sampling_for(arm.spec.sampling, replicate)
-                key = CompletionKey(item.id, replicate, request_sha256(messages, None, replicate))
-                planned.append(PlannedRequest(key, Request(item_id=item.id, sampling=sampling, messages=messages,
-                                                           replicate=replicate)))
+            for key in planned_item.keys():
+                sampling = _sampling_for(arm.spec.sampling, key.replicate)
+                keyed.append(KeyedRequest(key, Request(item_id=item.id, sampling=sampling, messages=messages,
+                                                       replicate=key.replicate)))
     if arm.order == "shuffled":
-        random.Random(arm.order_seed).shuffle(planned)
-    return planned
+        random.Random(arm.order_seed).shuffle(keyed)
+    return keyed
 
 
 def _sampling_for(sampling: SamplingParams, replicate: int) -> SamplingParams:
@@ -143,7 +165,7 @@ def _sampling_for(sampling: SamplingParams, replicate: int) -> SamplingParams:
     return replace(sampling, seed=sampling.seed + replicate)
 
 
-async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: list[PlannedRequest], *, arm: str,
+async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: list[KeyedRequest], *, arm: str,
                     total: int, cached: int, progress: ProgressCallback | None) -> int:
     by_key = {(p.key.item_id, p.key.replicate): p.key for p in todo}
     started = last = time.perf_counter()
@@ -164,14 +186,14 @@ async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: lis
     return done
 
 
-def generate_arm(arm: ArmPlan, engine: Engine, store: RunStore, battery: Battery, *, replicates: int,
+def generate_arm(arm: ArmSetup, engine: Engine, store: RunStore, battery: Battery, tasks: Sequence[PlannedTask], *,
                  progress: ProgressCallback | None = None) -> tuple[str, int]:
     """Generate the missing completions of one arm; returns (fingerprint, completions generated now)."""
     describe = engine.describe()
     fingerprint = arm_fingerprint(describe, arm.spec, order=arm.order, order_seed=arm.order_seed)
     spec = {**arm.spec.to_dict(), "order": arm.order, "order_seed": arm.order_seed}
     store.put_arm(fingerprint, arm.spec.name, spec, describe)
-    planned = plan_requests(battery, arm, replicates)
+    planned = build_requests(battery, tasks, arm)
     missing = set(store.missing(fingerprint, [p.key for p in planned]))
     todo = [p for p in planned if p.key in missing]
     cached = len(planned) - len(todo)
@@ -192,14 +214,14 @@ def generate_arm(arm: ArmPlan, engine: Engine, store: RunStore, battery: Battery
 
 
 def score_arm(arm_name: str, fingerprint: str, store: RunStore, battery: Battery, scorers: dict[str, Scorer],
-              keys_by_task: dict[str, list[CompletionKey]]) -> int:
+              plan: RunPlan) -> int:
     """Score every completion of the arm not yet scored by its task's scorer; returns how many were scored now."""
     stored = store.completions(fingerprint)
     new = 0
     for task in battery.tasks:
         scorer = scorers[task.name]
         have = store.scores(fingerprint, scorer.id)
-        todo = [k for k in keys_by_task[task.name] if k not in have]
+        todo = [k for k in plan.keys(task.name) if k not in have]
         if not todo:
             continue
         items = {item.id: item for item in task.items}
@@ -211,7 +233,7 @@ def score_arm(arm_name: str, fingerprint: str, store: RunStore, battery: Battery
     return new
 
 
-def run_screen(config: ScreenConfig, *, out_dir: Path | None = None,
+def run_config(config: ScreenConfig, *, out_dir: Path | None = None,
                progress: ProgressCallback | None = None) -> RunOutcome:
     """Run (or resume) a screen; see the module docstring. Returns the result and the report paths."""
     battery = load_battery(config)
@@ -225,27 +247,28 @@ def run_screen(config: ScreenConfig, *, out_dir: Path | None = None,
         generated: dict[str, int] = {}
         fingerprints: dict[str, str] = {}
         with RunStore(out / STORE_FILENAME) as store:
-            task_keys = store.put_tasks(battery.tasks)
+            tasks = plan_tasks(battery, store.put_tasks(battery.tasks), scorers, config.model.replicates)
             for index, arm in enumerate(arms):
                 with first_engine if index == 0 else build_engine(config, index, out) as engine:
                     fingerprints[arm.spec.name], generated[arm.spec.name] = generate_arm(
-                        arm, engine, store, battery, replicates=config.model.replicates,
-                        progress=progress)
-            plan = _plan(config, battery, arms, fingerprints, task_keys, scorers)
-            keys_by_task = {
-                t.name: [CompletionKey(i.id, r, sha) for i in t.items for r, sha in enumerate(plan["requests"][i.id])]
-                for t in battery.tasks
-            }
+                        arm, engine, store, battery, tasks, progress=progress)
+            plan = RunPlan(
+                name=config.model.name,
+                replicates=config.model.replicates,
+                thresholds=Thresholds(**config.model.thresholds.model_dump()),
+                tasks=tasks,
+                arms=tuple(PlannedArm(a.spec.name, a.spec.role, fingerprints[a.spec.name]) for a in arms),
+            )
             for arm in arms:
                 if progress:
                     progress(ProgressEvent("score", arm.spec.name, 0, 0))
-                score_arm(arm.spec.name, fingerprints[arm.spec.name], store, battery, scorers, keys_by_task)
+                score_arm(arm.spec.name, fingerprints[arm.spec.name], store, battery, scorers, plan)
             run_id = _record_run(store, config, plan)
             if progress:
                 progress(ProgressEvent("screen", "", 0, 0))
             inputs = read_run(store)
             assert inputs.run.id == run_id
-            result = analyse_run(inputs, thresholds_for(inputs.run))
+            result = analyse_run(inputs, thresholds_for(inputs.run.plan))
             reports = write_run_reports(store, inputs, result, out)
     finally:
         if judge is not None:
@@ -265,7 +288,7 @@ def build_engine(config: ScreenConfig, index: int, out: Path) -> Engine:
         raise ConfigError(exc.message, path=str(config.path), key=key) from None
 
 
-def _record_run(store: RunStore, config: ScreenConfig, plan: dict[str, Any]) -> int:
+def _record_run(store: RunStore, config: ScreenConfig, plan: RunPlan) -> int:
     """Record the run, unless the newest recorded run is this very config and plan (a re-run that found everything in
     the store): then reuse it, so re-running a finished screen rewrites byte-identical evidence."""
     try:
@@ -279,22 +302,4 @@ def _record_run(store: RunStore, config: ScreenConfig, plan: dict[str, Any]) -> 
 
 def _judge_spec(config: ScreenConfig) -> ArmSpec:
     assert config.model.judge is not None
-    return arm_plan(config.model.judge, config.model.sampling).spec
-
-
-def _plan(config: ScreenConfig, battery: Battery, arms: list[ArmPlan], fingerprints: dict[str, str],
-          task_keys: dict[str, str], scorers: dict[str, Scorer]) -> dict[str, Any]:
-    requests: dict[str, list[str]] = {}
-    for task in battery.tasks:
-        for item in task.items:
-            messages = messages_for(task, item)
-            requests[item.id] = [request_sha256(messages, None, r) for r in range(config.model.replicates)]
-    return {
-        "name": config.model.name,
-        "replicates": config.model.replicates,
-        "thresholds": config.model.thresholds.model_dump(),
-        "tasks": [{"name": t.name, "content_sha256": task_keys[t.name], "scorer": t.scorer,
-                   "scorer_id": scorers[t.name].id} for t in battery.tasks],
-        "arms": [{"name": a.spec.name, "role": a.spec.role, "fingerprint": fingerprints[a.spec.name]} for a in arms],
-        "requests": requests,
-    }
+    return arm_setup(config.model.judge, config.model.sampling).spec

@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from tais.errors import InputError, IntegrityError
-from tais.pipeline.analysis import EVIDENCE_FILENAME, THRESHOLD_KEYS, expected_evidence, read_run
+from tais.pipeline.analysis import EVIDENCE_FILENAME, expected_evidence, read_run
 from tais.pipeline.fingerprint import arm_fingerprint
-from tais.screen.verdict import Thresholds
-from tais.store import STORE_FILENAME, RunStore, sha256_text
-from tais.types import ArmSpec
+from tais.store import STORE_FILENAME, RunPlan, RunStore, sha256_text
+from tais.types import ArmSpec, Thresholds
 
 MAX_DIFFS = 8
 
@@ -81,16 +80,16 @@ def _short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def arm_problems(store: RunStore, plan: dict[str, Any]) -> list[str]:
+def arm_problems(store: RunStore, plan: RunPlan) -> list[str]:
     """Arms whose stored spec and ``describe()`` no longer hash to their fingerprint."""
     problems = []
-    for arm in plan["arms"]:
-        spec, describe = store.arm(arm["fingerprint"])
+    for arm in plan.arms:
+        spec, describe = store.arm(arm.fingerprint)
         order, seed = spec.pop("order", "as-listed"), spec.pop("order_seed", 0)
         again = arm_fingerprint(describe, ArmSpec.from_dict(spec), order=order, order_seed=seed)
-        if again != arm["fingerprint"]:
-            problems.append(f"arm {arm['name']}: stored spec and describe() hash to {again[:12]}, "
-                            f"not its fingerprint {arm['fingerprint'][:12]}")
+        if again != arm.fingerprint:
+            problems.append(f"arm {arm.name}: stored spec and describe() hash to {again[:12]}, "
+                            f"not its fingerprint {arm.fingerprint[:12]}")
     return problems
 
 
@@ -135,7 +134,7 @@ def verify_run(run_dir: Path) -> VerifyReport:
             problems.append(f"{STORE_FILENAME}: the stored config no longer hashes to {run.config_sha256[:12]}")
         if evidence is not None:
             values = analysis[0] if analysis else evidence.get("thresholds", {})
-            thresholds = Thresholds(**{k: v for k, v in values.items() if k in THRESHOLD_KEYS})
+            thresholds = Thresholds.from_dict(values)
             diffs = differing_paths(expected_evidence(inputs, thresholds), evidence)
             problems += [f"{EVIDENCE_FILENAME}: {d} (re-derived from the store)" for d in diffs]
         checked = sum(len(c) for c in inputs.completions.values())

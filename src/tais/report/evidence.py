@@ -5,16 +5,16 @@ Top-level keys (schema ``tais.evidence/1``):
 - ``schema``, ``verdict`` (PASS / FAIL / INCONCLUSIVE), ``exit_code``, ``thresholds``, ``near_tie_tau`` (the
   near-tie threshold the divergences were classed with: tau widened by a 16-bit reference's logit rounding);
 - ``cells``: one object per (contrast, task) with ``contrast``, ``candidate``, ``reference``, ``task``, ``kind``
-  (candidate / null), ``n`` (decided pairs), ``pairs``, ``undecided``, ``identical`` (byte-identical pairs),
-  ``identical_tokens`` and ``token_pairs``, ``divergences`` (counts by class), ``table`` {a, b, c, d},
-  ``p_reference``, ``p_candidate``, ``diff``, ``ci_low``, ``ci_high``, ``tost_p``, ``equivalent``, ``mcnemar_p``,
-  ``mcnemar_p_holm``, ``cohens_h``, ``null_h``, ``wilson_reference``, ``wilson_candidate``, ``verdict``,
-  ``reasons``, ``n_more``;
+  (the cell's role: candidate / null; schema 1 names it ``kind``), ``n`` (decided pairs), ``pairs``, ``undecided``,
+  ``identical`` (byte-identical pairs), ``identical_tokens`` and ``token_pairs``, ``divergences`` (counts by class),
+  ``table`` {a, b, c, d}, ``p_reference``, ``p_candidate``, ``diff``, ``ci_low``, ``ci_high``, ``tost_p``,
+  ``equivalent``, ``mcnemar_p``, ``mcnemar_p_holm``, ``cohens_h``, ``null_h``, ``wilson_reference``,
+  ``wilson_candidate``, ``verdict``, ``reasons``, ``n_more``;
 - ``pooled``: per contrast the Mantel-Haenszel paired odds ratio and its interval;
 - ``arms``: name, role, fingerprint, spec, generation wall time, telemetry;
 - ``speed``: per arm output tokens, wall time, tokens/s, acceptance (overall and by task), speedup;
-- ``divergences``: every first divergence with its position, class, gap, tokens, the reference's top-k and the
-  two texts from the divergence on;
+- ``divergences``: every first divergence with its position, class, gap, tokens, the reference's top-k, the
+  two texts from the divergence on, and its role under the key ``kind``;
 - ``manifest`` and ``meta``: passed through from the caller.
 
 Deterministic: :func:`evidence_json` sorts keys, writes floats with Python's shortest round-trip repr and turns
@@ -29,7 +29,7 @@ import math
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from tais.screen.result import ScreenResult
+from tais.screen.result import Divergence, ScreenResult
 
 SCHEMA = "tais.evidence/1"
 
@@ -44,7 +44,7 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
                 "candidate": cell.candidate,
                 "reference": cell.reference,
                 "task": cell.task,
-                "kind": cell.kind,
+                "kind": cell.role,
                 "n": cell.n,
                 "pairs": cell.pairs,
                 "undecided": cell.undecided,
@@ -81,11 +81,18 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "pooled": {name: _plain(p) for name, p in sorted(result.pooled.items())},
         "arms": [_plain(a) for a in result.arms],
         "speed": [_plain(s) for s in result.speed],
-        "divergences": [_plain(d) for d in result.divergences],
+        "divergences": [_divergence(d) for d in result.divergences],
         "manifest": _plain(result.manifest),
         "meta": _plain(result.meta),
     }
     return _plain(data)
+
+
+def _divergence(d: Divergence) -> dict[str, Any]:
+    """A divergence as evidence: its fields, with its role under the key ``kind`` (the word of schema 1)."""
+    plain = _plain(d)
+    plain["kind"] = plain.pop("role")
+    return plain
 
 
 def evidence_json(result: ScreenResult) -> str:

@@ -15,9 +15,9 @@ from typing import Sequence
 
 from tais.report import formatting as f
 from tais.report import svg
-from tais.screen.result import CANDIDATE, NULL, CellResult, Divergence, ScreenResult
+from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
-from tais.types import Verdict
+from tais.types import DivergenceClass, Role, Verdict
 
 MAX_DIVERGENCES = 200
 OPEN_LEAKS = 20
@@ -103,10 +103,10 @@ def _cells_table(cells: Sequence[CellResult], level: float) -> str:
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")  # fmt: skip
 
 
-def _contrasts(result: ScreenResult, kind: str) -> str:
+def _contrasts(result: ScreenResult, role: Role) -> str:
     out = []
     for contrast in result.contrasts:
-        cells = [c for c in result.cells if c.contrast == contrast and c.kind == kind]
+        cells = [c for c in result.cells if c.contrast == contrast and c.role is role]
         if not cells:
             continue
         worst = decide_screen(c.verdict for c in cells)
@@ -124,7 +124,7 @@ def _contrasts(result: ScreenResult, kind: str) -> str:
 
 def _speed(result: ScreenResult) -> str:
     rows = "".join(
-        f"<tr><td>{_e(s.arm)}</td><td>{_e(s.role)}</td><td class='num'>{s.output_tokens}</td>"
+        f"<tr><td>{_e(s.arm)}</td><td>{_e(s.role.value)}</td><td class='num'>{s.output_tokens}</td>"
         f"<td class='num'>{s.wall_s:.1f}</td><td class='num'>{_e(f.number(s.tokens_per_s, 1))}</td>"
         f"<td class='num'>{_e(f.rate(s.acceptance))}</td><td>{_e(f.acceptance_by_task(s))}</td>"
         f"<td class='num'>{'–' if s.speedup is None else f'{s.speedup:.2f}×'}</td></tr>"
@@ -154,13 +154,14 @@ def _divergence(d: Divergence, index: int, open_: bool) -> str:
     unit = "character" if d.basis == "text" else "token"
     if d.gap is not None:
         gap = f"gap {d.gap:.3f} nats"
-    elif d.cls == "leak":
+    elif d.cls is DivergenceClass.LEAK:
         gap = "candidate token absent from the reference's top-k"
     else:
         gap = "no reference logprobs at this step"
     summary = (
         f"<summary><b>{index}.</b> {_e(d.contrast)} · {_e(d.task)} · <code>{_e(d.item_id)}</code>"
-        f"{'' if d.replicate == 0 else f' (replicate {d.replicate})'} — <span class='cls-{_e(d.cls)}'>{_e(d.cls)}"
+        f"{'' if d.replicate == 0 else f' (replicate {d.replicate})'} — "
+        f"<span class='cls-{_e(d.cls.value)}'>{_e(d.cls.value)}"
         f"</span> at {unit} {d.position}, {_e(gap)}; outcome {_e(d.outcome_reference)} → "
         f"{_e(d.outcome_candidate)}</summary>"
     )
@@ -177,7 +178,7 @@ def _divergence(d: Divergence, index: int, open_: bool) -> str:
                "</thead><tbody>" + "".join(rows) + "</tbody></table>")  # fmt: skip
     tokens = (f"<p>Reference token <code>{_e(f.show_token(d.reference_token))}</code>, candidate token "
               f"<code>{_e(f.show_token(d.candidate_token))}</code>.</p>")  # fmt: skip
-    mark_cls = "leak" if d.cls == "leak" else ""
+    mark_cls = "leak" if d.cls is DivergenceClass.LEAK else ""
     sides = (
         "<div class='sides'><div><h4>reference</h4>"
         + _side(d.prefix_text, d.reference_token, d.reference_text, "")
@@ -191,7 +192,7 @@ def _divergence(d: Divergence, index: int, open_: bool) -> str:
 
 def _arms(result: ScreenResult) -> str:
     rows = "".join(
-        f"<tr><td>{_e(a.name)}</td><td>{_e(a.role)}</td><td><code>{_e(a.fingerprint)}</code></td>"
+        f"<tr><td>{_e(a.name)}</td><td>{_e(a.role.value)}</td><td><code>{_e(a.fingerprint)}</code></td>"
         f"<td class='num'>{a.generation_wall_s:.1f}</td></tr>"
         for a in result.arms
     )
@@ -214,16 +215,16 @@ def render_html(result: ScreenResult) -> str:
         "</div></div></div>",
         "<h2>Candidate contrasts</h2>",
         f"<p class='muted legend'>{_e(f.legend(result))}</p>",
-        _contrasts(result, CANDIDATE),
+        _contrasts(result, Role.CANDIDATE),
     ]
     if result.null_cells:
         parts += ["<h2>A/A null contrasts <span class='muted'>(noise floor; not part of the verdict)</span></h2>",
-                  _contrasts(result, NULL)]  # fmt: skip
+                  _contrasts(result, Role.NULL)]  # fmt: skip
     parts += ["<h2>Speed</h2>", _speed(result), "<h2>Plots</h2>", _plots(result)]
     parts.append(f"<h2>Divergences ({len(result.divergences)})</h2>")
     if not result.divergences:
         parts.append("<p class='muted'>Every pair is identical.</p>")
-    leaks = [d for d in divergences if d.cls == "leak"][:OPEN_LEAKS]
+    leaks = [d for d in divergences if d.cls is DivergenceClass.LEAK][:OPEN_LEAKS]
     shown_open = {id(d) for d in leaks} | {id(d) for d in divergences[:3]}
     parts += [_divergence(d, i, id(d) in shown_open) for i, d in enumerate(divergences, 1)]
     if len(result.divergences) > len(divergences):

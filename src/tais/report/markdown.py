@@ -14,8 +14,9 @@ from typing import Iterable, Sequence
 
 from tais.report import formatting as f
 from tais.report import svg
-from tais.screen.result import CANDIDATE, CellResult, Divergence, ScreenResult
+from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
+from tais.types import DivergenceClass, Role
 
 MAX_DIVERGENCES = 200
 PREFIX_CHARS = 160
@@ -57,10 +58,10 @@ def _cell_rows(cells: Sequence[CellResult], level: float) -> str:
     return _table(header, rows)
 
 
-def _contrast_sections(result: ScreenResult, kind: str) -> list[str]:
+def _contrast_sections(result: ScreenResult, role: Role) -> list[str]:
     out = []
     for contrast in result.contrasts:
-        cells = [c for c in result.cells if c.contrast == contrast and c.kind == kind]
+        cells = [c for c in result.cells if c.contrast == contrast and c.role is role]
         if not cells:
             continue
         worst = decide_screen(c.verdict for c in cells).value
@@ -76,11 +77,12 @@ def _contrast_sections(result: ScreenResult, kind: str) -> list[str]:
 
 
 def _divergence(d: Divergence, index: int) -> str:
-    gap = "absent from the reference's top-k" if d.gap is None and d.cls == "leak" else f"gap {f.number(d.gap)} nats"
+    absent = d.gap is None and d.cls is DivergenceClass.LEAK
+    gap = "absent from the reference's top-k" if absent else f"gap {f.number(d.gap)} nats"
     unit = "character" if d.basis == "text" else "token"
     head = (
         f"#### {index}. {md_escape(d.contrast)} · {md_escape(d.task)} · item {md_escape(d.item_id)} "
-        f"(replicate {d.replicate}): {d.cls} at {unit} {d.position}\n\n"
+        f"(replicate {d.replicate}): {d.cls.value} at {unit} {d.position}\n\n"
         f"Reference token {md_escape(f.show_token(d.reference_token))}, candidate token "
         f"{md_escape(f.show_token(d.candidate_token))}; {md_escape(gap)}; outcomes reference "
         f"{md_escape(d.outcome_reference)}, candidate {md_escape(d.outcome_candidate)}.\n"
@@ -104,13 +106,14 @@ def render_markdown(result: ScreenResult) -> str:
         f"Thresholds: {f.thresholds_line(result)}.\n",
         "## Candidate contrasts\n",
         f"{md_escape(f.legend(result))}\n",
-        *_contrast_sections(result, CANDIDATE),
+        *_contrast_sections(result, Role.CANDIDATE),
     ]
     if result.null_cells:
-        out += ["## A/A null contrasts (noise floor; not part of the verdict)\n", *_contrast_sections(result, "null")]
+        out += ["## A/A null contrasts (noise floor; not part of the verdict)\n",
+                *_contrast_sections(result, Role.NULL)]
     out.append("## Speed\n")
     speed_rows = [
-        [md_escape(s.arm), s.role, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),
+        [md_escape(s.arm), s.role.value, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),
          f.rate(s.acceptance), md_escape(f.acceptance_by_task(s)), "–" if s.speedup is None else f"{s.speedup:.2f}×"]
         for s in result.speed
     ]  # fmt: skip
@@ -127,6 +130,6 @@ def render_markdown(result: ScreenResult) -> str:
         out.append(f"{len(result.divergences) - MAX_DIVERGENCES} more divergences are listed in evidence.json.\n")
     out.append("## Arms\n")
     out.append(_table(["arm", "role", "fingerprint", "generation wall s"],
-                      [[md_escape(a.name), a.role, md_escape(a.fingerprint), f"{a.generation_wall_s:.1f}"]
+                      [[md_escape(a.name), a.role.value, md_escape(a.fingerprint), f"{a.generation_wall_s:.1f}"]
                        for a in result.arms]) + "\n")  # fmt: skip
     return "\n".join(out)

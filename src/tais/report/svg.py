@@ -17,12 +17,13 @@ import math
 from html import escape
 from typing import Iterable, Sequence
 
-from tais.screen.result import CANDIDATE, NULL, ArmSpeed, CellResult, Divergence, ScreenResult
-from tais.types import Verdict
+from tais.screen.result import ArmSpeed, CellResult, Divergence, ScreenResult
+from tais.types import DivergenceClass, Role, Verdict
 
 FONT = "font-family='system-ui,-apple-system,Segoe UI,Roboto,sans-serif' font-size='12'"
 VERDICT_COLOURS = {Verdict.PASS: "#1a7f37", Verdict.FAIL: "#cf222e", Verdict.INCONCLUSIVE: "#9a6700"}
-CLASS_COLOURS = {"near-tie": "#0969da", "leak": "#cf222e", "unexplained": "#8c959f"}
+CLASS_COLOURS = {DivergenceClass.NEAR_TIE: "#0969da", DivergenceClass.LEAK: "#cf222e",
+                 DivergenceClass.UNEXPLAINED: "#8c959f"}
 IDENTICAL_COLOUR = "#a5d6a7"
 MUTED = "#57606a"
 GRID = "#d0d7de"
@@ -42,7 +43,7 @@ def _svg(name: str, title: str, width: int, height: int, body: Iterable[str]) ->
 
 
 def _label(cell: CellResult) -> str:
-    arm = cell.candidate + (" (A/A)" if cell.kind == NULL else "")
+    arm = cell.candidate + (" (A/A)" if cell.role is Role.NULL else "")
     return f"{arm} · {cell.task}"
 
 
@@ -189,7 +190,7 @@ def acceptance_plot(speed: Sequence[ArmSpeed]) -> str:
                           _clip(f"{s.arm} ({s.speedup:.2f}×)", 34)))  # fmt: skip
     middle = left + plot_w / 2
     body.append(_text(middle, top + plot_h + 32, "acceptance rate (accepted / drafted tokens)", "middle", MUTED))
-    others = [s.arm for s in speed if s not in points and s.role != "reference"]
+    others = [s.arm for s in speed if s not in points and s.role is not Role.REFERENCE]
     if not points:
         body.append(_text(middle, top + plot_h / 2, "no arm reports speculative acceptance", "middle", MUTED))
     elif others:
@@ -213,6 +214,6 @@ def report_plots(result: ScreenResult) -> dict[str, str]:
     return {
         "forest": forest_plot(result.cells, result.thresholds.margin, 1 - 2 * result.thresholds.alpha),
         "identity": identity_plot(result.cells),
-        "divergence-positions": divergence_histogram([d for d in result.divergences if d.kind == CANDIDATE]),
+        "divergence-positions": divergence_histogram([d for d in result.divergences if d.role is Role.CANDIDATE]),
         "acceptance": acceptance_plot(result.speed),
     }

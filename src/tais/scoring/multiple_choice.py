@@ -27,7 +27,7 @@ import re
 
 from tais.errors import ConfigError
 from tais.interfaces import Scorer
-from tais.types import Completion, Item, Score
+from tais.types import Completion, Item, OutcomeRule, Score
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -88,7 +88,7 @@ class MultipleChoiceScorer(Scorer):
     name = "multiple-choice"
     version = "1"
 
-    def score(self, item: Item, completion: Completion, outcome_rule: str) -> Score:
+    def score(self, item: Item, completion: Completion, outcome_rule: OutcomeRule) -> Score:
         if outcome_rule != "multiple_choice":
             raise ConfigError(f"scorer {self.name} scores the multiple_choice outcome rule, not {outcome_rule!r}")
         if not item.choices or not item.answer:

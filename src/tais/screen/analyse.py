@@ -18,50 +18,40 @@ from tais.screen.cells import CellInput, build_cells
 from tais.screen.forensics import first_divergence
 from tais.screen.pairing import pair_arm, reference_keys
 from tais.screen.precision import near_tie_threshold
-from tais.screen.result import (
-    CANDIDATE,
-    NULL,
-    REFERENCE,
-    ArmInfo,
-    Divergence,
-    PooledOdds,
-    ScreenResult,
-    contrast_name,
-)
+from tais.screen.result import ArmInfo, Divergence, PooledOdds, ScreenResult, contrast_name
 from tais.screen.speed import arm_speeds
-from tais.screen.verdict import Thresholds, decide_screen
+from tais.screen.verdict import decide_screen
 from tais.stats import mantel_haenszel_paired
-from tais.types import Battery, Completion, Score
-
-Key = tuple[str, int]
+from tais.types import Battery, Completion, CompletionKey, Role, Score, Thresholds
 
 
 def analyse(
     *,
     battery: Battery,
     arms: Sequence[ArmInfo],
-    completions: Mapping[str, Mapping[Key, Completion]],
-    scores: Mapping[str, Mapping[Key, Score]],
+    completions: Mapping[str, Mapping[CompletionKey, Completion]],
+    scores: Mapping[str, Mapping[CompletionKey, Score]],
     thresholds: Thresholds,
     manifest: dict | None = None,
     meta: dict | None = None,
 ) -> ScreenResult:
     """Screen every candidate and null arm against the reference arm.
 
-    ``completions`` and ``scores`` map an arm name to ``{(item_id, replicate): ...}``. Raises ValueError when the
+    ``completions`` and ``scores`` map an arm name to ``{CompletionKey: ...}``; two arms' completions pair under
+    the same key. Raises ValueError when the
     arms do not hold exactly one reference and at least one candidate, when names repeat, when the reference lacks
     every completion of a battery item, or when another arm lacks a completion or score the reference has."""
     reference = _check_arms(arms)
     ref_completions = completions.get(reference.name, {})
     ref_scores = scores.get(reference.name, {})
-    ordered = [a for a in arms if a.role == CANDIDATE] + [a for a in arms if a.role == NULL]
+    ordered = [a for a in arms if a.role is Role.CANDIDATE] + [a for a in arms if a.role is Role.NULL]
     tau = near_tie_threshold(thresholds.tau, reference.spec.get("dtype"))
     inputs: list[CellInput] = []
     divergences: list[Divergence] = []
     for task in battery.tasks:
         item_ids = [item.id for item in task.items]
         keys = reference_keys(item_ids, ref_completions)
-        present = {k[0] for k in keys}
+        present = {k.item_id for k in keys}
         absent = [i for i in item_ids if i not in present]
         if absent:
             raise ValueError(
@@ -91,7 +81,7 @@ def analyse(
                         item_id=pair.item_id,
                         replicate=pair.replicate,
                         position=info.position,
-                        cls=info.cls.value,
+                        cls=info.cls,
                         gap=info.gap,
                         reference_token=info.reference_token,
                         candidate_token=info.candidate_token,
@@ -102,7 +92,7 @@ def analyse(
                         outcome_reference=pair.outcome_reference,
                         outcome_candidate=pair.outcome_candidate,
                         basis=info.basis,
-                        kind=arm.role,
+                        role=arm.role,
                     )
                 )
     cells = build_cells(inputs, thresholds)
@@ -118,7 +108,7 @@ def analyse(
             pooled[name] = PooledOdds(name, float(mh.odds_ratio), float(mh.ci_low), float(mh.ci_high))
     task_of = {item.id: task.name for task in battery.tasks for item in task.items}
     return ScreenResult(
-        verdict=decide_screen([c.verdict for c in cells if c.kind == CANDIDATE]),
+        verdict=decide_screen([c.verdict for c in cells if c.role is Role.CANDIDATE]),
         cells=tuple(cells),
         divergences=tuple(divergences),
         arms=tuple(arms),
@@ -136,13 +126,10 @@ def _check_arms(arms: Sequence[ArmInfo]) -> ArmInfo:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"arm names repeat: {', '.join(repeated)}")
-    bad = [a.name for a in arms if a.role not in (REFERENCE, CANDIDATE, NULL)]
-    if bad:
-        raise ValueError(f"arm {bad[0]!r}: role must be reference, candidate or null")
-    references = [a for a in arms if a.role == REFERENCE]
+    references = [a for a in arms if a.role is Role.REFERENCE]
     if len(references) != 1:
         raise ValueError(f"a screen needs exactly one reference arm, got {len(references)}")
-    if not any(a.role == CANDIDATE for a in arms):
+    if not any(a.role is Role.CANDIDATE for a in arms):
         raise ValueError("a screen needs at least one candidate arm")
     return references[0]
 

@@ -23,8 +23,8 @@ from typing import Sequence
 
 from tais.screen.forensics import DivergenceInfo
 from tais.screen.pairing import Pair
-from tais.screen.result import CANDIDATE, NULL, CellResult
-from tais.screen.verdict import Thresholds, decide_cell
+from tais.screen.result import CellResult
+from tais.screen.verdict import decide_cell
 from tais.stats import (
     PairedTable,
     cohens_h,
@@ -35,9 +35,7 @@ from tais.stats import (
     tango_interval,
     wilson_interval,
 )
-from tais.types import DivergenceClass, Verdict
-
-DIVERGENCE_CLASSES = tuple(c.value for c in DivergenceClass)
+from tais.types import DivergenceClass, Role, Thresholds, Verdict
 
 
 @dataclass(frozen=True)
@@ -48,41 +46,41 @@ class CellInput:
     candidate: str
     reference: str
     task: str
-    kind: str
+    role: Role
     pairs: Sequence[Pair]
     divergences: Sequence[DivergenceInfo | None]
 
 
 def build_cells(inputs: Sequence[CellInput], thresholds: Thresholds) -> list[CellResult]:
-    """Statistics and verdict of every cell, in the order given (Holm within each kind; null_h from the null cells)."""
+    """Statistics and verdict of every cell, in the order given (Holm within each role; null_h from the null cells)."""
     raw = [_raw_cell(cell, thresholds) for cell in inputs]
-    for kind in (CANDIDATE, NULL):
-        index = [i for i, cell in enumerate(raw) if cell.kind == kind and cell.mcnemar_p is not None]
+    for role in (Role.CANDIDATE, Role.NULL):
+        index = [i for i, cell in enumerate(raw) if cell.role is role and cell.mcnemar_p is not None]
         if index:
             adjusted = holm([raw[i].mcnemar_p for i in index])
             for i, p in zip(index, adjusted):
                 raw[i] = replace(raw[i], mcnemar_p_holm=float(p))
     floor: dict[str, float] = {}
     for cell in raw:
-        if cell.kind == NULL and cell.cohens_h is not None:
+        if cell.role is Role.NULL and cell.cohens_h is not None:
             floor[cell.task] = max(floor.get(cell.task, 0.0), abs(cell.cohens_h))
-    return [_decide(replace(cell, null_h=floor.get(cell.task) if cell.kind == CANDIDATE else None), thresholds)
+    return [_decide(replace(cell, null_h=floor.get(cell.task) if cell.role is Role.CANDIDATE else None), thresholds)
             for cell in raw]
 
 
 def _raw_cell(cell: CellInput, thresholds: Thresholds) -> CellResult:
     decided = [p for p in cell.pairs if p.decided]
-    counts = {name: 0 for name in DIVERGENCE_CLASSES}
+    counts = {cls: 0 for cls in DivergenceClass}
     for info in cell.divergences:
         if info is not None:
-            counts[info.cls.value] += 1
+            counts[info.cls] += 1
     token_pairs = [p.identical_tokens for p in cell.pairs if p.identical_tokens is not None]
     common = dict(
         contrast=cell.contrast,
         candidate=cell.candidate,
         reference=cell.reference,
         task=cell.task,
-        kind=cell.kind,
+        role=cell.role,
         undecided=len(cell.pairs) - len(decided),
         identical_text=sum(p.identical_text for p in cell.pairs),
         identical_tokens=sum(token_pairs) if token_pairs else None,
@@ -126,7 +124,7 @@ def _raw_cell(cell: CellInput, thresholds: Thresholds) -> CellResult:
 
 
 def _decide(cell: CellResult, thresholds: Thresholds) -> CellResult:
-    leaks = cell.divergences.get(DivergenceClass.LEAK.value, 0)
+    leaks = cell.divergences.get(DivergenceClass.LEAK, 0)
     undecided_note = (
         (f"{cell.undecided} of {cell.pairs} pairs have an undecidable score and are left out of the table",)
         if cell.undecided

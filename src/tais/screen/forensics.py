@@ -9,7 +9,8 @@
 
 When one sequence is a strict prefix of the other, the position is the shorter length (one side stopped).
 
-**Class** (DESIGN.md "First divergence"), from the reference's top-k at that step and the near-tie threshold tau:
+**Class** (:class:`~tais.types.DivergenceClass`; docs/design.md, "The method": first divergence), from the
+reference's top-k at that step and the near-tie threshold tau:
 
 - ``gap`` = reference logprob of its own token - reference logprob of the candidate's token (nats);
 - gap < tau: ``near-tie`` (the target holds the two tokens almost equal: a numerical tie);

@@ -1,4 +1,4 @@
-"""Pair the completions of two arms by ``(item_id, replicate)`` and tell whether each pair is identical.
+"""Pair the completions of two arms by :class:`~tais.types.CompletionKey` and tell whether each pair is identical.
 
 A **pair** joins the reference's and the other arm's completion for the same item and replicate, with both scores.
 **Byte identity**: the UTF-8 bytes of the two output texts are equal. **Token identity**: the token ids are equal;
@@ -21,9 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from tais.types import Completion, Score
-
-Key = tuple[str, int]
+from tais.types import Completion, CompletionKey, Score
 
 
 @dataclass(frozen=True)
@@ -78,11 +76,11 @@ def tokens_identical(reference: Completion, candidate: Completion) -> bool | Non
 def pair_arm(
     *,
     arm: str,
-    keys: Iterable[Key],
-    reference_completions: Mapping[Key, Completion],
-    reference_scores: Mapping[Key, Score],
-    completions: Mapping[Key, Completion],
-    scores: Mapping[Key, Score],
+    keys: Iterable[CompletionKey],
+    reference_completions: Mapping[CompletionKey, Completion],
+    reference_scores: Mapping[CompletionKey, Score],
+    completions: Mapping[CompletionKey, Completion],
+    scores: Mapping[CompletionKey, Score],
 ) -> list[Pair]:
     """Pairs of ``arm`` against the reference for ``keys`` (in the order given).
 
@@ -96,15 +94,14 @@ def pair_arm(
     ):
         missing = [k for k in keys if k not in mapping]
         if missing:
-            item_id, replicate = missing[0]
             raise ValueError(
                 f"{owner} ({arm} contrast) lacks a {what} for {len(missing)} of {len(keys)} items, "
-                f"first {item_id!r} replicate {replicate}"
+                f"first {missing[0].item_id!r} replicate {missing[0].replicate}"
             )
     return [
         Pair(
-            item_id=k[0],
-            replicate=k[1],
+            item_id=k.item_id,
+            replicate=k.replicate,
             reference=reference_completions[k],
             candidate=completions[k],
             score_reference=reference_scores[k],
@@ -114,9 +111,10 @@ def pair_arm(
     ]
 
 
-def reference_keys(item_ids: Iterable[str], reference_completions: Mapping[Key, Completion]) -> list[Key]:
+def reference_keys(item_ids: Iterable[str],
+                   reference_completions: Mapping[CompletionKey, Completion]) -> list[CompletionKey]:
     """The reference's keys for the given items, in item order then replicate order."""
-    by_item: dict[str, list[int]] = {}
-    for item_id, replicate in reference_completions:
-        by_item.setdefault(item_id, []).append(replicate)
-    return [(i, r) for i in item_ids for r in sorted(by_item.get(i, ()))]
+    by_item: dict[str, list[CompletionKey]] = {}
+    for key in reference_completions:
+        by_item.setdefault(key.item_id, []).append(key)
+    return [k for i in item_ids for k in sorted(by_item.get(i, ()))]

@@ -1,9 +1,9 @@
 """The near-tie threshold, widened by the rounding of the reference's own logits.
 
 A divergence is a *near-tie* when the reference's log-probability gap between its token and the candidate's token is
-below tau (DESIGN.md, "First divergence"). That reading assumes the reported gap is accurate to well under tau. It is
-not when the reference computed its logits in a 16-bit float: the gap between two tokens is the difference of two
-rounded logits, so it can be off by up to one step of the logit grid per logit, two steps in all.
+below tau (docs/design.md, "The method": first divergence). That reading assumes the reported gap is accurate to
+well under tau. It is not when the reference computed its logits in a 16-bit float: the gap between two tokens is the
+difference of two rounded logits, so it can be off by up to one step of the logit grid per logit, two steps in all.
 
 Terms:
 

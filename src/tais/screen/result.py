@@ -2,16 +2,17 @@
 
 Words:
 
-- **contrast**: one comparison of an arm against the reference, named ``"<arm> vs <reference>"``. A contrast of a
-  candidate arm has ``kind="candidate"``; a contrast of an A/A null arm (the reference run again with another batch
-  composition, order or seed) has ``kind="null"``.
+- **role**: a :class:`~tais.types.Role`, the same word on arms, cells, divergences and speeds: a cell or divergence
+  has the role of its contrast's arm (``candidate``, or ``null`` for an A/A arm: the reference run again with another
+  batch composition, order or seed).
+- **contrast**: one comparison of an arm against the reference, named ``"<arm> vs <reference>"``.
 - **cell**: one (contrast, task) pair, with its 2x2 table of paired outcomes ``(a, b, c, d)``: a = both 1, b =
   reference 1 and candidate 0, c = reference 0 and candidate 1, d = both 0 (1 = the behaviour the task wants).
 - **undecided**: a pair where either score has ``outcome=None``; it is left out of the table but counted.
 - **null_h**: the largest |Cohen's h| among the null contrasts on the same task: the stack's own noise floor, shown
   beside each candidate cell (None when the screen has no null arm).
 
-Everything is plain data (numbers, strings, tuples, dicts of those) so that ``tais.report`` can render it and
+Everything is plain data (numbers, strings, enums, tuples, dicts of those) so that ``tais.report`` can render it and
 ``evidence.json`` is byte-identical for identical inputs.
 """
 
@@ -20,11 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tais.types import Verdict
-
-CANDIDATE = "candidate"
-NULL = "null"
-REFERENCE = "reference"
+from tais.types import DivergenceClass, Role, Thresholds, Verdict
 
 
 def contrast_name(arm: str, reference: str) -> str:
@@ -36,17 +33,20 @@ def contrast_name(arm: str, reference: str) -> str:
 class ArmInfo:
     """One arm as the screen sees it.
 
-    ``role`` is reference / candidate / null; ``fingerprint`` the hash of everything that can change its outputs;
-    ``spec`` the arm's full spec (``ArmSpec.to_dict()``); ``generation_wall_s`` the wall time the arm spent generating
-    the battery; ``telemetry`` engine-level extras, e.g. ``{"drafted": 900, "accepted": 610}`` read from vLLM's
-    /metrics (used for the acceptance rate when completions carry no per-completion counters)."""
+    ``role`` is reference / candidate / null (a plain string is converted); ``fingerprint`` the hash of everything that
+    can change its outputs; ``spec`` the arm's full spec (``ArmSpec.to_dict()``); ``generation_wall_s`` the wall time
+    the arm spent generating the battery; ``telemetry`` engine-level extras, e.g. ``{"drafted": 900, "accepted": 610}``
+    read from vLLM's /metrics (used for the acceptance rate when completions carry no per-completion counters)."""
 
     name: str
-    role: str
+    role: Role
     fingerprint: str
     spec: Mapping[str, Any]
     generation_wall_s: float
     telemetry: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", Role(self.role))
 
 
 @dataclass(frozen=True)
@@ -55,21 +55,22 @@ class CellResult:
 
     ``identical_text``: pairs whose output text bytes are equal; ``identical_tokens``: pairs whose token ids are equal,
     counted over the pairs where both sides gave ids (None when no pair had ids on both sides); ``divergences``: first
-    divergences by class (``near-tie`` / ``leak`` / ``unexplained``). ``n`` counts decided pairs (``a+b+c+d``);
-    ``n + undecided`` is every pair. ``ci_low``/``ci_high`` is the Tango interval of ``diff`` at 1 - 2 alpha;
-    ``mcnemar_p_holm`` is Holm-adjusted across the cells of the same kind; ``wilson_*`` are 95% Wilson intervals of the
+    divergences by :class:`~tais.types.DivergenceClass` (``near-tie`` / ``leak`` / ``unexplained``). ``n`` counts
+    decided pairs (``a+b+c+d``); ``n + undecided`` is every pair. ``role``: the role of the contrast's arm (candidate
+    or null). ``ci_low``/``ci_high`` is the Tango interval of ``diff`` at 1 - 2 alpha;
+    ``mcnemar_p_holm`` is Holm-adjusted across the cells of the same role; ``wilson_*`` are 95% Wilson intervals of the
     two marginal rates; ``n_more`` is how many more prompts would decide an INCONCLUSIVE cell."""
 
     contrast: str
     candidate: str
     reference: str
     task: str
-    kind: str
+    role: Role
     n: int
     undecided: int
     identical_text: int
     identical_tokens: int | None
-    divergences: Mapping[str, int]
+    divergences: Mapping[DivergenceClass, int]
     a: int
     b: int
     c: int
@@ -112,7 +113,7 @@ class Divergence:
     item_id: str
     replicate: int
     position: int
-    cls: str
+    cls: DivergenceClass
     gap: float | None
     reference_token: str | None
     candidate_token: str | None
@@ -123,7 +124,7 @@ class Divergence:
     outcome_reference: int | None
     outcome_candidate: int | None
     basis: str = "tokens"
-    kind: str = CANDIDATE
+    role: Role = Role.CANDIDATE
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class ArmSpeed:
     tokens_per_s: float | None
     acceptance: float | None
     speedup: float | None
-    role: str = CANDIDATE
+    role: Role = Role.CANDIDATE
     acceptance_by_task: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -156,8 +157,8 @@ class PooledOdds:
 @dataclass(frozen=True)
 class ScreenResult:
     """Everything one screen decided. ``cells`` holds candidate cells first, then null cells, each in (contrast,
-    task) order; ``pooled`` maps a contrast name to its :class:`PooledOdds`; ``thresholds`` is the
-    ``tais.screen.verdict.Thresholds`` used; ``manifest`` (hashes of config, tasks, arms, completions) and ``meta``
+    task) order; ``pooled`` maps a contrast name to its :class:`PooledOdds`; ``thresholds`` are the
+    :class:`~tais.types.Thresholds` used; ``manifest`` (hashes of config, tasks, arms, completions) and ``meta``
     (tool version, times) come from the caller unchanged."""
 
     verdict: Verdict
@@ -165,7 +166,7 @@ class ScreenResult:
     divergences: tuple[Divergence, ...]
     arms: tuple[ArmInfo, ...]
     speed: tuple[ArmSpeed, ...]
-    thresholds: Any
+    thresholds: Thresholds
     pooled: Mapping[str, PooledOdds]
     manifest: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -175,11 +176,11 @@ class ScreenResult:
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:
-        return tuple(c for c in self.cells if c.kind == CANDIDATE)
+        return tuple(c for c in self.cells if c.role is Role.CANDIDATE)
 
     @property
     def null_cells(self) -> tuple[CellResult, ...]:
-        return tuple(c for c in self.cells if c.kind == NULL)
+        return tuple(c for c in self.cells if c.role is Role.NULL)
 
     @property
     def contrasts(self) -> tuple[str, ...]:

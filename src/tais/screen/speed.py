@@ -16,22 +16,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping, Sequence
 
-from tais.screen.result import REFERENCE, ArmInfo, ArmSpeed
-from tais.types import Completion
-
-Key = tuple[str, int]
+from tais.screen.result import ArmInfo, ArmSpeed
+from tais.types import Completion, CompletionKey, Role
 
 
 def arm_speeds(
     arms: Sequence[ArmInfo],
-    completions: Mapping[str, Mapping[Key, Completion]],
+    completions: Mapping[str, Mapping[CompletionKey, Completion]],
     task_of: Mapping[str, str],
 ) -> list[ArmSpeed]:
     """One :class:`ArmSpeed` per arm, in the order of ``arms``; only completions of items in ``task_of`` (item id ->
     task name) count."""
     rows = []
     for arm in arms:
-        done = [c for (item_id, _), c in sorted(completions.get(arm.name, {}).items()) if item_id in task_of]
+        done = [c for key, c in sorted(completions.get(arm.name, {}).items()) if key.item_id in task_of]
         tokens = sum(c.output_tokens for c in done)
         wall = arm.generation_wall_s if arm.generation_wall_s > 0 else sum(c.wall_s for c in done)
         by_task: dict[str, list[int]] = {}
@@ -56,6 +54,6 @@ def arm_speeds(
                 acceptance_by_task={task: a / d for task, (a, d) in sorted(by_task.items())},
             )
         )
-    reference = next((r for r, a in zip(rows, arms) if a.role == REFERENCE), None)
+    reference = next((r for r, a in zip(rows, arms) if a.role is Role.REFERENCE), None)
     base = reference.tokens_per_s if reference is not None else None
     return [replace(row, speedup=row.tokens_per_s / base if base and row.tokens_per_s else None) for row in rows]

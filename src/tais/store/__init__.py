@@ -1,4 +1,4 @@
-"""SQLite run store (WAL, one writer): arms, items, completions, scores and the run manifest; resume and export."""
+"""SQLite run store (WAL, one writer): arms, items, completions, scores and the RunPlan of each run; resume, export."""
 
 from tais.store.canonical import canonical_json, sha256_json, sha256_text
 from tais.store.run_store import (
@@ -10,10 +10,16 @@ from tais.store.run_store import (
     completion_sha256,
     task_content_sha256,
 )
+from tais.store.run_plan import PLAN_VERSION, PlannedArm, PlannedItem, PlannedTask, RunPlan
 
 __all__ = [
+    "PLAN_VERSION",
     "STORE_FILENAME",
     "CompletionKey",
+    "PlannedArm",
+    "PlannedItem",
+    "PlannedTask",
+    "RunPlan",
     "RunRecord",
     "RunStore",
     "StoredCompletion",

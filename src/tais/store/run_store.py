@@ -9,8 +9,9 @@ What it holds (all append-only; nothing is ever updated in place):
   the completion as canonical JSON and that JSON's sha256.
 - ``scores``: keyed like completions plus the scorer id (``NAME@VERSION``), so a new scorer version re-scores without
   regenerating.
-- ``runs``: one row per ``tais run``: the config text and its sha256, and the *plan* (arms and fingerprints, tasks,
-  replicates, request hashes) that says which rows of the tables above make up that run.
+- ``runs``: one row per ``tais run``: the config text and its sha256, and the :class:`~tais.store.run_plan.RunPlan`
+  (arms and fingerprints, tasks, replicates, thresholds, request hashes) that says which rows of the tables above make
+  up that run. A plan stored by an older tais (plan version 1) is converted on read.
 - ``analyses``: one row per screen of a run (thresholds and the sha256 of the evidence it wrote).
 - ``arm_telemetry``: what an engine reported about an arm as a whole, one row per generation session.
 
@@ -43,7 +44,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from tais.errors import InputError, IntegrityError
 from tais.store.canonical import canonical_json, sha256_text
-from tais.types import Completion, Item, Score, Task
+from tais.store.run_plan import LEGACY_PLAN_VERSION, RunPlan, plan_version
+from tais.types import Completion, CompletionKey, Item, Score, Task
 
 STORE_FILENAME = "store.sqlite"
 SCHEMA_VERSION = 1
@@ -80,15 +82,6 @@ CREATE TABLE IF NOT EXISTS analyses (
 
 
 @dataclass(frozen=True)
-class CompletionKey:
-    """Where one completion of an arm belongs: the item, the replicate, and the sha256 of the exact request sent."""
-
-    item_id: str
-    replicate: int
-    request_sha256: str
-
-
-@dataclass(frozen=True)
 class StoredCompletion:
     key: CompletionKey
     completion: Completion
@@ -100,10 +93,12 @@ class StoredCompletion:
 
 @dataclass(frozen=True)
 class RunRecord:
+    """One finished run: its config text and sha256, and the :class:`RunPlan` that says which rows make it up."""
+
     id: int
     config_sha256: str
     config_text: str
-    plan: dict[str, Any]
+    plan: RunPlan
 
 
 def _loads(text: str, what: str) -> Any:
@@ -339,10 +334,10 @@ class RunStore:
 
     # -- runs and analyses -------------------------------------------------------------------------------------------
 
-    def add_run(self, config_sha256: str, config_text: str, plan: Mapping[str, Any]) -> int:
+    def add_run(self, config_sha256: str, config_text: str, plan: RunPlan) -> int:
         """Record a finished run (its completions and scores are all committed); returns its id."""
         self._write([("INSERT INTO runs (config_sha256, config_text, plan_json) VALUES (?, ?, ?)",
-                      (config_sha256, config_text, canonical_json(dict(plan))))])
+                      (config_sha256, config_text, canonical_json(plan.to_dict())))])
         return self._db.execute("SELECT MAX(id) FROM runs").fetchone()[0]
 
     def latest_run(self) -> RunRecord:
@@ -351,7 +346,7 @@ class RunStore:
             "SELECT id, config_sha256, config_text, plan_json FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             raise InputError("the store holds no finished run; run `tais run CONFIG` first", path=str(self.path))
-        return RunRecord(row[0], row[1], row[2], json.loads(row[3]))
+        return self._run_record(row)
 
     def run(self, run_id: int) -> RunRecord:
         """One run by id."""
@@ -359,7 +354,27 @@ class RunStore:
             "SELECT id, config_sha256, config_text, plan_json FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise InputError(f"the store holds no run {run_id}", path=str(self.path))
-        return RunRecord(row[0], row[1], row[2], json.loads(row[3]))
+        return self._run_record(row)
+
+    def _run_record(self, row: tuple[int, str, str, str]) -> RunRecord:
+        """A runs row as a RunRecord; a version-1 plan (written before the RunPlan existed) is converted."""
+        data = _loads(row[3], f"run {row[0]} plan")
+        try:
+            if plan_version(data) == LEGACY_PLAN_VERSION:
+                item_ids = {t["content_sha256"]: self._item_ids(t["content_sha256"]) for t in data["tasks"]}
+                plan = RunPlan.from_legacy(data, item_ids)
+            else:
+                plan = RunPlan.from_dict(data)
+        except InputError as exc:
+            raise InputError(f"run {row[0]}: {exc.message}", path=str(self.path)) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise IntegrityError(f"run {row[0]} plan: stored bytes are not a run plan any more "
+                                 f"({type(exc).__name__}: {exc})") from None
+        return RunRecord(row[0], row[1], row[2], plan)
+
+    def _item_ids(self, task_sha256: str) -> list[str]:
+        return [r[0] for r in self._db.execute(
+            "SELECT item_id FROM items WHERE task_sha256=? ORDER BY position", (task_sha256,))]
 
     def add_analysis(self, run_id: int, thresholds: Mapping[str, Any], evidence_sha256: str) -> None:
         self._write([("INSERT INTO analyses (run_id, thresholds_json, evidence_sha256) VALUES (?, ?, ?)",

@@ -56,8 +56,9 @@ def first_difference(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 
 
 def expected_class(reference: Completion, candidate: Completion, position: int) -> tuple[DivergenceClass, float | None]:
-    """DESIGN.md "First divergence", from the reference's top-k at ``position``: the candidate's token is looked up
-    by id where the reference's alternatives carry ids (offline), else by its text (the chat API gives text only)."""
+    """docs/design.md ("The method": first divergence), from the reference's top-k at ``position``: the candidate's
+    token is looked up by id where the reference's alternatives carry ids (offline), else by its text (the chat API
+    gives text only)."""
     step = reference.logprobs[position]
     if all(t.token_id is not None for t in step.top):
         candidate_id = candidate.token_ids[position]

@@ -23,7 +23,7 @@ def main(args: argparse.Namespace) -> int:
     from tais.errors import InputError
     from tais.pipeline.config import load_config
     from tais.pipeline.demo import DEMO_ITEMS, DEMO_MAX_TOKENS, write_demo_config
-    from tais.pipeline.run import run_screen
+    from tais.pipeline.run import run_config
 
     items = DEMO_ITEMS if args.items is None else args.items
     max_tokens = DEMO_MAX_TOKENS if args.max_tokens is None else args.max_tokens
@@ -32,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = load_config(write_demo_config(args.out, items=items, max_tokens=max_tokens))
     with ProgressDisplay(enabled=not args.quiet) as progress:
-        outcome = run_screen(config, out_dir=args.out, progress=progress)
+        outcome = run_config(config, out_dir=args.out, progress=progress)
     print_result(outcome.result, outcome.reports, outcome.out_dir)
     stdout_console().print(f"demo wall time: {time.perf_counter() - started:.0f} s; config: {config.path}")
     return outcome.result.verdict.exit_code

@@ -18,10 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from tais.cli.render import ProgressDisplay, print_result
     from tais.pipeline.config import load_config
-    from tais.pipeline.run import run_screen
+    from tais.pipeline.run import run_config
 
     config = load_config(args.config)
     with ProgressDisplay(enabled=not args.quiet) as progress:
-        outcome = run_screen(config, out_dir=args.out, progress=progress)
+        outcome = run_config(config, out_dir=args.out, progress=progress)
     print_result(outcome.result, outcome.reports, outcome.out_dir)
     return outcome.result.verdict.exit_code

@@ -18,7 +18,7 @@ The two give the same tokens in float32; in bfloat16 / float16 their kernels rou
 break the other way. ``describe()`` names the decoder, so it is part of the arm's fingerprint: to compare two arms
 on the same kernels, give both the same decoder.
 
-Example arm (see ``interfaces.md``, "HF arm spec")::
+Example arm (every key: docs/config.md, "`hf`: embedded PyTorch / transformers")::
 
     ArmSpec(name="quantized-draft", backend="hf", model=SMOLLM2, speculative={"proposer": "quantized", "k": 4},
             options={"batch_size": 16})

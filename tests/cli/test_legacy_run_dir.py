@@ -1,0 +1,91 @@
+"""A run directory written before the RunPlan (its plan stored as the version-1 dict of tais 12fe0c8) still screens,
+reports, verifies and resumes, giving the very bytes it gave then; a plan of an unknown version is refused with one
+line naming both versions (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+from helpers.legacy_run import legacy_plan, make_legacy, set_plan_version
+from helpers.mock_configs import BROKEN_ARM, mock_config, write
+
+from tais.cli.main import main
+from tais.store import PLAN_VERSION, RunStore
+
+
+def _plan_json(run_dir) -> dict:
+    db = sqlite3.connect(run_dir / "store.sqlite")
+    try:
+        return json.loads(db.execute("SELECT plan_json FROM runs ORDER BY id DESC").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _runs(run_dir) -> int:
+    db = sqlite3.connect(run_dir / "store.sqlite")
+    try:
+        return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def legacy_run(tmp_path_factory):
+    """(config path, a run dir whose stored plan is the version-1 dict, its evidence.json bytes)."""
+    tmp = tmp_path_factory.mktemp("legacy")
+    config = write(tmp, mock_config(items=4, extra_arms=BROKEN_ARM))
+    out = tmp / "run"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 1
+    assert _plan_json(out)["plan_version"] == PLAN_VERSION  # positive control: the current layout before the rewrite
+    make_legacy(out)
+    stored = _plan_json(out)
+    assert "plan_version" not in stored and set(stored["requests"]) and "items" not in stored["tasks"][0]
+    return config, out, (out / "evidence.json").read_bytes()
+
+
+def test_the_old_plan_reads_as_the_same_run_plan(legacy_run, tmp_path):
+    _, out, _ = legacy_run
+    with RunStore(out / "store.sqlite", create=False) as store:
+        plan = store.latest_run().plan
+    assert legacy_plan(plan) == _plan_json(out)
+    assert [len(t.keys()) for t in plan.tasks] == [4, 4, 4] and plan.reference.name == "reference"
+
+
+def test_verify_passes_on_an_old_run_dir(legacy_run, tmp_path, capsys):
+    _, out, _ = legacy_run
+    run = shutil.copytree(out, tmp_path / "run")
+    assert main(["verify", str(run)]) == 0
+    assert "evidence.json matches the store" in capsys.readouterr().out
+
+
+def test_report_and_screen_rewrite_the_same_bytes(legacy_run, tmp_path):
+    _, out, evidence = legacy_run
+    run = shutil.copytree(out, tmp_path / "run")
+    assert main(["report", str(run)]) == 1
+    assert (run / "evidence.json").read_bytes() == evidence
+    assert main(["screen", str(run)]) == 1
+    assert (run / "evidence.json").read_bytes() == evidence
+    assert main(["screen", str(run), "--margin", "0.45"]) == 1
+    assert json.loads((run / "evidence.json").read_text())["thresholds"]["margin"] == 0.45
+
+
+def test_resuming_an_old_run_dir_generates_nothing_and_keeps_its_run(legacy_run, tmp_path):
+    config, out, evidence = legacy_run
+    run = shutil.copytree(out, tmp_path / "run")
+    assert main(["run", str(config), "--out", str(run), "--quiet"]) == 1
+    assert _runs(run) == 1 and "plan_version" not in _plan_json(run)  # the old record is the same run: reused
+    assert (run / "evidence.json").read_bytes() == evidence
+
+
+def test_a_plan_of_an_unknown_version_is_refused_in_one_line(legacy_run, tmp_path, capsys):
+    _, out, _ = legacy_run
+    run = shutil.copytree(out, tmp_path / "run")
+    set_plan_version(run, PLAN_VERSION + 1)
+    for command in (["report", str(run)], ["verify", str(run)], ["screen", str(run)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "Traceback" not in err, err
+        assert f"run plan version {PLAN_VERSION + 1}" in err and f"reads run plan version {PLAN_VERSION}" in err, err
