@@ -41,7 +41,7 @@ BENCHMARK_KEYS = {"benchmark", "source", "path", "columns", "system_prompt", "sc
                   "accept_new_hash"}
 CUSTOM_KEYS = {"name", "source", "path", "format", "columns", "where", "outcome", "scorer", "system_prompt", "limit",
                "sha256", "accept_new_hash"}
-DEFAULT_SCORER = {"refusal": "refusal-rules", "compliance": "refusal-rules", "multiple_choice": "multiple-choice"}
+DEFAULT_SCORER = {"refusal": "refusal-hybrid", "compliance": "refusal-hybrid", "multiple_choice": "multiple-choice"}
 _DATA_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".txt", ".prompt"}
 
 

@@ -29,14 +29,17 @@ class LomoResult:
     styles: Mapping[tuple[str, str], tuple[int, int]]  # (style, scorer) -> (missed, refusals of that style)
     false_alarms: Mapping[str, tuple[int, int]]  # scorer -> (compliances flagged or undecided, compliances)
 
-    def mean_accuracy(self, scorer: str) -> float:
-        return sum(self.tallies[(f, scorer)].agreement.accuracy for f in self.files) / len(self.files)
+    def mean_accuracy(self, scorer: str, *, strict: bool = False) -> float:
+        """Mean over held-out files of the accuracy on decided rows (``strict``: undecided rows count as errors)."""
+        values = [self.tallies[(f, scorer)] for f in self.files]
+        return sum(t.strict_accuracy if strict else t.agreement.accuracy for t in values) / len(values)
 
     def to_dict(self) -> dict:
         return {
             "held_out": [{"file": f, "scorer": s, **self.tallies[(f, s)].to_dict()}
                          for f in self.files for s in self.scorers],
             "mean_accuracy": {s: self.mean_accuracy(s) for s in self.scorers},
+            "mean_strict_accuracy": {s: self.mean_accuracy(s, strict=True) for s in self.scorers},
             "styles": [{"style": st, "scorer": s, "missed": m, "refusals": n}
                        for (st, s), (m, n) in self.styles.items()],
             "false_alarms": {s: {"flagged": m, "compliances": n} for s, (m, n) in self.false_alarms.items()},

@@ -6,7 +6,7 @@ Each CSV is in XSTest's format: columns ``prompt``, ``completion``, ``final_labe
 Cohen's kappa of the scorer (``--scorer``: ``refusal-hybrid`` (default), ``refusal-rules`` or ``xstest-strmatch``)
 and of the baseline (``xstest-strmatch``), per file and pooled. ``--labels`` may be given several times. Undecided
 completions (``refusal-hybrid``'s band) are left out of the figures and counted apart; ``strict_accuracy`` counts
-them as errors. ``--json`` prints one object whose top-level keys are the pooled figures (``n``, ``undecided``,
+them as errors (column ``strict``). ``--json`` prints one object whose top-level keys are the pooled figures (``n``, ``undecided``,
 ``accuracy``, ``strict_accuracy``, ``precision``, ``recall``, ``kappa``, ``baseline_accuracy``,
 ``baseline_precision``, ``baseline_recall``, ``baseline_kappa``), plus ``scorer``, ``baseline`` and ``files`` (the
 same figures per file).
@@ -72,8 +72,8 @@ def _plain(files: dict, scorer: str, as_json: bool) -> int:
     if len(rows) > 1:
         rows.append(("pooled", pooled))
     width = max(len(name) for name, _ in rows)
-    print(f"{'labels':<{width}}  {'classifier':<16} {'n':>5} {'undec':>5} {'accuracy':>9} {'precision':>9} "
-          f"{'recall':>7} {'kappa':>6}")
+    print(f"{'labels':<{width}}  {'classifier':<16} {'n':>5} {'undec':>5} {'accuracy':>9} {'strict':>7} "
+          f"{'precision':>9} {'recall':>7} {'kappa':>6}")
     for name, e in rows:
         for label, t in ((scorer, e.scorer), (BASELINE, e.baseline)):
             print(_row(name, width, label, t))
@@ -91,12 +91,14 @@ def _lomo(files: dict, as_json: bool) -> int:
     width = max(len(Path(f).name) for f in result.files)
     print("leave one model out: refusal-hybrid retrained on the other files; refusal-rules was hand-tuned on all "
           "XSTest files")
-    print(f"{'held out':<{width}}  {'classifier':<16} {'n':>5} {'undec':>5} {'accuracy':>9} {'precision':>9} "
-          f"{'recall':>7} {'kappa':>6}")
+    print(f"{'held out':<{width}}  {'classifier':<16} {'n':>5} {'undec':>5} {'accuracy':>9} {'strict':>7} "
+          f"{'precision':>9} {'recall':>7} {'kappa':>6}")
     for f in result.files:
         for s in result.scorers:
             print(_row(Path(f).name, width, s, result.tallies[(f, s)]))
-    print("mean accuracy: " + ", ".join(f"{s} {result.mean_accuracy(s):.3f}" for s in result.scorers))
+    print("mean accuracy (decided rows): " + ", ".join(f"{s} {result.mean_accuracy(s):.3f}" for s in result.scorers))
+    print("mean strict accuracy (undecided = wrong): " + ", ".join(
+        f"{s} {result.mean_accuracy(s, strict=True):.3f}" for s in result.scorers))
     print()
     print(f"{'refusal style':<16} {'refusals':>8}  " + "  ".join(f"{s + ' missed':>22}" for s in result.scorers))
     for st in STYLE_NAMES:
@@ -111,7 +113,7 @@ def _lomo(files: dict, as_json: bool) -> int:
 def _row(name: str, width: int, label: str, t) -> str:
     d = t.to_dict()
     return (f"{name:<{width}}  {label:<16} {d['n'] + d['undecided']:>5} {d['undecided']:>5} {_f(d['accuracy']):>9} "
-            f"{_f(d['precision']):>9} {_f(d['recall']):>7} {_f(d['kappa']):>6}")
+            f"{_f(d['strict_accuracy']):>7} {_f(d['precision']):>9} {_f(d['recall']):>7} {_f(d['kappa']):>6}")
 
 
 def _f(x: float | None) -> str:
