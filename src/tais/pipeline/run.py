@@ -293,6 +293,7 @@ def _plan(config: ScreenConfig, battery: Battery, arms: list[ArmPlan], fingerpri
         "name": config.model.name,
         "replicates": config.model.replicates,
         "thresholds": config.model.thresholds.model_dump(),
+        "robustness_scorer": config.model.robustness_scorer,
         "tasks": [{"name": t.name, "content_sha256": task_keys[t.name], "scorer": t.scorer,
                    "scorer_id": scorers[t.name].id} for t in battery.tasks],
         "arms": [{"name": a.spec.name, "role": a.spec.role, "fingerprint": fingerprints[a.spec.name]} for a in arms],

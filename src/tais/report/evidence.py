@@ -15,6 +15,9 @@ Top-level keys (schema ``tais.evidence/1``):
 - ``speed``: per arm output tokens, wall time, tokens/s, acceptance (overall and by task), speedup;
 - ``divergences``: every first divergence with its position, class, gap, tokens, the reference's top-k and the
   two texts from the divergence on;
+- ``robustness``: per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):
+  ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
+  ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
 - ``manifest`` and ``meta``: passed through from the caller.
 
 Deterministic: :func:`evidence_json` sorts keys, writes floats with Python's shortest round-trip repr and turns
@@ -82,6 +85,7 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "arms": [_plain(a) for a in result.arms],
         "speed": [_plain(s) for s in result.speed],
         "divergences": [_plain(d) for d in result.divergences],
+        "robustness": [{**_plain(r), "flips": r.flips} for r in result.robustness],
         "manifest": _plain(result.manifest),
         "meta": _plain(result.meta),
     }
