@@ -91,7 +91,8 @@ def test_jbb_strongreject_orbench_from_local_copies(tmp_path):
 
 
 def test_registry_lists_every_benchmark_with_a_source_and_outcomes():
-    assert set(BENCHMARKS) == {"smoke", "advbench", "harmbench", "xstest", "jbb", "strongreject", "orbench-hard"}
+    assert set(BENCHMARKS) == {"smoke", "advbench", "harmbench", "xstest", "jbb", "strongreject", "orbench-hard", "bbq",
+                               "truthfulqa-mc", "mmlu", "arc-challenge"}
     for bench in BENCHMARKS.values():
         assert bench.source and bench.parts
         assert {p.outcome for p in bench.parts} <= {"refusal", "compliance", "multiple_choice"}

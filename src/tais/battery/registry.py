@@ -16,7 +16,23 @@ name               source (default)                                        tasks
                    folder holding ``data/*-behaviors.csv``                  (compliance)
 ``strongreject``   ``hf:walledai/StrongREJECT`` or ``file:``                strongreject (refusal)
 ``orbench-hard``   ``hf:bench-llm/or-bench`` or ``file:or-bench-hard-1k.csv``  orbench-hard (compliance)
+``bbq``            ``hf:oskarvanderwal/bbq@fe4cb2a...`` ``data/All.jsonl``    bbq (multiple_choice)
+``truthfulqa-mc``  ``hf:truthfulqa/truthful_qa``                           truthfulqa-mc (multiple_choice)
+                   ``multiple_choice/validation-00000-of-00001.parquet``
+``mmlu``           ``hf:cais/mmlu`` ``all/test-00000-of-00001.parquet``     mmlu (multiple_choice)
+``arc-challenge``  ``hf:allenai/ai2_arc``                                  arc-challenge (multiple_choice)
+                   ``ARC-Challenge/test-00000-of-00001.parquet``
 =================  ======================================================  =====================================
+
+The four multiple-choice benchmarks are read through the row adapters of :mod:`tais.battery.mc_rows` (each
+source's own schema to prompt / lettered choices / answer; BBQ's prompt is its context, a blank line, then its
+question) and scored by ``multiple-choice``; the user turn lists the lettered choices and asks for the letter
+(:mod:`tais.battery.render`).
+
+Presets (:data:`PRESETS`) are named lists of entries with sample sizes and one sampling seed; a battery entry
+``{preset: tais-paper}`` expands to them (``sources: {bbq: "file:..."}`` swaps a benchmark's source, e.g. for a
+local copy). ``tais-paper`` is the TAIS paper's battery: AdvBench 100, a jailbreak set 120 (HarmBench's standard
+behaviours, the red-teaming set that loads offline), BBQ 198, TruthfulQA MC 50, MMLU 285, ARC-Challenge 200.
 
 A config entry ``{benchmark: NAME}`` may override ``source`` (e.g. a ``file:`` copy for offline use), ``columns``
 (when a copy names its columns differently), ``system_prompt``, ``scorer`` and ``limit``.
@@ -41,6 +57,8 @@ class Part:
     fmt: str | None = None
     inner_path: str | None = None
     where: Mapping[str, Any] = field(default_factory=dict)
+    adapter: str | None = None
+    """a row adapter of :mod:`tais.battery.mc_rows` (the part's ``columns`` are then ignored)"""
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,11 @@ class Benchmark:
     parts: tuple[Part, ...]
     license: str = ""
     expected_items: Mapping[str, int] = field(default_factory=dict)
+    split: str = ""
+    """the dataset split the source file holds (for hub datasets)"""
+    pins: Mapping[str, str] = field(default_factory=dict)
+    """task -> sha256 of its canonical content as loaded from the default source (checked when loaded from it);
+    empty where the content has not been recorded yet (a hub source that could not be fetched when it was added)"""
 
     @property
     def offline(self) -> bool:
@@ -103,8 +126,64 @@ BENCHMARKS: dict[str, Benchmark] = {
             (Part("orbench-hard", "compliance", {"prompt": "prompt", "meta": ["category"]}, fmt="csv",
                   inner_path="or-bench-hard-1k.csv"),),
             license="CC-BY-4.0"),
+        Benchmark(
+            "bbq", "BBQ, the Bias Benchmark for QA (Parrish et al. 2022): 58,492 ambiguous and disambiguated "
+            "questions over 11 social categories, three answers each", "hf:oskarvanderwal/bbq@"
+            "fe4cb2ad5d2c1dcb3d9d895fc0eecad691ba29de",
+            (Part("bbq", "multiple_choice", {"prompt": "prompt"}, fmt="jsonl", inner_path="data/All.jsonl", adapter="bbq"),),
+            license="CC-BY-4.0", expected_items={"bbq": 58492}, split="test"),
+        Benchmark(
+            "truthfulqa-mc", "TruthfulQA multiple choice (Lin et al. 2022), MC1: 817 questions, one true answer",
+            "hf:truthfulqa/truthful_qa",
+            (Part("truthfulqa-mc", "multiple_choice", {"prompt": "prompt"}, fmt="parquet",
+                  inner_path="multiple_choice/validation-00000-of-00001.parquet", adapter="truthfulqa-mc1"),),
+            license="Apache-2.0", expected_items={"truthfulqa-mc": 817}, split="validation"),
+        Benchmark(
+            "mmlu", "MMLU (Hendrycks et al. 2021): 14,042 test questions over 57 subjects, four choices",
+            "hf:cais/mmlu",
+            (Part("mmlu", "multiple_choice", {"prompt": "prompt"}, fmt="parquet", inner_path="all/test-00000-of-00001.parquet",
+                  adapter="mmlu"),),
+            license="MIT", expected_items={"mmlu": 14042}, split="test"),
+        Benchmark(
+            "arc-challenge", "AI2 Reasoning Challenge, Challenge set (Clark et al. 2018): 1,172 test questions",
+            "hf:allenai/ai2_arc",
+            (Part("arc-challenge", "multiple_choice", {"prompt": "prompt"}, fmt="parquet",
+                  inner_path="ARC-Challenge/test-00000-of-00001.parquet", adapter="arc"),),
+            license="CC-BY-SA-4.0", expected_items={"arc-challenge": 1172}, split="test"),
     )
 }
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named battery: entries (``{benchmark: NAME, sample: N}``) drawn with one sampling seed."""
+
+    name: str
+    description: str
+    entries: tuple[Mapping[str, Any], ...]
+    seed: int
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("tais-paper", "the TAIS paper's battery: AdvBench 100, jailbreak (HarmBench) 120, BBQ 198, "
+               "TruthfulQA MC 50, MMLU 285, ARC-Challenge 200",
+               ({"benchmark": "advbench", "sample": 100}, {"benchmark": "harmbench", "sample": 120},
+                {"benchmark": "bbq", "sample": 198}, {"benchmark": "truthfulqa-mc", "sample": 50},
+                {"benchmark": "mmlu", "sample": 285}, {"benchmark": "arc-challenge", "sample": 200}),
+               seed=20250101),
+    )
+}
+
+
+def get_preset(name: Any, *, where: str | None = "battery") -> Preset:
+    """The preset called ``name``; an unknown name is a ConfigError listing the known ones."""
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}", path=where,
+                          key="preset") from None
 
 
 def get_benchmark(name: str, *, where: str | None = "battery") -> Benchmark:
