@@ -213,3 +213,41 @@ def test_without_the_hub_a_preset_config_fails_with_one_line(tmp_path):
     assert len(lines) == 1 and "hf:oskarvanderwal/bbq" in lines[0] and "cannot fetch from the hub" in lines[0]
     assert f"{config}: battery[0]: preset tais-paper, benchmark bbq: hf:oskarvanderwal/bbq@" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_recorded_content_pin_is_checked_when_loading_the_default_source(tmp_path, monkeypatch):
+    import dataclasses
+
+    from tais.battery import registry
+    from tais.errors import SourceError
+
+    folder = _mmlu(tmp_path)
+    real = load_tasks({"benchmark": "mmlu", "source": f"file:{folder}"}, base_dir=Path("."))[0].sha256
+    bench = dataclasses.replace(registry.BENCHMARKS["mmlu"], source=f"file:{folder}", pins={"mmlu": real})
+    monkeypatch.setitem(registry.BENCHMARKS, "mmlu", bench)
+    assert load_tasks({"benchmark": "mmlu"}, base_dir=Path("."))[0].sha256 == real
+    monkeypatch.setitem(registry.BENCHMARKS, "mmlu", dataclasses.replace(bench, pins={"mmlu": "0" * 64}))
+    with pytest.raises(SourceError) as err:
+        load_tasks({"benchmark": "mmlu"}, base_dir=Path("."))
+    assert f"has sha256 {real}, pinned {'0' * 64}" in str(err.value)
+    # a copy given as source is the user's to pin: the registry's pin does not apply to it
+    import shutil
+
+    shutil.copytree(folder, tmp_path / "copy")
+    assert load_tasks({"benchmark": "mmlu", "source": f"file:{tmp_path / 'copy'}"}, base_dir=Path("."))
+
+
+@pytest.mark.parametrize("entry,expected", [
+    ({"benchmark": "mmlu", "sample": 0}, "sample: must be a whole number >= 1"),
+    ({"benchmark": "mmlu", "sample": 2, "seed": "x"}, "seed: must be a whole number"),
+    ({"preset": "tais-paperz"}, "preset: unknown preset 'tais-paperz'; known: tais-paper"),
+    ({"preset": "tais-paper", "sources": {"gsm8k": "file:x"}}, "sources: a mapping of benchmark name to source"),
+])
+def test_bad_sample_seed_or_preset_is_one_config_error(tmp_path, entry, expected):
+    from tais.errors import ConfigError
+
+    if entry.get("benchmark") == "mmlu":
+        entry = {**entry, "source": f"file:{_mmlu(tmp_path)}"}
+    with pytest.raises(ConfigError) as err:
+        load_tasks(entry, base_dir=Path("."))
+    assert expected in str(err.value)

@@ -76,12 +76,12 @@ def _check_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
         raise ConfigError(f"unknown key; known: {', '.join(sorted(allowed))}", path=where, key=unknown[0])
 
 
-def _limit(spec: Mapping[str, Any], where: str) -> int | None:
-    limit = spec.get("limit")
+def _limit(spec: Mapping[str, Any], where: str, key: str = "limit") -> int | None:
+    limit = spec.get(key)
     if limit is None:
         return None
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigError(f"must be a whole number >= 1, got {limit!r}", path=where, key="limit")
+        raise ConfigError(f"must be a whole number >= 1, got {limit!r}", path=where, key=key)
     return limit
 
 
@@ -117,7 +117,7 @@ def _load_preset(spec: Mapping[str, Any], base_dir: Path, where: str) -> list[Ta
 
 
 def _sample(spec: Mapping[str, Any], where: str) -> tuple[int | None, int]:
-    n = _limit({"limit": spec.get("sample")}, where) if spec.get("sample") is not None else None
+    n = _limit(spec, where, "sample")
     seed = spec.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"must be a whole number, got {seed!r}", path=where, key="seed")
