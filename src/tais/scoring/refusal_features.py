@@ -30,16 +30,11 @@ import re
 
 import numpy as np
 
-from tais.scoring.refusal import (
-    _COMPILED as RULES,
-    APOLOGY_OPENING,
-    DENIAL_OPENING,
-    head,
-    normal_form,
-)
+from tais.scoring.refusal import APOLOGY_OPENING, DENIAL_OPENING, REFUSAL_PATTERNS, head, normal_form
 from tais.scoring.refusal_lecture import LECTURE_PATTERNS, lecture_styles
 from tais.scoring.xstest_baseline import strmatch_is_refusal
 
+RULES = tuple((name, re.compile(rx)) for name, rx in REFUSAL_PATTERNS)
 HEAD_SENTENCES = 2
 SHORT_CHARS = 200
 CHAR_N = 4

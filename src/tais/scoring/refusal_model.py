@@ -79,13 +79,6 @@ class RefusalModel:
     c: float
     trained_on: tuple[tuple[str, str], ...] = field(default=())
 
-    def raw_scores(self, x: np.ndarray) -> np.ndarray:  # x: [n, d] -> [n]
-        return x @ np.asarray(self.weights) + self.intercept
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:  # -> [n]
-        z = self.raw_scores(feature_matrix(texts, buckets=self.buckets))
-        return expit(self.platt_a * z + self.platt_c)
-
     def probability(self, text: str) -> float:
         z = float(feature_vector(text, buckets=self.buckets) @ np.asarray(self.weights) + self.intercept)
         return float(expit(self.platt_a * z + self.platt_c))

@@ -35,7 +35,7 @@ from tais.screen.cells import CellInput, build_cells
 from tais.screen.pairing import Pair
 from tais.screen.result import CellResult, CellRobustness
 from tais.screen.verdict import Thresholds
-from tais.types import Battery, Task
+from tais.types import Battery, Item, Task
 
 AUTO = "auto"
 OFF = "none"
@@ -66,9 +66,7 @@ def alternative_scorer(task: Task, choice: str) -> str | None:
     return None if name is None or name == task.scorer else name
 
 
-def _rescore(pair: Pair, task: Task, scorer: Scorer) -> Pair:
-    items = {i.id: i for i in task.items}
-    item = items[pair.item_id]
+def _rescore(pair: Pair, task: Task, item: Item, scorer: Scorer) -> Pair:
     ref = scorer.score(item, pair.reference, task.outcome)
     cand = scorer.score(item, pair.candidate, task.outcome)
     return replace(pair, score_reference=ref, score_candidate=cand)
@@ -97,8 +95,10 @@ def check_robustness(inputs: Sequence[CellInput], cells: Sequence[CellResult], b
             checked.append(None)
             rescored.append(0)
             continue
-        scorer = scorers.setdefault(name, make_scorer(name))
-        pairs = [(_rescore(p, task, scorer), True) if _needs_rescore(p) else (p, False) for p in cell_input.pairs]
+        scorer = scorers[name] if name in scorers else scorers.setdefault(name, make_scorer(name))
+        items = {i.id: i for i in task.items}
+        pairs = [(_rescore(p, task, items[p.item_id], scorer), True) if _needs_rescore(p) else (p, False)
+                 for p in cell_input.pairs]
         alt_inputs.append(replace(cell_input, pairs=[p for p, _ in pairs]))
         checked.append(scorer.id)
         rescored.append(sum(flag for _, flag in pairs))
