@@ -215,26 +215,33 @@ def test_without_the_hub_a_preset_config_fails_with_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_recorded_content_pin_is_checked_when_loading_the_default_source(tmp_path, monkeypatch):
+def test_the_recorded_file_digest_is_checked_when_loading_the_default_source(tmp_path, monkeypatch):
     import dataclasses
+    import shutil
 
     from tais.battery import registry
     from tais.errors import SourceError
 
     folder = _mmlu(tmp_path)
-    real = load_tasks({"benchmark": "mmlu", "source": f"file:{folder}"}, base_dir=Path("."))[0].sha256
-    bench = dataclasses.replace(registry.BENCHMARKS["mmlu"], source=f"file:{folder}", pins={"mmlu": real})
+    data = folder / "all" / "test-00000-of-00001.parquet"
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    bench = dataclasses.replace(registry.BENCHMARKS["mmlu"], source=f"file:{folder}", file_sha256={"mmlu": digest})
     monkeypatch.setitem(registry.BENCHMARKS, "mmlu", bench)
-    assert load_tasks({"benchmark": "mmlu"}, base_dir=Path("."))[0].sha256 == real
-    monkeypatch.setitem(registry.BENCHMARKS, "mmlu", dataclasses.replace(bench, pins={"mmlu": "0" * 64}))
+    assert len(load_tasks({"benchmark": "mmlu"}, base_dir=Path("."))[0].items) == 5
+    monkeypatch.setitem(registry.BENCHMARKS, "mmlu", dataclasses.replace(bench, file_sha256={"mmlu": "0" * 64}))
     with pytest.raises(SourceError) as err:
         load_tasks({"benchmark": "mmlu"}, base_dir=Path("."))
-    assert f"has sha256 {real}, pinned {'0' * 64}" in str(err.value)
-    # a copy given as source is the user's to pin: the registry's pin does not apply to it
-    import shutil
-
+    assert f"has sha256 {digest}, the registry records {'0' * 64}" in str(err.value)
+    # a copy given as source is the user's to pin: the registry's digest does not apply to it
     shutil.copytree(folder, tmp_path / "copy")
     assert load_tasks({"benchmark": "mmlu", "source": f"file:{tmp_path / 'copy'}"}, base_dir=Path("."))
+
+
+def test_hub_entries_are_pinned_to_a_commit():
+    for name in ("bbq", "truthfulqa-mc", "mmlu", "arc-challenge"):
+        revision = BENCHMARKS[name].source.split("@")[1]
+        assert len(revision) == 40 and all(ch in "0123456789abcdef" for ch in revision)
+    assert set(BENCHMARKS["mmlu"].file_sha256) == {"mmlu"}
 
 
 @pytest.mark.parametrize("entry,expected", [

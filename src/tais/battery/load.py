@@ -40,7 +40,7 @@ from tais.battery.pinning import check_pins, expected_pins, with_sha256
 from tais.battery.mc_rows import adapt, columns_for
 from tais.battery.registry import Benchmark, Part, get_benchmark, get_preset
 from tais.battery.sampling import sample_items
-from tais.sources.resolve import parse_source, resolve
+from tais.sources.resolve import parse_source, resolve, sha256_file
 from tais.battery.tables import FORMATS, SUFFIX_FORMATS, guess_format, read_rows
 from tais.errors import ConfigError, DataError, SourceError
 from tais.types import OUTCOME_RULES, Task
@@ -142,9 +142,6 @@ def _load_benchmark(spec: Mapping[str, Any], base_dir: Path, where: str) -> list
         source = _optional_text(spec, "source", where) or bench.source
         columns = ColumnMapping.parse(spec["columns"], where=where) if "columns" in spec else None
         tasks = [_load_part(bench, part, source, base_dir, columns, spec.get("path"), where) for part in bench.parts]
-        if source == bench.source:
-            check_pins([with_sha256(t) for t in tasks], bench.pins, accept_new=bool(spec.get("accept_new_hash")),
-                       where=where)
     out = []
     for task in tasks:
         items = sample_items(task.items, sample, seed=seed) if sample else task.items
@@ -163,6 +160,12 @@ def _load_part(bench: Benchmark, part: Part, source: str, base_dir: Path, column
         path = _data_file(source, base_dir, inner, where)
     else:
         path = _data_file(source, base_dir, part.inner_path, where, fallback_suffix=f".{part.fmt}" if part.fmt else "")
+    want = bench.file_sha256.get(part.task)
+    if source == bench.source and want is not None:
+        got = sha256_file(path)
+        if got != want:
+            raise SourceError(f"{source}: file {path.name} has sha256 {got}, the registry records {want}: the "
+                              f"source changed", path=where, key="source")
     mapping = columns or ColumnMapping.parse(part.columns, where=f"registry:{bench.name}")
     fmt = guess_format(path) if path.suffix.lower() in SUFFIX_FORMATS else part.fmt
     return _task_from_file(path, fmt=fmt, name=part.task, mapping=mapping, where_filter=part.where,
