@@ -40,7 +40,8 @@ def _run(tmp_path, robustness):
     config.write_text(_config(robustness))
     out = tmp_path / "run"
     code = main(["run", str(config), "--out", str(out), "--quiet"])
-    return code, json.loads((out / "evidence.json").read_text()), (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    return code, json.loads((out / "evidence.json").read_text()), (out / "report.md").read_text() + html
 
 
 def test_the_texts_split_the_scorers():
@@ -66,6 +67,7 @@ def test_a_verdict_that_depends_on_the_scorer_says_so(tmp_path):
     # multiple-choice tasks have no second refusal scorer and are not checked
     assert not any(t == "smoke-mc" for _, t in rob)
     assert "## Scorer robustness" in report and "**flips**" in report and "holds" in report
+    assert "<h2>Scorer robustness</h2>" in report and "<b>flips</b>" in report
 
 
 def test_the_configured_second_scorer_is_used_and_none_turns_it_off(tmp_path):
