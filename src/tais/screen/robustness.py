@@ -7,9 +7,9 @@ matter, the verdict is partly the scorer's. For every cell whose task has a seco
 - **discordant** pairs (the two outcomes differ under the task's scorer), and
 - **divergent** pairs (the two texts differ), which a different reading could make discordant.
 
-A byte-identical pair is concordant under any scorer that reads only the text, so its (a or d) side is kept: ``b``
-and ``c`` under the second scorer are exact, and with them McNemar, Tango and the TOST; the a/d split of identical
-pairs stays the first scorer's. The re-scored cells go through the same statistics and verdict
+A byte-identical pair is concordant under any scorer that reads only the text, so it is not re-scored: ``b`` and
+``c`` under the second scorer are exact, and with them McNemar, Tango and the TOST; identical pairs keep the first
+scorer's reading (their a/d split, and undecided when the first scorer could not decide them). The re-scored cells go through the same statistics and verdict
 (:func:`tais.screen.cells.build_cells`, Holm across the whole screen again), and each checked cell gets a
 :class:`~tais.screen.result.CellRobustness`; a cell whose verdict flips says so in its reasons.
 
