@@ -164,7 +164,8 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     meta = {"tais_version": __version__, "config_name": plan.name, "run_id": inputs.run.id,
             "replicates": plan.replicates}
     return analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
-                   thresholds=thresholds, manifest=inputs.manifest, meta=meta)
+                   thresholds=thresholds, manifest=inputs.manifest, meta=meta,
+                   robustness_scorer=plan.robustness_scorer)
 
 
 def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, out_dir: Path) -> dict[str, Path]:
