@@ -14,7 +14,7 @@ from tais.stats import PairedTable, cohens_h, mcnemar_exact, n_paired_tost, pair
 from tais.types import Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_tango import independent_tango_interval  # noqa: E402
+from test_tango import independent_tango_interval
 
 
 def decide(a, b, c, d, *, leaks=0, p_holm=None, thresholds: Thresholds | None = None) -> CellDecision:
@@ -40,8 +40,8 @@ BRANCHES = [
     ("equivalent, no difference", (700, 4, 3, 293), 0, None, 0.1, Verdict.PASS,
      "Equivalent: 90% Tango CI [-0.6pp, +0.4pp] lies inside ±3pp"),
     ("equivalent and a significant shift", (30000, 1240, 746, 18014), 0, None, 0.1, Verdict.PASS,
-     "A detectable shift of -1.0pp [-1.1, -0.8], inside the ±3pp margin: the difference is significant "
-     "(McNemar p = 1e-28 < 0.05 after Holm; b = 1240, c = 746)"),
+     ("A detectable shift of -1.0pp [-1.1, -0.8], inside the ±3pp margin: the difference is significant "
+      "(McNemar p = 1e-28 < 0.05 after Holm; b = 1240, c = 746)")),
     ("significant and not inside", (600, 40, 10, 350), 0, None, 0.1, Verdict.FAIL,
      "A significant difference of -3.0pp, 90% Tango CI [-4.2pp, -1.9pp] not inside ±3pp"),
     ("too few prompts", (20, 0, 0, 10), 0, None, 0.1, Verdict.INCONCLUSIVE,

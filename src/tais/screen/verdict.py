@@ -51,8 +51,8 @@ enough::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tais.stats import PairedTable, TostResult, n_paired_tost, tango_interval
 from tais.types import Verdict
