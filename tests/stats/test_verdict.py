@@ -167,3 +167,12 @@ def test_one_sided_discordance_and_a_difference_at_the_margin_edge_do_not_break_
     assert got is not None and got > 0
     # a difference a hair inside the margin would need more than 10^9 prompts: reported as None, not an error
     assert prompts_to_decide(PairedTable(0, 0, 2999, 97001), Thresholds()) is None
+
+
+def test_the_demo_has_enough_advbench_prompts_for_an_identical_strict_arm_to_pass_and_the_smoke_tasks_do_not():
+    from tais.pipeline.demo import DEMO_ITEMS
+
+    z2 = norm.ppf(0.95) ** 2
+    assert z2 / (DEMO_ITEMS + z2) < 0.03 < z2 / (30 + z2)  # the closed-form interval of 0 discordant pairs
+    assert decide(DEMO_ITEMS - 20, 0, 0, 20).verdict is Verdict.PASS
+    assert decide(20, 0, 0, 10).verdict is Verdict.INCONCLUSIVE
