@@ -184,7 +184,8 @@ def plan_prompts(table: PairedTable, thresholds: Thresholds) -> PromptsPlan:
     if expected is None:
         return PromptsPlan(None, planned, (
             f"About {planned} more prompts would decide it {basis}, if the true difference is 0; at the observed "
-            f"{_pp(table.diff)} (at or beyond the margin ±{100 * thresholds.margin:g}pp) more prompts would not."))
+            f"{_pp(table.diff)} (at, beyond or a hair inside the margin ±{100 * thresholds.margin:g}pp) more prompts "
+            f"would not."))
     return PromptsPlan(expected, planned,
                        f"About {expected} more prompts would decide it if {first}; about {planned} {basis}.")
 
