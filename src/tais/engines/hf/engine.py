@@ -37,7 +37,7 @@ from tais.engines.hf.rows import RowState, TokenText
 from tais.engines.speculative.config import SpeculativeConfig
 from tais.errors import ConfigError, EngineError, require
 from tais.interfaces import Engine
-from tais.types import ArmSpec, Completion, Request
+from tais.types import ArmSpec, Completion, Request, ScoringRequest, TokenScores
 
 _OPTIONS = {"batch_size", "threads", "decoder"}
 DECODERS = ("auto", "static", "dynamic")
@@ -141,6 +141,14 @@ class HFEngine(Engine):
                            token_text=self._token_text)
             for i, row in enumerate(rows)
         ]
+
+    def score_tokens(self, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
+        """Teacher-forced scoring under this arm's target model (speculation plays no part: at temperature 0 the
+        target's own distribution is what a lossless speculative arm samples from); see
+        :mod:`tais.engines.hf.scoring`."""
+        from tais.engines.hf.scoring import score_tokens
+
+        return score_tokens(self.target, requests, batch_size=self.batch_size)
 
     def _static_decoder(self, rows: Sequence[RowState]):
         """The static decoder for this batch: kept between batches while it fits (needing no more rows, top-k or
