@@ -18,6 +18,7 @@ MUST_HAVE_EXAMPLES = {
     "tais.engines.openai.options", "tais.engines.openai.retry", "tais.engines.openai.wire",
     "tais.testing.loopback", "tais.engines.speculative.counters", "tais.engines.vllm.config",
     "tais.pipeline.fingerprint", "tais.sources.resolve", "tais.errors", "tais.types",
+    "tais.screen.token_metrics", "tais.screen.trajectory", "tais.engines.openai.scoring",
 }
 
 

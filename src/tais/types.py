@@ -283,7 +283,7 @@ class PositionScore:
         """Probability outside ``top`` (0 where the full distribution was seen).
 
         >>> round(PositionScore(-0.1, 1, -0.1, ((1, -0.1), (2, -2.5)), exact=False).tail_mass, 4)
-        0.0127
+        0.0131
         """
         import math
 

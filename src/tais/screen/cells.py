@@ -37,7 +37,8 @@ from tais.stats import (
 )
 from tais.types import DivergenceClass, Verdict
 
-DIVERGENCE_CLASSES = tuple(c.value for c in DivergenceClass)
+DIVERGENCE_CLASSES = tuple(c.value for c in DivergenceClass if c is not DivergenceClass.SHIFT)
+"""The classes of first-divergence forensics (``shift`` exists only in whole-trajectory forensics)."""
 
 
 @dataclass(frozen=True)
