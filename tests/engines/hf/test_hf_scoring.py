@@ -21,7 +21,7 @@ PROMPTS = benign_prompts()[:50]
 @pytest.fixture(scope="module")
 def engine(smollm2) -> HFEngine:
     engine = create_engine(ArmSpec(name="reference", backend="hf", model=SMOLLM2,
-                                   options={"batch_size": 10, "decoder": "dynamic"}))
+                                   options={"batch_size": 25, "decoder": "dynamic"}))
     assert isinstance(engine, HFEngine)
     return engine
 
