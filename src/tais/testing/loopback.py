@@ -21,8 +21,10 @@ Run it alone (``GET /health`` answers once it listens)::
 
 or inside a test, in a thread: ``with LoopbackServer(config).running() as base_url: ...``.
 
-With ``teacher_forcing=False`` it behaves like a server that cannot teacher-force: ``/tokenize`` answers 404 and a
-request with ``prompt_logprobs`` answers 400.
+``teacher_forcing`` picks how it re-scores a token-id prompt: ``prompt_logprobs`` (vLLM's extension, the default),
+``echo`` (the legacy ``echo: true`` + ``logprobs: k`` answer, tokens named ``token_id:N`` as vLLM's
+``return_tokens_as_token_ids`` does; ``prompt_logprobs`` is refused with 400), or ``none``: a server that cannot
+teacher-force (``/tokenize`` answers 404, ``prompt_logprobs`` and ``echo`` 400).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class LoopbackConfig:
     stall_s: float = 5.0
     seed: int = 0
     version: str = "loopback-1"
-    teacher_forcing: bool = True
+    teacher_forcing: str = "prompt_logprobs"
 
 
 SCRIPT_VOCAB = 50
@@ -111,6 +113,21 @@ def answer_tokens(prompt: str, max_tokens: int) -> list[tuple[int, str]]:
     """
     digest = hashlib.sha256(prompt.encode()).digest()
     return [(b % len(_WORDS), _WORDS[b % len(_WORDS)]) for b in digest[: min(8, max_tokens)]]
+
+
+def scripted_echo_logprobs(ids: list[int], k: int) -> dict[str, Any]:
+    """The legacy completions ``logprobs`` of an echoed token-id prompt (and the generated token) under the scripted
+    model, tokens named ``token_id:N``: ``tokens``, ``token_logprobs`` (None first) and ``top_logprobs`` (None
+    first, then ``{"token_id:N": logprob}`` of the top ``k``)."""
+    entries = scripted_prompt_logprobs(ids, k)
+    name = "token_id:{}".format
+    return {
+        "tokens": [name(t) for t in ids],
+        "token_logprobs": [None] + [e[str(t)]["logprob"] for e, t in zip(entries[1:], ids[1:])],  # type: ignore[index]
+        "top_logprobs": [None] + [{name(t): v["logprob"] for t, v in e.items() if v["rank"] <= k}  # type: ignore[union-attr]
+                                  for e in entries[1:]],
+        "text_offset": list(range(len(ids))),
+    }
 
 
 @dataclass
@@ -192,7 +209,7 @@ class LoopbackServer:
                 return conn.send(200, self.state.to_dict())
         if method == "GET" and path == "/metrics":
             return conn.send(200, self._metrics().encode(), content_type="text/plain")
-        if method == "POST" and path == "/tokenize" and self.config.teacher_forcing:
+        if method == "POST" and path == "/tokenize" and self.config.teacher_forcing != "none":
             return self._tokenize(conn, body)
         if method == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
             return self._complete(conn, path, body)
@@ -210,14 +227,20 @@ class LoopbackServer:
 
     def _score(self, conn: _Http, body: dict) -> None:
         """A scripted answer to a token-id prompt with ``prompt_logprobs`` (one generated token)."""
-        if not self.config.teacher_forcing:
-            return conn.send(400, {"error": {"message": "Unrecognized request argument: prompt_logprobs"}})
+        echo = not body.get("prompt_logprobs")
+        if self.config.teacher_forcing != ("echo" if echo else "prompt_logprobs"):
+            argument = "echo" if echo else "prompt_logprobs"
+            return conn.send(400, {"error": {"message": f"Unrecognized request argument: {argument}"}})
         ids = [int(t) for t in body["prompt"]]
         with self._lock:
             self.state.requests += 1
         following = (ids[-1] + 1) % SCRIPT_VOCAB
-        choice = {"index": 0, "text": f"<{following}>", "finish_reason": "length", "token_ids": [following],
-                  "prompt_logprobs": scripted_prompt_logprobs(ids, int(body["prompt_logprobs"]))}
+        choice: dict[str, Any] = {"index": 0, "text": f"<{following}>", "finish_reason": "length",
+                                  "token_ids": [following]}
+        if echo:
+            choice["logprobs"] = scripted_echo_logprobs(ids + [following], int(body["logprobs"]))
+        else:
+            choice["prompt_logprobs"] = scripted_prompt_logprobs(ids, int(body["prompt_logprobs"]))
         usage = {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1}
         return conn.send(200, {"id": "cmpl-loopback", "object": "text_completion", "model": body["model"],
                                "choices": [choice], "usage": usage})
@@ -229,7 +252,7 @@ class LoopbackServer:
             return conn.send(400, {"error": {"message": "body is not JSON"}})
         if body.get("model") not in self.config.models:
             return conn.send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}})
-        if body.get("prompt_logprobs") and isinstance(body.get("prompt"), list):
+        if (body.get("prompt_logprobs") or body.get("echo")) and isinstance(body.get("prompt"), list):
             return self._score(conn, body)
         chat = path.endswith("chat/completions")
         prompt = "\n".join(m["content"] for m in body["messages"]) if chat else body["prompt"]

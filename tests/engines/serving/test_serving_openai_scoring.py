@@ -23,10 +23,13 @@ def _expected(previous: int, token: int) -> float:
     return -0.2 if rank == 1 else -(2.5 + (rank - 2))
 
 
-def test_token_id_prompt_with_prompt_logprobs_scores_every_forced_token():
+@pytest.mark.parametrize("mode", ["prompt_logprobs", "echo"])
+def test_token_id_prompt_scores_every_forced_token(mode):
+    """Through vLLM's prompt_logprobs, or, where the server refuses that, the legacy echo + logprobs answer."""
     request = ScoringRequest(Request("t/1", prompt="ignored"), token_ids=(11, 12, 40, 41), prompt_token_ids=(9, 10),
                              top_k=3)
-    with LoopbackServer().running() as url:
+    server = LoopbackServer(LoopbackConfig(teacher_forcing=mode))
+    with server.running() as url:
         [scores] = _engine(url).score_tokens([request])
     sequence = [9, 10, 11, 12, 40, 41]
     assert scores.token_ids == (11, 12, 40, 41) and len(scores.positions) == 4
@@ -49,11 +52,20 @@ def test_chat_request_prompt_ids_come_from_the_servers_tokenize():
 
 
 def test_a_server_that_cannot_teacher_force_raises_cannot_teacher_force():
-    server = LoopbackServer(LoopbackConfig(teacher_forcing=False))
+    server = LoopbackServer(LoopbackConfig(teacher_forcing="none"))
     given = ScoringRequest(Request("t/1", prompt="x"), (3,), prompt_token_ids=(1, 2))
     needs_tokenize = ScoringRequest(Request("t/2", prompt="x"), (3,))
     with server.running() as url:
-        with pytest.raises(CannotTeacherForce, match="rejected a token-id prompt with prompt_logprobs"):
+        with pytest.raises(CannotTeacherForce, match="rejected a token-id prompt with prompt_logprobs.*echo"):
             _engine(url).score_tokens([given])
         with pytest.raises(CannotTeacherForce, match="has no /tokenize"):
             _engine(url).score_tokens([needs_tokenize])
+
+
+def test_an_echo_answer_that_names_tokens_by_text_is_refused():
+    from tais.engines.openai.scoring import parse_echo_logprobs
+
+    request = ScoringRequest(Request("t/1", prompt="x"), (5,), prompt_token_ids=(1,))
+    answer = {"choices": [{"logprobs": {"token_logprobs": [None, -0.5], "top_logprobs": [None, {"Hi": -0.1}]}}]}
+    with pytest.raises(CannotTeacherForce, match="names tokens by text"):
+        parse_echo_logprobs(request, 1, answer)

@@ -9,10 +9,15 @@ For each :class:`~tais.types.ScoringRequest`:
    ``{"<token id>": {"logprob", "rank", "decoded_token"}}`` with the top-k and the prompt's own token (the first
    position is null).
 
+A server that refuses ``prompt_logprobs`` is asked the legacy way instead: the same token-id prompt with ``echo:
+true``, ``logprobs: k`` and ``return_tokens_as_token_ids: true`` (vLLM names tokens ``token_id:N`` then); the
+answer's ``choices[0].logprobs`` (``token_logprobs``, ``top_logprobs``) covers the echoed prompt. An echo answer
+that names tokens by text only cannot give the top-1's id and is refused.
+
 Token ids travel as ids both ways; text is never re-tokenised. Values are the server's raw log-probabilities, top-k
-only (``exact=False``). A server that cannot do this (a chat-only API with no ``/v1/completions``, no ``/tokenize``,
-or one that rejects ``prompt_logprobs`` or ignores it) raises :class:`~tais.errors.CannotTeacherForce` naming what
-was missing. Example of the body of step 2::
+only (``exact=False``). A server that cannot do either (a chat-only API with no ``/v1/completions``, no
+``/tokenize``, or one that rejects both requests or ignores them) raises :class:`~tais.errors.CannotTeacherForce`
+naming what was missing. Example of the body of step 2::
 
     >>> from tais.types import Request
     >>> body = scoring_body(ScoringRequest(Request("t/1", prompt="x"), (7, 8), top_k=3), [1, 2], model="m")
@@ -34,10 +39,51 @@ TOKENIZE_PATH = "/tokenize"
 COMPLETIONS_PATH = "/v1/completions"
 
 
+class _Refused(CannotTeacherForce):
+    """The server answered 400 / 422 to a scoring request: it does not take that way of asking."""
+
+
 def scoring_body(request: ScoringRequest, prompt_ids: Sequence[int], *, model: str) -> dict[str, Any]:
     """The ``/v1/completions`` body that teacher-forces ``request.token_ids`` after ``prompt_ids``."""
     return {"model": model, "prompt": [int(t) for t in prompt_ids] + [int(t) for t in request.token_ids],
             "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": max(1, request.top_k)}
+
+
+def echo_body(request: ScoringRequest, prompt_ids: Sequence[int], *, model: str) -> dict[str, Any]:
+    """The legacy ``/v1/completions`` body that echoes the token-id prompt with its top-k logprobs."""
+    body = scoring_body(request, prompt_ids, model=model)
+    del body["prompt_logprobs"]
+    return {**body, "echo": True, "logprobs": max(1, request.top_k), "return_tokens_as_token_ids": True}
+
+
+def _token_id(name: str) -> int:
+    """The id in a ``token_id:N`` token name; CannotTeacherForce for a name that is text."""
+    if not name.startswith("token_id:"):
+        raise CannotTeacherForce("openai", "the server's echo answer names tokens by text, not id "
+                                           "(return_tokens_as_token_ids unsupported)")
+    return int(name.split(":", 1)[1])
+
+
+def parse_echo_logprobs(request: ScoringRequest, prompt_length: int, answer: Any) -> TokenScores:
+    """Scores of the forced positions from an ``echo`` answer's legacy ``logprobs``."""
+    try:
+        logprobs = answer["choices"][0]["logprobs"]
+        values, tops = logprobs["token_logprobs"], logprobs["top_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        raise CannotTeacherForce("openai", "the server answered echo without prompt logprobs") from None
+    n = len(request.token_ids)
+    values, tops = values[prompt_length:prompt_length + n], tops[prompt_length:prompt_length + n]
+    if len(values) != n or any(t is None for t in tops):
+        raise EngineError(f"scoring {request.request.item_id!r}: the echo answer covers {len(values)} of {n} forced "
+                          "tokens")
+    positions = []
+    for value, top in zip(values, tops):
+        ranked = sorted(((_token_id(t), float(v)) for t, v in top.items()), key=lambda x: -x[1])
+        ranked = ranked[:max(1, request.top_k)]
+        positions.append(PositionScore(logprob=float(value), top1_id=ranked[0][0], top1_logprob=ranked[0][1],
+                                       top=tuple(ranked), entropy=None, exact=False))
+    return TokenScores(item_id=request.request.item_id, replicate=request.request.replicate,
+                       token_ids=tuple(int(t) for t in request.token_ids), positions=tuple(positions))
 
 
 def tokenize_body(request: Request, *, model: str) -> dict[str, Any]:
@@ -88,7 +134,7 @@ def _post(client: httpx.Client, options: OpenAIOptions, path: str, body: dict[st
         raise CannotTeacherForce("openai", f"{options.base_url} has no {path} (HTTP {response.status_code}), "
                                            f"needed for {what}")
     if response.status_code in (400, 422):
-        raise CannotTeacherForce("openai", f"{options.base_url} rejected {what} (HTTP {response.status_code}: "
+        raise _Refused("openai", f"{options.base_url} rejected {what} (HTTP {response.status_code}: "
                                            f"{_excerpt(response.content)})")
     if response.status_code != 200:
         raise _status_error(options, response.status_code, response.content, f"POST {path}")
@@ -102,7 +148,8 @@ def score_tokens(options: OpenAIOptions, model: str, requests: Sequence[ScoringR
     """Teacher-forced scores of every request, one request at a time, in request order."""
     from tais.engines.openai.client import _headers
 
-    out = []
+    out: list[TokenScores] = []
+    mode, refused = "prompt_logprobs", ""
     with httpx.Client(base_url=options.base_url, headers=_headers(options), timeout=options.timeout_s) as client:
         for r in requests:
             if r.prompt_token_ids is not None:
@@ -111,7 +158,19 @@ def score_tokens(options: OpenAIOptions, model: str, requests: Sequence[ScoringR
                 answer = _post(client, options, TOKENIZE_PATH, tokenize_body(r.request, model=model),
                                "the prompt's token ids")
                 prompt = [int(t) for t in answer["tokens"]]
-            answer = _post(client, options, COMPLETIONS_PATH, scoring_body(r, prompt, model=model),
-                           "a token-id prompt with prompt_logprobs")
-            out.append(parse_prompt_logprobs(r, len(prompt), answer))
+            if mode == "prompt_logprobs":
+                try:
+                    answer = _post(client, options, COMPLETIONS_PATH, scoring_body(r, prompt, model=model),
+                                   "a token-id prompt with prompt_logprobs")
+                    out.append(parse_prompt_logprobs(r, len(prompt), answer))
+                    continue
+                except _Refused as exc:
+                    refused = exc.reason
+                    mode = "echo"
+            try:
+                answer = _post(client, options, COMPLETIONS_PATH, echo_body(r, prompt, model=model),
+                               "a token-id prompt with echo and logprobs")
+            except CannotTeacherForce as exc:
+                raise CannotTeacherForce("openai", f"{refused}; and {exc.reason}") from None
+            out.append(parse_echo_logprobs(r, len(prompt), answer))
     return out
