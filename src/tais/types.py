@@ -280,14 +280,14 @@ class PositionScore:
 
     @property
     def tail_mass(self) -> float:
-        """Probability outside ``top`` (0 where the full distribution was seen).
+        """Probability outside ``top`` (what a top-k figure cannot see; the entropy, where known, covers it).
 
         >>> round(PositionScore(-0.1, 1, -0.1, ((1, -0.1), (2, -2.5)), exact=False).tail_mass, 4)
         0.0131
         """
         import math
 
-        return 0.0 if self.exact else max(0.0, 1.0 - sum(math.exp(lp) for _, lp in self.top))
+        return max(0.0, 1.0 - sum(math.exp(lp) for _, lp in self.top))
 
     def to_list(self) -> list[Any]:
         return [self.logprob, self.top1_id, self.top1_logprob, [list(t) for t in self.top], self.entropy, self.exact]

@@ -69,3 +69,19 @@ def test_an_echo_answer_that_names_tokens_by_text_is_refused():
     answer = {"choices": [{"logprobs": {"token_logprobs": [None, -0.5], "top_logprobs": [None, {"Hi": -0.1}]}}]}
     with pytest.raises(CannotTeacherForce, match="names tokens by text"):
         parse_echo_logprobs(request, 1, answer)
+
+
+@pytest.mark.parametrize("mode", ["prompt_logprobs", "echo"])
+def test_many_requests_in_flight_come_back_in_request_order(mode):
+    requests = [ScoringRequest(Request(f"t/{i}", prompt="x"), token_ids=(i % 50, (i * 7) % 50),
+                               prompt_token_ids=((i + 3) % 50,), top_k=2) for i in range(30)]
+    server = LoopbackServer(LoopbackConfig(teacher_forcing=mode))
+    with server.running() as url:
+        engine = OpenAIEngine(OpenAIOptions.parse({"base_url": url, "api": "completions", "concurrency": 8},
+                                                  arm_name="a"), "smollm2")
+        scored = engine.score_tokens(requests)
+    assert [s.item_id for s in scored] == [r.request.item_id for r in requests]
+    for r, s in zip(requests, scored):
+        sequence = [*r.prompt_token_ids, *r.token_ids]
+        assert [p.logprob for p in s.positions] == pytest.approx(
+            [_expected(sequence[0], sequence[1]), _expected(sequence[1], sequence[2])])

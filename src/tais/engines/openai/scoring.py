@@ -27,6 +27,7 @@ naming what was missing. Example of the body of step 2::
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Sequence
 
 import httpx
@@ -122,12 +123,12 @@ def parse_prompt_logprobs(request: ScoringRequest, prompt_length: int, answer: A
                        token_ids=tuple(int(t) for t in request.token_ids), positions=tuple(positions))
 
 
-def _post(client: httpx.Client, options: OpenAIOptions, path: str, body: dict[str, Any], what: str) -> Any:
+async def _post(client: httpx.AsyncClient, options: OpenAIOptions, path: str, body: dict[str, Any], what: str) -> Any:
     """POST and return the decoded JSON; the answers that mean "cannot teacher-force" raise CannotTeacherForce."""
     from tais.engines.openai.client import _excerpt, _status_error
 
     try:
-        response = client.post(path, json=body)
+        response = await client.post(path, json=body)
     except httpx.HTTPError as exc:
         raise EngineError(f"{options.base_url}: POST {path} failed ({type(exc).__name__}: {exc})") from None
     if response.status_code in (404, 405):
@@ -135,7 +136,7 @@ def _post(client: httpx.Client, options: OpenAIOptions, path: str, body: dict[st
                                            f"needed for {what}")
     if response.status_code in (400, 422):
         raise _Refused("openai", f"{options.base_url} rejected {what} (HTTP {response.status_code}: "
-                                           f"{_excerpt(response.content)})")
+                                 f"{_excerpt(response.content)})")
     if response.status_code != 200:
         raise _status_error(options, response.status_code, response.content, f"POST {path}")
     try:
@@ -144,33 +145,59 @@ def _post(client: httpx.Client, options: OpenAIOptions, path: str, body: dict[st
         raise EngineError(f"{options.base_url}: POST {path} answered 200 with a body that is not JSON") from None
 
 
-def score_tokens(options: OpenAIOptions, model: str, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
-    """Teacher-forced scores of every request, one request at a time, in request order."""
+class _Scorer:
+    """Scores requests over one client in the way the server takes: ``prompt_logprobs`` until the server refuses
+    it, then ``echo``."""
+
+    def __init__(self, client: httpx.AsyncClient, options: OpenAIOptions, model: str) -> None:
+        self.client, self.options, self.model = client, options, model
+        self.mode, self.refused = "prompt_logprobs", ""
+
+    async def prompt_ids(self, r: ScoringRequest) -> list[int]:
+        if r.prompt_token_ids is not None:
+            return [int(t) for t in r.prompt_token_ids]
+        answer = await _post(self.client, self.options, TOKENIZE_PATH, tokenize_body(r.request, model=self.model),
+                             "the prompt's token ids")
+        return [int(t) for t in answer["tokens"]]
+
+    async def score(self, r: ScoringRequest) -> TokenScores:
+        prompt = await self.prompt_ids(r)
+        if self.mode == "prompt_logprobs":
+            try:
+                answer = await _post(self.client, self.options, COMPLETIONS_PATH,
+                                     scoring_body(r, prompt, model=self.model), "a token-id prompt with prompt_logprobs")
+                return parse_prompt_logprobs(r, len(prompt), answer)
+            except _Refused as exc:
+                self.refused, self.mode = exc.reason, "echo"
+        try:
+            answer = await _post(self.client, self.options, COMPLETIONS_PATH, echo_body(r, prompt, model=self.model),
+                                 "a token-id prompt with echo and logprobs")
+        except CannotTeacherForce as exc:
+            raise CannotTeacherForce("openai", f"{self.refused}; and {exc.reason}") from None
+        return parse_echo_logprobs(r, len(prompt), answer)
+
+
+async def _score_all(options: OpenAIOptions, model: str, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
     from tais.engines.openai.client import _headers
 
-    out: list[TokenScores] = []
-    mode, refused = "prompt_logprobs", ""
-    with httpx.Client(base_url=options.base_url, headers=_headers(options), timeout=options.timeout_s) as client:
-        for r in requests:
-            if r.prompt_token_ids is not None:
-                prompt = [int(t) for t in r.prompt_token_ids]
-            else:
-                answer = _post(client, options, TOKENIZE_PATH, tokenize_body(r.request, model=model),
-                               "the prompt's token ids")
-                prompt = [int(t) for t in answer["tokens"]]
-            if mode == "prompt_logprobs":
-                try:
-                    answer = _post(client, options, COMPLETIONS_PATH, scoring_body(r, prompt, model=model),
-                                   "a token-id prompt with prompt_logprobs")
-                    out.append(parse_prompt_logprobs(r, len(prompt), answer))
-                    continue
-                except _Refused as exc:
-                    refused = exc.reason
-                    mode = "echo"
-            try:
-                answer = _post(client, options, COMPLETIONS_PATH, echo_body(r, prompt, model=model),
-                               "a token-id prompt with echo and logprobs")
-            except CannotTeacherForce as exc:
-                raise CannotTeacherForce("openai", f"{refused}; and {exc.reason}") from None
-            out.append(parse_echo_logprobs(r, len(prompt), answer))
-    return out
+    limits = httpx.Limits(max_connections=options.concurrency)
+    async with httpx.AsyncClient(base_url=options.base_url, headers=_headers(options), timeout=options.timeout_s,
+                                 limits=limits) as client:
+        scorer = _Scorer(client, options, model)
+        if not requests:
+            return []
+        first = await scorer.score(requests[0])  # settles the way the server takes
+        gate = asyncio.Semaphore(options.concurrency)
+
+        async def one(r: ScoringRequest) -> TokenScores:
+            async with gate:
+                return await scorer.score(r)
+
+        return [first, *await asyncio.gather(*(one(r) for r in requests[1:]))]
+
+
+def score_tokens(options: OpenAIOptions, model: str, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
+    """Teacher-forced scores of every request in request order, ``options.concurrency`` requests in flight (the
+    first alone, to learn whether the server takes ``prompt_logprobs`` or only ``echo``). No retries: a failed
+    request raises, and the re-scoring phase resumes from what it committed."""
+    return asyncio.run(_score_all(options, model, requests))
