@@ -107,3 +107,19 @@ def test_a_target_that_cannot_teacher_force_falls_back_to_one_sided(run):
         ("planted", "t")]
     assert not cell["two_sided"] and cell["kl"] is None
     assert cell["trajectory"]["one_sided"] == 1 and cell["trajectory"]["leak_positions"][0] == ["t/0", 0, LEAK_AT]
+
+
+def test_a_reference_that_cannot_teacher_force_leaves_the_targets_unscored(run):
+    store, _, fingerprints, keys, requests = run
+    built = []
+
+    def make(spec):
+        built.append(spec.name)
+        return MockEngine() if spec.name == "ref/target" else _make_engine(spec)
+
+    record = rescore_run(store, [REF, PLANTED], {k: fingerprints[k] for k in ("ref", "planted")}, keys, requests,
+                         make)
+    assert built == ["ref/target"] and record.reference.fingerprint is None
+    assert record.targets["planted"].reason == "the reference cannot teacher-force"
+    evidence = token_evidence(store, record, Battery((TASK,)), "ref", fingerprints, {"t": keys}, 0.1)
+    assert evidence["available"] is False and "cannot teacher-force" in evidence["reason"]

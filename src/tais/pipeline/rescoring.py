@@ -16,7 +16,9 @@ reference alone (one-sided), or, when the reference cannot, to first-divergence 
 
 :func:`token_evidence` then reads the scorings back (store only, no engine) and gives, per (candidate, task) cell,
 the whole-trajectory forensics (:mod:`tais.screen.trajectory`) and the KL / same-top-1 / Δp summary
-(:mod:`tais.screen.token_metrics`) as one JSON-able section, ``token_evidence_version`` 1.
+(:mod:`tais.screen.token_metrics`) as one JSON-able section, ``token_evidence_version`` 1. ``unscored`` counts a
+cell's differing completions that have no re-scoring (no token ids: an OpenAI server without
+``return_token_ids``); they keep first-divergence forensics only.
 """
 
 from __future__ import annotations
@@ -140,13 +142,17 @@ def rescore_run(store: RunStore, arms: Sequence[ArmPlan], fingerprints: Mapping[
     all_differing = [j for jobs in differing.values() for j in jobs]
     ref_arm, scored = _scoring_arm(target_spec(reference.spec), make_engine, store,
                                    list(ref_jobs.values()) + all_differing, top_k, "as-listed", 0)
+    dtypes = {a.spec.name: a.spec.dtype for a in arms}
+    if ref_arm.fingerprint is None:  # nothing to compare a target's scores with: leave the targets alone
+        skipped = {a.spec.name: ScoringArm(target_spec(a.spec).name, None, "the reference cannot teacher-force")
+                   for a in candidates}
+        return RescoringRecord(reference=ref_arm, targets=skipped, scored_now=scored, dtypes=dtypes)
     targets = {}
     for arm in candidates:
         targets[arm.spec.name], n = _scoring_arm(target_spec(arm.spec), make_engine, store,
                                                  list(ref_jobs.values()) + differing[arm.spec.name], top_k,
                                                  "as-listed", 0)
         scored += n
-    dtypes = {a.spec.name: a.spec.dtype for a in arms}
     return RescoringRecord(reference=ref_arm, targets=targets, scored_now=scored, dtypes=dtypes)
 
 
@@ -167,11 +173,12 @@ def token_evidence(store: RunStore, record: RescoringRecord, battery: Battery, r
             keys = list(keys_by_task[task.name])
             ref_rows = store.completions(fingerprints[reference], keys)
             cand_rows = store.completions(fingerprints[candidate], keys)
-            forensics, kl_metrics = [], []
+            forensics, kl_metrics, unscored = [], [], 0
             for key in keys:
                 ref, cand = ref_rows.get(key), cand_rows.get(key)
                 if cand is not None and ref is not None and cand.completion.token_ids != ref.completion.token_ids:
                     scores = under_reference.get(cand.sha256)
+                    unscored += scores is None
                     if scores is not None:
                         forensics.append(classify_trajectory(scores, under_target.get(cand.sha256)
                                                              if target.fingerprint else None, tol))
@@ -182,6 +189,7 @@ def token_evidence(store: RunStore, record: RescoringRecord, battery: Battery, r
             cells.append({
                 "candidate": candidate, "task": task.name, "two_sided": target.fingerprint is not None,
                 "one_sided_reason": target.reason,
+                "unscored": unscored,
                 "trajectory": summarize_cell(forensics).to_dict(),
                 "kl": summarize(kl_metrics).to_dict() if kl_metrics else None,
             })
