@@ -1,6 +1,6 @@
-"""Teacher-forced scoring on CUDA (skipped without a CUDA device): on a small random float32 Llama, the values
-``score_batch`` gives equal the log-probabilities the static (CUDA-graph) and dynamic decoders recorded while
-generating the same tokens."""
+"""Teacher-forced scoring against the static decoder (CUDA graphs on CUDA, eager on CPU) and the dynamic decoder, on
+CPU and on CUDA (skipped without a CUDA device): on a small random float32 Llama, the values ``score_batch`` gives
+equal the log-probabilities each decoder recorded while generating the same tokens."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from tais.engines.hf.scoring import score_batch
 from tais.engines.hf.static_greedy import StaticGreedy
 from tais.types import Request, SamplingParams, ScoringRequest
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="needs a CUDA device"))]
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=DEVICES)
+def model(request):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
@@ -28,7 +29,7 @@ def model():
                       num_key_value_heads=4, vocab_size=4000, max_position_embeddings=1024)
     cfg.eos_token_id = None
     cfg.pad_token_id = 0
-    return LlamaForCausalLM(cfg).to("cuda", torch.float32).eval()
+    return LlamaForCausalLM(cfg).to(request.param, torch.float32).eval()
 
 
 def _rows():
@@ -39,14 +40,14 @@ def _rows():
 
 
 @pytest.mark.parametrize("decoder", ["static", "dynamic"])
-def test_teacher_forced_equals_generation_on_cuda(model, decoder):
+def test_teacher_forced_equals_generation(model, decoder):
     rows = _rows()
     if decoder == "static":
         StaticGreedy(model, batch_size=len(rows), width=256, top_k=5).decode(rows, pad_id=0)
     else:
         greedy_decode(model, rows, pad_id=0)
     loaded = LoadedModel(model=model, tokenizer=SimpleNamespace(pad_token_id=0, eos_token_id=None), files=None,
-                         dtype="float32", device="cuda")
+                         dtype="float32", device=model.device.type)
     scored = score_batch(loaded, [ScoringRequest(r.request, tuple(r.token_ids), prompt_token_ids=tuple(r.prompt_ids),
                                                  top_k=5) for r in rows])
     worst = 0.0
@@ -54,5 +55,5 @@ def test_teacher_forced_equals_generation_on_cuda(model, decoder):
         assert len(s.positions) == len(row.token_ids) == 40
         for record, pos in zip(row.records, s.positions):
             worst = max(worst, abs(record.logprob - pos.logprob), abs(record.top_logprobs[0] - pos.top1_logprob))
-    print(f"{decoder}: max |generation - teacher-forced| = {worst:.2e}")
+    print(f"{model.device.type} {decoder}: max |generation - teacher-forced| = {worst:.2e}")
     assert worst < 1e-4
