@@ -57,3 +57,23 @@ def test_teacher_forced_equals_generation(model, decoder):
             worst = max(worst, abs(record.logprob - pos.logprob), abs(record.top_logprobs[0] - pos.top1_logprob))
     print(f"{model.device.type} {decoder}: max |generation - teacher-forced| = {worst:.2e}")
     assert worst < 1e-4
+
+
+def test_full_log_prob_rows_agree_with_the_scores(model):
+    """``log_prob_rows`` (for exact distances between in-process arms) holds normalised rows whose forced-token
+    values, top-1 and entropy are those ``score_batch`` reports."""
+    from tais.engines.hf.scoring import log_prob_rows
+
+    rows = _rows()
+    loaded = LoadedModel(model=model, tokenizer=SimpleNamespace(pad_token_id=0, eos_token_id=None), files=None,
+                         dtype="float32", device=model.device.type)
+    requests = [ScoringRequest(r.request, tuple(range(7, 7 + 3 + i)), prompt_token_ids=tuple(r.prompt_ids), top_k=3)
+                for i, r in enumerate(rows)]
+    full, scored = log_prob_rows(loaded, requests), score_batch(loaded, requests)
+    for req, rows_i, s in zip(requests, full, scored):
+        assert rows_i.shape == (len(req.token_ids), 4000)
+        torch.testing.assert_close(rows_i.exp().sum(-1), torch.ones(len(req.token_ids)), atol=1e-5, rtol=0)
+        for j, pos in enumerate(s.positions):
+            assert abs(float(rows_i[j, req.token_ids[j]]) - pos.logprob) < 1e-6
+            assert int(rows_i[j].argmax()) == pos.top1_id
+            assert abs(float(-(rows_i[j].exp() * rows_i[j]).sum()) - pos.entropy) < 1e-4

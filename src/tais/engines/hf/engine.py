@@ -150,6 +150,13 @@ class HFEngine(Engine):
 
         return score_tokens(self.target, requests, batch_size=self.batch_size)
 
+    def log_prob_rows(self, requests: Sequence[ScoringRequest]) -> list[Any]:
+        """Full float32 log-softmax rows of the target at every forced position (``[n, vocab]`` per request), for
+        exact distribution distances between two in-process arms (:func:`tais.engines.hf.scoring.log_prob_rows`)."""
+        from tais.engines.hf.scoring import log_prob_rows
+
+        return log_prob_rows(self.target, requests)
+
     def _static_decoder(self, rows: Sequence[RowState]):
         """The static decoder for this batch: kept between batches while it fits (needing no more rows, top-k or
         columns than it was built for), else rebuilt for this batch's rows with the width rounded up to a multiple
