@@ -63,7 +63,8 @@ def run(tmp_path_factory, smollm2):
             [scores] = ref_engine.score_tokens([ScoringRequest(requests[key], tuple(tokens), top_k=40)])
             tokens[LEAK_AT] = scores.positions[LEAK_AT].top[-1][0]
         store.add_completion("fp-planted", key, Completion(key.item_id, "planted", token_ids=tuple(tokens)))
-    record = rescore_run(store, [REF, BF16, PLANTED], fingerprints, keys, requests, _make_engine)
+    record = rescore_run(store, [REF, BF16, PLANTED], fingerprints, keys, requests, _make_engine,
+                         keys_by_task={"t": keys})
     yield store, record, fingerprints, keys, requests
     store.close()
 
@@ -81,10 +82,14 @@ def test_planted_leak_fails_its_cell_and_the_bf16_candidate_leaks_nothing(run):
     assert planted["two_sided"] and planted["trajectory"]["verdict"] == "FAIL"
     assert planted["trajectory"]["leak_positions"][0] == ["t/0", 0, LEAK_AT]
     assert planted["trajectory"]["prompts_with_leak"] == 1
-    assert planted["kl"]["n"] > 0 and planted["kl"]["kl_mean"] < 1e-6  # the planted target is the reference model
+    # the planted stack's target is the reference model itself: no distance at all
+    assert planted["kl"]["kl_exact"] and planted["kl"]["n"] > 0 and planted["kl"]["kl_mean"] == 0.0
     bf16 = cells[("bf16", "t")]
     assert bf16["trajectory"]["counts"]["leak"] == 0 and bf16["trajectory"]["verdict"] == "PASS"
-    assert bf16["kl"]["kl_mean"] > 0 and not bf16["kl"]["kl_exact"]
+    exact, topk = bf16["kl"], bf16["kl_topk"]
+    assert exact["kl_exact"] and not topk["kl_exact"] and exact["n"] == topk["n"] > 0
+    assert exact["kl_mean"] > 0 and topk["kl_mean"] <= exact["kl_mean"] + 1e-9  # top-k KL is a lower bound
+    assert abs(exact["dp_mean"] - topk["dp_mean"]) < 1e-6  # Δp is exact either way
     assert RescoringRecord.from_dict(record.to_dict()).to_dict() == record.to_dict()
 
 

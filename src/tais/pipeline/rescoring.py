@@ -16,7 +16,9 @@ reference alone (one-sided), or, when the reference cannot, to first-divergence 
 
 :func:`token_evidence` then reads the scorings back (store only, no engine) and gives, per (candidate, task) cell,
 the whole-trajectory forensics (:mod:`tais.screen.trajectory`) and the KL / same-top-1 / Δp summary
-(:mod:`tais.screen.token_metrics`) as one JSON-able section, ``token_evidence_version`` 1. ``unscored`` counts a
+(:mod:`tais.screen.token_metrics`) as one JSON-able section, ``token_evidence_version`` 1. ``kl`` is exact where
+both arms ran in-process (hf: the phase computed it from full distributions, ``kl_exact: true``), else the top-k
+lower bound, which is always also given as ``kl_topk``. ``unscored`` counts a
 cell's differing completions that have no re-scoring (no token ids: an OpenAI server without
 ``return_token_ids``); they keep first-divergence forensics only.
 """
@@ -26,11 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from tais.errors import CannotTeacherForce
 from tais.interfaces import Engine
 from tais.pipeline.config import ArmPlan
 from tais.pipeline.fingerprint import arm_fingerprint
-from tais.screen.token_metrics import position_metrics_from_scores, summarize
+from tais.screen.token_metrics import position_metrics, position_metrics_from_scores, summarize
 from tais.screen.trajectory import Tolerances, classify_trajectory, summarize_cell
 from tais.store import CompletionKey, RunStore
 from tais.types import ArmSpec, Battery, Completion, Request, ScoringRequest
@@ -38,6 +42,8 @@ from tais.types import ArmSpec, Battery, Completion, Request, ScoringRequest
 TOKEN_EVIDENCE_VERSION = 1
 SCORING_BATCH = 32
 """Scorings committed per transaction (and handed to the engine per call)."""
+EXACT_BATCH = 8
+"""Completions per pass of the exact-KL computation (two models' full rows held at once)."""
 
 EngineFactory = Callable[[ArmSpec], Engine]
 
@@ -70,16 +76,20 @@ class RescoringRecord:
     targets: Mapping[str, ScoringArm]
     scored_now: int = 0
     dtypes: Mapping[str, str] = field(default_factory=dict)
+    exact_kl: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """candidate -> task -> exact KL summary (:meth:`DivergenceSummary.to_dict`), where both arms run in-process
+    and expose full distributions (``log_prob_rows``: the hf engine)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"reference": self.reference.to_dict(),
                 "targets": {name: arm.to_dict() for name, arm in self.targets.items()},
-                "dtypes": dict(self.dtypes)}
+                "dtypes": dict(self.dtypes), "exact_kl": {c: dict(t) for c, t in self.exact_kl.items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RescoringRecord":
         return cls(reference=ScoringArm(**d["reference"]),
-                   targets={name: ScoringArm(**a) for name, a in d["targets"].items()}, dtypes=d.get("dtypes", {}))
+                   targets={name: ScoringArm(**a) for name, a in d["targets"].items()}, dtypes=d.get("dtypes", {}),
+                   exact_kl=d.get("exact_kl", {}))
 
 
 @dataclass(frozen=True)
@@ -125,12 +135,45 @@ def _scoring_arm(spec: ArmSpec, make_engine: EngineFactory, store: RunStore, job
         engine.close()
 
 
+def _exact_kl(make_engine: EngineFactory, reference: ArmSpec, candidate: ArmSpec,
+              jobs_by_task: Mapping[str, Sequence[_Job]]) -> dict[str, Any] | None:
+    """task -> exact KL summary over the reference's completions, from both targets' full distributions, or None
+    when either engine cannot give them (only in-process engines can: ``log_prob_rows``)."""
+    ref_engine = make_engine(target_spec(reference))
+    try:
+        cand_engine = make_engine(target_spec(candidate))
+        try:
+            if not (hasattr(ref_engine, "log_prob_rows") and hasattr(cand_engine, "log_prob_rows")):
+                return None
+            out: dict[str, Any] = {}
+            for task, jobs in jobs_by_task.items():
+                metrics = []
+                for start in range(0, len(jobs), EXACT_BATCH):
+                    batch = [j for j in jobs[start:start + EXACT_BATCH] if j.completion.token_ids]
+                    if not batch:
+                        continue
+                    requests = [ScoringRequest(j.request, tuple(j.completion.token_ids or ())) for j in batch]
+                    p_rows = ref_engine.log_prob_rows(requests)  # type: ignore[attr-defined]
+                    q_rows = cand_engine.log_prob_rows(requests)  # type: ignore[attr-defined]
+                    metrics += [position_metrics(p.numpy(), q.numpy(), np.asarray(r.token_ids))
+                                for r, p, q in zip(requests, p_rows, q_rows)]
+                out[task] = summarize(metrics).to_dict() if metrics else None
+            return out
+        finally:
+            cand_engine.close()
+    finally:
+        ref_engine.close()
+
+
 def rescore_run(store: RunStore, arms: Sequence[ArmPlan], fingerprints: Mapping[str, str],
                 keys: Sequence[CompletionKey], requests: Mapping[CompletionKey, Request],
-                make_engine: EngineFactory, *, top_k: int = 20) -> RescoringRecord:
+                make_engine: EngineFactory, *, top_k: int = 20,
+                keys_by_task: Mapping[str, Sequence[CompletionKey]] | None = None) -> RescoringRecord:
     """Fill the scorings the token evidence needs (see the module docstring). ``keys`` are the run's completion
     keys, ``requests`` the request each key was generated from, ``make_engine`` builds an engine for an arm spec
-    (the run's ``build_engine``)."""
+    (the run's ``build_engine``). With ``keys_by_task``, candidates whose target and the reference both run
+    in-process also get the exact KL per task (``RescoringRecord.exact_kl``; not stored row by row: computed
+    again by a resumed phase)."""
     reference = next(a for a in arms if a.spec.role == "reference")
     candidates = [a for a in arms if a.spec.role == "candidate"]
     ref_jobs = _jobs_of(store, fingerprints[reference.spec.name], keys, requests)
@@ -153,7 +196,14 @@ def rescore_run(store: RunStore, arms: Sequence[ArmPlan], fingerprints: Mapping[
                                                  list(ref_jobs.values()) + differing[arm.spec.name], top_k,
                                                  "as-listed", 0)
         scored += n
-    return RescoringRecord(reference=ref_arm, targets=targets, scored_now=scored, dtypes=dtypes)
+    exact: dict[str, Any] = {}
+    if keys_by_task is not None:
+        by_task = {task: [ref_jobs[k] for k in task_keys if k in ref_jobs] for task, task_keys in keys_by_task.items()}
+        for arm in candidates:
+            summary = _exact_kl(make_engine, reference.spec, arm.spec, by_task)
+            if summary is not None:
+                exact[arm.spec.name] = summary
+    return RescoringRecord(reference=ref_arm, targets=targets, scored_now=scored, dtypes=dtypes, exact_kl=exact)
 
 
 def token_evidence(store: RunStore, record: RescoringRecord, battery: Battery, reference: str,
@@ -186,12 +236,15 @@ def token_evidence(store: RunStore, record: RescoringRecord, battery: Battery, r
                     p, q = under_reference.get(ref.sha256), under_target.get(ref.sha256)
                     if p is not None and q is not None and p.positions:
                         kl_metrics.append(position_metrics_from_scores(p.positions, q.positions))
+            topk = summarize(kl_metrics).to_dict() if kl_metrics else None
+            exact = record.exact_kl.get(candidate, {}).get(task.name)
             cells.append({
                 "candidate": candidate, "task": task.name, "two_sided": target.fingerprint is not None,
                 "one_sided_reason": target.reason,
                 "unscored": unscored,
                 "trajectory": summarize_cell(forensics).to_dict(),
-                "kl": summarize(kl_metrics).to_dict() if kl_metrics else None,
+                "kl": exact if exact is not None else topk,
+                "kl_topk": topk,
             })
     return {"token_evidence_version": TOKEN_EVIDENCE_VERSION, "available": True, "tau": tau, "cells": cells}
 
