@@ -72,22 +72,23 @@ def main() -> None:
             info = first_divergence(ref[key].completion, cand[key].completion, args.tau)
             first[info.cls.value if info else "identical"] += 1
         started = time.perf_counter()
-        record = rescore_run(store, arms, fingerprints, list(requests), requests, HFEngine.from_arm)
+        record = rescore_run(store, arms, fingerprints, list(requests), requests, HFEngine.from_arm,
+                             keys_by_task={"bench": list(requests)})
         rescore_s = time.perf_counter() - started
         evidence = token_evidence(store, record, Battery((task,)), "fp32", fingerprints, {"bench": list(requests)},
                                   args.tau)
     cell = evidence["cells"][0]
-    trajectory, kl = cell["trajectory"], cell["kl"]
+    trajectory, kl, topk = cell["trajectory"], cell["kl"], cell["kl_topk"]
     print(f"first divergence (tau {args.tau}): {dict(first)}")
     print(f"whole trajectory: {trajectory['counts']}, prompts with a leak {trajectory['prompts_with_leak']}, "
           f"verdict {trajectory['verdict']}")
-    print(f"KL lower bound (top-20): mean {kl['kl_mean']:.5f} +- {kl['kl_mean_se']:.5f}, "
+    print(f"KL exact: mean {kl['kl_mean']:.5f} +- {kl['kl_mean_se']:.5f} (top-20 lower bound {topk['kl_mean']:.5f}), "
           f"same top-1 {100 * kl['same_top1']:.2f}%, RMS dp {100 * kl['dp_rms']:.3f}%")
     print(json.dumps({
         "benchmark": "token_forensics", "model": "SmolLM2-135M-Instruct", "reference": "float32",
         "candidate": "bfloat16", "device": "cpu", "threads": args.threads, "prompts": args.prompts,
         "max_tokens": args.max_tokens, "tau": args.tau, "first_divergence": dict(first),
-        "trajectory": trajectory, "kl": kl, "rescore_s": round(rescore_s, 2),
+        "trajectory": trajectory, "kl": kl, "kl_topk": topk, "rescore_s": round(rescore_s, 2),
     }))
 
 
