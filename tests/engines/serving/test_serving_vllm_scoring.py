@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from vllm_runs import ENGINE_ARGS, SMOLLM2
 
 from tais.engines import create_engine
 from tais.types import ArmSpec, ChatMessage, Request, SamplingParams, ScoringRequest
-
-from vllm_runs import ENGINE_ARGS, SMOLLM2
 
 pytestmark = pytest.mark.slow
 PROMPTS = ["Explain why the sky is blue.", "Give three tips for keeping a garden.",
