@@ -160,7 +160,7 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise InputError(f"not a tais run store: {exc}", path=str(path)) from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
+        if version is None or version[0] != str(SCHEMA_VERSION):
             self._db.close()
             raise InputError(f"run store schema {version and version[0]!r}, expected {SCHEMA_VERSION}", path=str(path))
 
