@@ -87,6 +87,12 @@ class IntegrityError(TaisError):
     """``tais verify`` found a stored byte that no longer matches the manifest. Exit 1."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (what schedulers send to stop a job). Raised by the CLI's signal handler wherever the main
+    thread is, so every ``finally`` and ``with`` runs as for Ctrl-C: the store keeps every committed completion and
+    rolls back a half-written one, started servers are stopped. The CLI exits 143 (128 + SIGTERM)."""
+
+
 def require(module: str, extra: str):
     """Import an optional heavy dependency, or raise :class:`MissingDependencyError` naming the extra.
 

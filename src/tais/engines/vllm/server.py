@@ -1,7 +1,8 @@
 """The ``vllm-server`` engine: tais starts ``vllm serve`` for the arm, drives it over HTTP, and stops it.
 
 The server runs as ``python -m tais.engines.vllm.launch serve <model folder> --host 127.0.0.1 --port <free port>
---served-model-name <arm name> --dtype ... [--speculative-config JSON] [engine args]`` in its own process group, with
+--served-model-name <arm name> --dtype ... [--speculative-config JSON] [engine args]`` in its own process group,
+under the watcher of :mod:`tais.engines.lifeline` (so it dies with tais however tais ends, ``kill -9`` included), with
 its output in ``<workdir>/vllm-serve-<arm>.log``. It is started on the first ``generate()`` (or :meth:`start`); tais
 waits for ``GET /health`` and then runs the arm through :class:`~tais.engines.openai.OpenAIEngine` with
 ``return_token_ids`` and the server's ``/metrics`` (speculative acceptance in :meth:`telemetry`). The whole process
@@ -30,6 +31,7 @@ from typing import Any, AsyncIterator, Sequence
 
 import httpx
 
+from tais.engines import lifeline
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
 from tais.engines.vllm.config import VLLMArm
 from tais.errors import EngineError
@@ -51,21 +53,8 @@ def free_port() -> int:
 
 
 def _stop_group(process: subprocess.Popen, grace_s: float = 20.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL whatever is left after ``grace_s``."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+    """Stop the server: its watcher stops the server's process group (SIGTERM, then SIGKILL after ``grace_s``)."""
+    lifeline.stop(process, grace_s)
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -134,9 +123,7 @@ class VLLMServerEngine(Engine):
         with open(self.log_path, "ab") as out:
             out.write(("$ " + " ".join(command) + "\n").encode())
             out.flush()
-            self.process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+            self.process = lifeline.spawn(command, stdout=out)
         self._finalizer = weakref.finalize(self, _stop_group, self.process)
         atexit.register(self._finalizer)
         self.base_url = f"http://127.0.0.1:{port}"
