@@ -11,17 +11,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run (or resume) a screen config", description=__doc__)
     p.add_argument("config", type=Path, help="screen config (YAML); `tais init` writes an example")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: the config's out, or runs/NAME)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from tais.cli.output_options import add_output_options
+
+    add_output_options(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from tais.cli.render import ProgressDisplay, print_result
+    from tais.cli.render import ProgressDisplay, emit_result
     from tais.pipeline.config import load_config
     from tais.pipeline.run import run_screen
 
     config = load_config(args.config)
-    with ProgressDisplay(enabled=not args.quiet) as progress:
+    with ProgressDisplay(enabled=not (args.quiet or args.as_json)) as progress:
         outcome = run_screen(config, out_dir=args.out, progress=progress)
-    print_result(outcome.result, outcome.reports, outcome.out_dir)
+    emit_result(outcome.result, outcome.reports, outcome.out_dir, args)
     return outcome.result.verdict.exit_code
