@@ -18,6 +18,8 @@ from conftest import (ADVERSARIAL_SYSTEM_PROMPT, HARMFUL_REQUESTS, HARMFUL_SYSTE
 from tais.engines.hf.engine import HFEngine
 from tais.types import ArmSpec
 
+pytestmark = pytest.mark.slow  # every case runs the real SmolLM2
+
 PROMPTS = benign_prompts()[:50]
 BATCH = 25
 K = 4
