@@ -73,11 +73,12 @@ def _ordered(result: ScreenResult) -> list:
 
 def speed_table(result: ScreenResult) -> Table:
     table = Table(title="speed per arm", title_justify="left")
-    for header in ("arm", "output tokens", "wall s", "tokens/s", "acceptance", "speedup"):
+    for header in ("arm", "output tokens", "wall s", "tokens/s", "acceptance", "speedup", "null arm (noise)"):
         table.add_column(header, justify="right" if header != "arm" else "left")
     for s in result.speed:
         table.add_row(s.arm, str(s.output_tokens), f"{s.wall_s:.1f}", number(s.tokens_per_s, 1),
-                      number(s.acceptance, 3), "–" if s.speedup is None else f"{s.speedup:.2f}x")
+                      number(s.acceptance, 3), "–" if s.speedup is None else f"{s.speedup:.2f}x",
+                      "–" if s.null_speedup is None else f"{s.null_speedup:.2f}x")
     return table
 
 

@@ -82,7 +82,8 @@ def verdict_table_dict(result: ScreenResult) -> dict[str, Any]:
         ],
         "speed": [
             {"arm": s.arm, "role": s.role, "output_tokens": s.output_tokens, "wall_s": s.wall_s,
-             "tokens_per_s": s.tokens_per_s, "acceptance": s.acceptance, "speedup": s.speedup}
+             "tokens_per_s": s.tokens_per_s, "acceptance": s.acceptance, "speedup": s.speedup,
+             "null_speedup": s.null_speedup}
             for s in result.speed
         ],
     }
