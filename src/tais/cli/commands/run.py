@@ -1,5 +1,6 @@
 """``tais run CONFIG [--out DIR]``: generate, score, screen and report; resumable (run it again to finish an
-interrupted run). Exit code: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 2 bad input."""
+interrupted run). What libraries print during the run (warnings, their progress bars and logging) goes to
+RUN/tais.log. Exit code: 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 2 bad input."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from tais.cli.render import ProgressDisplay, emit_result
+    from tais.cli.run_log import output_to_run_log
     from tais.pipeline.config import load_config
     from tais.pipeline.run import run_screen
 
     config = load_config(args.config)
-    with ProgressDisplay(enabled=not (args.quiet or args.as_json)) as progress:
+    with ProgressDisplay(enabled=not (args.quiet or args.as_json)) as progress, \
+            output_to_run_log(config.out_dir(args.out)):
         outcome = run_screen(config, out_dir=args.out, progress=progress)
     emit_result(outcome.result, outcome.reports, outcome.out_dir, args)
     return outcome.result.verdict.exit_code
