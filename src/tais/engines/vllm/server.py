@@ -34,6 +34,7 @@ import httpx
 from tais.engines import lifeline
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
 from tais.engines.vllm.config import VLLMArm
+from tais.engines.vllm.kv_cache import memory_hint
 from tais.errors import EngineError
 from tais.interfaces import Engine
 from tais.types import ArmSpec, Completion, Request
@@ -99,7 +100,7 @@ class VLLMServerEngine(Engine):
         """vLLM version, model / draft sources and hashes, dtype, speculative config, the ``vllm serve`` arguments
         (without the local folder, host, port and served name, which change from run to run or with the arm's name)
         and the client's request settings."""
-        args = self.arm.serve_args(port=0, served_model_name=self.arm.name)
+        args = self.arm.serve_args(port=0, served_model_name=self.arm.name, with_defaults=False)
         args = args[:1] + ["<model>"] + args[8:]  # drop the folder, host, port and served name
         return {
             "backend": self.name,
@@ -152,9 +153,10 @@ class VLLMServerEngine(Engine):
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code is not None:
+                tail = _log_tail(self.log_path)
                 raise EngineError(
                     f"arm {self.arm.name!r}: vllm serve exited with code {code} before it was ready "
-                    f"(log {self.log_path}): {_log_tail(self.log_path)}"
+                    f"(log {self.log_path}): {tail}{memory_hint(tail)}"
                 )
             try:
                 if httpx.get(f"{self.base_url}/health", timeout=2.0).status_code == 200:
