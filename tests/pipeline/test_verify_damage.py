@@ -172,3 +172,13 @@ def test_the_command_line_names_the_damage_in_a_real_process(run):
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "tais: verify: store.sqlite: not a tais run store" in done.stderr
+
+
+def test_other_commands_on_a_damaged_store_are_one_line_not_a_traceback(run, capsys):
+    _sql(run, "DROP TABLE scores")
+    for command in ("screen", "report"):
+        code = main([command, str(run)])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err
+        assert err.splitlines() == [f"tais: error: the run store cannot be read (no such table: scores); "
+                                    f"`tais verify RUN` names the damage"], err

@@ -7,6 +7,7 @@ import argparse
 import importlib
 import pkgutil
 import signal
+import sqlite3
 import sys
 from typing import Sequence
 
@@ -72,6 +73,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except TaisError as exc:
         sys.stderr.write(f"tais: error: {exc}\n")
         return exc.exit_code
+    except sqlite3.DatabaseError as exc:  # a damaged run store met outside `tais verify`
+        sys.stderr.write(f"tais: error: the run store cannot be read ({exc}); `tais verify RUN` names the damage\n")
+        return 1
     except Terminated:
         sys.stderr.write("tais: stopped by SIGTERM; committed completions are kept: run the same command again to "
                          "resume\n")
