@@ -182,3 +182,18 @@ def test_other_commands_on_a_damaged_store_are_one_line_not_a_traceback(run, cap
         assert code == 1 and "Traceback" not in err
         assert err.splitlines() == [f"tais: error: the run store cannot be read (no such table: scores); "
                                     f"`tais verify RUN` names the damage"], err
+
+
+def test_an_edited_plan_and_a_deleted_analysis_are_named(run, capsys):
+    _sql(run, "DELETE FROM analyses", "UPDATE runs SET plan_json = '{\"arms\": 3}'")
+    code, lines = _verify(run, capsys)
+    assert code == 1
+    _one_matching(lines, r"store.sqlite: no analysis of run 1 is recorded")
+    _one_matching(lines, r"store.sqlite: reading run 1 back: ")
+
+
+def test_a_dropped_analyses_table_is_named(run, capsys):
+    _sql(run, "DROP TABLE analyses")
+    code, lines = _verify(run, capsys)
+    assert code == 1
+    _one_matching(lines, r"store.sqlite: analyses: SQLite cannot read it \(no such table: analyses\)")

@@ -99,10 +99,6 @@ def arm_problems(store: RunStore, plan: dict[str, Any]) -> list[str]:
     return problems
 
 
-class Damage(Exception):
-    """A read of the run directory failed; the message is one line naming what could not be read and why."""
-
-
 DAMAGE_ERRORS = (sqlite3.DatabaseError, TaisError, ValueError, KeyError, TypeError, AttributeError, IndexError,
                  OSError)
 """What reading a damaged store or plan can raise: SQLite's own errors (truncated or foreign file, dropped table),
@@ -183,7 +179,7 @@ def _check_store(store: RunStore, raw: bytes, evidence: dict[str, Any] | None, p
     analysis = guarded(problems, f"{where}: analyses", lambda: store.latest_analysis(run.id))
     if analysis is None and len(problems) == before:
         problems.append(f"{where}: no analysis of run {run.id} is recorded")
-    elif hashlib.sha256(raw).hexdigest() != analysis[1]:
+    elif analysis is not None and hashlib.sha256(raw).hexdigest() != analysis[1]:
         problems.append(f"{EVIDENCE_FILENAME}: sha256 {hashlib.sha256(raw).hexdigest()[:12]} differs from the "
                         f"{analysis[1][:12]} recorded when it was written")
     for task_sha, item_id, recorded, item_json in guarded(problems, f"{where}: items", store.item_rows) or []:
