@@ -15,6 +15,9 @@ from the parent on its stdin, and starts ``COMMAND`` in a process group of its o
   first thing, then the parent is checked to be still the one that started it), and ``COMMAND`` gets the same for
   the watcher's death (set between fork and exec), so even a SIGKILLed watcher takes the server down.
 
+Linux sends the death signal when the *thread* that started the watcher ends, so :func:`spawn` belongs on a thread
+that lives as long as the server should (tais calls it from the main thread).
+
 When ``COMMAND`` exits on its own, whatever it left in its group is killed and the watcher exits with its code
 (128 + N for a signal N), so a server that fails at startup reports its own exit code.
 """
