@@ -180,8 +180,8 @@ def test_other_commands_on_a_damaged_store_are_one_line_not_a_traceback(run, cap
         code = main([command, str(run)])
         err = capsys.readouterr().err
         assert code == 1 and "Traceback" not in err
-        assert err.splitlines() == [f"tais: error: the run store cannot be read (no such table: scores); "
-                                    f"`tais verify RUN` names the damage"], err
+        assert err.splitlines() == ["tais: error: the run store cannot be read (no such table: scores); "
+                                    "`tais verify RUN` names the damage"], err
 
 
 def test_an_edited_plan_and_a_deleted_analysis_are_named(run, capsys):
