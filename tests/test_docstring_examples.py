@@ -11,7 +11,7 @@ import pytest
 
 import tais
 
-HEAVY = ("tais.engines.hf", "tais.engines.speculative")
+HEAVY = ("tais.engines.hf", "tais.engines.speculative.acceptance")
 MUST_HAVE_EXAMPLES = {
     "tais.stats.paired", "tais.stats.tango", "tais.stats.tost", "tais.stats.mcnemar", "tais.stats.proportions",
     "tais.stats.mantel_haenszel", "tais.stats.power", "tais.screen.verdict", "tais.screen.precision",
