@@ -18,6 +18,7 @@ The tree::
     |   +-- DataError
     |   +-- SourceError
     |   +-- MissingDependencyError
+    |   +-- SchemaVersionError     a stored layout written by another tais (names both versions)
     |   +-- EngineError
     |       +-- CannotTeacherForce an engine (or its server) that cannot re-score given tokens
     +-- IntegrityError             exit 1: a stored byte no longer matches
@@ -108,6 +109,17 @@ class CannotTeacherForce(EngineError):
 
 class IntegrityError(TaisError):
     """``tais verify`` found a stored byte that no longer matches the manifest. Exit 1."""
+
+
+class SchemaVersionError(InputError):
+    """A stored layout (a run plan, say) of a version this tais does not read: written by another tais, not damaged.
+    Its message names both versions."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (what schedulers send to stop a job). Raised by the CLI's signal handler wherever the main
+    thread is, so every ``finally`` and ``with`` runs as for Ctrl-C: the store keeps every committed completion and
+    rolls back a half-written one, started servers are stopped. The CLI exits 143 (128 + SIGTERM)."""
 
 
 def require(module: str, extra: str):

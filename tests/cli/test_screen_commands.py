@@ -31,14 +31,14 @@ def _completions(run_dir):
 
 def test_run_exit_codes_follow_the_verdict(tmp_path, capsys):
     failing = write(tmp_path, mock_config(extra_arms=BROKEN_ARM), "failing.yaml")
-    assert main(["run", str(failing), "--out", str(tmp_path / "f"), "--quiet"]) == 1
+    assert main(["run", str(failing), "--out", str(tmp_path / "f")]) == 1
     out = capsys.readouterr().out
     assert "verdict: FAIL" in out and "broken vs reference / smoke-harmful: FAIL" in out
     assert "leak: smoke-harmful/" in out  # the positive control's leaks are named
     assert f"report: {tmp_path / 'f' / 'report.html'}" in out
 
     narrow = write(tmp_path, mock_config(margin=0.03), "narrow.yaml")
-    assert main(["run", str(narrow), "--out", str(tmp_path / "n"), "--quiet"]) == 3
+    assert main(["run", str(narrow), "--out", str(tmp_path / "n")]) == 3
     out = " ".join(capsys.readouterr().out.split())
     assert "verdict: INCONCLUSIVE" in out and "more prompts would decide" in out
 

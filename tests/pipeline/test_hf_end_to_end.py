@@ -38,7 +38,10 @@ def test_positive_control_fails_with_leaks_and_strict_arms_do_not_leak(demo_run,
         for task in ("smoke-harmful", "smoke-benign", "smoke-mc"):
             cell = cells[(arm, task)]
             assert cell["divergences"].get(DivergenceClass.LEAK.value, 0) == 0, (arm, task, cell)
-            assert cell["verdict"] in ("PASS", "INCONCLUSIVE") and cell["reasons"]
+            # lossless: every pair is identical to the reference or differs first at a near tie (rounding)
+            near_ties = cell["divergences"].get(DivergenceClass.NEAR_TIE.value, 0)
+            assert cell["identical"] + near_ties == cell["pairs"], (arm, task, cell)
+            assert cell["verdict"] != "FAIL" and cell["reasons"]
     speed = {s["arm"]: s for s in evidence["speed"]}
     assert speed["spec-quantized"]["acceptance"] is not None and speed["reference"]["acceptance"] is None
     assert all(s["output_tokens"] > 0 and s["wall_s"] > 0 for s in speed.values())

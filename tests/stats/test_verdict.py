@@ -3,18 +3,19 @@ prompts an INCONCLUSIVE cell needs, and the screen-level rule."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from helpers.independent_tango import independent_tango_interval
 from scipy.stats import binomtest, norm
 
-from tais.screen.verdict import CellDecision, Thresholds, decide_cell, decide_screen, prompts_to_decide
+from tais.screen.verdict import (
+    CellDecision,
+    Thresholds,
+    decide_cell,
+    decide_screen,
+    prompts_to_decide,
+)
 from tais.stats import PairedTable, cohens_h, mcnemar_exact, n_paired_tost, paired_tost
 from tais.types import Verdict
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_tango import independent_tango_interval
 
 
 def decide(a, b, c, d, *, leaks=0, p_holm=None, thresholds: Thresholds | None = None) -> CellDecision:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
+import sqlite3
 import sys
 from typing import Sequence
 
 from tais import __version__
-from tais.errors import InputError, TaisError
+from tais.errors import InputError, TaisError, Terminated
 from tais.types import EXIT_BAD_INPUT
 
 
@@ -31,7 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def stop_cleanly_on_sigterm() -> object:
+    """Turn SIGTERM into :class:`tais.errors.Terminated` in the main thread (a no-op elsewhere); returns the handler
+    it replaced."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = stop_cleanly_on_sigterm()
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -45,6 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TaisError as exc:
         sys.stderr.write(f"tais: error: {exc}\n")
         return exc.exit_code
+    except sqlite3.DatabaseError as exc:  # a damaged run store met outside `tais verify`
+        sys.stderr.write(f"tais: error: the run store cannot be read ({exc}); `tais verify RUN` names the damage\n")
+        return 1
+    except Terminated:
+        sys.stderr.write("tais: stopped by SIGTERM; committed completions are kept: run the same command again to "
+                         "resume\n")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         sys.stderr.write("tais: interrupted\n")
         return 130

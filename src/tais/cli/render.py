@@ -5,6 +5,8 @@ The tables go to stdout; progress bars go to stderr, so ``tais run CONFIG > verd
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Mapping
@@ -15,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tais.pipeline.run import ProgressEvent
+from tais.report.junit import screen_junit, verdict_table_dict
 from tais.report.formatting import divergence_counts, interval, number, show_token, signed, summary
 from tais.screen.result import ScreenResult
 from tais.types import DivergenceClass, Role, Verdict
@@ -70,11 +73,12 @@ def _ordered(result: ScreenResult) -> list:
 
 def speed_table(result: ScreenResult) -> Table:
     table = Table(title="speed per arm", title_justify="left")
-    for header in ("arm", "output tokens", "wall s", "tokens/s", "acceptance", "speedup"):
+    for header in ("arm", "output tokens", "wall s", "tokens/s", "acceptance", "speedup", "null arm (noise)"):
         table.add_column(header, justify="right" if header != "arm" else "left")
     for s in result.speed:
         table.add_row(s.arm, str(s.output_tokens), f"{s.wall_s:.1f}", number(s.tokens_per_s, 1),
-                      number(s.acceptance, 3), "–" if s.speedup is None else f"{s.speedup:.2f}x")
+                      number(s.acceptance, 3), "–" if s.speedup is None else f"{s.speedup:.2f}x",
+                      "–" if s.null_speedup is None else f"{s.null_speedup:.2f}x")
     return table
 
 
@@ -96,6 +100,21 @@ def print_result(result: ScreenResult, reports: Mapping[str, Path] | None, out_d
         html = out_dir / "report.html"
         console.print(f"report: {html if html.exists() else out_dir}")
         console.print(f"evidence: {out_dir / 'evidence.json'}")
+
+
+def emit_result(result: ScreenResult, reports: Mapping[str, Path] | None, out_dir: Path | None,
+                args: argparse.Namespace) -> None:
+    """Print the result as ``args`` ask (tables, the verdict line alone, or JSON) and write the JUnit file."""
+    if args.junit is not None:
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        args.junit.write_bytes(screen_junit(result))
+    if args.as_json:
+        sys.stdout.write(json.dumps(verdict_table_dict(result), indent=2, allow_nan=False) + "\n")
+    elif args.quiet:
+        sys.stdout.write(f"verdict: {result.verdict.value}  ({summary(result)}; exit code "
+                         f"{result.verdict.exit_code})\n")
+    else:
+        print_result(result, reports, out_dir)
 
 
 class _RateColumn(ProgressColumn):

@@ -41,7 +41,7 @@ from tais.screen.token_metrics import (
 )
 from tais.screen.trajectory import Tolerances, classify_trajectory, summarize_cell
 from tais.store import CompletionKey, RunStore
-from tais.types import ArmSpec, Battery, Completion, Request, ScoringRequest
+from tais.types import ArmSpec, Battery, Completion, Request, Role, ScoringRequest
 
 TOKEN_EVIDENCE_VERSION = 1
 SCORING_BATCH = 32
@@ -178,8 +178,8 @@ def rescore_run(store: RunStore, arms: Sequence[ArmSetup], fingerprints: Mapping
     (the run's ``build_engine``). With ``keys_by_task``, candidates whose target and the reference both run
     in-process also get the exact KL per task (``RescoringRecord.exact_kl``; not stored row by row: computed
     again by a resumed phase)."""
-    reference = next(a for a in arms if a.spec.role == "reference")
-    candidates = [a for a in arms if a.spec.role == "candidate"]
+    reference = next(a for a in arms if a.spec.role is Role.REFERENCE)
+    candidates = [a for a in arms if a.spec.role is Role.CANDIDATE]
     ref_jobs = _jobs_of(store, fingerprints[reference.spec.name], keys, requests)
     differing: dict[str, list[_Job]] = {}
     for arm in candidates:

@@ -10,7 +10,8 @@ Steps of :func:`run_config`:
    (:mod:`tais.pipeline.fingerprint`), and only the *(item, replicate, request)* keys with no committed completion
    under that fingerprint are sent. Each completion is committed as it arrives, so a killed run loses at most the
    completions in flight; running the same command again generates only what is missing. A changed arm has a new
-   fingerprint and is generated afresh: a stale answer is never reused.
+   fingerprint and is generated afresh: a stale answer is never reused. Before the timed generation, a short untimed
+   warm-up generate (:func:`warm_up`) takes the one-off start-up costs out of the arm's tokens/s.
 4. **Score** every completion not yet scored by its task's scorer (keyed by scorer id).
 5. **Record the run**: config text, its sha256 and the :class:`~tais.store.RunPlan` (built once, here: which
    tasks, fingerprints and request hashes make it up).
@@ -186,6 +187,24 @@ async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: lis
     return done
 
 
+WARM_UP_REQUESTS = 2
+WARM_UP_TOKENS = 4
+
+
+def warm_up(engine: Engine, requests: list[Request]) -> None:
+    """A short untimed generate before the timed one (the first requests, ``WARM_UP_TOKENS`` tokens each, answers
+    dropped), so that one-off costs (weights paged in, kernels compiled, a server's first request) do not land in the
+    first arm's tokens/s. Engines report telemetry of their last ``generate()`` only, so nothing of it is counted."""
+    async def drain() -> None:
+        async for _ in engine.generate([
+            replace(r, sampling=replace(r.sampling, max_tokens=min(WARM_UP_TOKENS, r.sampling.max_tokens)))
+            for r in requests
+        ]):
+            pass
+
+    asyncio.run(drain())
+
+
 def generate_arm(arm: ArmSetup, engine: Engine, store: RunStore, battery: Battery, tasks: Sequence[PlannedTask], *,
                  progress: ProgressCallback | None = None) -> tuple[str, int]:
     """Generate the missing completions of one arm; returns (fingerprint, completions generated now)."""
@@ -201,6 +220,7 @@ def generate_arm(arm: ArmSetup, engine: Engine, store: RunStore, battery: Batter
         progress(ProgressEvent("generate", arm.spec.name, cached, len(planned), cached))
     generated = 0
     if todo:
+        warm_up(engine, [p.request for p in todo[:WARM_UP_REQUESTS]])
         generated = asyncio.run(_generate(engine, store, fingerprint, todo, arm=arm.spec.name, total=len(planned),
                                           cached=cached, progress=progress))
     telemetry = engine.telemetry() if generated else {}

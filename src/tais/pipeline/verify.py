@@ -10,6 +10,10 @@ Checks, in order (every failed check is reported, not only the first):
 6. The evidence re-derived from the store (same thresholds as the last analysis) equals ``evidence.json``; the key
    paths that differ are named (``cells[3].p_candidate``, ``manifest.completions.spec-ngram.smoke-benign/004#0``).
 
+Damage that stops a read (a truncated or foreign ``store.sqlite``, a dropped table, a deleted row, an edited id or
+``meta`` value, a WAL lost after a crash) is a problem like any other, named by the step that could not read: verify
+never ends in a traceback.
+
 Editing one byte of ``evidence.json`` fails check 1 (and usually 6); editing one byte of a completion in
 ``store.sqlite`` fails check 4 (its bytes no longer hash to the recorded sha256) and, if the recorded hash was edited
 too, check 6 (the manifest in ``evidence.json`` pins it). A byte in SQLite's free space changes no stored value and so
@@ -23,15 +27,16 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from tais.errors import InputError, IntegrityError
+from tais.errors import InputError, SchemaVersionError, TaisError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, expected_evidence, read_run
 from tais.pipeline.fingerprint import arm_fingerprint
 from tais.store import STORE_FILENAME, RunPlan, RunStore, sha256_text
 from tais.types import ArmSpec, Thresholds
 
 MAX_DIFFS = 8
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,46 @@ def arm_problems(store: RunStore, plan: RunPlan) -> list[str]:
     return problems
 
 
+DAMAGE_ERRORS = (sqlite3.DatabaseError, TaisError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                 OSError)
+"""What reading a damaged store or plan can raise: SQLite's own errors (truncated or foreign file, dropped table),
+tais's errors (invalid JSON in a row, unknown schema), and the plain errors of a record that names another one the
+store lacks (a deleted row, an edited id)."""
+
+
+def describe_damage(exc: BaseException) -> str:
+    """One line for an error raised while reading a damaged run directory.
+
+    >>> describe_damage(KeyError("t/1"))
+    "'t/1' is named by one stored record but missing from another (a deleted row or an edited id)"
+    >>> describe_damage(sqlite3.DatabaseError("file is not a database"))
+    'SQLite cannot read it (file is not a database)'
+    """
+    if isinstance(exc, KeyError):
+        return (f"{exc.args[0]!r} is named by one stored record but missing from another "
+                f"(a deleted row or an edited id)")
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"SQLite cannot read it ({exc})"
+    if isinstance(exc, InputError):
+        return exc.message
+    return str(exc).replace("\n", " ") or type(exc).__name__
+
+
+def guarded(problems: list[str], what: str, read: Callable[[], T]) -> T | None:
+    """``read()``, or None with a problem ``"<what>: <why>"`` appended when it fails on damaged data."""
+    try:
+        return read()
+    except SchemaVersionError:
+        raise  # written by another tais: bad input (exit 2), not damage
+    except DAMAGE_ERRORS as exc:
+        problems.append(f"{what}: {describe_damage(exc)}")
+        return None
+
+
 def verify_run(run_dir: Path) -> VerifyReport:
-    """Run every check of the module docstring on ``run_dir``."""
+    """Run every check of the module docstring on ``run_dir``. Bad input (no such directory, no evidence.json) raises
+    :class:`InputError`; every kind of damage to what is there (a truncated or foreign store file, a dropped table, a
+    deleted or edited row, an edited ``meta`` value, a lost WAL) is reported as a problem, never raised."""
     run_dir = Path(run_dir)
     evidence_path = run_dir / EVIDENCE_FILENAME
     store_path = run_dir / STORE_FILENAME
@@ -109,33 +152,53 @@ def verify_run(run_dir: Path) -> VerifyReport:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(f"{EVIDENCE_FILENAME}: not valid JSON ({exc})")
         evidence = None
+    if evidence is not None and not isinstance(evidence, dict):
+        problems.append(f"{EVIDENCE_FILENAME}: not a JSON object")
+        evidence = None
 
-    with RunStore(store_path, create=False) as store:
-        problems += [f"{STORE_FILENAME}: {p}" for p in store.integrity_problems()]
-        run_id = (evidence or {}).get("meta", {}).get("run_id") if isinstance(evidence, dict) else None
-        run = store.run(run_id) if isinstance(run_id, int) else store.latest_run()
-        analysis = store.latest_analysis(run.id)
-        if analysis is None:
-            problems.append(f"{STORE_FILENAME}: no analysis of run {run.id} is recorded")
-        elif hashlib.sha256(raw).hexdigest() != analysis[1]:
-            problems.append(f"{EVIDENCE_FILENAME}: sha256 {hashlib.sha256(raw).hexdigest()[:12]} differs from the "
-                            f"{analysis[1][:12]} recorded when it was written")
-        for task_sha, item_id, recorded, item_json in store.item_rows():
-            if sha256_text(item_json) != recorded:
-                problems.append(f"{STORE_FILENAME}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
-        try:
-            inputs = read_run(store, run)
-        except (IntegrityError, sqlite3.DatabaseError) as exc:
-            problems.append(f"{STORE_FILENAME}: {exc}")
-            return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=0)
-        problems += [f"{STORE_FILENAME}: {p}" for p in inputs.problems]
-        problems += [f"{STORE_FILENAME}: {p}" for p in arm_problems(store, run.plan)]
-        if sha256_text(run.config_text) != run.config_sha256:
-            problems.append(f"{STORE_FILENAME}: the stored config no longer hashes to {run.config_sha256[:12]}")
-        if evidence is not None:
-            values = analysis[0] if analysis else evidence.get("thresholds", {})
-            thresholds = Thresholds.from_dict(values)
-            diffs = differing_paths(expected_evidence(inputs, thresholds), evidence)
-            problems += [f"{EVIDENCE_FILENAME}: {d} (re-derived from the store)" for d in diffs]
-        checked = sum(len(c) for c in inputs.completions.values())
+    store = guarded(problems, STORE_FILENAME, lambda: RunStore(store_path, create=False))
+    if store is None:
+        return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=0)
+    try:
+        checked = _check_store(store, raw, evidence, problems)
+    finally:
+        guarded(problems, f"{STORE_FILENAME}: closing", store.close)
     return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=checked)
+
+
+def _check_store(store: RunStore, raw: bytes, evidence: dict[str, Any] | None, problems: list[str]) -> int:
+    """Checks 1 to 6 against an open store; returns how many completions were read back."""
+    where = STORE_FILENAME
+    problems += [f"{where}: {p}" for p in guarded(problems, where, store.integrity_problems) or []]
+    run_id = (evidence or {}).get("meta", {}).get("run_id") if isinstance((evidence or {}).get("meta"), dict) else None
+    run = guarded(problems, where, lambda: store.run(run_id)) if isinstance(run_id, int) else None
+    if run is None:  # evidence.json names no run, or one the store lacks: check it against the newest run
+        run = guarded(problems, where, store.latest_run)
+    if run is None:
+        return 0
+    before = len(problems)
+    analysis = guarded(problems, f"{where}: analyses", lambda: store.latest_analysis(run.id))
+    if analysis is None and len(problems) == before:
+        problems.append(f"{where}: no analysis of run {run.id} is recorded")
+    elif analysis is not None and hashlib.sha256(raw).hexdigest() != analysis[1]:
+        problems.append(f"{EVIDENCE_FILENAME}: sha256 {hashlib.sha256(raw).hexdigest()[:12]} differs from the "
+                        f"{analysis[1][:12]} recorded when it was written")
+    for task_sha, item_id, recorded, item_json in guarded(problems, f"{where}: items", store.item_rows) or []:
+        if sha256_text(item_json) != recorded:
+            problems.append(f"{where}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
+    inputs = guarded(problems, f"{where}: reading run {run.id} back", lambda: read_run(store, run))
+    if inputs is None:
+        return 0
+    problems += [f"{where}: {p}" for p in inputs.problems]
+    problems += [f"{where}: {p}" for p in guarded(problems, f"{where}: arms", lambda: arm_problems(store, run.plan))
+                 or []]
+    if sha256_text(run.config_text) != run.config_sha256:
+        problems.append(f"{where}: the stored config no longer hashes to {run.config_sha256[:12]}")
+    if evidence is not None:
+        values = analysis[0] if analysis else evidence.get("thresholds", {})
+        expected = guarded(problems, f"{EVIDENCE_FILENAME}: cannot be re-derived from the store", lambda: (
+            expected_evidence(inputs, Thresholds.from_dict(values))))
+        if expected is not None:
+            diffs = differing_paths(expected, evidence)
+            problems += [f"{EVIDENCE_FILENAME}: {d} (re-derived from the store)" for d in diffs]
+    return sum(len(c) for c in inputs.completions.values())

@@ -12,7 +12,8 @@ Top-level keys (schema ``tais.evidence/1``):
   ``wilson_candidate``, ``verdict``, ``reasons``, ``n_more``;
 - ``pooled``: per contrast the Mantel-Haenszel paired odds ratio and its interval;
 - ``arms``: name, role, fingerprint, spec, generation wall time, telemetry;
-- ``speed``: per arm output tokens, wall time, tokens/s, acceptance (overall and by task), speedup;
+- ``speed``: per arm output tokens, wall time, tokens/s, acceptance (overall and by task), speedup, and on
+  candidate rows the null arm's speedup (the noise floor of speed);
 - ``divergences``: every first divergence with its position, class, gap, tokens, the reference's top-k, the
   two texts from the divergence on, and its role under the key ``kind``;
 - ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):

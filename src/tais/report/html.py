@@ -127,10 +127,12 @@ def _speed(result: ScreenResult) -> str:
         f"<tr><td>{_e(s.arm)}</td><td>{_e(s.role.value)}</td><td class='num'>{s.output_tokens}</td>"
         f"<td class='num'>{s.wall_s:.1f}</td><td class='num'>{_e(f.number(s.tokens_per_s, 1))}</td>"
         f"<td class='num'>{_e(f.rate(s.acceptance))}</td><td>{_e(f.acceptance_by_task(s))}</td>"
-        f"<td class='num'>{'–' if s.speedup is None else f'{s.speedup:.2f}×'}</td></tr>"
+        f"<td class='num'>{'–' if s.speedup is None else f'{s.speedup:.2f}×'}</td>"
+        f"<td class='num'>{'–' if s.null_speedup is None else f'{s.null_speedup:.2f}×'}</td></tr>"
         for s in result.speed
     )
-    columns = ("arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "acceptance by task", "speedup")
+    columns = ("arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "acceptance by task", "speedup",
+               "null arm's speedup (noise floor)")
     head = "".join(f"<th>{h}</th>" for h in columns)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 

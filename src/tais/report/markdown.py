@@ -123,10 +123,12 @@ def render_markdown(result: ScreenResult) -> str:
     out.append("## Speed\n")
     speed_rows = [
         [md_escape(s.arm), s.role.value, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),
-         f.rate(s.acceptance), md_escape(f.acceptance_by_task(s)), "–" if s.speedup is None else f"{s.speedup:.2f}×"]
+         f.rate(s.acceptance), md_escape(f.acceptance_by_task(s)), "–" if s.speedup is None else f"{s.speedup:.2f}×",
+         "–" if s.null_speedup is None else f"{s.null_speedup:.2f}×"]
         for s in result.speed
     ]  # fmt: skip
-    header = ["arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "acceptance by task", "speedup"]
+    header = ["arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "acceptance by task", "speedup",
+              "null arm's speedup (noise floor)"]
     out.append(_table(header, speed_rows) + "\n")
     out.append("## Plots\n")
     out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]

@@ -141,6 +141,9 @@ class ArmSpeed:
     speedup: float | None
     role: Role = Role.CANDIDATE
     acceptance_by_task: Mapping[str, float] = field(default_factory=dict)
+    null_speedup: float | None = None
+    """on a candidate row: the null (A/A) arm's speedup, the noise floor of speed (the stack against itself); the
+    one farthest from 1 when there are several null arms; None without a null arm"""
 
 
 @dataclass(frozen=True)

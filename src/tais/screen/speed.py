@@ -6,9 +6,19 @@
   completion carries counters, from the arm's engine telemetry keys ``spec_accepted`` and ``spec_drafted`` (e.g.
   read from vLLM's /metrics); None for a target-only arm.
 - ``speedup`` = the arm's tokens/s / the reference's tokens/s.
+- ``null_speedup`` (on candidate rows) = the null (A/A) arm's speedup: the same stack run again, so its distance from
+  1.00x is what speed differs by with no change at all (warm-up left over, machine load); a candidate's speedup means
+  something only beyond it. With several null arms, the one farthest from 1.
 
 Worked example: reference 1000 tokens in 20 s (50 tok/s); candidate 1000 tokens in 12.5 s (80 tok/s) with 900
-drafted and 630 accepted: acceptance 0.70, speedup 1.6.
+drafted and 630 accepted: acceptance 0.70, speedup 1.6; a null arm at 1000 tokens in 19 s has speedup 1.05, the
+noise floor shown beside the candidate's 1.6::
+
+    >>> from tais.screen.result import ArmSpeed
+    >>> rows = [ArmSpeed("ref", 1000, 20.0, 50.0, None, 1.0, role="reference"),
+    ...         ArmSpeed("spec", 1000, 12.5, 80.0, 0.7, 1.6), ArmSpeed("aa", 1000, 19.0, 52.6, None, 1.05, role="null")]
+    >>> [(r.arm, r.null_speedup) for r in with_null_speedup(rows)]
+    [('ref', None), ('spec', 1.05), ('aa', None)]
 """
 
 from __future__ import annotations
@@ -56,4 +66,12 @@ def arm_speeds(
         )
     reference = next((r for r, a in zip(rows, arms) if a.role is Role.REFERENCE), None)
     base = reference.tokens_per_s if reference is not None else None
-    return [replace(row, speedup=row.tokens_per_s / base if base and row.tokens_per_s else None) for row in rows]
+    return with_null_speedup(
+        [replace(row, speedup=row.tokens_per_s / base if base and row.tokens_per_s else None) for row in rows])
+
+
+def with_null_speedup(rows: Sequence[ArmSpeed]) -> list[ArmSpeed]:
+    """The rows with each candidate's ``null_speedup`` set (see the module docstring)."""
+    nulls = [r.speedup for r in rows if r.role == Role.NULL and r.speedup is not None]
+    floor = max(nulls, key=lambda s: abs(s - 1.0)) if nulls else None
+    return [replace(r, null_speedup=floor) if r.role == Role.CANDIDATE else r for r in rows]

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from tais.errors import InputError
+from tais.errors import SchemaVersionError
 from tais.types import CompletionKey, Role, Thresholds
 
 PLAN_VERSION = 2
@@ -128,10 +128,10 @@ class RunPlan:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunPlan":
-        """A plan written by :meth:`to_dict`. A dict of another ``plan_version`` raises :class:`InputError`."""
+        """A plan written by :meth:`to_dict`. A dict of another ``plan_version`` raises :class:`SchemaVersionError`."""
         version = plan_version(d)
         if version != PLAN_VERSION:
-            raise InputError(f"run plan version {version}: this tais reads run plan version {PLAN_VERSION} "
+            raise SchemaVersionError(f"run plan version {version}: this tais reads run plan version {PLAN_VERSION} "
                              f"(and converts version {LEGACY_PLAN_VERSION}, through RunPlan.from_legacy)")
         return cls(
             name=d["name"],

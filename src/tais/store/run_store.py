@@ -162,7 +162,7 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise InputError(f"not a tais run store: {exc}", path=str(path)) from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
+        if version is None or version[0] != str(SCHEMA_VERSION):
             self._db.close()
             raise InputError(f"run store schema {version and version[0]!r}, expected {SCHEMA_VERSION}", path=str(path))
 
@@ -405,7 +405,7 @@ class RunStore:
             else:
                 plan = RunPlan.from_dict(data)
         except InputError as exc:
-            raise InputError(f"run {row[0]}: {exc.message}", path=str(self.path)) from None
+            raise type(exc)(f"run {row[0]}: {exc.message}", path=str(self.path)) from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise IntegrityError(f"run {row[0]} plan: stored bytes are not a run plan any more "
                                  f"({type(exc).__name__}: {exc})") from None

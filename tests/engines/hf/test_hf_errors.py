@@ -69,6 +69,7 @@ def test_unknown_model_source(tmp_path):
     expect(SourceError, arm(model=f"file:{tmp_path / 'notamodel'}"), "config.json")
 
 
+@pytest.mark.slow
 def test_draft_with_another_tokenizer(smollm2, tmp_path):
     other = tmp_path / "other-tokenizer"
     shutil.copytree(smollm2.path, other)

@@ -14,6 +14,8 @@ from tais.engines.hf.engine import HFEngine
 from tais.engines.hf.rows import left_padded
 from tais.types import ArmSpec, Request, SamplingParams
 
+pytestmark = pytest.mark.slow  # every case runs the real SmolLM2
+
 PROMPTS = benign_prompts()[:8]
 
 

@@ -2,6 +2,8 @@
 
 - ``strict`` acceptance is lossless: with every proposer the output equals the reference token for token in float32
   (50 prompts x 64 tokens, batch 25: rows accept different counts in the same verify pass).
+- a real draft that differs from the target (SmolLM2 with noise on its MLP weights) is rejected often and strict
+  acceptance still reproduces the reference.
 - ``typical`` acceptance with an adversarial draft (another system prompt, bias against refusal openings) is lossy:
   the output diverges from the reference on harmful-style prompts (the positive control has teeth); the same draft
   under ``strict`` stays identical.
@@ -17,6 +19,8 @@ from conftest import (ADVERSARIAL_SYSTEM_PROMPT, HARMFUL_REQUESTS, HARMFUL_SYSTE
                       chat_requests)
 from tais.engines.hf.engine import HFEngine
 from tais.types import ArmSpec
+
+pytestmark = pytest.mark.slow  # every case runs the real SmolLM2
 
 PROMPTS = benign_prompts()[:50]
 BATCH = 25
@@ -94,7 +98,7 @@ def test_typical_acceptance_with_adversarial_draft_diverges(harmful_reference, h
     out = run(arm(spec), harmful_requests)
     diverged = [c for c, r in zip(out, harmful_reference) if c.token_ids != r.token_ids]
     print(f"\ntypical + adversarial draft: {len(diverged)} of {len(out)} harmful prompts diverge from the reference")
-    assert len(diverged) > 0
+    assert len(diverged) >= 3 * len(out) // 4  # 16 of 16 on torch 2.13 CPU: a weakened attack shows up here
     openings_changed = sum(c.token_ids[:3] != r.token_ids[:3] for c, r in zip(out, harmful_reference))
     print(f"first three tokens changed on {openings_changed} of {len(out)}")
 
@@ -124,3 +128,37 @@ def test_bfloat16_strict_divergences_are_near_ties():
     # bfloat16 keeps 8 significant bits: logits in [16, 32) are multiples of 0.125, so a flip caused by rounding
     # alone has a gap of at most two such steps; a leak would show a larger gap or a token outside the top 5.
     assert all(g <= 0.25 + 1e-6 for g in gaps), gaps
+
+
+@pytest.fixture(scope="module")
+def perturbed_draft(smollm2, tmp_path_factory):
+    """A real draft that disagrees with the target: SmolLM2 with Gaussian noise (std 0.02, seeded) added to the MLP
+    weights of every layer, saved as its own model folder (same tokenizer)."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("perturbed-draft") / "smollm2-noisy"
+    shutil.copytree(smollm2.path, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    model = AutoModelForCausalLM.from_pretrained(smollm2.path, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if ".mlp." in name:
+                weight.add_(torch.randn(weight.shape, generator=generator) * 0.02)
+    model.save_pretrained(folder)
+    return f"file:{folder}"
+
+
+def test_strict_speculative_with_a_perturbed_draft_rejects_yet_equals_the_reference(perturbed_draft):
+    """The ``draft`` proposer with a draft that really differs from the target: rejections happen (acceptance < 1)
+    and strict acceptance still reproduces the reference token for token."""
+    requests = chat_requests(PROMPTS[:10], max_tokens=32, logprobs=1)
+    reference = run(arm(), requests)
+    out = run(arm({"proposer": "draft", "k": K, "acceptance": "strict"}, draft=perturbed_draft), requests)
+    assert [c.token_ids for c in out] == [r.token_ids for r in reference]
+    accepted = sum(c.spec.accepted for c in out)
+    drafted = sum(c.spec.drafted for c in out)
+    print(f"\nperturbed draft: acceptance {accepted}/{drafted} = {accepted / drafted:.3f}")
+    assert 0.05 < accepted / drafted < 0.95

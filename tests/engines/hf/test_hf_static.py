@@ -19,6 +19,8 @@ from tais.engines.hf.static_speculative import StaticSpeculative
 from tais.errors import ConfigError
 from tais.types import ArmSpec, Request, SamplingParams
 
+pytestmark = pytest.mark.slow  # every case runs the real SmolLM2
+
 NEW = 24
 
 

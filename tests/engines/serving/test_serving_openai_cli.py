@@ -5,6 +5,7 @@ from /metrics around the arm, become the arm's acceptance in the evidence."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -43,6 +44,19 @@ def tais_run(cfg, out):
     )
 
 
+def rows_by_arm(out) -> dict[str, set[tuple]]:
+    db = sqlite3.connect(out / "store.sqlite")
+    try:
+        rows = db.execute("SELECT a.name, c.item_id, c.replicate, c.sha256 FROM completions c "
+                          "JOIN arms a ON a.fingerprint = c.fingerprint").fetchall()
+    finally:
+        db.close()
+    found: dict[str, set[tuple]] = {}
+    for name, *row in rows:
+        found.setdefault(name, set()).add(tuple(row))
+    return found
+
+
 def test_a_down_server_is_one_error_line_exit_2_and_the_run_resumes(tmp_path):
     port = free_port()
     cfg = tmp_path / "screen.yaml"
@@ -55,11 +69,19 @@ def test_a_down_server_is_one_error_line_exit_2_and_the_run_resumes(tmp_path):
     assert lines[0].startswith(f"tais: error: cannot reach the server at http://127.0.0.1:{port} (ConnectError")
     assert lines[0].endswith("is it running?")
     assert not (out / "evidence.json").exists() and not (out / "report.md").exists()
+    kept = rows_by_arm(out)
+    assert len(kept.get("reference", ())) == 18 and not kept.get("served")  # the arm before the failure is stored
 
-    with LoopbackServer().running(port=port):
+    server = LoopbackServer()
+    with server.running(port=port):
         second = tais_run(cfg, out)
-    assert second.returncode in (0, 1, 3), second.stderr
-    speed = {s["arm"]: s for s in json.loads((out / "evidence.json").read_text())["speed"]}
+        answered = sum(server.state.answered.values())
+    evidence = json.loads((out / "evidence.json").read_text())
+    assert second.returncode == {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[evidence["verdict"]], second.stderr
+    done = rows_by_arm(out)
+    assert done["reference"] == kept["reference"]  # resumed: the stored arm was not generated again
+    assert len(done["served"]) == answered == 18  # and the served arm asked the server once per item
+    speed = {s["arm"]: s for s in evidence["speed"]}
     # the loopback server counts 4 drafted and 3 accepted tokens per answer it gives
     assert speed["served"]["acceptance"] == 0.75
     assert speed["reference"]["acceptance"] is None

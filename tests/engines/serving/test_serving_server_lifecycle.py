@@ -1,5 +1,5 @@
-"""The process lifecycle of ``VLLMServerEngine`` (free port, health wait, process group, stop on close, on Ctrl-C and
-on a server that dies), with the loopback server standing in for ``vllm serve``: the lifecycle does not depend on what
+"""The process lifecycle of ``VLLMServerEngine`` (free port, health wait, process group, stop on close, on Ctrl-C, on
+SIGTERM and on ``kill -9`` of the driving process, and on a server that dies), with the loopback server standing in for ``vllm serve``: the lifecycle does not depend on what
 the process serves, and starting vLLM takes a minute per case on 2 cores. The real ``vllm serve`` lifecycle is
 covered in test_serving_vllm.py."""
 
@@ -20,7 +20,9 @@ from tais.errors import EngineError
 from tais.types import ChatMessage, Request, SamplingParams
 
 LOOPBACK_SERVED = textwrap.dedent("""\
-    import sys
+    import signal, sys
+    # a background job inherits SIGINT as ignored (POSIX shells do that); the Ctrl-C tests need the default handler
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from pathlib import Path
     from tais.sources.resolve import Resolved
     from tais.engines.vllm.config import VLLMArm
@@ -47,7 +49,33 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "zombie" in status.read_text())
+    try:
+        return "zombie" not in status.read_text()
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    parent_of = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent_of[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parent_of.items() if parent in frontier} - found
+        found |= frontier
+    return {p for p in found if alive(p)}
+
+
+def wait_until(condition, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
 
 
 def test_generate_through_the_started_server_then_close_stops_it(tmp_path):
@@ -62,12 +90,13 @@ def test_generate_through_the_started_server_then_close_stops_it(tmp_path):
     try:
         completions = asyncio.run(run())
         pid = engine.process.pid
-        assert alive(pid)
+        server = descendants(pid)
+        assert alive(pid) and server  # the watcher and the server below it
     finally:
         engine.close()
     assert sorted(c.item_id for c in completions) == sorted(r.item_id for r in requests)
     assert all(c.token_ids is not None for c in completions)  # return_token_ids was sent
-    assert engine.telemetry() == {} and not alive(pid)
+    assert engine.telemetry() == {} and not alive(pid) and not any(alive(p) for p in server)
     assert (tmp_path / "vllm-serve-lb.log").read_text().startswith("$ ")
     engine.close()  # idempotent
 
@@ -83,15 +112,13 @@ def test_ctrl_c_in_the_driving_process_stops_the_server(tmp_path):
     driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         server_pid = int(driver.stdout.readline())
-        assert alive(server_pid)
+        tree = {server_pid} | descendants(server_pid)
+        assert alive(server_pid) and len(tree) >= 2  # positive control: the watcher and the server run
         driver.send_signal(signal.SIGINT)
         driver.wait(30)
     finally:
         driver.kill()
-    deadline = time.monotonic() + 10
-    while alive(server_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(server_pid)
+    assert wait_until(lambda: not any(alive(p) for p in tree), 10)
 
 
 def test_a_server_that_exits_during_startup_is_one_engine_error_with_its_log(tmp_path):
@@ -133,3 +160,67 @@ def test_ctrl_c_while_waiting_for_health_stops_the_server(tmp_path):
         driver.kill()
     assert "KeyboardInterrupt" in stderr
     assert not alive(server_pid)
+
+
+def _driver_with_server(tmp_path, *, deathsig: bool = True, on_sigterm: bool = False) -> tuple[subprocess.Popen, set]:
+    """A process that starts the loopback server as a ``vllm-server`` arm and then idles; returns it and the pids of
+    the server's tree (the watcher and the server), which are checked to be alive (the positive control)."""
+    script = LOOPBACK_SERVED + textwrap.dedent(f"""
+        import time
+        from tais.engines import lifeline
+        from tais.engines.vllm import server
+        if {on_sigterm!r}:
+            from tais.cli.main import stop_cleanly_on_sigterm
+            stop_cleanly_on_sigterm()
+        if not {deathsig!r}:
+            spawn = lifeline.spawn
+            server.lifeline.spawn = lambda command, **kw: spawn(command, **{{**kw, "deathsig": False}})
+        engine = loopback_served({str(tmp_path)!r})
+        engine.start()
+        print(engine.process.pid, flush=True)
+        time.sleep(120)
+        """)
+    driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    watcher = int(driver.stdout.readline() or 0)
+    assert watcher, driver.stderr.read()
+    tree = {watcher} | descendants(watcher)
+    assert len(tree) >= 2 and all(alive(p) for p in tree)
+    return driver, tree
+
+
+@pytest.mark.parametrize("deathsig", [True, False], ids=["deathsig-and-pipe", "pipe-alone"])
+def test_kill_9_of_the_driving_process_takes_the_server_down(tmp_path, deathsig):
+    """SIGKILL runs no atexit and no finalizer: the watcher alone must stop the server, through PR_SET_PDEATHSIG and,
+    on every platform, through the pipe that closes with its parent (``pipe-alone`` checks the pipe without the
+    death signal)."""
+    driver, tree = _driver_with_server(tmp_path, deathsig=deathsig)
+    try:
+        time.sleep(0.5)
+        assert all(alive(p) for p in tree)  # still up while its parent lives
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(10)
+    finally:
+        driver.kill()
+    assert wait_until(lambda: not any(alive(p) for p in tree), 15), [p for p in tree if alive(p)]
+
+
+def test_sigterm_of_the_driving_process_stops_it_cleanly_and_the_server_with_it(tmp_path):
+    driver, tree = _driver_with_server(tmp_path, on_sigterm=True)
+    try:
+        driver.send_signal(signal.SIGTERM)
+        _, stderr = driver.communicate(timeout=30)
+    finally:
+        driver.kill()
+    assert "Terminated" in stderr  # tais's handler turned SIGTERM into an exception: finalizers ran
+    assert wait_until(lambda: not any(alive(p) for p in tree), 15), [p for p in tree if alive(p)]
+
+
+def test_the_watcher_reports_the_exit_code_of_a_command_that_ends_on_its_own(tmp_path):
+    from tais.engines import lifeline
+
+    watcher = lifeline.spawn([sys.executable, "-c", "raise SystemExit(7)"], stdout=subprocess.DEVNULL)
+    try:
+        assert watcher.wait(30) == 7
+    finally:
+        lifeline.stop(watcher)

@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from tais.cli.render import ProgressDisplay, print_result, stdout_console
+    from tais.cli.run_log import output_to_run_log
     from tais.errors import InputError
     from tais.pipeline.config import load_config
     from tais.pipeline.demo import DEMO_ITEMS, DEMO_MAX_TOKENS, write_demo_config
@@ -32,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--items and --max-tokens must be >= 1")
     started = time.perf_counter()
     config = load_config(write_demo_config(args.out, items=items, max_tokens=max_tokens))
-    with ProgressDisplay(enabled=not args.quiet) as progress:
+    with ProgressDisplay(enabled=not args.quiet) as progress, output_to_run_log(args.out):
         outcome = run_config(config, out_dir=args.out, progress=progress)
     print_result(outcome.result, outcome.reports, outcome.out_dir)
     stdout_console().print(f"demo wall time: {time.perf_counter() - started:.0f} s; config: {config.path}")

@@ -16,14 +16,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--h-cutoff", type=float, default=None, dest="h_cutoff", help="|Cohen's h| cutoff (default 0.1)")
     p.add_argument("--tau", type=float, default=None, help="near-tie threshold in nats (default 0.1)")
     p.add_argument("--power", type=float, default=None, help="power for the prompts-needed estimate (default 0.8)")
+    from tais.cli.output_options import add_output_options
+
+    add_output_options(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from tais.cli.render import print_result
+    from tais.cli.render import emit_result
     from tais.pipeline.analysis import rescreen
 
     overrides = {k: getattr(args, k) for k in ("margin", "alpha", "h_cutoff", "tau", "power")}
     result, reports = rescreen(args.run, overrides)
-    print_result(result, reports, args.run)
+    emit_result(result, reports, args.run, args)
     return result.verdict.exit_code

@@ -113,19 +113,29 @@ class VLLMArm:
             engine_args=dict(engine_args),
         )
 
+    def cpu_defaults(self) -> dict[str, Any]:
+        """Engine args tais adds on the CPU build when the arm leaves them out: a KV-cache size for the arm
+        (:mod:`tais.engines.vllm.kv_cache`) instead of 92% of the machine's memory per engine."""
+        from tais.engines.vllm.kv_cache import cpu_kv_cache_default
+
+        return cpu_kv_cache_default(self.model.path, self.draft.path if self.draft is not None else None, self.dtype,
+                                    self.engine_args, cpu_build=vllm_version().endswith("+cpu"))
+
     def engine_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``vllm.LLM``."""
-        kwargs: dict[str, Any] = {"seed": 0, **self.engine_args}
+        kwargs: dict[str, Any] = {"seed": 0, **self.cpu_defaults(), **self.engine_args}
         kwargs.update(model=str(self.model.path), dtype=self.dtype, disable_log_stats=False)
         if self.speculative_config:
             kwargs["speculative_config"] = dict(self.speculative_config)
         return kwargs
 
-    def serve_args(self, *, port: int, served_model_name: str) -> list[str]:
-        """Arguments after ``vllm``: ``serve <folder> --host 127.0.0.1 --port N ...``."""
+    def serve_args(self, *, port: int, served_model_name: str, with_defaults: bool = True) -> list[str]:
+        """Arguments after ``vllm``: ``serve <folder> --host 127.0.0.1 --port N ...``; ``with_defaults=False``
+        leaves out :meth:`cpu_defaults` (what the fingerprint describes: the arm, not the machine's memory)."""
         args = ["serve", str(self.model.path), "--host", "127.0.0.1", "--port", str(port)]
         args += ["--served-model-name", served_model_name, "--dtype", self.dtype]
-        args += serve_flags({"seed": 0, **self.engine_args})
+        defaults = self.cpu_defaults() if with_defaults else {}
+        args += serve_flags({"seed": 0, **defaults, **self.engine_args})
         if self.speculative_config:
             args += ["--speculative-config", json.dumps(dict(self.speculative_config))]
         return args

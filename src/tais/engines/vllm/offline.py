@@ -27,6 +27,7 @@ from typing import Any, AsyncIterator, Iterator, Sequence
 
 from tais.engines.speculative import counters as spec_counters
 from tais.engines.vllm.compat import guard_kernel_rebinding
+from tais.engines.vllm.kv_cache import memory_hint
 from tais.engines.vllm.config import VLLMArm
 from tais.engines.vllm.options import VLLMOptions
 from tais.errors import EngineError, require
@@ -137,7 +138,8 @@ class VLLMEngine(Engine):
                 with _in_process_engine_core():
                     self._llm = vllm.LLM(**kwargs)
             except (TypeError, ValueError) as exc:
-                raise EngineError(f"arm {self.arm.name!r}: vLLM rejected the engine arguments: {exc}") from None
+                raise EngineError(f"arm {self.arm.name!r}: vLLM rejected the engine arguments: {exc}"
+                                  f"{memory_hint(str(exc))}") from None
             log.info("vLLM arm %s ready in %.1f s", self.arm.name, time.perf_counter() - started)
         return self._llm
 

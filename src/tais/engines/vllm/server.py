@@ -1,7 +1,8 @@
 """The ``vllm-server`` engine: tais starts ``vllm serve`` for the arm, drives it over HTTP, and stops it.
 
 The server runs as ``python -m tais.engines.vllm.launch serve <model folder> --host 127.0.0.1 --port <free port>
---served-model-name <arm name> --dtype ... [--speculative-config JSON] [engine args]`` in its own process group, with
+--served-model-name <arm name> --dtype ... [--speculative-config JSON] [engine args]`` in its own process group,
+under the watcher of :mod:`tais.engines.lifeline` (so it dies with tais however tais ends, ``kill -9`` included), with
 its output in ``<workdir>/vllm-serve-<arm>.log``. It is started on the first ``generate()`` (or :meth:`start`); tais
 waits for ``GET /health`` and then runs the arm through :class:`~tais.engines.openai.OpenAIEngine` with
 ``return_token_ids`` and the server's ``/metrics`` (speculative acceptance in :meth:`telemetry`). The whole process
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,9 +29,11 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 import httpx
 
+from tais.engines import lifeline
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
 from tais.engines.vllm.config import VLLMArm
 from tais.engines.vllm.options import VLLMServerOptions
+from tais.engines.vllm.kv_cache import memory_hint
 from tais.errors import EngineError
 from tais.interfaces import Engine
 from tais.schema import parse
@@ -48,21 +49,8 @@ def free_port() -> int:
 
 
 def _stop_group(process: subprocess.Popen, grace_s: float = 20.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL whatever is left after ``grace_s``."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+    """Stop the server: its watcher stops the server's process group (SIGTERM, then SIGKILL after ``grace_s``)."""
+    lifeline.stop(process, grace_s)
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -111,7 +99,7 @@ class VLLMServerEngine(Engine):
         """vLLM version, model / draft sources and hashes, dtype, speculative config, the ``vllm serve`` arguments
         (without the local folder, host, port and served name, which change from run to run or with the arm's name)
         and the client's request settings."""
-        args = self.arm.serve_args(port=0, served_model_name=self.arm.name)
+        args = self.arm.serve_args(port=0, served_model_name=self.arm.name, with_defaults=False)
         args = args[:1] + ["<model>"] + args[8:]  # drop the folder, host, port and served name
         return {
             "backend": self.name,
@@ -135,9 +123,7 @@ class VLLMServerEngine(Engine):
         with open(self.log_path, "ab") as out:
             out.write(("$ " + " ".join(command) + "\n").encode())
             out.flush()
-            self.process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+            self.process = lifeline.spawn(command, stdout=out)
         self._finalizer = weakref.finalize(self, _stop_group, self.process)
         atexit.register(self._finalizer)
         self.base_url = f"http://127.0.0.1:{port}"
@@ -163,9 +149,10 @@ class VLLMServerEngine(Engine):
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code is not None:
+                tail = _log_tail(self.log_path)
                 raise EngineError(
                     f"arm {self.arm.name!r}: vllm serve exited with code {code} before it was ready "
-                    f"(log {self.log_path}): {_log_tail(self.log_path)}"
+                    f"(log {self.log_path}): {tail}{memory_hint(tail)}"
                 )
             try:
                 if httpx.get(f"{self.base_url}/health", timeout=2.0).status_code == 200:

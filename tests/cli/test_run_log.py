@@ -1,0 +1,63 @@
+"""During `tais run`, what libraries print (a FutureWarning per batch, a logger's warning, a progress bar written to
+stderr or stdout) goes to RUN/tais.log; the terminal keeps tais's own output. The engine below stands in for
+transformers / vLLM: the point is where their output goes, not what produces it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+import pytest
+from helpers.mock_configs import mock_config, write
+
+from tais.cli.main import main
+from tais.engines import BACKENDS
+from tais.engines.mock import MockEngine
+
+MARKERS = ("thirdparty-futurewarning", "thirdparty-logger", "thirdparty-bar-stderr", "thirdparty-bar-stdout")
+
+
+class ChattyEngine(MockEngine):
+    async def generate(self, requests):
+        warnings.warn(f"{MARKERS[0]}: `past_key_values` as a tuple is deprecated", FutureWarning, stacklevel=1)
+        logging.getLogger("transformers.fake").warning(MARKERS[1])
+        print(f"\r{MARKERS[2]} 100%|##########|", file=sys.stderr)
+        print(MARKERS[3], flush=True)
+        async for completion in super().generate(requests):
+            yield completion
+
+
+@pytest.fixture
+def chatty(monkeypatch):
+    monkeypatch.setitem(BACKENDS, "mock", f"{__name__}:ChattyEngine")
+
+
+def test_third_party_output_goes_to_the_run_log(tmp_path, chatty, capfd):
+    config = write(tmp_path, mock_config(items=2))
+    out = tmp_path / "run"
+    code = main(["run", str(config), "--out", str(out)])
+    captured = capfd.readouterr()
+    log = (out / "tais.log").read_text()
+    for marker in MARKERS:
+        assert marker in log, marker  # the control: the engine did print each one, and it is in the log
+        assert marker not in captured.out + captured.err, marker
+    assert "FutureWarning" in log
+    assert code == 3 and "verdict: INCONCLUSIVE" in captured.out  # tais's own table is on the terminal
+
+
+def test_a_run_refused_before_it_starts_leaves_no_log(tmp_path, capfd):
+    config = write(tmp_path, mock_config(items=2).replace("backend: mock\n", "backend: nosuch\n", 1))
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out)]) == 2
+    assert capfd.readouterr().err.startswith("tais: error:")
+    assert not out.exists()
+
+
+def test_after_the_run_the_streams_and_logging_are_restored(tmp_path, chatty, capfd):
+    stdout, stderr, handlers = sys.stdout, sys.stderr, list(logging.getLogger().handlers)
+    main(["run", str(write(tmp_path, mock_config(items=2))), "--out", str(tmp_path / "run"), "--quiet"])
+    assert (sys.stdout, sys.stderr) == (stdout, stderr)
+    assert logging.getLogger().handlers == handlers
+    print("after-the-run", file=sys.stderr)
+    assert "after-the-run" in capfd.readouterr().err
