@@ -44,7 +44,10 @@ def expect(exc_type, arm_spec: ArmSpec, *words: str) -> str:
         ({"device": "tpu"}, ConfigError, ("device", "tpu")),
         ({"options": {"batch_size": 0}}, ConfigError, ("options.batch_size",)),
         ({"options": {"beams": 2}}, ConfigError, ("options", "beams")),
-        ({"sampling": SamplingParams(temperature=0.7)}, ConfigError, ("sampling.temperature",)),
+        ({"sampling": SamplingParams(temperature=0.7), "options": {"decoder": "static"}}, ConfigError,
+         ("options.decoder", "greedily")),
+        ({"speculative": {"proposer": "self", "planted_bug": "off_by_two"}}, ConfigError,
+         ("speculative.planted_bug", "off_by_two")),
     ],
 )
 def test_bad_arm_is_one_clear_error(kwargs, exc_type, words):

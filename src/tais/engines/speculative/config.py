@@ -8,6 +8,8 @@ Keys (``interfaces.md``, "HF arm spec")::
     typical: {epsilon: 0.3, delta: 0.09}         # for acceptance: typical
     ngram: {min_n: 1, max_n: 3}                  # for proposer: ngram
     adversarial: {system_prompt: "...", logit_bias: {"<token text>": -5.0}, bias_against_refusal: 8.0}
+    planted_bug: resample_from_target | top_p_draft_only | double_temperature | top_k_off_by_one
+                                                 # a deliberately wrong rule at T > 0 (planted.py), for controls
 
 An empty block means target-only decoding. Every problem raises :class:`~tais.errors.ConfigError` naming the key::
 
@@ -24,11 +26,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from tais.engines.speculative.planted import PLANTED_BUGS, PlantedBug
 from tais.errors import ConfigError
 
 PROPOSERS = ("draft", "quantized", "ngram", "self")
 ACCEPTANCE_RULES = ("strict", "typical")
-_KEYS = {"proposer", "k", "acceptance", "typical", "ngram", "adversarial"}
+_KEYS = {"proposer", "k", "acceptance", "typical", "ngram", "adversarial", "planted_bug"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class SpeculativeConfig:
     ngram_min_n: int = 1
     ngram_max_n: int = 3
     adversarial: AdversarialDraft = field(default_factory=AdversarialDraft)
+    planted_bug: PlantedBug | None = None
 
     @classmethod
     def parse(cls, block: Mapping[str, Any] | None, *, key: str = "speculative") -> "SpeculativeConfig | None":
@@ -90,7 +94,11 @@ class SpeculativeConfig:
         adversarial = _adversarial(block.get("adversarial", {}), f"{key}.adversarial")
         if adversarial.active and proposer not in ("draft", "quantized", "self"):
             raise ConfigError("needs a model proposer (draft, quantized or self)", key=f"{key}.adversarial")
-        return cls(proposer, k, acceptance, epsilon, delta, min_n, max_n, adversarial)
+        bug = block.get("planted_bug")
+        if bug is not None and bug not in PLANTED_BUGS:
+            raise ConfigError(f"must be one of {', '.join(PLANTED_BUGS)}, got {bug!r}", key=f"{key}.planted_bug")
+        return cls(proposer, k, acceptance, epsilon, delta, min_n, max_n, adversarial,
+                   None if bug is None else PlantedBug(bug))
 
     def describe(self) -> dict[str, Any]:
         """The settings that change outputs, as plain JSON values."""
@@ -103,6 +111,8 @@ class SpeculativeConfig:
             adv = asdict(self.adversarial)
             adv["logit_bias"] = dict(self.adversarial.logit_bias)
             out["adversarial"] = adv
+        if self.planted_bug is not None:
+            out["planted_bug"] = self.planted_bug.value
         return out
 
 
