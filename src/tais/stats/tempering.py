@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm, t as student_t
 
-from .predictable import DEFAULT_CLIP, ReferenceLaws, surprisal_scores  # noqa: F401 (ReferenceLaws: doctest)
+from .predictable import DEFAULT_CLIP, ReferenceLaws, surprisal_scores
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ at T = 0.64, theta = -0.25) must differ, and its interval must hold -0.25. Measu
 tokens, margin 0.1): target-only 610 tokens, theta +0.025 [-0.026, +0.077], no test below alpha after Holm;
 lossless speculative (294 of 816 drafts accepted) 567 tokens, theta -0.019 [-0.075, +0.037], Holm p >= 0.63;
 double temperature 592 tokens, theta -0.263 [-0.315, -0.211], surprisal Z -6.3, top-1 Z +5.0, PIT A2 10.8.
+A second planted bug, top-p cut from the draft's law only (T = 0.8, top_p = 0.6, the target as its own draft),
+emits 85 of 375 tokens outside the reference's top-p set, the lossless sampler 0 of 383.
 
 The other planted bug, ``resample_from_target`` (recovered tokens drawn from ``q``, not the residual), is a subtler
 shift with this drafter: measured on 24 prompts x 40 tokens (874 tokens), its law is at total variation 0.094 per
@@ -35,22 +37,23 @@ PROMPTS = 16
 TOP = 256
 
 
-def sample(speculative=None):
-    arm = ArmSpec(name="arm", backend="hf", model=SMOLLM2, speculative=speculative or {}, sampling=SAMPLING,
+def sample(speculative=None, sampling=SAMPLING):
+    arm = ArmSpec(name="arm", backend="hf", model=SMOLLM2, speculative=speculative or {}, sampling=sampling,
                   options={"batch_size": PROMPTS})
     engine = HFEngine.from_arm(arm)
-    requests = [r.__class__(r.item_id, SAMPLING, messages=r.messages) for r in
+    requests = [r.__class__(r.item_id, sampling, messages=r.messages) for r in
                 chat_requests(benign_prompts()[-PROMPTS:], logprobs=0)]
     return engine, engine.generate_batch(requests), requests
 
 
 @torch.inference_mode()
-def teacher_forced_laws(engine: HFEngine, requests, completions) -> tuple[ReferenceLaws, np.ndarray, np.ndarray]:
+def teacher_forced_laws(engine: HFEngine, requests, completions,
+                        sampling=SAMPLING) -> tuple[ReferenceLaws, np.ndarray, np.ndarray]:
     """The target's sampling law at every emitted token (top ``TOP`` + tail), the tokens, and their prompt index."""
     from tais.engines.hf.chat import prompt_token_ids
 
     ids, probs, tokens, prompts = [], [], [], []
-    law = Law.of([SAMPLING])
+    law = Law.of([sampling])
     for i, (request, completion) in enumerate(zip(requests, completions)):
         prompt = prompt_token_ids(engine.target.tokenizer, request)
         out = list(completion.token_ids)
@@ -97,3 +100,19 @@ def test_speculative_sampling_passes_and_planted_bugs_fail(bug, target_only):
     assert result.differs == (bug is not None)
     if bug == "double_temperature":  # the law at T**2 is q**(1/T): theta = 1 - 1/0.8 = -0.25
         assert result.tempering.ci_low < -0.25 < result.tempering.ci_high
+
+
+TOP_P = SamplingParams(temperature=0.8, top_p=0.6, max_tokens=24, logprobs=0, seed=4)
+
+
+@pytest.mark.parametrize("bug", [None, "top_p_draft_only"])
+def test_top_p_applied_to_the_draft_only_emits_tokens_outside_the_top_p_set(bug, target_only):
+    """Positive control of a second planted bug: with top-p cut from the target's law only, tokens outside the
+    reference's top-p set appear (impossible under H0); the lossless sampler emits none."""
+    spec = {"proposer": "self", "k": 3, **({"planted_bug": bug} if bug else {})}
+    _, completions, requests = sample(spec, TOP_P)
+    laws, tokens, _ = teacher_forced_laws(target_only[0], requests, completions, TOP_P)
+    _, q = laws.observed(tokens)
+    outside = int((q == 0).sum())
+    print(f"\n{bug or 'lossless'} at top_p 0.6: {outside} of {len(tokens)} tokens outside the reference's top-p set")
+    assert (outside > 0) == (bug is not None)
