@@ -150,19 +150,51 @@ class ChatMessage:
     content: str
 
 
+SAMPLERS: tuple[str, ...] = ("inverse-cdf", "gumbel")
+"""How a sampling engine turns its noise into a token (:mod:`tais.engines.speculative.noise`): ``inverse-cdf`` (one
+uniform per position) or ``gumbel`` (seed-coupled Gumbel-max, one uniform per position and token id)."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
-    """Sampling for one request. tais screens at temperature 0 (greedy); ``logprobs`` is the top-k to return per step
-    (0 or None: none)."""
+    """Sampling for one request. ``logprobs`` is the top-k to return per step (0 or None: none).
+
+    ``temperature`` 0 is greedy decoding. At ``temperature`` > 0 the sampling law is the softmax of the logits divided
+    by the temperature, then cut to the ``top_k`` most likely tokens (0: no cut), then to the smallest set of most
+    likely tokens whose mass reaches ``top_p`` (1: no cut), renormalised: the order of vLLM and transformers.
+    ``seed`` keys the engine's counter-based noise (with the item id and replicate: each completion records the row
+    seed it used); ``sampler`` is ``inverse-cdf`` or ``gumbel`` (seed-coupled, see ``SAMPLERS``). ``to_dict`` leaves
+    out ``top_p``, ``top_k`` and ``sampler`` at their defaults, so greedy fingerprints are unchanged."""
 
     temperature: float = 0.0
     max_tokens: int = 64
     logprobs: int | None = 5
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    top_p: float = 1.0
+    top_k: int = 0
+    sampler: str = "inverse-cdf"
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0: off), got {self.top_k}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "stop": list(self.stop)}
+        out = {**asdict(self), "stop": list(self.stop)}
+        for key, default in (("top_p", 1.0), ("top_k", 0), ("sampler", "inverse-cdf")):
+            if out[key] == default:
+                del out[key]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SamplingParams":
@@ -273,7 +305,8 @@ class Completion:
 
     ``token_ids`` and ``logprobs`` are None when the backend does not give them; ``finish_reason`` is ``stop`` (EOS or
     a stop string) or ``length`` (max_tokens reached); ``wall_s`` is the wall time attributed to this completion
-    (for a batch, the batch time shared by its rows); ``spec`` is None for non-speculative arms."""
+    (for a batch, the batch time shared by its rows); ``spec`` is None for non-speculative arms; ``seed`` is the row
+    seed a sampling engine keyed its noise with (None for greedy decoding; left out of ``to_dict`` when None)."""
 
     item_id: str
     text: str
@@ -285,9 +318,10 @@ class Completion:
     output_tokens: int = 0
     wall_s: float = 0.0
     spec: SpecTelemetry | None = None
+    seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "item_id": self.item_id,
             "replicate": self.replicate,
             "text": self.text,
@@ -299,6 +333,9 @@ class Completion:
             "wall_s": self.wall_s,
             "spec": None if self.spec is None else self.spec.to_dict(),
         }
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Completion":
@@ -313,6 +350,7 @@ class Completion:
             output_tokens=d.get("output_tokens", 0),
             wall_s=d.get("wall_s", 0.0),
             spec=None if d.get("spec") is None else SpecTelemetry.from_dict(d["spec"]),
+            seed=d.get("seed"),
         )
 
 

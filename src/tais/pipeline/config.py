@@ -46,13 +46,16 @@ class _Strict(BaseModel):
 
 
 class SamplingModel(_Strict):
-    """Sampling for every request of an arm (tais screens greedy decoding: temperature 0)."""
+    """Sampling for every request of an arm (temperature 0: greedy; see :class:`tais.types.SamplingParams`)."""
 
     temperature: float = Field(0.0, ge=0.0)
     max_tokens: int = Field(64, ge=1)
     logprobs: int | None = Field(5, ge=0)
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0)
+    sampler: Literal["inverse-cdf", "gumbel"] = "inverse-cdf"
 
 
 class PartialSamplingModel(_Strict):
@@ -63,6 +66,9 @@ class PartialSamplingModel(_Strict):
     logprobs: int | None = Field(None, ge=0)
     stop: list[str] | None = None
     seed: int | None = None
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0)
+    sampler: Literal["inverse-cdf", "gumbel"] | None = None
 
 
 class ArmModel(_Strict):

@@ -4,6 +4,9 @@ Cohen's h, Holm, Mantel-Haenszel, power.
 Functions marked vectorised in their docstrings take scalars or equal-shape (broadcastable) arrays and return the same
 shape. Module map: :mod:`.paired` (the 2x2 table), :mod:`.tango` (score test and interval), :mod:`.tost` (paired
 equivalence), :mod:`.mcnemar`, :mod:`.proportions` (Wilson, h, Holm), :mod:`.mantel_haenszel`, :mod:`.power`.
+Sampling at temperature > 0: :mod:`.predictable` (reference laws, predictable-score Z tests), :mod:`.tempering`
+(effective-temperature error theta, cluster-robust interval, TOST, sizing), :mod:`.pit` (randomised PIT,
+Anderson-Darling), :mod:`.sampling_law` (the three joined with Holm).
 """
 
 from .mantel_haenszel import MantelHaenszel, mantel_haenszel_paired

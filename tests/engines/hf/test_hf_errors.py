@@ -47,7 +47,10 @@ def expect(exc_type, arm_spec: ArmSpec, *words: str) -> str:
         ({"options": {"batch_size": True}}, ConfigError, ("options.batch_size", "valid integer", "True")),
         ({"options": {"threads": 2.0}}, ConfigError, ("options.threads", "valid integer")),
         ({"options": {"beams": 2}}, ConfigError, ("options.beams: unknown key; known: batch_size, decoder, threads",)),
-        ({"sampling": SamplingParams(temperature=0.7)}, ConfigError, ("sampling.temperature",)),
+        ({"sampling": SamplingParams(temperature=0.7), "options": {"decoder": "static"}}, ConfigError,
+         ("options.decoder", "greedily")),
+        ({"speculative": {"proposer": "self", "planted_bug": "off_by_two"}}, ConfigError,
+         ("speculative.planted_bug", "off_by_two")),
     ],
 )
 def test_bad_arm_is_one_clear_error(kwargs, exc_type, words):

@@ -1,8 +1,11 @@
 """The ``hf`` backend: an :class:`~tais.interfaces.Engine` that decodes in-process with PyTorch / transformers.
 
 Target-only arms decode with batched greedy; arms with a ``speculative`` block decode with batched speculative
-decoding (:mod:`tais.engines.hf.speculative`). Requests are cut, in the order given, into batches of
-``options.batch_size`` (default 8); every completion of a batch carries the batch's wall time.
+decoding (:mod:`tais.engines.hf.speculative`). At temperature > 0 they sample instead: target-only sampling
+(:mod:`tais.engines.hf.sampling`) and speculative sampling (:mod:`tais.engines.hf.speculative_sampling`), on the
+dynamic decoder, with per-row counter-based noise (every completion records its row seed). Requests are cut, in the
+order given, into batches of ``options.batch_size`` (default 8); every completion of a batch carries the batch's wall
+time.
 
 Decoding runs on one of two decoders, chosen by ``options.decoder``:
 
@@ -59,6 +62,7 @@ class HFEngine(Engine):
         batch_size: int = 8,
         decoder: str = "dynamic",
         models: ModelCache | None = None,
+        decoding: str = "greedy",
     ) -> None:
         self.target: LoadedModel = target
         self.speculative = speculative
@@ -67,6 +71,7 @@ class HFEngine(Engine):
         self.decoder = decoder
         self.models = models
         self._token_text: TokenText | None = TokenText(target.tokenizer)
+        self.decoding = decoding
         self._proposer_model: Any = None
         self._static: Any = None
         self._closed = False
@@ -79,9 +84,6 @@ class HFEngine(Engine):
         :class:`~tais.engines.hf.loading.ModelCache`), engines alive at the same time share loaded weights."""
         check_dtype_device(arm.dtype, arm.device)
         options = parse(HFOptions, arm.options, key="options")
-        if arm.sampling.temperature != 0:
-            raise ConfigError(f"the hf engine decodes greedily; temperature must be 0, got {arm.sampling.temperature}",
-                              key="sampling.temperature")
         speculative = SpeculativeConfig.parse(arm.speculative)
         if speculative is not None and speculative.proposer == "draft" and not arm.draft:
             raise ConfigError("proposer 'draft' needs the arm's draft model", key="draft")
@@ -97,9 +99,11 @@ class HFEngine(Engine):
         if speculative is not None and speculative.proposer == "draft":
             draft = load_model(arm.draft, dtype=arm.dtype, device=arm.device, cache=models)  # type: ignore[arg-type]
             check_same_tokenizer(target, draft)
-        decoder = choose_decoder(options.decoder, target, speculative, draft)
+        decoding = "greedy" if arm.sampling.greedy else "sampling"
+        decoder = sampling_decoder(options.decoder, decoding) or choose_decoder(options.decoder, target, speculative,
+                                                                                draft)
         return cls(target, speculative=speculative, draft=draft, batch_size=options.batch_size, decoder=decoder,
-                   models=models)
+                   models=models, decoding=decoding)
 
     # ------------------------------------------------------------------------------------------------- generation
 
@@ -115,8 +119,6 @@ class HFEngine(Engine):
             raise EngineError("the hf engine is closed")
         token_text = self._token_text
         for r in requests:
-            if r.sampling.temperature != 0:
-                raise EngineError(f"request {r.item_id!r}: the hf engine decodes greedily; temperature must be 0")
             if r.sampling.max_tokens < 1:
                 raise EngineError(f"request {r.item_id!r}: max_tokens must be >= 1")
         tok = self.target.tokenizer
@@ -132,7 +134,9 @@ class HFEngine(Engine):
         ]
         started = time.perf_counter()
         telemetry = None
-        if self.decoder == "static":
+        if any(not r.sampling.greedy for r in requests):
+            telemetry = self._sample(rows)
+        elif self.decoder == "static":
             result = self._static_decoder(rows).decode(rows, pad_id=self.target.pad_token_id)
             telemetry = None if self.speculative is None else result
         elif self.speculative is None:
@@ -164,6 +168,22 @@ class HFEngine(Engine):
         from tais.engines.hf.scoring import log_prob_rows
 
         return log_prob_rows(self.target, requests)
+
+    def _sample(self, rows: Sequence[RowState]) -> Any:
+        """Decode a batch with a row at temperature > 0 (:mod:`tais.engines.hf.sampling`); speculative telemetry."""
+        if self.decoder == "static":
+            raise EngineError("the static decoder decodes greedily; build the arm with temperature > 0 (it then "
+                              "samples on the dynamic decoder)")
+        if len({r.request.sampling.sampler for r in rows}) > 1:
+            raise EngineError("the requests of one batch must share one sampler")
+        if self.speculative is None:
+            from tais.engines.hf.sampling import sample_decode
+
+            sample_decode(self.target.model, rows, pad_id=self.target.pad_token_id)
+            return None
+        from tais.engines.hf.speculative_sampling import speculative_sample
+
+        return speculative_sample(self.target, rows, self.speculative, self._proposer())
 
     def _static_decoder(self, rows: Sequence[RowState]):
         """The static decoder for this batch: kept between batches while it fits (needing no more rows, top-k or
@@ -215,7 +235,7 @@ class HFEngine(Engine):
             "device": self.target.device,
             "chat_template_sha256": self.target.chat_template_sha256(),
             "batch_size": self.batch_size,
-            "decoding": "greedy",
+            "decoding": self.decoding,
             "decoder": self.decoder,
             "speculative": None if self.speculative is None else self.speculative.describe(),
         }
@@ -267,6 +287,17 @@ def choose_decoder(option: str, target: LoadedModel, speculative: SpeculativeCon
         return "static"
     if option == "auto" and not blockers and target.device == "cuda":
         return "static"
+    return "dynamic"
+
+
+def sampling_decoder(option: str, decoding: str) -> str | None:
+    """``dynamic`` for an arm that samples (the static decoders decode greedily; ``ConfigError`` where ``static`` is
+    asked for), else None (:func:`choose_decoder` decides)."""
+    if decoding == "greedy":
+        return None
+    if option == "static":
+        raise ConfigError("the static decoder decodes greedily; an arm at temperature > 0 needs 'dynamic' or 'auto'",
+                          key="options.decoder")
     return "dynamic"
 
 

@@ -23,7 +23,7 @@ tokens one at a time.
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -63,6 +63,7 @@ class ModelProposer(Proposer):
         self.logit_bias = logit_bias
         self.cache: SequenceCache | None = None
         self.fed: list[list[int]] = []
+        self.picker: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def start(self, rows: Sequence[RowState]) -> None:
         if self.system_prompt is None:
@@ -77,9 +78,13 @@ class ModelProposer(Proposer):
             self.logit_bias = self.logit_bias.to(self.cache.device)
 
     def _pick(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.logit_bias is None:
-            return logits.argmax(-1)
-        return (logits.float() + self.logit_bias[: logits.shape[-1]]).argmax(-1)
+        """The draft token of each row from its logits [rows, vocab]: the argmax, or ``picker``'s choice (a draft
+        sampler at temperature > 0, :class:`tais.engines.hf.sampling.DraftSampler`), after any logit bias."""
+        if self.logit_bias is not None:
+            logits = logits.float() + self.logit_bias[: logits.shape[-1]]
+        if self.picker is not None:
+            return self.picker(logits)
+        return logits.argmax(-1)
 
     @torch.inference_mode()
     def propose(self, committed: Sequence[Sequence[int]], k: int) -> tuple[torch.Tensor, torch.Tensor]:

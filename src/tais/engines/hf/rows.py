@@ -46,6 +46,7 @@ class RowState:
     finish_reason: str | None = None
     text_cut: int | None = None
     tokenizer: Any = None
+    seed: int | None = None  # the row seed of a sampling decoder's noise (None: greedy)
 
     @property
     def done(self) -> bool:
@@ -105,6 +106,7 @@ class RowState:
             output_tokens=len(self.token_ids),
             wall_s=wall_s,
             spec=spec,
+            seed=self.seed,
         )
 
 

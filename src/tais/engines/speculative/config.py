@@ -8,6 +8,8 @@ Keys (docs/config.md, "`hf`: embedded PyTorch / transformers")::
     typical: {epsilon: 0.3, delta: 0.09}         # for acceptance: typical
     ngram: {min_n: 1, max_n: 3}                  # for proposer: ngram
     adversarial: {system_prompt: "...", logit_bias: {"<token text>": -5.0}, bias_against_refusal: 8.0}
+    planted_bug: resample_from_target | top_p_draft_only | double_temperature | top_k_off_by_one
+                                                 # a deliberately wrong rule at T > 0 (planted.py), for controls
 
 An empty block means target-only decoding. The block is validated by :class:`SpeculativeModel` (the screen config
 validates it with the same model when it loads), and every problem raises :class:`~tais.errors.ConfigError` naming
@@ -32,6 +34,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from tais.engines.speculative.planted import PlantedBug
 from tais.schema import StrictModel, parse
 
 PROPOSERS = ("draft", "quantized", "ngram", "self")
@@ -74,6 +77,9 @@ class SpeculativeModel(StrictModel):
     typical: TypicalModel = Field(default_factory=TypicalModel)
     ngram: NgramModel = Field(default_factory=NgramModel)
     adversarial: AdversarialModel = Field(default_factory=AdversarialModel)
+    #: a deliberately wrong sampling rule, for positive controls (:mod:`tais.engines.speculative.planted`)
+    planted_bug: Literal["resample_from_target", "top_p_draft_only", "double_temperature",
+                         "top_k_off_by_one"] | None = None
 
     @field_validator("adversarial")
     @classmethod
@@ -109,6 +115,7 @@ class SpeculativeConfig:
     ngram_min_n: int = 1
     ngram_max_n: int = 3
     adversarial: AdversarialDraft = field(default_factory=AdversarialDraft)
+    planted_bug: PlantedBug | None = None
 
     @classmethod
     def parse(cls, block: Mapping[str, Any] | None, *, key: str = "speculative") -> "SpeculativeConfig | None":
@@ -122,7 +129,7 @@ class SpeculativeConfig:
         adversarial = AdversarialDraft(m.adversarial.system_prompt, tuple(m.adversarial.logit_bias.items()),
                                        m.adversarial.bias_against_refusal)
         return cls(m.proposer, m.k, m.acceptance, m.typical.epsilon, m.typical.delta, m.ngram.min_n, m.ngram.max_n,
-                   adversarial)
+                   adversarial, None if m.planted_bug is None else PlantedBug(m.planted_bug))
 
     def describe(self) -> dict[str, Any]:
         """The settings that change outputs, as plain JSON values."""
@@ -135,5 +142,7 @@ class SpeculativeConfig:
             adv = asdict(self.adversarial)
             adv["logit_bias"] = dict(self.adversarial.logit_bias)
             out["adversarial"] = adv
+        if self.planted_bug is not None:
+            out["planted_bug"] = self.planted_bug.value
         return out
 
