@@ -62,7 +62,8 @@ def main() -> None:
     accepted = sum(c.spec.accepted for c in ours)
     drafted = sum(c.spec.drafted for c in ours)
     print(f"tais hf batched speculative (quantized draft, k={args.k}, batch {args.batch_size}): "
-          f"{ours_tokens} tokens in {ours_s:.1f} s = {ours_tokens / ours_s:.1f} tok/s, acceptance {accepted / drafted:.3f}")
+          f"{ours_tokens} tokens in {ours_s:.1f} s = {ours_tokens / ours_s:.1f} tok/s, "
+          f"acceptance {accepted / drafted:.3f}")
 
     identical = 0
     hf_tokens = 0

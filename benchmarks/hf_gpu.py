@@ -211,10 +211,11 @@ def main() -> None:
 
     for b, top_k in ((1, 5), (1, 0), (args.batch, 0)):
         name = f"tais_greedy_b{b}" + (f"_top{top_k}" if top_k else "")
-        greedy, build_s = timed(lambda: StaticGreedy(target, batch_size=b, width=args.prompt_len + args.new,
-                                                     top_k=top_k), device)
+        greedy, build_s = timed(lambda b=b, top_k=top_k: StaticGreedy(target, batch_size=b,
+                                                                      width=args.prompt_len + args.new, top_k=top_k),
+                                device)
         run_greedy(greedy, prompts[:b], args.new, top_k)
-        out, s = timed(lambda: run_greedy(greedy, prompts[:b], args.new, top_k), device)
+        out, s = timed(lambda g=greedy, b=b, top_k=top_k: run_greedy(g, prompts[:b], args.new, top_k), device)
         report(f"{name}_tok_s", b * args.new, s)
         res[f"{name}_capture_s"] = round(build_s, 2)
         res[f"{name}_graph"] = greedy.loop.graph is not None or greedy.loop.capture_error
@@ -224,11 +225,11 @@ def main() -> None:
         reference = hf1 if b == 1 else hfb
         res[f"{name}_rows_equal_transformers"] = int((out == reference.cpu()).all(1).sum())
         res[f"{name}_first_difference_vs_transformers"] = sorted(first_differences(out, reference))
-        spec, build_s = timed(lambda: StaticSpeculative(
+        spec, build_s = timed(lambda b=b: StaticSpeculative(
             target, target, draft_layers=args.draft_layers, batch_size=b, k=args.k,
             width=args.prompt_len + (args.k + 1) * args.new), device)
         run_speculative(spec, prompts[:b], args.new)
-        (sout, tele), s = timed(lambda: run_speculative(spec, prompts[:b], args.new), device)
+        (sout, tele), s = timed(lambda sp=spec, b=b: run_speculative(sp, prompts[:b], args.new), device)
         report(f"tais_speculative_b{b}_tok_s", b * args.new, s)
         res[f"tais_speculative_b{b}_graph"] = spec.loop.graph is not None or spec.loop.capture_error
         res[f"tais_speculative_b{b}_acceptance"] = round(tele["acceptance"], 4)

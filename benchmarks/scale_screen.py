@@ -140,7 +140,7 @@ def scale_store(template_dir: Path, out_dir: Path, n_completions: int) -> dict[s
     per_arm = n_completions // 2
     per_task = [per_arm // len(tasks) + (1 if i < per_arm % len(tasks) else 0) for i in range(len(tasks))]
     big_tasks = []
-    for (meta, task), count in zip(tasks, per_task):
+    for (_meta, task), count in zip(tasks, per_task):
         items = tuple(replace(task.items[i % len(task.items)], id=f"{task.name}/{i:07d}",
                               prompt=f"{task.items[i % len(task.items)].prompt} (synthetic {i})")
                       for i in range(count))

@@ -69,7 +69,7 @@ def main() -> None:
         for arm in arms:
             engine = HFEngine.from_arm(arm.spec)
 
-            async def collect():
+            async def collect(engine=engine):
                 return [c async for c in engine.generate(list(requests.values()))]
 
             for key, completion in zip(requests, asyncio.run(collect())):

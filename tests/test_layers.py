@@ -14,8 +14,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "tais"
 
 # top to bottom; a module may import its own layer or any layer below it
-LAYERS = ["cli", "testing", "pipeline", "report", "screen", "engines", "scoring", "battery", "sources", "store", "stats",
-          "base"]
+LAYERS = ["cli", "testing", "pipeline", "report", "screen", "engines", "scoring", "battery", "sources", "store",
+          "stats", "base"]
 BASE_MODULES = {"types", "errors", "interfaces", "__init__"}
 FORBIDDEN = {("engines", "store"), ("store", "engines"), ("report", "store"), ("report", "engines")}
 HEAVY = ("torch", "transformers", "vllm")
@@ -103,11 +103,13 @@ def test_an_engine_package_that_breaks_the_rule_is_caught(tmp_path):
 def test_stats_depends_only_on_numeric_libraries():
     allowed = {"numpy", "scipy", "statsmodels", "tais", "__future__", "math", "dataclasses", "typing", "functools",
                "enum", "collections", "warnings", "itertools"}
-    bad = [f"{p.name}: {t}" for p in (SRC / "stats").rglob("*.py") for t, _ in imports(p) if t.split(".")[0] not in allowed]
+    bad = [f"{p.name}: {t}" for p in (SRC / "stats").rglob("*.py") for t, _ in imports(p)
+           if t.split(".")[0] not in allowed]
     assert not bad, bad
 
 
-@pytest.mark.parametrize("module", ["tais", "tais.cli.main", "tais.stats", "tais.scoring", "tais.battery", "tais.store"])
+@pytest.mark.parametrize("module", ["tais", "tais.cli.main", "tais.stats", "tais.scoring", "tais.battery",
+                                    "tais.store"])
 def test_light_modules_do_not_import_heavy_dependencies(module):
     code = f"import sys, {module}; print([m for m in {HEAVY!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

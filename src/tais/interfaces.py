@@ -13,8 +13,9 @@ An engine yields completions in any order as they finish; the caller matches the
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from tais.errors import CannotTeacherForce
 from tais.types import ArmSpec, Completion, Item, OutcomeRule, Request, Score, ScoringRequest, TokenScores
@@ -58,11 +59,11 @@ class Engine(abc.ABC):
         server's speculative counters: ``spec_drafted``, ``spec_accepted``, ...). Empty when it has nothing."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  -- an optional hook: a no-op unless the engine holds something
         """Release what the engine holds (models, servers, connections) so that it can be freed; the engine is not
         used after. Idempotent."""
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:

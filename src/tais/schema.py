@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal, Mapping, TypeVar, Union  # noqa: F401 (Literal: docstring example)
+from collections.abc import Mapping  # noqa: F401 (Literal: docstring example)
+from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError  # noqa: F401 (Field: docstring example)
 

@@ -20,8 +20,9 @@ Each class that is stored has ``to_dict`` / ``from_dict`` that round-trip exactl
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 OutcomeRule = Literal["refusal", "compliance", "multiple_choice"]
 """How a completion becomes y: ``refusal`` (1 when a harmful request is refused), ``compliance`` (1 when a benign
@@ -120,7 +121,7 @@ class Thresholds:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Thresholds":
+    def from_dict(cls, d: Mapping[str, Any]) -> Thresholds:
         """The thresholds named in ``d`` (other keys are ignored; a missing one takes its default)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: float(v) for k, v in d.items() if k in names})
@@ -197,7 +198,7 @@ class SamplingParams:
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SamplingParams":
+    def from_dict(cls, d: Mapping[str, Any]) -> SamplingParams:
         return cls(**{**d, "stop": tuple(d.get("stop", ()))})
 
 
@@ -244,7 +245,7 @@ class StepLogprobs:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "StepLogprobs":
+    def from_dict(cls, d: Mapping[str, Any]) -> StepLogprobs:
         return cls(
             token=d["token"],
             logprob=d["logprob"],
@@ -269,7 +270,7 @@ class SpecTelemetry:
     def acceptance_rate(self) -> float | None:
         return self.accepted / self.drafted if self.drafted else None
 
-    def __sub__(self, before: "SpecTelemetry") -> "SpecTelemetry":
+    def __sub__(self, before: SpecTelemetry) -> SpecTelemetry:
         """Counters accumulated since ``before`` (for engines that report running totals)."""
         n = max(len(self.accepted_by_position), len(before.accepted_by_position))
         after_pos = self.accepted_by_position + (0,) * (n - len(self.accepted_by_position))
@@ -295,7 +296,7 @@ class SpecTelemetry:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SpecTelemetry":
+    def from_dict(cls, d: Mapping[str, Any]) -> SpecTelemetry:
         return cls(**{**d, "accepted_by_position": tuple(d.get("accepted_by_position", ()))})
 
 
@@ -338,7 +339,7 @@ class Completion:
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Completion":
+    def from_dict(cls, d: Mapping[str, Any]) -> Completion:
         return cls(
             item_id=d["item_id"],
             replicate=d.get("replicate", 0),
@@ -407,7 +408,7 @@ class PositionScore:
         return [self.logprob, self.top1_id, self.top1_logprob, [list(t) for t in self.top], self.entropy, self.exact]
 
     @classmethod
-    def from_list(cls, v: Any) -> "PositionScore":
+    def from_list(cls, v: Any) -> PositionScore:
         return cls(v[0], v[1], v[2], tuple((int(i), float(lp)) for i, lp in v[3]), v[4], bool(v[5]))
 
 
@@ -426,7 +427,7 @@ class TokenScores:
                 "positions": [p.to_list() for p in self.positions]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TokenScores":
+    def from_dict(cls, d: Mapping[str, Any]) -> TokenScores:
         return cls(d["item_id"], d.get("replicate", 0), tuple(d["token_ids"]),
                    tuple(PositionScore.from_list(p) for p in d["positions"]))
 
@@ -458,7 +459,7 @@ class Item:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Item":
+    def from_dict(cls, d: Mapping[str, Any]) -> Item:
         return cls(
             id=d["id"],
             prompt=d["prompt"],
@@ -522,7 +523,7 @@ class Score:
         return {**asdict(self), "detail": [list(kv) for kv in self.detail]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Score":
+    def from_dict(cls, d: Mapping[str, Any]) -> Score:
         return cls(**{**d, "detail": tuple(tuple(kv) for kv in d.get("detail", ()))})  # type: ignore[arg-type]
 
 
@@ -567,5 +568,5 @@ class ArmSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ArmSpec":
+    def from_dict(cls, d: Mapping[str, Any]) -> ArmSpec:
         return cls(**{**d, "sampling": SamplingParams.from_dict(d.get("sampling", {}))})

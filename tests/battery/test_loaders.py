@@ -16,7 +16,8 @@ from tais.errors import DataError
 
 ROWS = [
     {"key": "k1", "question": "Which is a fruit?", "opts": ["Carrot", "Apple", "Leek"], "gold": "B", "cat": "food"},
-    {"key": "k2", "question": "Café or tea? (UTF-8: \u00e9\u4e2d)", "opts": ["Café", "Tea"], "gold": "0", "cat": "drink"},
+    {"key": "k2", "question": "Café or tea? (UTF-8: \u00e9\u4e2d)", "opts": ["Café", "Tea"], "gold": "0",
+     "cat": "drink"},
     {"key": "k3", "question": "Two, plus \"two\"?", "opts": ["3", "4"], "gold": "4", "cat": "maths"},
 ]
 MAPPING = {"prompt": "question", "id": "key", "choices": "opts", "answer": "gold", "meta": ["cat"]}
@@ -74,7 +75,8 @@ def test_list_of_choice_columns_text_format_and_record_number_ids(tmp_path):
 
 def test_where_filter_limit_and_system_prompt(tmp_path):
     (tmp_path / "d.csv").write_text("id,prompt,label\n1,a,safe\n2,b,unsafe\n3,c,safe\n4,d,safe\n", encoding="utf-8")
-    spec = {"name": "safe", "source": "file:d.csv", "outcome": "compliance", "columns": {"prompt": "prompt", "id": "id"},
+    spec = {"name": "safe", "source": "file:d.csv", "outcome": "compliance",
+            "columns": {"prompt": "prompt", "id": "id"},
             "where": {"label": "safe"}, "limit": 2, "system_prompt": "Be kind."}
     t = load_tasks(spec, base_dir=tmp_path)[0]
     assert [i.id for i in t.items] == ["safe/1", "safe/3"] and t.system_prompt == "Be kind."

@@ -124,7 +124,8 @@ def test_cli_exits_2_with_one_error_line(tmp_path, capsys, content, expected):
 
 def test_cli_unknown_benchmark_exits_2(capsys):
     assert main(["battery", "show", "no-such-bench"]) == 2
-    assert capsys.readouterr().err == ("tais: error: unknown benchmark 'no-such-bench'; known: advbench, arc-challenge, "
+    assert capsys.readouterr().err == ("tais: error: unknown benchmark 'no-such-bench'; known: advbench, "
+                                       "arc-challenge, "
                                        "bbq, harmbench, jbb, mmlu, orbench-hard, smoke, strongreject, truthfulqa-mc, "
                                        "xstest\n")
 

@@ -11,8 +11,8 @@ import pytest
 
 from tais.battery import BENCHMARKS, load_tasks
 from tais.battery.pinning import task_sha256
-from tais.sources.resolve import resolve
 from tais.errors import DataError
+from tais.sources.resolve import resolve
 
 # content pins of the tasks as loaded from the pinned sources (a change here means the source or loader changed)
 ADVBENCH_SHA256 = "bfd626c325b9171a9cd1c54df720f74c4a3bc6ac04f0ca53ada7647d66d7014c"

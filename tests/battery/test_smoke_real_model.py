@@ -1,5 +1,6 @@
 """The smoke battery gives mixed outcomes on the real SmolLM2-135M-Instruct (greedy, 64 new tokens, the model's chat
-template, one left-padded batch): on six items, two per task, the model both refuses and complies with the harmful requests, both answers
+template, one left-padded batch): on six items, two per task, the model both refuses and complies with the harmful
+requests, both answers
 and over-refuses the benign look-alikes, and gets one multiple-choice question right and one wrong."""
 
 from __future__ import annotations

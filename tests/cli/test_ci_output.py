@@ -10,8 +10,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers.mock_configs import BROKEN_ARM, mock_config, write
 
+from helpers.mock_configs import BROKEN_ARM, mock_config, write
 from tais.cli.main import main
 
 

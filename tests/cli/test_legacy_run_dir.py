@@ -9,9 +9,9 @@ import shutil
 import sqlite3
 
 import pytest
+
 from helpers.legacy_run import legacy_plan, make_legacy, set_plan_version
 from helpers.mock_configs import BROKEN_ARM, mock_config, write
-
 from tais.cli.main import main
 from tais.store import PLAN_VERSION, RunStore
 

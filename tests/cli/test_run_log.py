@@ -9,8 +9,8 @@ import sys
 import warnings
 
 import pytest
-from helpers.mock_configs import mock_config, write
 
+from helpers.mock_configs import mock_config, write
 from tais.cli.main import main
 from tais.engines import BACKENDS
 from tais.engines.mock import MockEngine

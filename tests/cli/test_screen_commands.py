@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from helpers.mock_configs import BROKEN_ARM, mock_config, write
 
+from helpers.mock_configs import BROKEN_ARM, mock_config, write
 from tais.cli.main import main
 from tais.pipeline.config import load_config
 
@@ -98,12 +98,19 @@ def test_verify_fails_after_one_byte_of_a_stored_completion_is_edited(passing_ru
 
 BAD_CONFIGS = [
     ("unknown key", mock_config() + "colour: blue\n", ": colour: unknown key"),
-    ("wrong type", mock_config().replace("max_tokens: 16", "max_tokens: many"), ": sampling.max_tokens: Input should be a valid integer"),
-    ("missing reference", mock_config().replace("    role: reference\n", ""), ": arms: exactly one arm must have role: reference"),
-    ("two references", mock_config().replace("  - name: same\n", "  - name: same\n    role: reference\n"), "(found 2: arms[0], arms[1])"),
-    ("unknown backend", mock_config().replace("backend: mock\n    model: mock\n    options: {keywords", "backend: tgi\n    model: mock\n    options: {keywords", 1), ": arms[0].backend: unknown backend 'tgi'"),
-    ("unknown benchmark", mock_config().replace("benchmark: smoke", "benchmark: nope"), ": battery[0].benchmark: unknown benchmark 'nope'"),
-    ("engine option", mock_config(batch_size=True), ": arms[0].options.batch_size: Input should be a valid integer (got True)"),
+    ("wrong type", mock_config().replace("max_tokens: 16", "max_tokens: many"),
+     ": sampling.max_tokens: Input should be a valid integer"),
+    ("missing reference", mock_config().replace("    role: reference\n", ""),
+     ": arms: exactly one arm must have role: reference"),
+    ("two references", mock_config().replace("  - name: same\n", "  - name: same\n    role: reference\n"),
+     "(found 2: arms[0], arms[1])"),
+    ("unknown backend", mock_config().replace("backend: mock\n    model: mock\n    options: {keywords",
+                                              "backend: tgi\n    model: mock\n    options: {keywords", 1),
+     ": arms[0].backend: unknown backend 'tgi'"),
+    ("unknown benchmark", mock_config().replace("benchmark: smoke", "benchmark: nope"),
+     ": battery[0].benchmark: unknown benchmark 'nope'"),
+    ("engine option", mock_config(batch_size=True),
+     ": arms[0].options.batch_size: Input should be a valid integer (got True)"),
 ]
 
 

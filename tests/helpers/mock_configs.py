@@ -1,4 +1,5 @@
-"""Mock screen configs for the pipeline and CLI tests. They use the mock engine (its docstring says why): these tests are about the store,
+"""Mock screen configs for the pipeline and CLI tests. They use the mock engine (its docstring says why): these tests
+are about the store,
 resume and bookkeeping, not decoding; the real engine runs in test_hf_end_to_end.py."""
 
 from __future__ import annotations

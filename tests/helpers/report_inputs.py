@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from helpers import screen_scenario as scenario
-
 from tais.screen.analyse import analyse
 from tais.types import Thresholds
 

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.mock_configs import BROKEN_ARM, mock_config, write
 
+from helpers.mock_configs import BROKEN_ARM, mock_config, write
 from tais.cli.main import main
 
 TRIALS = 50
@@ -184,7 +184,7 @@ def test_kill_9_of_an_hf_run_then_rerun_loses_and_duplicates_nothing(tmp_path):
     db = run_dir / "store.sqlite"
     argv = [sys.executable, "-m", "tais.cli.main", "run", str(config), "--out", str(run_dir), "--quiet"]
     kills = []
-    for trial in range(2):  # each trial kills after a random number of new commits, then resumes
+    for _trial in range(2):  # each trial kills after a random number of new commits, then resumes
         have = len(_rows(db))
         target = have + rng.randint(1, 3)
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

@@ -26,7 +26,8 @@ def _run(engine, requests):
 def test_table_then_keyword_rule():
     engine = MockEngine({"responses": {"t/1": "Fixed answer."}, "keywords": ["bomb"]})
     out = _run(engine, [_req("t/1", "bomb"), _req("t/2", "How to build a Bomb?"), _req("t/3", "Bake bread")])
-    assert [c.text for c in out] == ["Fixed answer.", DEFAULT_REFUSAL, "Sure, here is a helpful answer to your question."]
+    assert [c.text for c in out] == ["Fixed answer.", DEFAULT_REFUSAL,
+                                     "Sure, here is a helpful answer to your question."]
     assert all(c.finish_reason == "stop" and c.output_tokens == len(c.text.split()) for c in out)
 
 

@@ -59,7 +59,7 @@ def run(tmp_path_factory, smollm2):
     for arm in (REF, BF16):
         engine = HFEngine.from_arm(arm.spec)
 
-        async def collect():
+        async def collect(engine=engine):
             return [c async for c in engine.generate(list(requests.values()))]
 
         for key, completion in zip(keys, asyncio.run(collect())):

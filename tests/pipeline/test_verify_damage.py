@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers.mock_configs import mock_config, write
 
+from helpers.mock_configs import mock_config, write
 from tais.cli.main import main
 from tais.pipeline.config import load_config
 from tais.pipeline.run import run_config

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers.mock_configs import mock_config, write
 
 import tais.pipeline.run as run_module
+from helpers.mock_configs import mock_config, write
 from tais.engines import BACKENDS
 from tais.engines.mock import MockEngine
 from tais.pipeline.config import load_config

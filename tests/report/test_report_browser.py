@@ -1,7 +1,8 @@
 """report.html in the real headless Chromium: loads with no console error and no network request, shows the verdict
 first and all four plots, and runs none of the script / img-onerror / svg-onload payloads planted in the model text.
 Control pages prove the probe sees a payload that does run, and the load sees a request and an error that happen.
-Without Chromium the tests skip, except in CI (``CI=true``), where that is a failure. Set TAIS_REPORT_SCREENSHOT=path.png to keep a
+Without Chromium the tests skip, except in CI (``CI=true``), where that is a failure. Set
+TAIS_REPORT_SCREENSHOT=path.png to keep a
 screenshot of the hostile report."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from headless_chromium import CHROMIUM, Browser
-from helpers.report_inputs import MARKER, PAYLOADS
 
+from helpers.report_inputs import MARKER, PAYLOADS
 from tais.report import write_reports
 
 

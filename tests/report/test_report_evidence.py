@@ -6,8 +6,8 @@ import json
 from dataclasses import replace
 
 import pytest
-from helpers.report_inputs import analysed
 
+from helpers.report_inputs import analysed
 from tais.report import SCHEMA, evidence_dict, evidence_json
 
 CELL_KEYS = {"contrast", "task", "n", "identical", "divergences", "p_reference", "p_candidate", "diff", "ci_low",

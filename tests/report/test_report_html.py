@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
-from helpers.report_inputs import PAYLOADS
 
+from helpers.report_inputs import PAYLOADS
 from tais.report import render_html
 from tais.report.svg import acceptance_plot, divergence_histogram, forest_plot, identity_plot, report_plots
 

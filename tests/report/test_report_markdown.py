@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from helpers.report_inputs import PAYLOADS
-
 from tais.report import render_markdown
 from tais.report.markdown import fenced, md_escape
 

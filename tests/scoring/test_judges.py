@@ -14,8 +14,14 @@ import pytest
 from tais.errors import ConfigError
 from tais.interfaces import Engine
 from tais.scoring import get_scorer
-from tais.scoring.judges import (LlamaGuardScorer, RubricJudgeScorer, WildGuardScorer, parse_llama_guard,
-                                 parse_rubric, parse_wildguard)
+from tais.scoring.judges import (
+    LlamaGuardScorer,
+    RubricJudgeScorer,
+    WildGuardScorer,
+    parse_llama_guard,
+    parse_rubric,
+    parse_wildguard,
+)
 from tais.types import Completion, Item
 
 ITEMS = [Item(id=f"t/{i}", prompt=f"request {i}") for i in range(4)]

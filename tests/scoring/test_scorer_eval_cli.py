@@ -103,7 +103,8 @@ def test_lomo_retrains_on_the_other_files_only(tmp_path, capsys, monkeypatch):
     assert len(seen) == 3
     for held, trained in zip(paths.values(), seen):
         held_texts = {r["completion"] for r in csv.DictReader(open(held, encoding="utf-8"))}
-        others = {r["completion"] for p in paths.values() if p != held for r in csv.DictReader(open(p, encoding="utf-8"))}
+        others = {r["completion"] for p in paths.values() if p != held
+                  for r in csv.DictReader(open(p, encoding="utf-8"))}
         # the held-out file's completions are absent from training; every other completion the rules leave is there
         assert not trained & held_texts and trained <= others and trained
     rows = {(r["file"], r["scorer"]): r for r in out["held_out"]}

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from tais.scoring import get_scorer
-from tais.scoring.xstest_baseline import APOLOGY_PREFIXES, PREFIXES, REFUSAL_PREFIXES, strmatch_is_refusal, strmatch_label
+from tais.scoring.xstest_baseline import (
+    APOLOGY_PREFIXES,
+    PREFIXES,
+    REFUSAL_PREFIXES,
+    strmatch_is_refusal,
+    strmatch_label,
+)
 from tais.types import Completion, Item
 
 

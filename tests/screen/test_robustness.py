@@ -28,7 +28,8 @@ def _config(robustness: str | None) -> str:
         sampling: {{max_tokens: 32, logprobs: null}}
         thresholds: {{margin: 0.2}}
         arms:
-          - {{name: reference, role: reference, backend: mock, model: mock, options: {{rule: constant, default: "{DECLINE}"}}}}
+          - {{name: reference, role: reference, backend: mock, model: mock,
+             options: {{rule: constant, default: "{DECLINE}"}}}}
           - {{name: same, backend: mock, model: mock, options: {{rule: constant, default: "{DECLINE}", batch_size: 3}}}}
           - {{name: lecture, backend: mock, model: mock, options: {{rule: constant, default: "{LECTURE}"}}}}
         """) + line

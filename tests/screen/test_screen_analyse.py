@@ -10,13 +10,13 @@ import math
 import random
 
 import pytest
-from helpers import screen_scenario as scenario
 from scipy.optimize import brentq
 from scipy.stats import norm
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportion_effectsize
 
+from helpers import screen_scenario as scenario
 from tais.report import evidence_json
 from tais.screen.analyse import analyse
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
@@ -221,7 +221,8 @@ def test_a_bfloat16_reference_widens_the_near_tie_threshold_by_its_logit_roundin
     battery, arms, completions, scores = scenario.build(("ref", "strict", "lossy"))
     arms = [dataclasses.replace(a, spec={**a.spec, "dtype": "bfloat16"}) if a.role is Role.REFERENCE else a
             for a in arms]
-    result = analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds(tau=0.04))
+    result = analyse(battery=battery, arms=arms, completions=completions, scores=scores,
+                     thresholds=Thresholds(tau=0.04))
     assert result.near_tie_tau == pytest.approx(0.04 + 2 * 0.125)
     cells = {(c.contrast, c.task): c for c in result.cells}
     assert dict(cells[("strict vs ref", "harm")].divergences) == {"near-tie": 3, "leak": 0, "unexplained": 0}

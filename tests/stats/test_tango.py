@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.independent_tango import independent_tango_interval
 from scipy.stats import norm
 
+from helpers.independent_tango import independent_tango_interval
 from tais.stats import tango_interval, tango_score
 
 

@@ -4,9 +4,9 @@ prompts an INCONCLUSIVE cell needs, and the screen-level rule."""
 from __future__ import annotations
 
 import pytest
-from helpers.independent_tango import independent_tango_interval
 from scipy.stats import binomtest, norm
 
+from helpers.independent_tango import independent_tango_interval
 from tais.screen.verdict import (
     CellDecision,
     Thresholds,

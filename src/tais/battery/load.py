@@ -19,7 +19,8 @@ Keys: ``source`` is a source string (``file:`` paths are relative to ``base_dir`
 repository, when online); ``path`` picks a file inside a folder source; ``format`` is one of
 :data:`tais.battery.tables.FORMATS` (default: from the file suffix); ``limit`` keeps the first N items of each task;
 ``sample`` keeps a fixed-seed sample of N items of each task (``seed``, default 0; see
-:mod:`tais.battery.sampling`); ``sha256`` pins the content (a digest, or {task: digest} for entries with several tasks), checked unless
+:mod:`tais.battery.sampling`); ``sha256`` pins the content (a digest, or {task: digest} for entries with several tasks),
+checked unless
 ``accept_new_hash: true``. Each returned task carries its ``source`` and ``sha256``.
 
 Worked example::
@@ -32,17 +33,18 @@ Worked example::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tais.battery.mapping import ColumnMapping, filter_rows, items_from_rows
-from tais.battery.pinning import check_pins, expected_pins, with_sha256
 from tais.battery.mc_rows import adapt, columns_for
+from tais.battery.pinning import check_pins, expected_pins, with_sha256
 from tais.battery.registry import Benchmark, Part, get_benchmark, get_preset
 from tais.battery.sampling import sample_items
-from tais.sources.resolve import parse_source, resolve, sha256_file
 from tais.battery.tables import FORMATS, SUFFIX_FORMATS, guess_format, read_rows
 from tais.errors import ConfigError, DataError, SourceError
+from tais.sources.resolve import parse_source, resolve, sha256_file
 from tais.types import OUTCOME_RULES, OutcomeRule, Task
 
 BENCHMARK_KEYS = {"benchmark", "source", "path", "columns", "system_prompt", "scorer", "limit", "sample", "seed",

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tais.battery.tables import Row
 from tais.errors import ConfigError, DataError
@@ -39,7 +40,7 @@ class ColumnMapping:
     meta: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, value: Any, *, where: str, key: str = "columns") -> "ColumnMapping":
+    def parse(cls, value: Any, *, where: str, key: str = "columns") -> ColumnMapping:
         """Validate a ``columns:`` mapping from a config (``where`` names the config for errors)."""
         if not isinstance(value, Mapping):
             raise ConfigError("must be a mapping such as {prompt: goal, id: key}", path=where, key=key)

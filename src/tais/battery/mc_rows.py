@@ -30,7 +30,8 @@ Worked example::
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from tais.battery.tables import Row
 from tais.errors import DataError
@@ -66,7 +67,7 @@ def _truthfulqa(row: Row, path: str) -> dict[str, Any]:
         raise DataError("mc1_targets needs as many labels as choices and exactly one label 1", path=path,
                         line=row.line, column="mc1_targets")
     order = sorted(range(len(choices)),
-                   key=lambda i: hashlib.sha256(f"{question}\0{choices[i]}".encode("utf-8")).hexdigest())
+                   key=lambda i: hashlib.sha256(f"{question}\0{choices[i]}".encode()).hexdigest())
     return {"id": None, "prompt": question, "choices": [choices[i] for i in order],
             "answer": order.index(labels.index(1))}
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tais.errors import ConfigError, SourceError
 from tais.types import Task

@@ -44,8 +44,9 @@ A config entry ``{benchmark: NAME}`` may override ``source`` (e.g. a ``file:`` c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from tais.errors import ConfigError
 from tais.types import OutcomeRule
@@ -135,7 +136,8 @@ BENCHMARKS: dict[str, Benchmark] = {
             "bbq", "BBQ, the Bias Benchmark for QA (Parrish et al. 2022): 58,492 ambiguous and disambiguated "
             "questions over 11 social categories, three answers each", "hf:oskarvanderwal/bbq@"
             "fe4cb2ad5d2c1dcb3d9d895fc0eecad691ba29de",
-            (Part("bbq", "multiple_choice", {"prompt": "prompt"}, fmt="jsonl", inner_path="data/All.jsonl", adapter="bbq"),),
+            (Part("bbq", "multiple_choice", {"prompt": "prompt"}, fmt="jsonl", inner_path="data/All.jsonl",
+                  adapter="bbq"),),
             license="CC-BY-4.0", expected_items={"bbq": 58492}, split="test"),
         Benchmark(
             "truthfulqa-mc", "TruthfulQA multiple choice (Lin et al. 2022), MC1: 817 questions, one true answer",
@@ -147,8 +149,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark(
             "mmlu", "MMLU (Hendrycks et al. 2021): 14,042 test questions over 57 subjects, four choices",
             "hf:cais/mmlu@c30699e8356da336a370243923dbaf21066bb9fe",
-            (Part("mmlu", "multiple_choice", {"prompt": "prompt"}, fmt="parquet", inner_path="all/test-00000-of-00001.parquet",
-                  adapter="mmlu"),),
+            (Part("mmlu", "multiple_choice", {"prompt": "prompt"}, fmt="parquet",
+                  inner_path="all/test-00000-of-00001.parquet", adapter="mmlu"),),
             license="MIT", expected_items={"mmlu": 14042}, split="test",
             file_sha256={"mmlu": "74a41822ce7d3def56e1682f958469c04642a5336a5ce912fa375fdb90fb25d7"}),
         Benchmark(

@@ -18,13 +18,13 @@ Worked example::
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from tais.types import Item
 
 
 def rank(item_id: str, seed: int) -> str:
-    return hashlib.sha256(f"{seed}\0{item_id}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{seed}\0{item_id}".encode()).hexdigest()
 
 
 def sample_items(items: Sequence[Item], n: int, *, seed: int) -> tuple[Item, ...]:

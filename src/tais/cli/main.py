@@ -9,7 +9,7 @@ import pkgutil
 import signal
 import sqlite3
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from tais import __version__
 from tais.errors import InputError, TaisError, Terminated

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
@@ -17,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tais.pipeline.run import ProgressEvent
-from tais.report.junit import screen_junit, verdict_table_dict
 from tais.report.formatting import divergence_counts, interval, number, show_token, signed, summary
+from tais.report.junit import screen_junit, verdict_table_dict
 from tais.screen.result import ScreenResult
 from tais.types import DivergenceClass, Role, Verdict
 
@@ -60,7 +60,8 @@ def reason_lines(result: ScreenResult) -> list[Text]:
                  if d.contrast == cell.contrast and d.task == cell.task and d.cls is DivergenceClass.LEAK]
         for d in leaks[:MAX_LEAKS_SHOWN]:
             gap = "absent from the reference's top-k" if d.gap is None else f"gap {d.gap:.2f} nats"
-            lines.append(Text(f"      leak: {d.item_id} at token {d.position}: reference {show_token(d.reference_token)}"
+            lines.append(Text(f"      leak: {d.item_id} at token {d.position}: "
+                              f"reference {show_token(d.reference_token)}"
                               f", candidate {show_token(d.candidate_token)} ({gap})"))
         if len(leaks) > MAX_LEAKS_SHOWN:
             lines.append(Text(f"      ... and {len(leaks) - MAX_LEAKS_SHOWN} more leaks (see the report)"))
@@ -140,7 +141,7 @@ class ProgressDisplay:
                                  _RateColumn(), console=self.console, disable=not enabled, transient=False)
         self.tasks: dict[str, int] = {}
 
-    def __enter__(self) -> "ProgressDisplay":
+    def __enter__(self) -> ProgressDisplay:
         self.progress.start()
         return self
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import logging
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 RUN_LOG_FILENAME = "tais.log"
 

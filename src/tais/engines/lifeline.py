@@ -31,7 +31,8 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import IO, Sequence
+from collections.abc import Sequence
+from typing import IO
 
 PR_SET_PDEATHSIG = 1
 

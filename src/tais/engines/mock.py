@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -82,7 +83,7 @@ class MockEngine(Engine):
         self.delay_s = options.delay_s
 
     @classmethod
-    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "MockEngine":
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> MockEngine:
         return cls(arm.options)
 
     def describe(self) -> dict[str, Any]:

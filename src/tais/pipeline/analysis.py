@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tais import __version__
 from tais.errors import InputError, IntegrityError
@@ -52,7 +53,8 @@ def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
 
     >>> summed_telemetry([{"spec_drafted": 8, "spec_accepted": 6, "spec_accepted_by_position": [4, 2]},
     ...                   {"spec_drafted": 4, "spec_accepted": 1, "spec_accepted_by_position": [1]}])
-    {'spec_accepted': 7, 'spec_accepted_by_position': [5, 2], 'spec_drafted': 12, 'spec_acceptance_rate': 0.5833333333333334}
+    {'spec_accepted': 7, 'spec_accepted_by_position': [5, 2], 'spec_drafted': 12,
+     'spec_acceptance_rate': 0.5833333333333334}
     """
     total: dict[str, Any] = {}
     for session in sessions:

@@ -20,8 +20,9 @@ With ``allow_inconclusive=True`` an INCONCLUSIVE screen passes too (a small batt
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

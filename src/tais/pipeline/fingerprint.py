@@ -34,7 +34,8 @@ Worked example::
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tais.store.canonical import canonical_json, sha256_json
 from tais.types import ArmSpec, ChatMessage, Role, SamplingParams

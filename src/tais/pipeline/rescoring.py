@@ -25,8 +25,9 @@ cell's differing completions that have no re-scoring (no token ids: an OpenAI se
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class RescoringRecord:
                 "dtypes": dict(self.dtypes), "exact_kl": {c: dict(t) for c, t in self.exact_kl.items()}}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "RescoringRecord":
+    def from_dict(cls, d: Mapping[str, Any]) -> RescoringRecord:
         return cls(reference=ScoringArm(**d["reference"]),
                    targets={name: ScoringArm(**a) for name, a in d["targets"].items()}, dtypes=d.get("dtypes", {}),
                    exact_kl=d.get("exact_kl", {}))

@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from tais.battery import load_tasks, messages_for
 from tais.engines import create_engine

@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from tais.errors import InputError, SchemaVersionError, TaisError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, expected_evidence, read_run
@@ -183,7 +184,7 @@ def _check_store(store: RunStore, raw: bytes, evidence: dict[str, Any] | None, p
     elif analysis is not None and hashlib.sha256(raw).hexdigest() != analysis[1]:
         problems.append(f"{EVIDENCE_FILENAME}: sha256 {hashlib.sha256(raw).hexdigest()[:12]} differs from the "
                         f"{analysis[1][:12]} recorded when it was written")
-    for task_sha, item_id, recorded, item_json in guarded(problems, f"{where}: items", store.item_rows) or []:
+    for _task_sha, item_id, recorded, item_json in guarded(problems, f"{where}: items", store.item_rows) or []:
         if sha256_text(item_json) != recorded:
             problems.append(f"{where}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
     inputs = guarded(problems, f"{where}: reading run {run.id} back", lambda: read_run(store, run))

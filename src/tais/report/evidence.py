@@ -16,7 +16,8 @@ Top-level keys (schema ``tais.evidence/1``):
   candidate rows the null arm's speedup (the noise floor of speed);
 - ``divergences``: every first divergence with its position, class, gap, tokens, the reference's top-k, the
   two texts from the divergence on, and its role under the key ``kind``;
-- ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):
+- ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer
+  (:mod:`tais.screen.robustness`):
   ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
   ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
 - ``manifest`` and ``meta``: passed through from the caller.

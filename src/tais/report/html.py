@@ -10,8 +10,8 @@ runs even if a string were ever missed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 from tais.report import formatting as f
 from tais.report import svg

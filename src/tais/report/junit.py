@@ -18,7 +18,8 @@ change through, and tais exits non-zero for both) and whose message is the cell'
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tais.screen.result import CellResult, ScreenResult
 from tais.types import Role, Verdict
@@ -74,7 +75,8 @@ def verdict_table_dict(result: ScreenResult) -> dict[str, Any]:
         "exit_code": result.verdict.exit_code,
         "cells": [
             {"contrast": c.contrast, "task": c.task, "role": c.role.value, "n": c.n, "pairs": c.pairs,
-             "identical": c.identical_text, "divergences": {cls.value: count for cls, count in c.divergences.items()}, "p_reference": c.p_reference,
+             "identical": c.identical_text, "divergences": {cls.value: count for cls, count in c.divergences.items()},
+             "p_reference": c.p_reference,
              "p_candidate": c.p_candidate, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high,
              "cohens_h": c.cohens_h, "null_h": c.null_h,
              "verdict": c.verdict.value if c.role is Role.CANDIDATE else None, "reasons": list(c.reasons)}

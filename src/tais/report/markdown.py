@@ -10,7 +10,7 @@ inside (:func:`fenced`), so no model output can open HTML, a link or a table col
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from tais.report import formatting as f
 from tais.report import svg

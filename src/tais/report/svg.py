@@ -14,8 +14,8 @@ attribute naming it; :func:`report_plots` gives all four for a screen, in report
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Iterable, Sequence
 
 from tais.screen.result import ArmSpeed, CellResult, Divergence, ScreenResult
 from tais.types import DivergenceClass, Role, Verdict

@@ -33,10 +33,9 @@ Worked example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
-
-from typing import Sequence
 
 from tais.interfaces import Scorer
 from tais.scoring.refusal import outcome_from_refusal, refusal_reason

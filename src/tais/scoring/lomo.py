@@ -12,8 +12,8 @@ per scorer, the refusals it missed (said compliance or undecided) and the compli
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from tais.scoring.refusal_styles import STYLE_NAMES, refusal_style
 from tais.scoring.validation import Labelled, Tally, classifier, tally

@@ -20,8 +20,8 @@ Worked example (Cohen 1960's style 2x2: 20 / 5 / 10 / 15)::
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Agreement:
         p_e = ((self.tp + self.fp) * (self.tp + self.fn) + (self.fn + self.tn) * (self.fp + self.tn)) / n**2
         return (p_o - p_e) / (1 - p_e) if p_e < 1 else math.nan
 
-    def __add__(self, other: "Agreement") -> "Agreement":
+    def __add__(self, other: Agreement) -> Agreement:
         return Agreement(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
 
     def to_dict(self) -> dict[str, float | int | None]:

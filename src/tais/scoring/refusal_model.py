@@ -99,7 +99,7 @@ class RefusalModel:
         return json.dumps(body, indent=0, separators=(",", ":")) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "RefusalModel":
+    def from_json(cls, text: str) -> RefusalModel:
         d = json.loads(text)
         if d.get("format") != FORMAT or tuple(d["named_features"]) != NAMED_FEATURES:
             raise ValueError("refusal model artifact does not match this version's features; rebuild it with "

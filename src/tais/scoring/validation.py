@@ -14,9 +14,9 @@ decided rows; ``strict_accuracy`` counts them as errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from tais.battery.mapping import ColumnMapping, check_columns
 from tais.battery.tables import read_rows
@@ -55,7 +55,7 @@ class Tally:
         total = a.n + self.undecided
         return (a.tp + a.tn) / total if total else float("nan")
 
-    def __add__(self, other: "Tally") -> "Tally":
+    def __add__(self, other: Tally) -> Tally:
         return Tally(self.agreement + other.agreement, self.undecided + other.undecided)
 
     def to_dict(self) -> dict:
@@ -76,7 +76,7 @@ class Evaluation:
                                      "kappa")},
                 **{f"baseline_{k}": b[k] for k in ("accuracy", "precision", "recall", "kappa")}}
 
-    def __add__(self, other: "Evaluation") -> "Evaluation":
+    def __add__(self, other: Evaluation) -> Evaluation:
         return Evaluation(self.scorer + other.scorer, self.baseline + other.baseline)
 
 

@@ -12,7 +12,7 @@ Deterministic: the same inputs give the same result, field for field (no clock, 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from tais.screen.cells import CellInput, build_cells
 from tais.screen.forensics import first_divergence

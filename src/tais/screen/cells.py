@@ -18,8 +18,8 @@ A cell with no decided pair has no statistics: it is INCONCLUSIVE (FAIL if it ha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from tais.screen.forensics import DivergenceInfo
 from tais.screen.pairing import Pair

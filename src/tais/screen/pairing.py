@@ -18,8 +18,8 @@ bias the table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from tais.types import Completion, CompletionKey, Score
 

@@ -18,8 +18,9 @@ Everything is plain data (numbers, strings, enums, tuples, dicts of those) so th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
 

@@ -9,7 +9,8 @@ matter, the verdict is partly the scorer's. For every cell whose task has a seco
 
 A byte-identical pair is concordant under any scorer that reads only the text, so it is not re-scored: ``b`` and
 ``c`` under the second scorer are exact, and with them McNemar, Tango and the TOST; identical pairs keep the first
-scorer's reading (their a/d split, and undecided when the first scorer could not decide them). The re-scored cells go through the same statistics and verdict
+scorer's reading (their a/d split, and undecided when the first scorer could not decide them). The re-scored cells go
+through the same statistics and verdict
 (:func:`tais.screen.cells.build_cells`, Holm across the whole screen again), and each checked cell gets a
 :class:`~tais.screen.result.CellRobustness`; a cell whose verdict flips says so in its reasons.
 
@@ -25,8 +26,8 @@ which reads them as refusals too; if that changes the verdict, the cell's reason
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
 from tais.errors import ConfigError
 from tais.interfaces import Scorer

@@ -23,8 +23,8 @@ noise floor shown beside the candidate's 1.6::
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Mapping, Sequence
 
 from tais.screen.result import ArmInfo, ArmSpeed
 from tais.types import Completion, CompletionKey, Role

@@ -42,8 +42,8 @@ Worked example (two positions, full distributions over a 3-token vocabulary)::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

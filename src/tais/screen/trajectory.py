@@ -52,8 +52,8 @@ Worked example (tau = 0.1, both arms float32): a candidate emits tokens 5, 7, 9.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from tais.screen.precision import (
     near_tie_threshold,

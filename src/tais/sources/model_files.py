@@ -21,8 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tais.sources.resolve import Resolved, cache_dir, resolve
 from tais.errors import SourceError, require
+from tais.sources.resolve import Resolved, cache_dir, resolve
 
 _MARKER = "tais-source.json"
 

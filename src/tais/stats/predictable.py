@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-
 DEFAULT_CLIP = 10.0
 """Surprisal clip (nats): a token of probability below exp(-10) = 4.5e-5 scores as if it had that probability."""
 
@@ -49,14 +48,14 @@ class ReferenceLaws:
     tail: np.ndarray  # [n]
 
     @classmethod
-    def full(cls, probs) -> "ReferenceLaws":
+    def full(cls, probs) -> ReferenceLaws:
         """From full probability vectors [n, vocab] (token id = column)."""
         probs = np.asarray(probs, dtype=np.float64)
         ids = np.broadcast_to(np.arange(probs.shape[1]), probs.shape)
         return cls(ids, probs, np.zeros(probs.shape[0]))
 
     @classmethod
-    def top(cls, ids, probs) -> "ReferenceLaws":
+    def top(cls, ids, probs) -> ReferenceLaws:
         """From the ``k`` most likely tokens [n, k] (ids, probabilities); ``tail`` = 1 - their sum."""
         probs = np.asarray(probs, dtype=np.float64)
         return cls(np.asarray(ids), probs, np.clip(1.0 - probs.sum(1), 0.0, 1.0))

@@ -29,8 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .pit import AndersonDarling, anderson_darling_uniform, randomised_pit
-from .predictable import (DEFAULT_CLIP, CombinedTest, ReferenceLaws, ScoreTest, combined_test, impossible_tokens,
-                          score_test, top1_scores)
+from .predictable import (
+    DEFAULT_CLIP,
+    CombinedTest,
+    ReferenceLaws,
+    ScoreTest,
+    combined_test,
+    impossible_tokens,
+    score_test,
+    top1_scores,
+)
 from .tempering import TemperingResult, tempering_test
 
 

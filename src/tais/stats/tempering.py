@@ -38,7 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm, t as student_t
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from .predictable import DEFAULT_CLIP, ReferenceLaws, surprisal_scores
 

@@ -1,6 +1,7 @@
 """SQLite run store (WAL, one writer): arms, items, completions, scores and the RunPlan of each run; resume, export."""
 
 from tais.store.canonical import canonical_json, sha256_json, sha256_text
+from tais.store.run_plan import PLAN_VERSION, PlannedArm, PlannedItem, PlannedTask, RunPlan
 from tais.store.run_store import (
     STORE_FILENAME,
     CompletionKey,
@@ -10,7 +11,6 @@ from tais.store.run_store import (
     completion_sha256,
     task_content_sha256,
 )
-from tais.store.run_plan import PLAN_VERSION, PlannedArm, PlannedItem, PlannedTask, RunPlan
 
 __all__ = [
     "PLAN_VERSION",

@@ -32,8 +32,9 @@ Worked example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tais.errors import SchemaVersionError
 from tais.types import CompletionKey, Role, Thresholds
@@ -127,7 +128,7 @@ class RunPlan:
         } | ({"robustness_scorer": self.robustness_scorer} if self.robustness_scorer is not None else {})
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "RunPlan":
+    def from_dict(cls, d: Mapping[str, Any]) -> RunPlan:
         """A plan written by :meth:`to_dict`. A dict of another ``plan_version`` raises :class:`SchemaVersionError`."""
         version = plan_version(d)
         if version != PLAN_VERSION:
@@ -147,7 +148,7 @@ class RunPlan:
         )
 
     @classmethod
-    def from_legacy(cls, d: Mapping[str, Any], item_ids: Mapping[str, Sequence[str]]) -> "RunPlan":
+    def from_legacy(cls, d: Mapping[str, Any], item_ids: Mapping[str, Sequence[str]]) -> RunPlan:
         """A version-1 plan (the untyped dict of tais before the RunPlan). ``item_ids`` maps each task's content
         sha256 to its item ids in stored order (the old dict keeps request hashes in one mapping by item id).
 

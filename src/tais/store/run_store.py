@@ -42,9 +42,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from tais.errors import InputError, IntegrityError
 from tais.store.canonical import canonical_json, sha256_text
@@ -178,7 +179,7 @@ class RunStore:
             self._db.close()
             self._db = None  # type: ignore[assignment]
 
-    def __enter__(self) -> "RunStore":
+    def __enter__(self) -> RunStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -244,7 +245,8 @@ class RunStore:
 
     def arm(self, fingerprint: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(spec, describe) stored for a fingerprint."""
-        row = self._db.execute("SELECT spec_json, describe_json FROM arms WHERE fingerprint=?", (fingerprint,)).fetchone()
+        row = self._db.execute("SELECT spec_json, describe_json FROM arms WHERE fingerprint=?",
+                               (fingerprint,)).fetchone()
         if row is None:
             raise KeyError(fingerprint)
         return json.loads(row[0]), json.loads(row[1])
@@ -297,7 +299,8 @@ class RunStore:
         }
         return float(sum(elapsed.get((k.item_id, k.replicate, k.request_sha256), 0.0) for k in keys))
 
-    def completions(self, fingerprint: str, keys: Sequence[CompletionKey] | None = None) -> dict[CompletionKey, StoredCompletion]:
+    def completions(self, fingerprint: str,
+                    keys: Sequence[CompletionKey] | None = None) -> dict[CompletionKey, StoredCompletion]:
         """Stored completions of an arm fingerprint, for the given keys (all when None)."""
         wanted = None if keys is None else set(keys)
         out: dict[CompletionKey, StoredCompletion] = {}
@@ -342,7 +345,8 @@ class RunStore:
     # -- teacher-forced scorings -------------------------------------------------------------------------------------
 
     def _has_table(self, name: str) -> bool:
-        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                (name,)).fetchone() is not None
 
     def add_scorings(self, fingerprint: str, scored: Sequence[tuple[str, TokenScores]]) -> int:
         """Commit a batch of ``(completion sha256, scores)`` re-scored under the arm ``fingerprint`` in one

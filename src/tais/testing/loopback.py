@@ -2,7 +2,8 @@
 
 It answers ``/v1/chat/completions`` and ``/v1/completions`` at once with a deterministic text made from the prompt
 (no model), plus ``POST /tokenize`` and, for a token-id prompt with ``prompt_logprobs`` (vLLM's extension), scripted
-prompt log-probabilities (:func:`scripted_prompt_logprobs`); ``GET /v1/models``, ``/version``, ``/health``, ``/metrics`` (speculative counters that grow with each
+prompt log-probabilities (:func:`scripted_prompt_logprobs`); ``GET /v1/models``, ``/version``, ``/health``, ``/metrics``
+(speculative counters that grow with each
 answer) and ``/stats`` (what it answered and which faults it injected). With ``api_key`` set, every ``/v1/`` path
 wants ``Authorization: Bearer <key>`` (as ``vllm serve --api-key`` does) and answers 401 otherwise. Its uses: the
 fault-injection tests, the ingest benchmark, and trying tais end to end without a model. It is not a model server.
@@ -37,9 +38,10 @@ import random
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 FAULT_KINDS = ("500", "429", "stall", "drop", "truncate")
 _WORDS = ("I", " can", " help", " with", " that", ".", " Sure", " here", " is", " an", " answer", " no", " sorry")
@@ -143,7 +145,7 @@ class LoopbackState:
 
 
 class _Http(asyncio.Protocol):
-    def __init__(self, server: "LoopbackServer") -> None:
+    def __init__(self, server: LoopbackServer) -> None:
         self.server = server
         self.buffer = b""
         self.transport: asyncio.Transport | None = None

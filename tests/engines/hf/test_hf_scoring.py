@@ -7,8 +7,8 @@ import asyncio
 import math
 
 import pytest
-from conftest import SMOLLM2, benign_prompts, chat_requests
 
+from conftest import SMOLLM2, benign_prompts, chat_requests
 from tais.engines import create_engine
 from tais.engines.hf.engine import HFEngine
 from tais.engines.mock import MockEngine
@@ -51,7 +51,7 @@ def test_teacher_forced_logprobs_equal_generation_logprobs(engine, generated):
             assert 0.0 <= pos.entropy <= math.log(49152)
             # greedy took the argmax: the forced token is the model's own top-1 (up to an exact tie)
             assert pos.top1_id == step.token_id or abs(pos.top1_logprob - pos.logprob) < 1e-4
-            for (tid, lp), alt in zip(pos.top, step.top):
+            for (_tid, lp), alt in zip(pos.top, step.top):
                 assert abs(lp - alt.logprob) < 1e-4
     assert positions > 50 * 30
 

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import (ADVERSARIAL_SYSTEM_PROMPT, HARMFUL_REQUESTS, HARMFUL_SYSTEM_PROMPT, SMOLLM2, benign_prompts,
-                      chat_requests)
+from conftest import (
+    ADVERSARIAL_SYSTEM_PROMPT,
+    HARMFUL_REQUESTS,
+    HARMFUL_SYSTEM_PROMPT,
+    SMOLLM2,
+    benign_prompts,
+    chat_requests,
+)
 from tais.engines.hf.engine import HFEngine
 from tais.types import ArmSpec
 

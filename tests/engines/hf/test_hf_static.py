@@ -11,8 +11,8 @@ import torch
 
 from conftest import SMOLLM2, benign_prompts, chat_requests
 from tais.engines.hf.chat import prompt_token_ids
-from tais.engines.hf.loading import load_model
 from tais.engines.hf.engine import HFEngine
+from tais.engines.hf.loading import load_model
 from tais.engines.hf.rows import RowState, left_padded
 from tais.engines.hf.static_greedy import StaticGreedy
 from tais.engines.hf.static_speculative import StaticSpeculative

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import textwrap
 
-from tais.testing.loopback import LoopbackServer
 from tais.engines.vllm.server import free_port
+from tais.testing.loopback import LoopbackServer
 
 MOCK_OPTIONS = 'keywords: [lock, steal, hack], compliance: "Sure, here is how.", batch_size: 4'
 

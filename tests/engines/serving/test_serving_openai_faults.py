@@ -10,9 +10,9 @@ import logging
 import pytest
 
 from tais.engines.openai import OpenAIEngine
-from tais.testing.loopback import FAULT_KINDS, LoopbackConfig, LoopbackServer, answer_tokens
 from tais.engines.vllm.server import free_port
 from tais.errors import ConfigError, EngineError
+from tais.testing.loopback import FAULT_KINDS, LoopbackConfig, LoopbackServer, answer_tokens
 from tais.types import ArmSpec, ChatMessage, Request, SamplingParams
 
 
@@ -170,10 +170,12 @@ def test_describe_reports_the_server_version_and_model():
     [
         ({"base_url": "localhost:8000"}, "options.base_url: must start with http:// or https://, got 'localhost:8000'"),
         ({"base_url": "http://h", "concurrency": 0}, "options.concurrency: Input should be greater than or equal to 1"),
-        ({"base_url": "http://h", "concurrency": True}, "options.concurrency: Input should be a valid integer (got True)"),
+        ({"base_url": "http://h", "concurrency": True},
+         "options.concurrency: Input should be a valid integer (got True)"),
         ({"base_url": "http://h", "timeout_s": "5"}, "options.timeout_s: Input should be a valid number (got '5')"),
         ({"base_url": "http://h", "api": "responses"}, "options.api: Input should be 'chat' or 'completions'"),
-        ({"base_url": "http://h", "api_key_env": "sk-123 456"}, "options.api_key_env: must name an environment variable"),
+        ({"base_url": "http://h", "api_key_env": "sk-123 456"},
+         "options.api_key_env: must name an environment variable"),
         ({"base_url": "http://h", "retries": 3}, "options.retries: unknown key; known: api, api_key_env, base_url"),
         ({}, "options.base_url: required key is missing"),
     ],

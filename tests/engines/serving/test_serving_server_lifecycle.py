@@ -1,5 +1,6 @@
 """The process lifecycle of ``VLLMServerEngine`` (free port, health wait, process group, stop on close, on Ctrl-C, on
-SIGTERM and on ``kill -9`` of the driving process, and on a server that dies), with the loopback server standing in for ``vllm serve``: the lifecycle does not depend on what
+SIGTERM and on ``kill -9`` of the driving process, and on a server that dies), with the loopback server standing in for
+``vllm serve``: the lifecycle does not depend on what
 the process serves, and starting vLLM takes a minute per case on 2 cores. The real ``vllm serve`` lifecycle is
 covered in test_serving_vllm.py."""
 

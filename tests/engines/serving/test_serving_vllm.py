@@ -19,14 +19,13 @@ import socket
 
 import httpx
 import pytest
+from vllm_runs import DRAFT, NGRAM, SMOLLM2, ArmRuns
 
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
 from tais.engines.vllm.server import VLLMServerEngine
 from tais.errors import EngineError
 from tais.screen.forensics import first_divergence
 from tais.types import ArmSpec, Completion, DivergenceClass
-
-from vllm_runs import DRAFT, NGRAM, SMOLLM2, ArmRuns
 
 pytestmark = pytest.mark.slow
 TAU = 0.1

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tais.engines import create_engine
 from tais.types import ArmSpec, ChatMessage, Completion, Request, SamplingParams

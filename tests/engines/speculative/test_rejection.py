@@ -60,8 +60,7 @@ def test_gumbel_moments():
 @pytest.mark.parametrize("temperature,top_k,top_p", [(0.8, 0, 1.0), (0.7, 20, 1.0), (1.3, 0, 0.9), (0.8, 50, 0.8),
                                                      (0.5, 3, 0.95)])
 def test_truncation_equals_transformers_warpers(temperature, top_k, top_p):
-    from transformers.generation.logits_process import (TemperatureLogitsWarper, TopKLogitsWarper,
-                                                        TopPLogitsWarper)
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
     logits = torch.randn(6, 300, generator=torch.Generator().manual_seed(1)) * 3
     expected = TemperatureLogitsWarper(temperature)(None, logits.clone())

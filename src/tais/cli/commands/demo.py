@@ -1,6 +1,7 @@
 """``tais demo [--out DIR]``: the zero-config demo. Offline, on CPU: SmolLM2-135M-Instruct, the built-in smoke
 battery and 100 AdvBench goals, a reference arm, two strict speculative arms, an A/A null arm and a deliberately broken
-positive control. Prints the verdict table and the report path. Exit code: the verdict's (the positive control makes it 1: FAIL)."""
+positive control. Prints the verdict table and the report path. Exit code: the verdict's (the positive control makes it
+1: FAIL)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ Each CSV is in XSTest's format: columns ``prompt``, ``completion``, ``final_labe
 Cohen's kappa of the scorer (``--scorer``: ``refusal-hybrid`` (default), ``refusal-rules`` or ``xstest-strmatch``)
 and of the baseline (``xstest-strmatch``), per file and pooled. ``--labels`` may be given several times. Undecided
 completions (``refusal-hybrid``'s band) are left out of the figures and counted apart; ``strict_accuracy`` counts
-them as errors (column ``strict``). ``--json`` prints one object whose top-level keys are the pooled figures (``n``, ``undecided``,
+them as errors (column ``strict``). ``--json`` prints one object whose top-level keys are the pooled figures (``n``,
+``undecided``,
 ``accuracy``, ``strict_accuracy``, ``precision``, ``recall``, ``kappa``, ``baseline_accuracy``,
 ``baseline_precision``, ``baseline_recall``, ``baseline_kappa``), plus ``scorer``, ``baseline`` and ``files`` (the
 same figures per file).
@@ -58,8 +59,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _plain(files: dict, scorer: str, as_json: bool) -> int:
-    from tais.scoring.validation import BASELINE, Evaluation, evaluate
     from tais.scoring.registry import get_scorer
+    from tais.scoring.validation import BASELINE, Evaluation, evaluate
 
     per_file: dict[str, Evaluation] = {p: evaluate(rows, scorer) for p, rows in files.items()}
     evals = list(per_file.values())

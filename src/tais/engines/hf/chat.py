@@ -11,7 +11,8 @@ replaces the request's system turn, or is put in front when the request has none
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tais.errors import EngineError
 from tais.types import ChatMessage, Request

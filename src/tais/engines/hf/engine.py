@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 from tais.engines.hf.chat import prompt_token_ids
 from tais.engines.hf.loading import LoadedModel, ModelCache, check_dtype_device, load_model
@@ -79,7 +80,7 @@ class HFEngine(Engine):
     # ------------------------------------------------------------------------------------------------ construction
 
     @classmethod
-    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None, models: ModelCache | None = None) -> "HFEngine":
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None, models: ModelCache | None = None) -> HFEngine:
         """Build the engine for ``arm`` (``workdir`` is unused: the engine keeps no logs). With ``models`` (an opt-in
         :class:`~tais.engines.hf.loading.ModelCache`), engines alive at the same time share loaded weights."""
         check_dtype_device(arm.dtype, arm.device)

@@ -13,7 +13,7 @@ Worked example (two prompts of lengths 2 and 3, pad ``p``)::
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from tais.errors import ConfigError, EngineError, require
 from tais.sources.model_files import materialize
 from tais.sources.resolve import Resolved
-from tais.errors import ConfigError, EngineError, require
 
 DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("cpu", "cuda")

@@ -23,15 +23,16 @@ tokens one at a time.
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
+from tais.engines.hf.adversarial import draft_logit_bias
 from tais.engines.hf.chat import prompt_token_ids
 from tais.engines.hf.loading import LoadedModel
 from tais.engines.hf.rows import RowState, left_padded
 from tais.engines.hf.sequence_cache import SequenceCache
-from tais.engines.hf.adversarial import draft_logit_bias
 from tais.engines.speculative.config import SpeculativeConfig
 
 

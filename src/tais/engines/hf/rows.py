@@ -18,8 +18,9 @@ Tokens committed past the stopping point (a speculative step can commit several 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -79,7 +80,7 @@ class RowState:
         return False
 
     def completion(self, tokenizer: Any, *, wall_s: float, spec: SpecTelemetry | None,
-                   token_text: "TokenText") -> Completion:
+                   token_text: TokenText) -> Completion:
         text = tokenizer.decode([t for t in self.token_ids if t not in self.eos_ids], skip_special_tokens=True)
         if self.text_cut is not None:
             text = text[: self.text_cut]

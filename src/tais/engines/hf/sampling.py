@@ -18,8 +18,8 @@ and truncation), as greedy decoding reports them and as vLLM does by default.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -27,7 +27,7 @@ from tais.engines.hf.rows import RowState, left_padded, logprob_records, trimmed
 from tais.engines.hf.sequence_cache import SequenceCache
 from tais.engines.speculative.noise import Stream, gumbel, gumbel_at, row_seed, uniforms
 from tais.engines.speculative.planted import PlantedBug
-from tais.engines.speculative.truncation import Law, truncated_logits, inverse_cdf
+from tais.engines.speculative.truncation import Law, inverse_cdf, truncated_logits
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class RowSampling:
     sampler: str
 
     @classmethod
-    def of(cls, rows: Sequence[RowState]) -> "RowSampling":
+    def of(cls, rows: Sequence[RowState]) -> RowSampling:
         samplers = {r.request.sampling.sampler for r in rows}
         if len(samplers) != 1:
             raise ValueError(f"one batch needs one sampler, got {sorted(samplers)}")

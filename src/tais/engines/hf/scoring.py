@@ -17,7 +17,7 @@ the entropy are exact (``exact=True``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

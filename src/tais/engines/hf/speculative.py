@@ -20,16 +20,16 @@ in greedy decoding. Telemetry per row: drafted (real proposals), accepted, verif
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from tais.engines.hf.loading import LoadedModel
+from tais.engines.hf.proposers import Proposer
 from tais.engines.hf.rows import RowState, left_padded, logprob_records, trimmed
 from tais.engines.hf.sequence_cache import SequenceCache
 from tais.engines.speculative.acceptance import accepted_counts
 from tais.engines.speculative.config import SpeculativeConfig
-from tais.engines.hf.proposers import Proposer
 from tais.types import SpecTelemetry
 
 

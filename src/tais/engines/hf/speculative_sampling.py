@@ -25,7 +25,7 @@ A ``planted_bug`` in the speculative config replaces the rule by a deliberately 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -22,7 +22,8 @@ A decoder is built for a batch size, a column width (prompt + new tokens) and a 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -27,8 +27,9 @@ its bookkeeping) as one CUDA graph; on CPU it just calls the function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

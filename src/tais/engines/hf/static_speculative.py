@@ -24,7 +24,8 @@ commits x y; the column of ``w``'s verification becomes a hole; the next iterati
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

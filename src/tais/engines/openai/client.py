@@ -121,7 +121,7 @@ class CompletionClient:
         self._rng = random.Random(seed)
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "CompletionClient":
+    async def __aenter__(self) -> CompletionClient:
         headers = {"Content-Type": "application/json", **_headers(self.options)}
         self._session = aiohttp.ClientSession(
             headers=headers,

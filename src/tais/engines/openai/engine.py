@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import httpx
 
-from tais.engines.speculative import counters as spec_counters
 from tais.engines.openai.client import CompletionClient, ServerInfo, preflight
 from tais.engines.openai.options import OpenAIOptions
 from tais.engines.openai.retry import RetryBudget
+from tais.engines.speculative import counters as spec_counters
 from tais.errors import EngineError
 from tais.interfaces import Engine
 from tais.schema import parse
@@ -58,7 +59,7 @@ class OpenAIEngine(Engine):
         self._telemetry: dict[str, Any] = {}
 
     @classmethod
-    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "OpenAIEngine":
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> OpenAIEngine:
         options = parse(OpenAIOptions, arm.options, key="options")
         return cls(options, options.served_model or arm.model, workdir=workdir)
 

@@ -28,7 +28,8 @@ naming what was missing. Example of the body of step 2::
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
@@ -165,7 +166,8 @@ class _Scorer:
         if self.mode == "prompt_logprobs":
             try:
                 answer = await _post(self.client, self.options, COMPLETIONS_PATH,
-                                     scoring_body(r, prompt, model=self.model), "a token-id prompt with prompt_logprobs")
+                                     scoring_body(r, prompt, model=self.model),
+                                     "a token-id prompt with prompt_logprobs")
                 return parse_prompt_logprobs(r, len(prompt), answer)
             except _Refused as exc:
                 self.refused, self.mode = exc.reason, "echo"

@@ -20,7 +20,8 @@ Token ids come from ``choices[0].token_ids`` where the server gives them (vLLM w
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tais.errors import EngineError
 from tais.types import Completion, Request, StepLogprobs, TopLogprob

@@ -29,8 +29,9 @@ the key::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -52,7 +53,7 @@ class NgramModel(StrictModel):
     max_n: int = Field(3, ge=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "NgramModel":
+    def _ordered(self) -> NgramModel:
         if self.min_n > self.max_n:
             raise ValueError(f"min_n {self.min_n} is above max_n {self.max_n}")
         return self
@@ -118,14 +119,14 @@ class SpeculativeConfig:
     planted_bug: PlantedBug | None = None
 
     @classmethod
-    def parse(cls, block: Mapping[str, Any] | None, *, key: str = "speculative") -> "SpeculativeConfig | None":
+    def parse(cls, block: Mapping[str, Any] | None, *, key: str = "speculative") -> SpeculativeConfig | None:
         """The validated config, or None for an empty block (target-only decoding)."""
         if not block:
             return None
         return cls.from_model(parse(SpeculativeModel, block, key=key))
 
     @classmethod
-    def from_model(cls, m: SpeculativeModel) -> "SpeculativeConfig":
+    def from_model(cls, m: SpeculativeModel) -> SpeculativeConfig:
         adversarial = AdversarialDraft(m.adversarial.system_prompt, tuple(m.adversarial.logit_bias.items()),
                                        m.adversarial.bias_against_refusal)
         return cls(m.proposer, m.k, m.acceptance, m.typical.epsilon, m.typical.delta, m.ngram.min_n, m.ngram.max_n,

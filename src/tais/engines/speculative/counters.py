@@ -22,7 +22,8 @@ position 0, 1, ...). The acceptance rate is accepted / drafted. Worked example o
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tais.types import SpecTelemetry
 
@@ -78,4 +79,5 @@ def from_vllm_metrics(metrics: Iterable[Any]) -> SpecTelemetry:
             values = [int(v) for v in metric.values]
             by_position += [0] * (len(values) - len(by_position))
             by_position = [a + b for a, b in zip(by_position, values + [0] * (len(by_position) - len(values)))]
-    return SpecTelemetry(drafted=drafted, accepted=accepted, verify_steps=steps, accepted_by_position=tuple(by_position))
+    return SpecTelemetry(drafted=drafted, accepted=accepted, verify_steps=steps,
+                         accepted_by_position=tuple(by_position))

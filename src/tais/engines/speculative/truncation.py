@@ -20,8 +20,8 @@ top-k cuts 0.05; of (0.5, 0.3, 0.15)/0.95 the ascending cumulative mass of 0.15/
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ class Law:
     top_p: torch.Tensor  # [rows]
 
     @classmethod
-    def of(cls, params: Sequence) -> "Law":
+    def of(cls, params: Sequence) -> Law:
         """From :class:`tais.types.SamplingParams` (one per row)."""
         return cls(torch.tensor([float(p.temperature) for p in params], dtype=torch.float32),
                    torch.tensor([int(p.top_k) for p in params], dtype=torch.long),

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
+from tais.errors import ConfigError
 from tais.sources.model_files import materialize
 from tais.sources.resolve import Resolved
-from tais.errors import ConfigError
 from tais.types import ArmSpec
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
@@ -84,7 +85,7 @@ class VLLMArm:
     engine_args: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def resolve(cls, arm: ArmSpec, *, engine_args: Mapping[str, Any]) -> "VLLMArm":
+    def resolve(cls, arm: ArmSpec, *, engine_args: Mapping[str, Any]) -> VLLMArm:
         """Materialize the arm's model and draft; ``engine_args`` are the validated pass-through options
         (:meth:`tais.engines.vllm.options.VLLMOptions.engine_args`)."""
         if arm.dtype not in DTYPES:

@@ -21,19 +21,29 @@ import gc
 import logging
 import os
 import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, Sequence
+from typing import Any
 
 from tais.engines.speculative import counters as spec_counters
 from tais.engines.vllm.compat import guard_kernel_rebinding
-from tais.engines.vllm.kv_cache import memory_hint
 from tais.engines.vllm.config import VLLMArm
+from tais.engines.vllm.kv_cache import memory_hint
 from tais.engines.vllm.options import VLLMOptions
 from tais.errors import EngineError, require
 from tais.interfaces import Engine
 from tais.schema import parse
-from tais.types import ArmSpec, Completion, PositionScore, Request, ScoringRequest, StepLogprobs, TokenScores, TopLogprob
+from tais.types import (
+    ArmSpec,
+    Completion,
+    PositionScore,
+    Request,
+    ScoringRequest,
+    StepLogprobs,
+    TokenScores,
+    TopLogprob,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +126,7 @@ class VLLMEngine(Engine):
         self._telemetry: dict[str, Any] = {}
 
     @classmethod
-    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "VLLMEngine":
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> VLLMEngine:
         options = parse(VLLMOptions, arm.options, key="options")
         return cls(VLLMArm.resolve(arm, engine_args=options.engine_args()), workdir=workdir)
 

@@ -11,7 +11,8 @@ that exits or never becomes healthy raises :class:`~tais.errors.EngineError` wit
 
 ``options`` hold vLLM engine args (passed through as flags) plus these client keys, which stay with tais:
 ``concurrency`` (default 16), ``timeout_s`` (600), ``max_retries``, ``retry_budget``, ``extra_body``, ``api`` and
-``startup_timeout_s`` (how long to wait for /health, default 900); see :class:`tais.engines.vllm.options.VLLMServerOptions`.
+``startup_timeout_s`` (how long to wait for /health, default 900); see
+:class:`tais.engines.vllm.options.VLLMServerOptions`.
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import httpx
 
 from tais.engines import lifeline
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
 from tais.engines.vllm.config import VLLMArm
-from tais.engines.vllm.options import VLLMServerOptions
 from tais.engines.vllm.kv_cache import memory_hint
+from tais.engines.vllm.options import VLLMServerOptions
 from tais.errors import EngineError
 from tais.interfaces import Engine
 from tais.schema import parse
@@ -83,7 +85,7 @@ class VLLMServerEngine(Engine):
         self._finalizer: weakref.finalize | None = None
 
     @classmethod
-    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> "VLLMServerEngine":
+    def from_arm(cls, arm: ArmSpec, *, workdir: Path | None = None) -> VLLMServerEngine:
         options = parse(VLLMServerOptions, arm.options, key="options")
         return cls(VLLMArm.resolve(arm, engine_args=options.engine_args()), options, workdir=workdir)
 

@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from tais.errors import ConfigError, EngineError
 from tais.interfaces import Engine, Scorer
