@@ -4,7 +4,8 @@ Usage: ``python scripts/build_refusal_model.py [XSTEST_COMPLETIONS_DIR] [--out P
 
 Reads every ``*.csv`` of XSTest's human-labelled completions (default ``/work/shared/data/xstest/completions``;
 columns ``completion`` and ``final_label``), trains :func:`tais.scoring.hybrid.train_hybrid` (the completions the
-rules do not flag, with the settings ``BUCKETS``, ``C``, ``BAND`` of :mod:`tais.scoring.hybrid`) and writes the artifact: feature names, weights per hashed
+rules do not flag, with the settings ``BUCKETS``, ``C``, ``BAND`` of :mod:`tais.scoring.hybrid`) and writes the
+artifact: feature names, weights per hashed
 slot, intercept, Platt calibration, band, and the sha256 of each training file. Deterministic: the same files give
 the same bytes. The labels themselves are never copied into the repository.
 """

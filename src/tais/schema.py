@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping  # noqa: F401 (Literal: docstring example)
-from typing import Any, TypeVar, Union
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, Union  # noqa: F401 (Literal: docstring example)
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError  # noqa: F401 (Field: docstring example)
 

@@ -465,7 +465,7 @@ class Item:
             prompt=d["prompt"],
             choices=tuple(d.get("choices", ())),
             answer=d.get("answer"),
-            meta=tuple(tuple(kv) for kv in d.get("meta", ())),  # type: ignore[misc]
+            meta=tuple(tuple(kv) for kv in d.get("meta", ())),
         )
 
 
@@ -524,7 +524,7 @@ class Score:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Score:
-        return cls(**{**d, "detail": tuple(tuple(kv) for kv in d.get("detail", ()))})  # type: ignore[arg-type]
+        return cls(**{**d, "detail": tuple(tuple(kv) for kv in d.get("detail", ()))})
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ Worked example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ def _load_benchmark(spec: Mapping[str, Any], base_dir: Path, where: str) -> list
         if "source" in spec or "columns" in spec or "path" in spec:
             raise ConfigError("the smoke battery is built in: it takes no source, path or columns", path=where,
                               key="source")
-        tasks = smoke_tasks()
+        tasks: Sequence[Task] = smoke_tasks()
     else:
         source = _optional_text(spec, "source", where) or bench.source
         columns = ColumnMapping.parse(spec["columns"], where=where) if "columns" in spec else None

@@ -9,7 +9,9 @@ import pkgutil
 import signal
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any, NoReturn
 
 from tais import __version__
 from tais.errors import InputError, TaisError, Terminated
@@ -17,7 +19,7 @@ from tais.types import EXIT_BAD_INPUT
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+    def error(self, message: str) -> NoReturn:  # argparse's own errors: one line, exit 2
         sys.stderr.write(f"tais: error: {message}\n")
         raise SystemExit(EXIT_BAD_INPUT)
 
@@ -40,7 +42,7 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def stop_cleanly_on_sigterm() -> object:
+def stop_cleanly_on_sigterm() -> Callable[[int, FrameType | None], Any] | int | signal.Handlers | None:
     """Turn SIGTERM into :class:`tais.errors.Terminated` in the main thread (a no-op elsewhere); returns the handler
     it replaced."""
     import threading

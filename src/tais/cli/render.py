@@ -10,9 +10,10 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -139,7 +140,7 @@ class ProgressDisplay:
         self.console = Console(file=sys.stderr)
         self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                                  _RateColumn(), console=self.console, disable=not enabled, transient=False)
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> ProgressDisplay:
         self.progress.start()
@@ -165,7 +166,7 @@ class ProgressDisplay:
         if event.arm not in self.tasks:
             note = f"{event.cached} from the store" if event.cached else ""
             self.tasks[event.arm] = self.progress.add_task(event.arm, total=event.total, note=note)
-        fields: dict[str, object] = {}
+        fields: dict[str, Any] = {}
         generated = event.done - event.cached
         if generated > 0 and event.elapsed_s > 0:
             items_s = generated / event.elapsed_s

@@ -63,7 +63,7 @@ class _Redirect(io.TextIOBase):
         return False
 
     @property
-    def encoding(self) -> str:  # type: ignore[override]
+    def encoding(self) -> str:  # type: ignore[override]  # TextIO declares a writable attribute
         return "utf-8"
 
 

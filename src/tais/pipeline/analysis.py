@@ -98,9 +98,9 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
         completions[name], scores[name] = {}, {}
         manifest_completions[name], manifest_scores[name] = {}, {}
         arm_keys: list[CompletionKey] = []
-        for task in plan.tasks:
-            stored_scores = store.scores(fp, task.scorer_id)
-            for key in task.keys():
+        for planned in plan.tasks:
+            stored_scores = store.scores(fp, planned.scorer_id)
+            for key in planned.keys():
                 label = f"{key.item_id}#{key.replicate}"
                 row = stored.get(key)
                 if row is None:

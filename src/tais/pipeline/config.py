@@ -199,7 +199,7 @@ def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
             raise ConfigError(f"{arm.name!r} is already the name of arms[{seen[arm.name]}]", path=str(path),
                               key=f"arms[{i}].name")
         seen[arm.name] = i
-    arms = [("arms", i, arm) for i, arm in enumerate(model.arms)]
+    arms: list[tuple[str, int | None, ArmModel]] = [("arms", i, arm) for i, arm in enumerate(model.arms)]
     if model.judge is not None:
         arms.append(("judge", None, model.judge))
     for field, index, arm in arms:

@@ -158,8 +158,8 @@ def _exact_kl(make_engine: EngineFactory, reference: ArmSpec, candidate: ArmSpec
                     if not batch:
                         continue
                     requests = [ScoringRequest(j.request, tuple(j.completion.token_ids or ())) for j in batch]
-                    p_rows = ref_engine.log_prob_rows(requests)  # type: ignore[attr-defined]
-                    q_rows = cand_engine.log_prob_rows(requests)  # type: ignore[attr-defined]
+                    p_rows = ref_engine.log_prob_rows(requests)
+                    q_rows = cand_engine.log_prob_rows(requests)
                     metrics += [position_metrics(p.numpy(), q.numpy(), np.asarray(r.token_ids))
                                 for r, p, q in zip(requests, p_rows, q_rows)]
                 out[task] = summarize(metrics).to_dict() if metrics else None

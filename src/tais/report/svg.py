@@ -72,6 +72,7 @@ def forest_plot(cells: Sequence[CellResult], margin: float, level: float = 0.90)
     for i, c in enumerate(rows):
         y = top + row_h * i + row_h / 2
         colour = VERDICT_COLOURS[c.verdict]
+        assert c.diff is not None  # rows have a diff
         body.append(_text(left - 8, y + 4, _clip(_label(c), 38), "end"))
         if c.ci_low is not None and c.ci_high is not None:
             body.append(f"<line x1='{x(c.ci_low):.1f}' x2='{x(c.ci_high):.1f}' y1='{y:.1f}' y2='{y:.1f}' "
@@ -138,7 +139,7 @@ def divergence_histogram(divergences: Sequence[Divergence], bins: int = 16) -> s
         body.append(_text(left + j * 110 + 14, 15, f"{name} ({sum(counts[name])})", fill=MUTED))
     bar_w = plot_w / nbins
     for b in range(nbins):
-        base = top + plot_h
+        base: float = top + plot_h
         for name, colour in CLASS_COLOURS.items():
             h = counts[name][b] / peak * plot_h
             if h > 0:
@@ -166,7 +167,7 @@ def acceptance_plot(speed: Sequence[ArmSpeed]) -> str:
     points = [s for s in speed if s.acceptance is not None and s.speedup is not None]
     left, plot_w, top, plot_h = 60, 420, 20, 220
     width, height = left + plot_w + 220, top + plot_h + 60
-    y_max = max([s.speedup for s in points] + [1.0]) * 1.2  # type: ignore[misc]
+    y_max = max([s.speedup for s in points if s.speedup is not None] + [1.0]) * 1.2
 
     def x(v: float) -> float:
         return left + v * plot_w
@@ -185,8 +186,8 @@ def acceptance_plot(speed: Sequence[ArmSpeed]) -> str:
     for k in range(0, int(y_max) + 1):
         body.append(_text(left - 6, y(k) + 4, f"{k}×", "end", MUTED))
     for s in points:
-        body.append(f"<circle cx='{x(s.acceptance):.1f}' cy='{y(s.speedup):.1f}' r='5' fill='#8250df'/>")  # type: ignore[arg-type]
-        body.append(_text(x(s.acceptance) + 8, y(s.speedup) + 4,  # type: ignore[arg-type]
+        body.append(f"<circle cx='{x(s.acceptance):.1f}' cy='{y(s.speedup):.1f}' r='5' fill='#8250df'/>")  # type: ignore[arg-type]  # points: both not None
+        body.append(_text(x(s.acceptance) + 8, y(s.speedup) + 4,  # type: ignore[arg-type]  # points: both not None
                           _clip(f"{s.arm} ({s.speedup:.2f}×)", 34)))  # fmt: skip
     middle = left + plot_w / 2
     body.append(_text(middle, top + plot_h + 32, "acceptance rate (accepted / drafted tokens)", "middle", MUTED))

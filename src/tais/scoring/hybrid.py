@@ -41,7 +41,7 @@ from tais.interfaces import Scorer
 from tais.scoring.refusal import outcome_from_refusal, refusal_reason
 from tais.scoring.refusal_lecture import lecture_styles
 from tais.scoring.refusal_model import RefusalModel, train
-from tais.types import Completion, Item, Score
+from tais.types import Completion, Item, OutcomeRule, Score
 
 MODEL_VERSION = "1"
 ARTIFACT = "refusal_hybrid_v1.json"
@@ -70,7 +70,7 @@ def rule_reason(text: str) -> str | None:
 @lru_cache(maxsize=1)
 def shipped_model() -> RefusalModel:
     """The model packaged with tais."""
-    return RefusalModel.from_json(resources.files("tais.scoring").joinpath("data", ARTIFACT).read_text("utf-8"))
+    return RefusalModel.from_json((resources.files("tais.scoring") / "data" / ARTIFACT).read_text("utf-8"))
 
 
 def train_hybrid(texts: Sequence[str], labels: Sequence[bool],
@@ -102,7 +102,7 @@ class HybridRefusalScorer(Scorer):
             return True
         return self.model.decide(self.probability(text))
 
-    def score(self, item: Item, completion: Completion, outcome_rule: str) -> Score:
+    def score(self, item: Item, completion: Completion, outcome_rule: OutcomeRule) -> Score:
         text = completion.text
         empty = not text.strip()
         rule = rule_reason(text)

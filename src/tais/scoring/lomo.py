@@ -69,6 +69,7 @@ def lomo(files: Mapping[str, Sequence[Labelled]], scorers: Sequence[str]) -> Lom
             tallies[(held, s)] = tally(rows, decisions)
             for x, st, d in zip(rows, row_styles, decisions):
                 if x.refusal:
+                    assert st is not None  # a refusal has a style
                     m, n = styles[(st, s)]
                     styles[(st, s)] = (m + (d is not True), n + 1)
                 else:

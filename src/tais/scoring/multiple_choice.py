@@ -24,6 +24,7 @@ Worked example::
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from tais.errors import ConfigError
 from tais.interfaces import Scorer
@@ -36,7 +37,7 @@ def _clean(text: str) -> str:
     return re.sub(r"[*_`]+", "", str(text)).strip()
 
 
-def _unique(found: list[str]) -> str | None | bool:
+def _unique(found: list[str]) -> str | None | Literal[False]:
     """One letter -> it; none -> None; several different -> False (ambiguous)."""
     distinct = set(found)
     if not distinct:

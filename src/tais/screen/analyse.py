@@ -13,12 +13,13 @@ Deterministic: the same inputs give the same result, field for field (no clock, 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tais.screen.cells import CellInput, build_cells
 from tais.screen.forensics import first_divergence
 from tais.screen.pairing import pair_arm, reference_keys
 from tais.screen.precision import near_tie_threshold
-from tais.screen.result import ArmInfo, Divergence, PooledOdds, ScreenResult, contrast_name
+from tais.screen.result import ArmInfo, CellRobustness, Divergence, PooledOdds, ScreenResult, contrast_name
 from tais.screen.robustness import check_robustness
 from tais.screen.speed import arm_speeds
 from tais.screen.verdict import decide_screen
@@ -33,8 +34,8 @@ def analyse(
     completions: Mapping[str, Mapping[CompletionKey, Completion]],
     scores: Mapping[str, Mapping[CompletionKey, Score]],
     thresholds: Thresholds,
-    manifest: dict | None = None,
-    meta: dict | None = None,
+    manifest: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
     robustness_scorer: str | None = None,
 ) -> ScreenResult:
     """Screen every candidate and null arm against the reference arm.
@@ -100,7 +101,7 @@ def analyse(
                     )
                 )
     cells = build_cells(inputs, thresholds)
-    robustness: tuple = ()
+    robustness: tuple[CellRobustness, ...] = ()
     if robustness_scorer is not None:
         cells, robustness = check_robustness(inputs, cells, battery, thresholds, robustness_scorer)
     order = {contrast_name(a.name, reference.name): i for i, a in enumerate(ordered)}

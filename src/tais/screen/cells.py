@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from tais.screen.forensics import DivergenceInfo
 from tais.screen.pairing import Pair
@@ -60,7 +61,7 @@ def build_cells(inputs: Sequence[CellInput], thresholds: Thresholds) -> list[Cel
     for role in (Role.CANDIDATE, Role.NULL):
         index = [i for i, cell in enumerate(raw) if cell.role is role and cell.mcnemar_p is not None]
         if index:
-            adjusted = holm([raw[i].mcnemar_p for i in index])
+            adjusted = holm([p for i in index if (p := raw[i].mcnemar_p) is not None])
             for i, p in zip(index, adjusted):
                 raw[i] = replace(raw[i], mcnemar_p_holm=float(p))
     floor: dict[str, float] = {}
@@ -73,12 +74,12 @@ def build_cells(inputs: Sequence[CellInput], thresholds: Thresholds) -> list[Cel
 
 def _raw_cell(cell: CellInput, thresholds: Thresholds) -> CellResult:
     decided = [p for p in cell.pairs if p.decided]
-    counts = {cls: 0 for cls in FIRST_DIVERGENCE_CLASSES}
+    counts: dict[DivergenceClass, int] = {cls: 0 for cls in FIRST_DIVERGENCE_CLASSES}
     for info in cell.divergences:
         if info is not None:
             counts[info.cls] += 1
     token_pairs = [p.identical_tokens for p in cell.pairs if p.identical_tokens is not None]
-    common = dict(
+    common: dict[str, Any] = dict(
         contrast=cell.contrast,
         candidate=cell.candidate,
         reference=cell.reference,
@@ -101,7 +102,9 @@ def _raw_cell(cell: CellInput, thresholds: Thresholds) -> CellResult:
             ci_high=None, tost_p=None, equivalent=False, mcnemar_p=None, cohens_h=None, wilson_reference=None,
             wilson_candidate=None,
         )  # fmt: skip
-    table = paired_table([p.outcome_reference for p in decided], [p.outcome_candidate for p in decided])
+    # decided pairs: both outcomes are 0/1, never None
+    table = paired_table(cast(list[int], [p.outcome_reference for p in decided]),
+                         cast(list[int], [p.outcome_candidate for p in decided]))
     level = 1.0 - 2.0 * thresholds.alpha
     ci_low, ci_high = tango_interval(table.b, table.c, table.n, level=level)
     tost = paired_tost(table.b, table.c, table.n, margin=thresholds.margin, alpha=thresholds.alpha)

@@ -60,10 +60,10 @@ def first_divergence(reference: Completion, candidate: Completion, tau: float) -
     and, where both sides gave them, the same token ids)."""
     same_text = reference.text == candidate.text
     both_ids = reference.token_ids is not None and candidate.token_ids is not None
-    if same_text and (not both_ids or tuple(reference.token_ids) == tuple(candidate.token_ids)):  # type: ignore[arg-type]
+    if same_text and (not both_ids or tuple(reference.token_ids) == tuple(candidate.token_ids)):  # type: ignore[arg-type]  # both_ids: neither is None
         return None
-    if both_ids and tuple(reference.token_ids) != tuple(candidate.token_ids):  # type: ignore[arg-type]
-        position = _first_difference(reference.token_ids, candidate.token_ids)  # type: ignore[arg-type]
+    if both_ids and tuple(reference.token_ids) != tuple(candidate.token_ids):  # type: ignore[arg-type]  # both_ids: neither is None
+        position = _first_difference(reference.token_ids, candidate.token_ids)  # type: ignore[arg-type]  # both_ids: neither is None
         return _classify(reference, candidate, position, "token_ids", tau)
     if reference.logprobs is not None and candidate.logprobs is not None:
         ref_steps = [_step_key(s, t) for s, t in zip(reference.logprobs, candidate.logprobs)]

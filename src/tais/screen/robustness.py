@@ -35,8 +35,7 @@ from tais.scoring.registry import RULE_SCORERS, get_scorer
 from tais.screen.cells import CellInput, build_cells
 from tais.screen.pairing import Pair
 from tais.screen.result import CellResult, CellRobustness
-from tais.screen.verdict import Thresholds
-from tais.types import Battery, Item, Task
+from tais.types import Battery, Item, Task, Thresholds
 
 AUTO = "auto"
 OFF = "none"
@@ -87,7 +86,9 @@ def check_robustness(inputs: Sequence[CellInput], cells: Sequence[CellResult], b
     ``cells`` are parallel (the order :func:`build_cells` was given)."""
     tasks = {t.name: t for t in battery.tasks}
     scorers: dict[str, Scorer] = {}
-    alt_inputs, checked, rescored = [], [], []
+    alt_inputs: list[CellInput] = []
+    checked: list[str | None] = []
+    rescored: list[int] = []
     for cell_input in inputs:
         task = tasks[cell_input.task]
         name = alternative_scorer(task, choice)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class DivergenceSummary:
     kl_exact: bool
     max_tail_mass: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["kl_percentiles"] = dict(self.kl_percentiles)
         d["dp_percentiles"] = dict(self.dp_percentiles)

@@ -54,6 +54,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tais.screen.precision import (
     near_tie_threshold,
@@ -100,7 +101,7 @@ class TokenFinding:
     candidate_gap: float | None
     one_sided: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"position": self.position, "class": self.cls.value, "token_id": self.token_id,
                 "reference_top1_id": self.reference_top1_id, "reference_gap": self.reference_gap,
                 "candidate_gap": self.candidate_gap, "one_sided": self.one_sided}
@@ -178,7 +179,7 @@ class CellTrajectoryForensics:
         by the outcome statistics."""
         return Verdict.FAIL if self.count(DivergenceClass.LEAK) else Verdict.PASS
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict.value,
             "counts": {c.value: n for c, n in self.counts},

@@ -95,7 +95,7 @@ def _pts(x: float) -> str:
     return f"{100.0 * x:+.1f}"
 
 
-def _inside(b, c, n, thresholds: Thresholds) -> np.ndarray:
+def _inside(b: np.ndarray, c: np.ndarray, n: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     """Whether the Tango interval lies inside the margin, elementwise over arrays of (b, c, n)."""
     low, high = tango_interval(b, c, n, level=1.0 - 2.0 * thresholds.alpha)
     return (-thresholds.margin < np.asarray(low)) & (np.asarray(high) < thresholds.margin)
@@ -128,6 +128,7 @@ def prompts_if_rates_hold(table: PairedTable, thresholds: Thresholds) -> int | N
     while hi - lo > 1:
         totals = np.unique(np.linspace(lo + 1, hi, num=min(64, hi - lo)).round().astype(np.int64))
         i = first_inside(totals.astype(float))
+        assert i is not None, "inside at hi, which is among the totals"
         hi, lo = int(totals[i]), (lo if i == 0 else int(totals[i - 1]))
     return hi - n if hi <= MAX_N else None
 

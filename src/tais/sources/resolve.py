@@ -164,6 +164,7 @@ def _extract_member(wheel: Path, src: Source, dest: Path, tmp: Path) -> None:
 
 
 def _fetch_hf(src: Source, repo_type: str) -> Path:
+    assert src.repo is not None  # an hf: source has a repository
     try:
         from huggingface_hub import snapshot_download
     except ImportError as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import norm
 
 
@@ -33,7 +34,7 @@ class MantelHaenszel:
     ci_high: float
 
 
-def mantel_haenszel_paired(bs, cs, level: float = 0.95) -> MantelHaenszel:
+def mantel_haenszel_paired(bs: ArrayLike, cs: ArrayLike, level: float = 0.95) -> MantelHaenszel:
     """Pool the discordant counts of several strata into (sum b + 0.5) / (sum c + 0.5) with its interval.
 
     >>> mantel_haenszel_paired([], []).odds_ratio

@@ -17,11 +17,14 @@ Worked example (Fagerland et al. 2013, airway hyper-responsiveness, b = 1, c = 7
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.stats import binom
 
 
-def _discordant(b, c) -> tuple[np.ndarray, np.ndarray, bool]:
+def _discordant(b: ArrayLike, c: ArrayLike) -> tuple[np.ndarray, np.ndarray, bool]:
     scalar = np.ndim(b) == 0 and np.ndim(c) == 0
     b, c = np.broadcast_arrays(np.asarray(b, dtype=float), np.asarray(c, dtype=float))
     if (b < 0).any() or (c < 0).any():
@@ -29,7 +32,11 @@ def _discordant(b, c) -> tuple[np.ndarray, np.ndarray, bool]:
     return np.minimum(b, c), b + c, scalar
 
 
-def mcnemar_exact(b, c):
+@overload
+def mcnemar_exact(b: float, c: float) -> float: ...
+@overload
+def mcnemar_exact(b: ArrayLike, c: ArrayLike) -> NDArray[np.float64]: ...
+def mcnemar_exact(b: ArrayLike, c: ArrayLike) -> float | NDArray[np.float64]:
     """Exact conditional McNemar p-value, two-sided (vectorised); 1 when b + c = 0."""
     k, m, scalar = _discordant(b, c)
     p = np.minimum(1.0, 2.0 * binom.cdf(k, m, 0.5))
@@ -37,7 +44,11 @@ def mcnemar_exact(b, c):
     return float(p) if scalar else p
 
 
-def mcnemar_midp(b, c):
+@overload
+def mcnemar_midp(b: float, c: float) -> float: ...
+@overload
+def mcnemar_midp(b: ArrayLike, c: ArrayLike) -> NDArray[np.float64]: ...
+def mcnemar_midp(b: ArrayLike, c: ArrayLike) -> float | NDArray[np.float64]:
     """Mid-p McNemar p-value, two-sided (vectorised); 1 when b + c = 0."""
     k, m, scalar = _discordant(b, c)
     point = binom.pmf(k, m, 0.5)

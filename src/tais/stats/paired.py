@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class PairedTable:
         return (self.c - self.b) / self.n if self.n else float("nan")
 
 
-def paired_table(y_reference, y_candidate) -> PairedTable:
+def paired_table(y_reference: ArrayLike, y_candidate: ArrayLike) -> PairedTable:
     """Count the paired table of two equal-length 0/1 sequences (reference first, candidate second).
 
     Raises ValueError when the lengths differ, when an array is not one-dimensional, or when a value is not 0 or 1.
@@ -95,7 +96,8 @@ def paired_table(y_reference, y_candidate) -> PairedTable:
     )
 
 
-def paired_counts(y_reference, y_candidate, cells=None, n_cells: int | None = None):
+def paired_counts(y_reference: ArrayLike, y_candidate: ArrayLike, cells: ArrayLike | None = None,
+                  n_cells: int | None = None) -> tuple[NDArray[np.int64], ...]:
     """Count (a, b, c, d) for many cells at once: ``cells[i]`` is the cell index (0 .. n_cells - 1) of pair i.
     Returns four integer arrays of length n_cells (one bincount over 4 * cell + 2 * y_R + y_C). Without ``cells``
     every pair is in cell 0. Validation as in :func:`paired_table`.

@@ -22,11 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .predictable import ReferenceLaws
 
 
-def randomised_pit(laws: ReferenceLaws, tokens, rng: np.random.Generator) -> np.ndarray:
+def randomised_pit(laws: ReferenceLaws, tokens: ArrayLike, rng: np.random.Generator) -> np.ndarray:
     """The randomised PIT [n] of the emitted ``tokens`` [n] (``rng`` draws the V's)."""
     order = np.argsort(-laws.probs, axis=1, kind="stable")
     probs = np.take_along_axis(laws.probs, order, 1)  # [n, k], descending
@@ -36,7 +37,8 @@ def randomised_pit(laws: ReferenceLaws, tokens, rng: np.random.Generator) -> np.
     listed = hit.any(1)
     start = np.where(listed, (before * hit).sum(1), 1.0 - laws.tail)
     width = np.where(listed, (probs * hit).sum(1), laws.tail)
-    return np.clip(start + rng.uniform(size=laws.n) * width, 0.0, 1.0)
+    pit: np.ndarray = np.clip(start + rng.uniform(size=laws.n) * width, 0.0, 1.0)
+    return pit
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class AndersonDarling:
     n: int
 
 
-def anderson_darling_uniform(u) -> AndersonDarling:
+def anderson_darling_uniform(u: ArrayLike) -> AndersonDarling:
     """Anderson-Darling test that ``u`` [n] are i.i.d. U(0, 1) (asymptotic p-value)."""
     u = np.sort(np.clip(np.asarray(u, dtype=np.float64), 1e-300, 1 - 1e-16))
     n = u.size

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import norm
 
 DEFAULT_CLIP = 10.0
@@ -48,14 +49,14 @@ class ReferenceLaws:
     tail: np.ndarray  # [n]
 
     @classmethod
-    def full(cls, probs) -> ReferenceLaws:
+    def full(cls, probs: ArrayLike) -> ReferenceLaws:
         """From full probability vectors [n, vocab] (token id = column)."""
         probs = np.asarray(probs, dtype=np.float64)
         ids = np.broadcast_to(np.arange(probs.shape[1]), probs.shape)
         return cls(ids, probs, np.zeros(probs.shape[0]))
 
     @classmethod
-    def top(cls, ids, probs) -> ReferenceLaws:
+    def top(cls, ids: ArrayLike, probs: ArrayLike) -> ReferenceLaws:
         """From the ``k`` most likely tokens [n, k] (ids, probabilities); ``tail`` = 1 - their sum."""
         probs = np.asarray(probs, dtype=np.float64)
         return cls(np.asarray(ids), probs, np.clip(1.0 - probs.sum(1), 0.0, 1.0))
@@ -64,7 +65,7 @@ class ReferenceLaws:
     def n(self) -> int:
         return int(self.probs.shape[0])
 
-    def observed(self, tokens) -> tuple[np.ndarray, np.ndarray]:
+    def observed(self, tokens: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """``(listed [n] bool, q [n])``: whether each token is listed, and its probability (0 when unlisted)."""
         hit = self.ids == np.asarray(tokens)[:, None]  # [n, k]
         listed = hit.any(1)
@@ -83,7 +84,7 @@ class ScoreTest:
     n: int
 
 
-def score_test(observed, mean, variance) -> ScoreTest:
+def score_test(observed: ArrayLike, mean: ArrayLike, variance: ArrayLike) -> ScoreTest:
     """The martingale Z test of a score: values at the emitted tokens, means and variances under the reference [n]."""
     centred = float(np.sum(np.asarray(observed) - np.asarray(mean)))
     total = float(np.sum(variance))
@@ -91,7 +92,7 @@ def score_test(observed, mean, variance) -> ScoreTest:
     return ScoreTest(z, float(2 * norm.sf(abs(z))), centred, total, int(np.size(observed)))
 
 
-def surprisal_scores(laws: ReferenceLaws, tokens, clip: float = DEFAULT_CLIP) -> tuple[np.ndarray, ...]:
+def surprisal_scores(laws: ReferenceLaws, tokens: ArrayLike, clip: float = DEFAULT_CLIP) -> tuple[np.ndarray, ...]:
     """``(h(x_t), E h, Var h)`` [n] of the clipped surprisal ``h(x) = min(-log q(x), clip)`` (``clip`` for unlisted
     tokens and tokens of probability 0)."""
     with np.errstate(divide="ignore"):
@@ -104,7 +105,7 @@ def surprisal_scores(laws: ReferenceLaws, tokens, clip: float = DEFAULT_CLIP) ->
     return h, mean, np.maximum(second - mean * mean, 0.0)
 
 
-def top1_scores(laws: ReferenceLaws, tokens) -> tuple[np.ndarray, ...]:
+def top1_scores(laws: ReferenceLaws, tokens: ArrayLike) -> tuple[np.ndarray, ...]:
     """``(h(x_t), E h, Var h)`` [n] of the top-1 indicator ``h(x) = 1[x = argmax q]`` (ties: the first listed)."""
     best = laws.probs.argmax(1)
     q_max = laws.probs[np.arange(laws.n), best]
@@ -112,7 +113,7 @@ def top1_scores(laws: ReferenceLaws, tokens) -> tuple[np.ndarray, ...]:
     return h, q_max, q_max * (1 - q_max)
 
 
-def impossible_tokens(laws: ReferenceLaws, tokens) -> int:
+def impossible_tokens(laws: ReferenceLaws, tokens: ArrayLike) -> int:
     """How many emitted tokens have probability 0 under a law given in full (``tail`` 0): impossible under H0."""
     listed, q = laws.observed(tokens)
     return int(np.sum((q == 0) & (laws.tail == 0)))
@@ -144,7 +145,7 @@ def combined_test(p_values: dict[str, float], alpha: float = 0.05) -> CombinedTe
     return CombinedTest(names, raw, tuple(float(p) for p in holm_adjusted(raw)), alpha)
 
 
-def holm_adjusted(p_values) -> np.ndarray:
+def holm_adjusted(p_values: ArrayLike) -> np.ndarray:
     """Holm's step-down adjusted p-values in the input order: ``max_{j <= i} min(1, (m - j + 1) p_(j))`` for the
     i-th smallest (as :func:`tais.stats.proportions.holm`, without statsmodels' per-call garbage collection, which
     costs a quarter of a second: this one runs inside simulations)."""

@@ -21,12 +21,20 @@ Worked examples (the TAIS paper's figures)::
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportion_effectsize
 
 
-def wilson_interval(k, n, level: float = 0.95):
+@overload
+def wilson_interval(k: float, n: float, level: float = ...) -> tuple[float, float]: ...
+@overload
+def wilson_interval(k: ArrayLike, n: ArrayLike, level: float = ...) -> tuple[np.ndarray, np.ndarray]: ...
+def wilson_interval(k: ArrayLike, n: ArrayLike,
+                    level: float = 0.95) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for the rate k/n (vectorised). n = 0 gives (0, 1).
 
     >>> wilson_interval(0, 0)
@@ -47,7 +55,11 @@ def wilson_interval(k, n, level: float = 0.95):
     return low, high
 
 
-def cohens_h(p_candidate, p_reference):
+@overload
+def cohens_h(p_candidate: float, p_reference: float) -> float: ...
+@overload
+def cohens_h(p_candidate: ArrayLike, p_reference: ArrayLike) -> NDArray[np.float64]: ...
+def cohens_h(p_candidate: ArrayLike, p_reference: ArrayLike) -> float | NDArray[np.float64]:
     """Cohen's h = 2 asin sqrt(p_candidate) - 2 asin sqrt(p_reference) (vectorised; NaN in gives NaN out).
 
     >>> round(cohens_h(1.0, 0.0), 4)     # the largest possible |h| is pi
@@ -62,7 +74,7 @@ def cohens_h(p_candidate, p_reference):
     return float(h) if scalar else h
 
 
-def holm(pvalues) -> np.ndarray:
+def holm(pvalues: ArrayLike) -> np.ndarray:
     """Holm-adjusted p-values, in the input order (NaN entries stay NaN and are left out of the family).
 
     >>> holm([]).tolist()

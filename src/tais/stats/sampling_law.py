@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .pit import AndersonDarling, anderson_darling_uniform, randomised_pit
 from .predictable import (
@@ -59,8 +60,8 @@ class SamplingLawResult:
         return not self.differs and self.tempering.equivalent
 
 
-def sampling_law_test(laws: ReferenceLaws, tokens, clusters, *, margin: float = 0.05, alpha: float = 0.05,
-                      clip: float = DEFAULT_CLIP, seed: int = 0) -> SamplingLawResult:
+def sampling_law_test(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, margin: float = 0.05,
+                      alpha: float = 0.05, clip: float = DEFAULT_CLIP, seed: int = 0) -> SamplingLawResult:
     """All tests of the module docstring for emitted ``tokens`` [n] under ``laws``; ``clusters`` [n] names each
     token's prompt; ``seed`` draws the PIT's randomisation."""
     tokens = np.asarray(tokens)

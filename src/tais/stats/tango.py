@@ -32,13 +32,16 @@ Tango 95% interval -0.1240 to -0.0054 as tabulated by R's ``contingencytables``)
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 
 BISECTION_STEPS = 60
 
 
-def _as_counts(b, c, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _as_counts(b: ArrayLike, c: ArrayLike, n: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     b, c, n = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (b, c, n)))
     if (b < 0).any() or (c < 0).any():
         raise ValueError("discordant counts b and c must be non-negative")
@@ -47,17 +50,18 @@ def _as_counts(b, c, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return b, c, n
 
 
-def restricted_mle_b(b, c, n, delta) -> np.ndarray:
+def restricted_mle_b(b: np.ndarray, c: np.ndarray, n: np.ndarray, delta: np.ndarray) -> NDArray[np.float64]:
     """Maximum-likelihood probability of the b cell under p_C - p_R = delta (Tango 1998, eq. 5)."""
     a2 = 2.0 * n
     bq = -b - c + (2.0 * n - c + b) * delta
     cq = -b * delta * (1.0 - delta)
     disc = np.maximum(bq * bq - 4.0 * a2 * cq, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (-bq + np.sqrt(disc)) / (2.0 * a2)
+        q: NDArray[np.float64] = (-bq + np.sqrt(disc)) / (2.0 * a2)
+    return q
 
 
-def tango_score(b, c, n, delta) -> np.ndarray:
+def tango_score(b: ArrayLike, c: ArrayLike, n: ArrayLike, delta: ArrayLike) -> np.ndarray:
     """Tango's score statistic Z(delta) (vectorised). Z is 0 where numerator and variance are both 0, and +-inf where
     only the variance is 0.
 
@@ -74,7 +78,12 @@ def tango_score(b, c, n, delta) -> np.ndarray:
     return np.where(num == 0, 0.0, z)
 
 
-def tango_interval(b, c, n, level: float = 0.90):
+@overload
+def tango_interval(b: float, c: float, n: float, level: float = ...) -> tuple[float, float]: ...
+@overload
+def tango_interval(b: ArrayLike, c: ArrayLike, n: ArrayLike, level: float = ...) -> tuple[np.ndarray, np.ndarray]: ...
+def tango_interval(b: ArrayLike, c: ArrayLike, n: ArrayLike,
+                   level: float = 0.90) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
     """Tango score interval for p_C - p_R at confidence ``level`` (vectorised over b, c, n).
 
     Scalars in give a tuple of floats; arrays in give a tuple of arrays of the broadcast shape. An empty table

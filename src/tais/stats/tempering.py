@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
@@ -70,8 +71,8 @@ class TemperingResult:
         return 1.0 / (1.0 - self.theta)
 
 
-def tempering_test(laws: ReferenceLaws, tokens, clusters, *, margin: float = 0.05, alpha: float = 0.05,
-                   clip: float = DEFAULT_CLIP) -> TemperingResult:
+def tempering_test(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, margin: float = 0.05,
+                   alpha: float = 0.05, clip: float = DEFAULT_CLIP) -> TemperingResult:
     """Estimate and test theta from emitted ``tokens`` [n] under ``laws``, ``clusters`` [n] = prompt of each token."""
     if not 0 < alpha < 0.5 or margin <= 0:
         raise ValueError(f"need 0 < alpha < 0.5 and margin > 0, got alpha={alpha}, margin={margin}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import norm
 
 from .tango import _as_counts, tango_interval, tango_score
@@ -45,7 +46,7 @@ def _check(margin: float, alpha: float) -> None:
         raise ValueError(f"alpha must lie in (0, 0.5), got {alpha!r}")
 
 
-def tost_p_value(b, c, n, margin: float = 0.03) -> np.ndarray:
+def tost_p_value(b: ArrayLike, c: ArrayLike, n: ArrayLike, margin: float = 0.03) -> np.ndarray:
     """max(P(H0-), P(H0+)) of the two one-sided Tango score tests (vectorised); 1 for an empty table."""
     b, c, n = _as_counts(b, c, n)
     n_safe = np.where(n == 0, 1.0, n)
@@ -54,7 +55,7 @@ def tost_p_value(b, c, n, margin: float = 0.03) -> np.ndarray:
     return np.where(n == 0, 1.0, np.maximum(p_low, p_high))
 
 
-def paired_tost(b, c, n, margin: float = 0.03, alpha: float = 0.05) -> TostResult:
+def paired_tost(b: ArrayLike, c: ArrayLike, n: ArrayLike, margin: float = 0.03, alpha: float = 0.05) -> TostResult:
     """Paired TOST of |p_C - p_R| < margin at level alpha (vectorised over b, c, n).
 
     ``equivalent`` is "the 1 - 2*alpha Tango interval lies strictly inside (-margin, margin)"; ``p_value`` is the

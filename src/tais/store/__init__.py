@@ -4,13 +4,13 @@ from tais.store.canonical import canonical_json, sha256_json, sha256_text
 from tais.store.run_plan import PLAN_VERSION, PlannedArm, PlannedItem, PlannedTask, RunPlan
 from tais.store.run_store import (
     STORE_FILENAME,
-    CompletionKey,
     RunRecord,
     RunStore,
     StoredCompletion,
     completion_sha256,
     task_content_sha256,
 )
+from tais.types import CompletionKey
 
 __all__ = [
     "PLAN_VERSION",

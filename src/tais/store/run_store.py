@@ -114,7 +114,8 @@ def _loads(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{what}: stored bytes are not valid JSON any more ({exc.msg})") from None
+        raise IntegrityError(f"{what}: stored bytes are not valid JSON any more "
+                             f"({exc.msg if isinstance(exc, json.JSONDecodeError) else exc.reason})") from None
 
 
 def completion_sha256(completion: Completion) -> str:
@@ -177,7 +178,7 @@ class RunStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._db.close()
-            self._db = None  # type: ignore[assignment]
+            self._db = None  # type: ignore[assignment]  # closed: no connection any more
 
     def __enter__(self) -> RunStore:
         return self
@@ -317,8 +318,9 @@ class RunStore:
 
     def count_completions(self, fingerprint: str | None = None) -> int:
         if fingerprint is None:
-            return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM completions WHERE fingerprint=?", (fingerprint,)).fetchone()[0]
+            return int(self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM completions WHERE fingerprint=?",
+                                    (fingerprint,)).fetchone()[0])
 
     # -- scores ------------------------------------------------------------------------------------------------------
 
@@ -381,7 +383,7 @@ class RunStore:
         """Record a finished run (its completions and scores are all committed); returns its id."""
         self._write([("INSERT INTO runs (config_sha256, config_text, plan_json) VALUES (?, ?, ?)",
                       (config_sha256, config_text, canonical_json(plan.to_dict())))])
-        return self._db.execute("SELECT MAX(id) FROM runs").fetchone()[0]
+        return int(self._db.execute("SELECT MAX(id) FROM runs").fetchone()[0])
 
     def latest_run(self) -> RunRecord:
         """The newest finished run."""

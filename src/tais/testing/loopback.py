@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 FAULT_KINDS = ("500", "429", "stall", "drop", "truncate")
 _WORDS = ("I", " can", " help", " with", " that", ".", " Sure", " here", " is", " an", " answer", " no", " sorry")
@@ -122,12 +122,13 @@ def scripted_echo_logprobs(ids: list[int], k: int) -> dict[str, Any]:
     model, tokens named ``token_id:N``: ``tokens``, ``token_logprobs`` (None first) and ``top_logprobs`` (None
     first, then ``{"token_id:N": logprob}`` of the top ``k``)."""
     entries = scripted_prompt_logprobs(ids, k)
+    later = cast(list[dict[str, dict[str, Any]]], entries[1:])  # None only at the first position
     name = "token_id:{}".format
     return {
         "tokens": [name(t) for t in ids],
-        "token_logprobs": [None] + [e[str(t)]["logprob"] for e, t in zip(entries[1:], ids[1:])],  # type: ignore[index]
-        "top_logprobs": [None] + [{name(t): v["logprob"] for t, v in e.items() if v["rank"] <= k}  # type: ignore[union-attr]
-                                  for e in entries[1:]],
+        "token_logprobs": [None] + [e[str(t)]["logprob"] for e, t in zip(later, ids[1:])],
+        "top_logprobs": [None, *[{name(t): v["logprob"] for t, v in e.items() if v["rank"] <= k}
+                                 for e in later]],
         "text_offset": list(range(len(ids))),
     }
 
@@ -151,7 +152,7 @@ class _Http(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a TCP connection gives a Transport
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -348,7 +349,7 @@ class LoopbackServer:
         return "\n".join(lines) + "\n"
 
     # -- running ----------------------------------------------------------------------------------------------------
-    async def start(self, port: int = 0) -> asyncio.AbstractServer:
+    async def start(self, port: int = 0) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         return await loop.create_server(lambda: _Http(self), "127.0.0.1", port)
 

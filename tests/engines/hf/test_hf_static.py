@@ -82,7 +82,7 @@ def test_static_greedy_stops_once_every_row_has_ended(case):
 
 def static_and_dynamic(batch_size: int, speculative: dict | None = None) -> tuple[HFEngine, HFEngine]:
     draft = SMOLLM2 if speculative and speculative["proposer"] == "draft" else None
-    return tuple(  # type: ignore[return-value]
+    return tuple(  # type: ignore[return-value]  # a two-item generator: the pair
         HFEngine.from_arm(ArmSpec(name=decoder, backend="hf", model=SMOLLM2, speculative=speculative, draft=draft,
                                   options={"batch_size": batch_size, "decoder": decoder}))
         for decoder in ("static", "dynamic")

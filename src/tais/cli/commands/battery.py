@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,9 +37,11 @@ def run_list(args: argparse.Namespace) -> int:
     from tais.battery import BENCHMARKS
     from tais.battery.registry import PRESETS
 
+    rows: list[dict[str, Any]]
     rows = [{"name": b.name, "tasks": {part.task: part.outcome for part in b.parts}, "offline": b.offline,
              "source": b.source, "split": b.split, "license": b.license, "description": b.description}
             for b in BENCHMARKS.values()]
+    presets: list[dict[str, Any]]
     presets = [{"name": p.name, "description": p.description, "seed": p.seed,
                 "entries": [dict(e) for e in p.entries]} for p in PRESETS.values()]
     if args.json:
@@ -71,6 +74,7 @@ def run_show(args: argparse.Namespace) -> int:
         spec["limit"] = args.limit
     tasks = load_tasks(spec, base_dir=Path.cwd(), where=f"benchmark {args.name}")
     shown = max(args.items, 0)
+    body: list[dict[str, Any]]
     body = [{"name": t.name, "items": len(t.items), "outcome": t.outcome, "scorer": t.scorer, "source": t.source,
              "sha256": t.sha256, "system_prompt": t.system_prompt,
              "first_items": [item.to_dict() for item in t.items[:shown]]} for t in tasks]

@@ -98,7 +98,7 @@ class HFEngine(Engine):
         target = load_model(arm.model, dtype=arm.dtype, device=arm.device, cache=models)
         draft = None
         if speculative is not None and speculative.proposer == "draft":
-            draft = load_model(arm.draft, dtype=arm.dtype, device=arm.device, cache=models)  # type: ignore[arg-type]
+            draft = load_model(arm.draft, dtype=arm.dtype, device=arm.device, cache=models)  # type: ignore[arg-type]  # arm.draft is set: the draft proposer requires it
             check_same_tokenizer(target, draft)
         decoding = "greedy" if arm.sampling.greedy else "sampling"
         decoder = sampling_decoder(options.decoder, decoding) or choose_decoder(options.decoder, target, speculative,
@@ -108,7 +108,7 @@ class HFEngine(Engine):
 
     # ------------------------------------------------------------------------------------------------- generation
 
-    async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:  # type: ignore[override]
+    async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:
         for start in range(0, len(requests), self.batch_size):
             batch = list(requests[start:start + self.batch_size])
             for completion in await asyncio.to_thread(self.generate_batch, batch):
@@ -258,7 +258,7 @@ class HFEngine(Engine):
         self._proposer_model = None
         self._static = None
         self._token_text = None
-        self.target = None  # type: ignore[assignment]
+        self.target = None  # type: ignore[assignment]  # closed: dropped so the model can be freed
         self.draft = None
         self.models = None
         gc.collect()

@@ -139,8 +139,8 @@ def logprob_records(logits: torch.Tensor, chosen: torch.Tensor, top_k: int) -> l
     if top_k <= 0:
         return [None] * logits.shape[0]
     chosen_lp, values, ids = logprob_tensors(logits, chosen, top_k)
-    chosen_lp, values, ids = chosen_lp.cpu().tolist(), values.cpu().tolist(), ids.cpu().tolist()
-    return [LogprobRecord(c, tuple(i), tuple(v)) for c, i, v in zip(chosen_lp, ids, values)]
+    chosen_list, value_list, id_list = chosen_lp.cpu().tolist(), values.cpu().tolist(), ids.cpu().tolist()
+    return [LogprobRecord(c, tuple(i), tuple(v)) for c, i, v in zip(chosen_list, id_list, value_list)]
 
 
 class BufferedRecords:

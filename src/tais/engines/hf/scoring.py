@@ -103,4 +103,4 @@ def score_tokens(loaded: LoadedModel, requests: Sequence[ScoringRequest], *, bat
         chunk = order[start:start + batch_size]
         for i, scores in zip(chunk, score_batch(loaded, [requests[i] for i in chunk])):
             out[i] = scores
-    return out  # type: ignore[return-value]
+    return out  # type: ignore[return-value]  # the loop fills every index

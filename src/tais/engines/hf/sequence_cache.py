@@ -25,7 +25,7 @@ than half of the columns are holes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import DynamicCache
@@ -98,6 +98,9 @@ class SequenceCache:
         order = torch.argsort(self.mask, dim=1, stable=True)[:, -width:]  # valid columns last, in original order
         new_mask = torch.gather(self.mask, 1, order)
         for layer in self.cache.layers:
+            # transformers types a layer as a union with linear-attention layers (no keys, values): this cache holds
+            # only attention layers
+            layer = cast(Any, layer)
             index = order[:, None, :, None].expand(-1, layer.keys.shape[1], -1, layer.keys.shape[3])
             layer.keys = torch.gather(layer.keys, 2, index)
             layer.values = torch.gather(layer.values, 2, index)

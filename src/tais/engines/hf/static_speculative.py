@@ -130,6 +130,7 @@ class StaticSpeculative:
         self.all_accepted.zero_()
         self.iteration.zero_()
         self._commit_first(rows, logits, first)
+        counters: list[list[Any]]
         counters = [[0, 0, 0, [0] * self.k] for _ in rows]  # drafted, accepted, verify steps, by position
         done = 0
         while done < max_new - 1 and not all(r.done for r in rows):
@@ -145,7 +146,7 @@ class StaticSpeculative:
         for row, token, record in zip(rows, first[:n].tolist(), logprob_records(logits[:n], first[:n], self.top_k)):
             row.commit(token, trimmed(record, row.top_k))
 
-    def _commit(self, rows: Sequence[RowState], counters: list, start: int, stop: int) -> None:
+    def _commit(self, rows: Sequence[RowState], counters: list[list[Any]], start: int, stop: int) -> None:
         argmax = self.out_argmax[: len(rows), start:stop].tolist()
         counts = self.out_counts[: len(rows), start:stop].tolist()
         records = BufferedRecords(self.out_logprob, self.out_top_logprobs, self.out_top_ids, top_k=self.top_k,

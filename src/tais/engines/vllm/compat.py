@@ -58,7 +58,7 @@ def guard_kernel_rebinding() -> None:
         finally:
             sys.modules.update(hidden)
 
-    rebind._tais_guarded = True  # type: ignore[attr-defined]
+    rebind._tais_guarded = True  # type: ignore[attr-defined]  # a marker on a function object
     dispatcher._rebind_kernels = rebind
 
 
@@ -80,4 +80,4 @@ def patch_version_lookup() -> None:
             return installed
         return lookup(name)
 
-    importlib.metadata.version = version  # type: ignore[assignment]
+    importlib.metadata.version = version  # type: ignore[assignment]  # patched with a by-name-only stand-in

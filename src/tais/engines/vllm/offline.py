@@ -67,13 +67,13 @@ def completion_from_output(request: Request, output: Any, *, wall_s: float) -> C
     """A :class:`Completion` from one ``vllm.RequestOutput`` (text, token ids, top-k logprobs, finish reason)."""
     choice = output.outputs[0]
     k = request.sampling.logprobs or 0
-    steps = None
+    steps: tuple[StepLogprobs, ...] | None = None
     if k and choice.logprobs is not None:
-        steps = []
+        found: list[StepLogprobs] = []
         for token_id, alternatives in zip(choice.token_ids, choice.logprobs):
             ranked = sorted(alternatives.items(), key=lambda kv: kv[1].rank)
             chosen = alternatives[token_id]
-            steps.append(
+            found.append(
                 StepLogprobs(
                     token=chosen.decoded_token or "",
                     logprob=float(chosen.logprob),
@@ -84,7 +84,7 @@ def completion_from_output(request: Request, output: Any, *, wall_s: float) -> C
                     ),
                 )
             )
-        steps = tuple(steps)
+        steps = tuple(found)
     return Completion(
         item_id=request.item_id,
         replicate=request.replicate,
@@ -172,7 +172,7 @@ class VLLMEngine(Engine):
         started = time.perf_counter()
         outputs: list[tuple[Request, Any]] = []
         if chats:
-            conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in chats]  # type: ignore[union-attr]
+            conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in chats]  # type: ignore[union-attr]  # chats: messages not None
             result = llm.chat(conversations, [self._sampling(r) for r in chats], use_tqdm=False)
             outputs += list(zip(chats, result))
         if prompts:
@@ -206,7 +206,7 @@ class VLLMEngine(Engine):
         for r in requests:
             prompt = list(r.prompt_token_ids) if r.prompt_token_ids is not None else self.prompt_ids(r.request)
             lengths.append(len(prompt))
-            prompts.append(TokensPrompt(prompt_token_ids=prompt + [int(t) for t in r.token_ids]))
+            prompts.append(TokensPrompt(prompt_token_ids=prompt + [int(t) for t in r.token_ids]))  # type: ignore[typeddict-item]  # vLLM uses 3.11 typing.NotRequired
             params.append(vllm.SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=max(1, r.top_k)))
         outputs = llm.generate(prompts, params, use_tqdm=False) if prompts else []
         return [scores_from_prompt_logprobs(r, n, out.prompt_logprobs)
