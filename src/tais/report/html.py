@@ -14,7 +14,7 @@ from html import escape
 from typing import Sequence
 
 from tais.report import formatting as f
-from tais.report import svg
+from tais.report import svg, sweep
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role, Verdict
@@ -220,7 +220,7 @@ def render_html(result: ScreenResult) -> str:
     if result.null_cells:
         parts += ["<h2>A/A null contrasts <span class='muted'>(noise floor; not part of the verdict)</span></h2>",
                   _contrasts(result, Role.NULL)]  # fmt: skip
-    parts += ["<h2>Speed</h2>", _speed(result), "<h2>Plots</h2>", _plots(result)]
+    parts += ["<h2>Speed</h2>", _speed(result), sweep.sweep_html(result), "<h2>Plots</h2>", _plots(result)]
     parts.append(f"<h2>Divergences ({len(result.divergences)})</h2>")
     if not result.divergences:
         parts.append("<p class='muted'>Every pair is identical.</p>")

@@ -155,6 +155,16 @@ class PooledOdds:
 
 
 @dataclass(frozen=True)
+class SweepPoint:
+    """One arm of a sweep: its name, the template it was expanded from and its grid settings ``((key, value), ...)``
+    in grid order, e.g. ``("spec-k4-bfloat16", "spec", (("speculative.k", 4), ("dtype", "bfloat16")))``."""
+
+    arm: str
+    template: str
+    point: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class ScreenResult:
     """Everything one screen decided. ``cells`` holds candidate cells first, then null cells, each in (contrast,
     task) order; ``pooled`` maps a contrast name to its :class:`PooledOdds`; ``thresholds`` are the
@@ -173,6 +183,10 @@ class ScreenResult:
     near_tie_tau: float | None = None
     """the near-tie threshold the divergences were classed with: tau widened by the reference dtype's logit rounding
     (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
+    sweep: tuple["SweepPoint", ...] = ()
+    """the arms a config's ``sweep:`` expanded, each with its grid point (empty without a sweep)"""
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    """where arms ran on a Ray cluster: ``{"arms": {arm: [placement...]}, "resources": {...}}`` (empty when local)"""
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:

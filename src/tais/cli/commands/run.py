@@ -12,6 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("config", type=Path, help="screen config (YAML); `tais init` writes an example")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: the config's out, or runs/NAME)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="where the arms run (default: the config's executor:, else local); docs/ray.md")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="the Ray cluster for --executor ray: auto, local, HOST:PORT or ray://HOST:PORT")
     p.set_defaults(func=main)
 
 
@@ -22,6 +26,7 @@ def main(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     with ProgressDisplay(enabled=not args.quiet) as progress:
-        outcome = run_config(config, out_dir=args.out, progress=progress)
+        outcome = run_config(config, out_dir=args.out, progress=progress, executor=args.executor,
+                             ray_address=args.ray_address)
     print_result(outcome.result, outcome.reports, outcome.out_dir)
     return outcome.result.verdict.exit_code
