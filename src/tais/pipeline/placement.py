@@ -7,10 +7,11 @@ object; a run whose arms all ran locally has none (and its evidence no ``cluster
 
 Worked example::
 
-    >>> session = ArmPlacement("ray", "ab12", "gpu-node-3", 1, {"CPU": 16.0, "GPU": 2.0}).to_session()
+    >>> session = ArmPlacement("ray", "ab12", "gpu-node-3", 1, 70, {"CPU": 16.0, "GPU": 2.0}).to_session()
     >>> cluster_evidence({"spec-k4": [{"spec_drafted": 10}, session], "reference": []})
     ... # doctest: +NORMALIZE_WHITESPACE
-    {'arms': {'spec-k4': [{'executor': 'ray', 'hostname': 'gpu-node-3', 'node_id': 'ab12', 'worker_restarts': 1}]},
+    {'arms': {'spec-k4': [{'executor': 'ray', 'hostname': 'gpu-node-3', 'node_id': 'ab12', 'requests_sent': 70,
+                            'worker_restarts': 1}]},
      'resources': {'CPU': 16.0, 'GPU': 2.0}}
 """
 
@@ -25,18 +26,21 @@ PLACEMENT_KEY = "placement"
 @dataclass(frozen=True)
 class ArmPlacement:
     """One generation session of an arm: the executor, the Ray node id and hostname of its worker, how many times the
-    worker was restarted during the session, and the cluster's total resources (``CPU``, ``GPU``, custom ones)."""
+    worker was restarted during the session, how many requests were sent to workers (a request in flight when a
+    worker was lost is sent again; one already committed never is), and the cluster's total resources."""
 
     executor: str
     node_id: str
     hostname: str
     worker_restarts: int = 0
+    requests_sent: int = 0
     cluster: Mapping[str, float] = field(default_factory=dict)
 
     def to_session(self) -> dict[str, Any]:
         """The arm telemetry row that records it."""
         return {PLACEMENT_KEY: {"executor": self.executor, "node_id": self.node_id, "hostname": self.hostname,
-                                "worker_restarts": self.worker_restarts, "cluster": dict(sorted(self.cluster.items()))}}
+                                "worker_restarts": self.worker_restarts,
+                                "requests_sent": self.requests_sent, "cluster": dict(sorted(self.cluster.items()))}}
 
 
 def cluster_evidence(sessions_by_arm: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:

@@ -25,7 +25,8 @@ import asyncio
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,6 +38,10 @@ from tais.pipeline.fingerprint import arm_fingerprint
 from tais.pipeline.placement import ArmPlacement
 from tais.pipeline.run import KeyedRequest, ProgressEvent, build_requests
 from tais.types import ArmSpec, Completion, Request
+
+
+ACTOR_PREFIX = "tais-arm-"
+"""Each arm's actor is named ``tais-arm-<arm>-<random>`` (``ray list actors`` shows which arm a worker serves)."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,15 @@ class ArmWorker:
         return self.engine
 
     def start(self) -> WorkerInfo:
+        engine = self._engine()
+        return replace(self.where(), describe=engine.describe())
+
+    def where(self) -> WorkerInfo:
+        """Where this worker runs (answered even while a shard streams: the actor takes two calls at once)."""
         import ray
 
-        engine = self._engine()
-        return WorkerInfo(describe=engine.describe(), node_id=ray.get_runtime_context().get_node_id(),
-                          hostname=socket.gethostname(), pid=os.getpid())
+        return WorkerInfo(describe={}, node_id=ray.get_runtime_context().get_node_id(), hostname=socket.gethostname(),
+                          pid=os.getpid())
 
     def generate(self, requests: Sequence[Request]):  # streaming generator: Completion..., then ShardDone
         engine = self._engine()
@@ -116,6 +125,7 @@ class _ArmRun:
     last: float = 0.0
     telemetry: list[dict[str, Any]] = field(default_factory=list)
     restarts: int = 0
+    sent: int = 0
     where: WorkerInfo | None = None
 
 
@@ -183,6 +193,7 @@ class RayExecutor(Executor):
         lost = _lost_worker_errors(ray)
         name = run.arm.spec.name
         actor = self._worker_class.options(
+            name=f"{ACTOR_PREFIX}{name}-{uuid.uuid4().hex[:8]}", max_concurrency=2,
             max_restarts=self.settings.max_retries, max_task_retries=0, **_resource_request(run.arm),
         ).remote(run.arm.spec, str(job.out / "engines" / name))
         try:
@@ -236,6 +247,7 @@ class RayExecutor(Executor):
         by_key = {(p.key.item_id, p.key.replicate): p.key for p in pending}
         cached = run.cached
         stream = actor.generate.options(num_returns="streaming").remote([p.request for p in pending])
+        run.sent += len(pending)
         async for ref in stream:
             item = await ref
             if isinstance(item, ShardDone):
@@ -266,8 +278,8 @@ class RayExecutor(Executor):
             assert run.where is not None
             cluster = {k: float(v) for k, v in self._ray.cluster_resources().items()
                        if not k.startswith("node:") and k not in ("memory", "object_store_memory")}
-            store.add_arm_telemetry(run.fingerprint, ArmPlacement("ray", run.where.node_id, run.where.hostname,
-                                                                  run.restarts, cluster).to_session())
+            store.add_arm_telemetry(run.fingerprint, ArmPlacement(
+                "ray", run.where.node_id, run.where.hostname, run.restarts, run.sent, cluster).to_session())
         still = store.missing(run.fingerprint, [p.key for p in run.planned])
         if still:
             raise EngineError(f"arm {name}: the engine returned no completion for {len(still)} of "
