@@ -125,6 +125,7 @@ class _ArmRun:
     last: float = 0.0
     telemetry: list[dict[str, Any]] = field(default_factory=list)
     restarts: int = 0
+    losses: int = 0
     sent: int = 0
     where: WorkerInfo | None = None
 
@@ -191,6 +192,7 @@ class RayExecutor(Executor):
     async def _arm(self, run: _ArmRun, job: GenerateJob) -> None:
         ray = self._ray
         lost = _lost_worker_errors(ray)
+        unavailable = getattr(ray.exceptions, "ActorUnavailableError", ())
         name = run.arm.spec.name
         actor = self._worker_class.options(
             name=f"{ACTOR_PREFIX}{name}-{uuid.uuid4().hex[:8]}", max_concurrency=2,
@@ -201,10 +203,12 @@ class RayExecutor(Executor):
                 try:
                     await self._attempt(actor, run, job)
                     break
+                except unavailable:  # restarting, or its node briefly unreachable: ask again, not a new loss
+                    await asyncio.sleep(0.5)
                 except lost as exc:
-                    run.restarts += 1
-                    if run.restarts > self.settings.max_retries:
-                        raise EngineError(f"arm {name}: its Ray worker was lost {run.restarts} times (last: "
+                    run.losses += 1
+                    if run.losses > self.settings.max_retries:
+                        raise EngineError(f"arm {name}: its Ray worker was lost {run.losses} times (last: "
                                           f"{type(exc).__name__}); run again to resume") from None
                 except ray.exceptions.RayTaskError as exc:
                     raise _cause(exc, job.config, run.index) from None
@@ -215,6 +219,8 @@ class RayExecutor(Executor):
     async def _attempt(self, actor: Any, run: _ArmRun, job: GenerateJob) -> None:
         """Start (or reach the restarted) worker, then send every shard's missing requests."""
         info: WorkerInfo = await actor.start.remote()
+        if run.where is not None and (info.node_id, info.pid) != (run.where.node_id, run.where.pid):
+            run.restarts += 1  # a new worker process took over the arm
         run.where = info
         if run.describe is None:
             self._plan(run, info.describe, job)
@@ -296,7 +302,7 @@ def _resource_request(arm: ArmSetup) -> dict[str, Any]:
 
 def _lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:
     """The Ray errors that mean the worker (or its node) is gone, not that the engine failed."""
-    names = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "WorkerCrashedError", "ObjectLostError",
+    names = ("RayActorError", "ActorDiedError", "WorkerCrashedError", "ObjectLostError",
              "OwnerDiedError", "NodeDiedError")
     return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))
 
