@@ -57,6 +57,9 @@ class ProgressEvent:
     cached: int = 0
     output_tokens: int = 0
     elapsed_s: float = 0.0
+    host: str = ""
+    """where the arm's worker runs (``ray`` executor; empty when local): its hostname and process id, as it reported"""
+    pid: int | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], None]

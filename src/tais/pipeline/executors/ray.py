@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -77,15 +77,12 @@ class ArmWorker:
         return self.engine
 
     def start(self) -> WorkerInfo:
-        engine = self._engine()
-        return replace(self.where(), describe=engine.describe())
-
-    def where(self) -> WorkerInfo:
-        """Where this worker runs (answered even while a shard streams: the actor takes two calls at once)."""
+        """Build the engine (if not yet) and say what it is and where it runs."""
         import ray
 
-        return WorkerInfo(describe={}, node_id=ray.get_runtime_context().get_node_id(), hostname=socket.gethostname(),
-                          pid=os.getpid())
+        engine = self._engine()
+        return WorkerInfo(describe=engine.describe(), node_id=ray.get_runtime_context().get_node_id(),
+                          hostname=socket.gethostname(), pid=os.getpid())
 
     def generate(self, requests: Sequence[Request]):  # streaming generator: Completion..., then ShardDone
         engine = self._engine()
@@ -195,7 +192,7 @@ class RayExecutor(Executor):
         unavailable = getattr(ray.exceptions, "ActorUnavailableError", ())
         name = run.arm.spec.name
         actor = self._worker_class.options(
-            name=f"{ACTOR_PREFIX}{name}-{uuid.uuid4().hex[:8]}", max_concurrency=2,
+            name=f"{ACTOR_PREFIX}{name}-{uuid.uuid4().hex[:8]}",  # one call at a time: the engine on the main thread
             max_restarts=self.settings.max_retries, max_task_retries=0, **_resource_request(run.arm),
         ).remote(run.arm.spec, str(job.out / "engines" / name))
         try:
@@ -209,7 +206,7 @@ class RayExecutor(Executor):
                     run.losses += 1
                     if run.losses > self.settings.max_retries:
                         raise EngineError(f"arm {name}: its Ray worker was lost {run.losses} times (last: "
-                                          f"{type(exc).__name__}); run again to resume") from None
+                                          f"{type(exc).__name__}: {_why(exc)}); run again to resume") from None
                 except ray.exceptions.RayTaskError as exc:
                     raise _cause(exc, job.config, run.index) from None
         finally:
@@ -245,7 +242,8 @@ class RayExecutor(Executor):
         run.planned = build_requests(job.battery, job.tasks, arm)
         run.cached = len(run.planned) - len(job.store.missing(run.fingerprint, [p.key for p in run.planned]))
         if job.progress:
-            job.progress(ProgressEvent("generate", arm.spec.name, run.cached, len(run.planned), run.cached))
+            job.progress(ProgressEvent("generate", arm.spec.name, run.cached, len(run.planned), run.cached,
+                                       host=run.where.hostname, pid=run.where.pid))
         run.started = run.last = time.perf_counter()
 
     async def _stream(self, actor: Any, run: _ArmRun, pending: list[KeyedRequest], job: GenerateJob) -> None:
@@ -272,7 +270,7 @@ class RayExecutor(Executor):
             run.last = now
             if job.progress:
                 job.progress(ProgressEvent("generate", name, cached + run.generated, len(run.planned), cached,
-                                           run.tokens, now - run.started))
+                                           run.tokens, now - run.started, run.where.hostname, run.where.pid))
 
     def _finish(self, run: _ArmRun, job: GenerateJob) -> None:
         """Record the arm's telemetry and placement (when it generated anything now); check nothing is missing."""
@@ -319,3 +317,12 @@ def _cause(exc: Any, config: ScreenConfig, index: int) -> BaseException:
     first = str(cause or exc).strip().splitlines()
     return EngineError(f"arm {config.arms[index].spec.name}: its Ray worker failed: "
                        f"{type(cause).__name__ if cause else 'error'}: {first[-1] if first else ''}")
+
+
+def _why(exc: BaseException) -> str:
+    """The line of a Ray error that says what happened (Ray's messages run to many lines)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "Error:" in line and not line.startswith(("Traceback", "File ")):
+            return line[:200]
+    return lines[0][:200] if lines else "no message"
