@@ -108,7 +108,7 @@ def main() -> None:
     same_cells = ([(c.contrast, c.task, c.verdict, c.a, c.b, c.c, c.d) for c in local.result.cells]
                   == [(c.contrast, c.task, c.verdict, c.a, c.b, c.c, c.d) for c in on_ray.result.cells])
     completions = sum(local.generated.values())
-    print(f"{args.arms} arms x {completions // args.arms} requests, backend {args.backend}: local {local_s:.1f} s, "
+    print(f"{args.arms} arms, {completions} completions, backend {args.backend}: local {local_s:.1f} s, "
           f"ray {ray_s:.1f} s (+ {ray_init_s:.1f} s to start or join the cluster), cluster {resources}, nodes {nodes}")
     print(json.dumps({
         "benchmark": "ray_sweep", "backend": args.backend, "arms": args.arms, "completions": completions,
