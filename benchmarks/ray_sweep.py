@@ -7,8 +7,9 @@ The sweep is a reference plus ``--arms - 1`` grid points over one template. Back
   time goes to a device, not the driver's CPU, so what it measures is the executor: scheduling, streaming each
   completion back, the driver's one-writer commits. ``--cpus-per-arm`` sets each arm's Ray CPU request (0.5 lets
   4 arms share 2 cores).
-- ``hf``: the real SmolLM2-135M (``--model``), grid over ``speculative.k`` with the n-gram proposer; on a CPU machine
-  every arm competes for the same cores, so expect no gain there. On a GPU cluster: ``--backend hf --device cuda
+- ``hf``: the real SmolLM2-135M (``--model``), grid over ``speculative.k`` with the n-gram proposer, each arm pinned
+  to ``--threads`` torch threads under both executors (unpinned, the local run would use every core while Ray gives
+  each worker as many threads as CPUs it asked for: a different, oversubscribed comparison). On a GPU cluster: ``--backend hf --device cuda
   --gpus-per-arm 1 --address auto --model hf:ORG/NAME@REV`` runs N arms on N GPUs.
 
 Both runs must give the same fingerprints and verdicts (checked; the JSON says so). Times are wall seconds of
@@ -47,7 +48,7 @@ def sweep_config(args: argparse.Namespace) -> dict:
         grid = {"options.batch_size": [args.batch_size + i for i in range(points)]}
     else:
         arm = {"backend": "hf", "model": args.model, "device": args.device, "dtype": args.dtype,
-               "resources": resources, "options": {"batch_size": args.batch_size}}
+               "resources": resources, "options": {"batch_size": args.batch_size, "threads": args.threads}}
         grid = {"speculative.k": [1 + i for i in range(points)]}
     template = {**arm, "name": "sweep"}
     if args.backend == "hf":
@@ -78,6 +79,9 @@ def main() -> None:
     p.add_argument("--model", default=SMOLLM2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
+    p.add_argument("--threads", type=int, default=1,
+                   help="hf: torch threads per arm, the same under both executors (Ray would set a worker's from its "
+                        "CPU request)")
     p.add_argument("--cpus-per-arm", type=float, default=0.5)
     p.add_argument("--gpus-per-arm", type=float, default=0.0)
     p.add_argument("--address", default="local", help="Ray cluster: local (start one here), auto, HOST:PORT")
