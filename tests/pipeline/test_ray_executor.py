@@ -159,7 +159,7 @@ def test_kill_9_of_an_arm_worker_mid_arm_loses_and_duplicates_nothing(cluster, t
 
     outcome = []
     runner = threading.Thread(target=lambda: outcome.append(
-        run_config(config, out_dir=tmp_path / "ray", executor="ray", progress=progress)))
+        run_config(config, out_dir=tmp_path / "ray", progress=progress)))  # the config says executor: ray
     runner.start()
     assert hit.wait(60), "the slow arm never got going"
     assert any(n.startswith(ACTOR_PREFIX + "slow-") for n in ray.util.list_named_actors())

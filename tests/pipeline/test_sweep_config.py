@@ -90,3 +90,11 @@ def test_a_sweep_with_only_a_reference_listed_is_enough_but_a_lone_reference_is_
     assert len(_load(tmp_path, BASE + SWEEP).arms) == 9
     with pytest.raises(ConfigError, match="arms: List should have at least 2 items"):
         _load(tmp_path, BASE)
+
+
+def test_a_ray_address_without_the_ray_executor_is_one_line_and_writes_nothing(tmp_path, capsys):
+    config = _load(tmp_path, BASE + SWEEP.replace("backend: hf, model: m", "backend: mock, model: mock"))
+    assert main(["run", str(config.path), "--quiet", "--ray-address", "10.0.0.1:6379"]) == 2
+    assert capsys.readouterr().err.strip() == ("tais: error: --ray-address: needs the ray executor (--executor ray, "
+                                               "or executor: {ray: ...} in the config)")
+    assert not (tmp_path / "runs").exists()

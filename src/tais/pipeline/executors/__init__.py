@@ -85,7 +85,7 @@ def executor_settings(configured: ExecutorModel, kind: str | None, address: str 
             ray = ray.model_copy(update={"address": address})
         return ExecutorModel(ray=ray)
     if address is not None:
-        raise InputError("--ray-address needs the ray executor (--executor ray or executor: {ray: ...})",
+        raise InputError("needs the ray executor (--executor ray, or executor: {ray: ...} in the config)",
                          key="--ray-address")
     return configured
 
