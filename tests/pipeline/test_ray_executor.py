@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -227,3 +228,18 @@ def test_without_ray_installed_the_ray_executor_is_one_line_naming_the_extra(tmp
     with pytest.raises(MissingDependencyError, match=r"ray is not installed: pip install 'tais\[ray\]'"):
         run_config(config, out_dir=tmp_path / "run", executor="ray")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_unreachable_cluster_is_one_line_within_seconds_and_writes_nothing(tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = _config(tmp_path, SLOW)
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "tais.cli.main", "run", str(config.path), "--quiet", "--out",
+                           str(tmp_path / "run"), "--ray-address", f"127.0.0.1:{port}"],  # a fresh process: no Ray yet
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, capture_output=True, text=True)
+    assert done.returncode == 2 and time.monotonic() - began < 60
+    err = done.stderr.strip()
+    assert err.startswith(f"tais: error: executor.ray.address: cannot reach the Ray cluster at '127.0.0.1:{port}': ")
+    assert "\n" not in err and not (tmp_path / "run").exists()

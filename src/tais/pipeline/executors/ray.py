@@ -156,6 +156,7 @@ class RayExecutor(Executor):
         ray = require("ray", "ray")
         if not ray.is_initialized():
             address = self.settings.address
+            _check_reachable(address)
             try:
                 if address == "local":
                     ray.init(include_dashboard=False, log_to_driver=False)
@@ -326,3 +327,19 @@ def _why(exc: BaseException) -> str:
         if "Error:" in line and not line.startswith(("Traceback", "File ")):
             return line[:200]
     return lines[0][:200] if lines else "no message"
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in one line, within seconds, when a ``HOST:PORT`` / ``ray://HOST:PORT`` address does not accept a TCP
+    connection (Ray itself would retry for minutes). ``auto`` and ``local`` are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"not a Ray address: {address!r} (auto, local, HOST:PORT or ray://HOST:PORT)",
+                         key="executor.ray.address")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc}",
+                         key="executor.ray.address") from None
