@@ -20,6 +20,7 @@ from helpers.mock_configs import COMMON
 from tais.pipeline.config import load_config
 from tais.pipeline.executors.ray import ACTOR_PREFIX
 from tais.pipeline.run import run_config
+from tais.pipeline.verify import verify_run
 from tais.store import STORE_FILENAME, RunStore
 
 ray = pytest.importorskip("ray")
@@ -114,6 +115,8 @@ def test_a_sweep_on_ray_gives_what_the_local_executor_gives(cluster, tmp_path):
                       "worker_restarts": 0}] for p in placed.values())
     assert not local.result.cluster  # the local run's evidence has no cluster key, as before
     assert [p.arm for p in on_ray.result.sweep] == [a.spec.name for a in config.arms[2:]]
+    assert "## Sweep" in on_ray.reports["markdown"].read_text() and (on_ray.out_dir / "plots" / "sweep.svg").exists()
+    assert verify_run(on_ray.out_dir).ok and verify_run(local.out_dir).ok
     again = run_config(config, out_dir=tmp_path / "ray", executor="ray")  # resumable: nothing generated twice
     assert set(again.generated.values()) == {0}
     assert (tmp_path / "ray" / "evidence.json").read_bytes() == (on_ray.reports["evidence"]).read_bytes()
