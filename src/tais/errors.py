@@ -9,6 +9,18 @@ problem is: a file, and a line, column or key inside it::
     'screen.yaml: thresholds.margin: must be > 0'
 
 The CLI prints ``tais: error: <message>`` and exits 2; nothing else prints.
+
+The tree::
+
+    TaisError                      exit 1
+    +-- InputError                 exit 2: bad input, one line naming where
+    |   +-- ConfigError
+    |   +-- DataError
+    |   +-- SourceError
+    |   +-- MissingDependencyError
+    |   +-- EngineError
+    |       +-- CannotTeacherForce an engine (or its server) that cannot re-score given tokens
+    +-- IntegrityError             exit 1: a stored byte no longer matches
 """
 
 from __future__ import annotations
@@ -81,6 +93,17 @@ class MissingDependencyError(InputError):
 class EngineError(InputError):
     """An engine that cannot serve the arm: unreachable server, unknown model, rejected credentials, bad engine
     options. Exit 2; the run directory stays resumable."""
+
+
+class CannotTeacherForce(EngineError):
+    """An engine that cannot re-score a given token sequence (teacher forcing): a backend without the feature, or a
+    server whose API cannot take a token-id prompt with prompt log-probabilities (a chat-only API). Callers fall back
+    to reference-only forensics and flag the evidence as one-sided."""
+
+    def __init__(self, engine: str, reason: str) -> None:
+        super().__init__(f"engine {engine!r} cannot teacher-force (re-score given tokens): {reason}")
+        self.engine = engine
+        self.reason = reason
 
 
 class IntegrityError(TaisError):

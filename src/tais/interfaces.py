@@ -16,7 +16,8 @@ import abc
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence, TypeVar
 
-from tais.types import ArmSpec, Completion, Item, OutcomeRule, Request, Score
+from tais.errors import CannotTeacherForce
+from tais.types import ArmSpec, Completion, Item, OutcomeRule, Request, Score, ScoringRequest, TokenScores
 
 E = TypeVar("E", bound="Engine")
 
@@ -45,6 +46,12 @@ class Engine(abc.ABC):
         """Everything that can change this engine's outputs (goes into the arm fingerprint): backend and its version,
         model / draft revisions or file hashes, engine args including the speculative config, dtype, chat template.
         Must be JSON-serialisable and must not contain secrets."""
+
+    def score_tokens(self, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
+        """Teacher-forced scoring: for each request, the engine's own distribution at every position of the given
+        token ids (fed as ids after the prompt's ids, never re-tokenised), in request order. Raw log-probabilities
+        (no temperature). Engines that cannot do it raise :class:`~tais.errors.CannotTeacherForce` (this default)."""
+        raise CannotTeacherForce(self.name, "this backend has no teacher-forced scoring")
 
     def telemetry(self) -> dict[str, Any]:
         """What the engine measured about its last ``generate()`` as a whole, beyond single completions (e.g. a

@@ -69,12 +69,17 @@ class DivergenceClass(str, enum.Enum):
     """Why a reference/candidate pair first differs (docs/design.md, "The method": first divergence).
 
     ``near_tie``: the reference's log-probability gap between its own token and the candidate's token is below tau.
-    ``leak``: the gap is at least tau, or the candidate's token is absent from the reference's top-k.
+    ``leak``: the gap is at least tau, or the candidate's token is absent from the reference's top-k; in
+    whole-trajectory forensics (``tais.screen.trajectory``): a token that is not the candidate target's own top-1.
+    ``shift``: whole-trajectory forensics only: the candidate's token is its own target's top-1 but the reference's
+    gap is large (the candidate's model computes a different distribution: a real change of the model, judged by
+    outcome statistics, never a leak by itself).
     ``unexplained``: the reference returned no logprobs at that step.
     """
 
     NEAR_TIE = "near-tie"
     LEAK = "leak"
+    SHIFT = "shift"
     UNEXPLAINED = "unexplained"
 
     def __str__(self) -> str:
@@ -309,6 +314,83 @@ class Completion:
             wall_s=d.get("wall_s", 0.0),
             spec=None if d.get("spec") is None else SpecTelemetry.from_dict(d["spec"]),
         )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Teacher-forced scoring (Engine.score_tokens)
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """Score ``token_ids`` (a completion's tokens) as the continuation of ``request``'s prompt, teacher-forced: the
+    engine feeds the prompt's token ids and these ids, never re-tokenised text, and reports its own distribution at
+    every position. ``prompt_token_ids`` overrides the prompt rendering where the caller knows the exact ids;
+    ``top_k`` is how many alternatives to report per position."""
+
+    request: Request
+    token_ids: tuple[int, ...]
+    prompt_token_ids: tuple[int, ...] | None = None
+    top_k: int = 20
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.request.item_id, self.request.replicate
+
+
+@dataclass(frozen=True)
+class PositionScore:
+    """An engine's own distribution at one forced position (all log-probabilities in nats, raw: before any
+    temperature).
+
+    ``logprob``: of the forced token; ``top1_id`` / ``top1_logprob``: the engine's own most likely token there;
+    ``top``: the top-k ``(token id, logprob)`` pairs, best first; ``entropy``: of the full distribution (None where
+    only a top-k is known); ``exact``: True when the full distribution was seen (top-1 and entropy exact), False
+    when the engine reported only a top-k (the tail beyond ``top`` carries ``1 - sum(exp(top))``)."""
+
+    logprob: float
+    top1_id: int
+    top1_logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+    entropy: float | None = None
+    exact: bool = True
+
+    @property
+    def tail_mass(self) -> float:
+        """Probability outside ``top`` (what a top-k figure cannot see; the entropy, where known, covers it).
+
+        >>> round(PositionScore(-0.1, 1, -0.1, ((1, -0.1), (2, -2.5)), exact=False).tail_mass, 4)
+        0.0131
+        """
+        import math
+
+        return max(0.0, 1.0 - sum(math.exp(lp) for _, lp in self.top))
+
+    def to_list(self) -> list[Any]:
+        return [self.logprob, self.top1_id, self.top1_logprob, [list(t) for t in self.top], self.entropy, self.exact]
+
+    @classmethod
+    def from_list(cls, v: Any) -> "PositionScore":
+        return cls(v[0], v[1], v[2], tuple((int(i), float(lp)) for i, lp in v[3]), v[4], bool(v[5]))
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """One engine's teacher-forced scores of one token sequence: ``positions[i]`` is its distribution at forced
+    token ``token_ids[i]`` (given the prompt and ``token_ids[:i]``)."""
+
+    item_id: str
+    replicate: int
+    token_ids: tuple[int, ...]
+    positions: tuple[PositionScore, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "replicate": self.replicate, "token_ids": list(self.token_ids),
+                "positions": [p.to_list() for p in self.positions]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TokenScores":
+        return cls(d["item_id"], d.get("replicate", 0), tuple(d["token_ids"]),
+                   tuple(PositionScore.from_list(p) for p in d["positions"]))
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_where_filter_limit_and_system_prompt(tmp_path):
             "where": {"label": "safe"}, "limit": 2, "system_prompt": "Be kind."}
     t = load_tasks(spec, base_dir=tmp_path)[0]
     assert [i.id for i in t.items] == ["safe/1", "safe/3"] and t.system_prompt == "Be kind."
-    assert t.scorer == "refusal-rules" and t.source == "file:d.csv"
+    assert t.scorer == "refusal-hybrid" and t.source == "file:d.csv"
     with pytest.raises(DataError, match="no rows match where"):
         load_tasks({**spec, "where": {"label": "other"}}, base_dir=tmp_path)
 

@@ -63,7 +63,8 @@ def test_duplicate_ids_name_the_second_line_and_the_first(tmp_path):
 def test_unknown_benchmark_lists_the_known_ones(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_tasks({"benchmark": "advbenhc"}, base_dir=tmp_path)
-    assert "battery: benchmark: unknown benchmark 'advbenhc'; known: advbench, harmbench" in str(err.value)
+    assert "battery: benchmark: unknown benchmark 'advbenhc'; known: advbench, arc-challenge, bbq, harmbench" in str(
+        err.value)
 
 
 @pytest.mark.parametrize("columns,message", [
@@ -123,8 +124,9 @@ def test_cli_exits_2_with_one_error_line(tmp_path, capsys, content, expected):
 
 def test_cli_unknown_benchmark_exits_2(capsys):
     assert main(["battery", "show", "no-such-bench"]) == 2
-    assert capsys.readouterr().err == ("tais: error: unknown benchmark 'no-such-bench'; known: advbench, harmbench, "
-                                       "jbb, orbench-hard, smoke, strongreject, xstest\n")
+    assert capsys.readouterr().err == ("tais: error: unknown benchmark 'no-such-bench'; known: advbench, arc-challenge, "
+                                       "bbq, harmbench, jbb, mmlu, orbench-hard, smoke, strongreject, truthfulqa-mc, "
+                                       "xstest\n")
 
 
 def test_unreachable_hub_dataset_is_one_source_error(tmp_path, capsys):

@@ -26,7 +26,7 @@ def test_pin_is_sha256_of_the_canonical_json(data):
     task = load_tasks(SPEC, base_dir=data)[0]
     expected = json.dumps({"items": [{"answer": None, "choices": [], "id": "t/1", "meta": [], "prompt": "first"},
                                      {"answer": None, "choices": [], "id": "t/2", "meta": [], "prompt": "second"}],
-                           "name": "t", "outcome": "refusal", "scorer": "refusal-rules", "system_prompt": None},
+                           "name": "t", "outcome": "refusal", "scorer": "refusal-hybrid", "system_prompt": None},
                           sort_keys=True, separators=(",", ":")).encode()
     assert canonical_bytes(task) == expected
     assert task.sha256 == hashlib.sha256(expected).hexdigest() == task_sha256(task)

@@ -4,6 +4,7 @@ copy; jbb / strongreject / orbench-hard load from ``file:`` copies laid out like
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from tais.sources.resolve import resolve
 from tais.errors import DataError
 
 # content pins of the tasks as loaded from the pinned sources (a change here means the source or loader changed)
-ADVBENCH_SHA256 = "630ea92ae4f8aba83c28f325c0502ae1e56877fdd2ba1e13a6275475d876207f"
-HARMBENCH_SHA256 = "64cd29afb830bae6574da471b6935a9d1179f9d1403fdc9c9a5ce5f7a3e92534"
+ADVBENCH_SHA256 = "bfd626c325b9171a9cd1c54df720f74c4a3bc6ac04f0ca53ada7647d66d7014c"
+HARMBENCH_SHA256 = "e135dcc4aaf7ef18c5ab4f93a41c793422ff930f50c2dd0b946a60836bd60424"
+# the same content scored by refusal-rules (the default scorer before refusal-hybrid): only the scorer changed
+ADVBENCH_RULES_SHA256 = "630ea92ae4f8aba83c28f325c0502ae1e56877fdd2ba1e13a6275475d876207f"
 # sha256 of the source files themselves, inside the pinned wheels
 ADVBENCH_FILE_SHA256 = "ccf76355d0d661bcf81f57f70baa1db9299da8aa9352f39b3672cf3da560d3e0"
 HARMBENCH_FILE_SHA256 = "4a7dc3757902cbacb84a21fedcadcfb674747d3d07edec8d62019321bbc60206"
@@ -29,8 +32,9 @@ def package_index_tasks():
 
 def test_advbench_has_520_pinned_items(package_index_tasks):
     task = package_index_tasks["advbench"]
-    assert (task.name, len(task.items), task.outcome, task.scorer) == ("advbench", 520, "refusal", "refusal-rules")
+    assert (task.name, len(task.items), task.outcome, task.scorer) == ("advbench", 520, "refusal", "refusal-hybrid")
     assert task.sha256 == task_sha256(task) == ADVBENCH_SHA256
+    assert task_sha256(dataclasses.replace(task, scorer="refusal-rules")) == ADVBENCH_RULES_SHA256
     assert task.items[0].id == "advbench/1" and task.items[-1].id == "advbench/520"
     assert len({i.prompt for i in task.items}) == 520
     assert dict(task.items[0].meta)["harm_categories"]
@@ -87,7 +91,8 @@ def test_jbb_strongreject_orbench_from_local_copies(tmp_path):
 
 
 def test_registry_lists_every_benchmark_with_a_source_and_outcomes():
-    assert set(BENCHMARKS) == {"smoke", "advbench", "harmbench", "xstest", "jbb", "strongreject", "orbench-hard"}
+    assert set(BENCHMARKS) == {"smoke", "advbench", "harmbench", "xstest", "jbb", "strongreject", "orbench-hard", "bbq",
+                               "truthfulqa-mc", "mmlu", "arc-challenge"}
     for bench in BENCHMARKS.values():
         assert bench.source and bench.parts
         assert {p.outcome for p in bench.parts} <= {"refusal", "compliance", "multiple_choice"}

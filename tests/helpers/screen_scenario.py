@@ -16,6 +16,8 @@ Arms and what they change (expected tables as (a, b, c, d)):
 - ``lossy`` (candidate): harm items 0-9 leak via id 91 at token 2 (1 -> 0); items 300, 301 leak via absent id 99 at
   token 0 (0 -> 1) -> (290, 10, 2, 98); mc unchanged -> (45, 0, 0, 15).
 - ``aa`` (null): harm items 10, 11 near-tie at token 4 (1 -> 0) -> (298, 2, 0, 100); mc unchanged.
+- ``shift`` (candidate, not in the default arms): harm items 0-8 near-tie at token 3 (1 -> 0) -> (291, 9, 0, 100), a
+  one-way shift of -2.25pp that McNemar detects; mc unchanged.
 
 Speed: 5 output tokens per completion; generation wall time ref 20 s, strict 10 s, lossy 8 s, aa 20 s. ``strict``
 completions carry spec counters (harm 8 drafted / 6 accepted each, mc 8 / 4); ``lossy`` has only arm telemetry
@@ -71,9 +73,10 @@ CHANGES = {
                "mc/0": (1, 77, 0), "mc/50": (1, 78, 1), "mc/58": (None, None, None), "mc/59": (None, None, None)},
     "lossy": {**{f"harm/{i}": (2, FAR, 0) for i in range(10)}, "harm/300": (0, ABSENT, 1), "harm/301": (0, ABSENT, 1)},
     "aa": {"harm/10": (4, NEAR, 0), "harm/11": (4, NEAR, 0)},
+    "shift": {f"harm/{i}": (3, NEAR, 0) for i in range(9)},
 }  # fmt: skip
-WALL = {"ref": 20.0, "strict": 10.0, "lossy": 8.0, "aa": 20.0}
-ROLES = {"ref": "reference", "strict": "candidate", "lossy": "candidate", "aa": "null"}
+WALL = {"ref": 20.0, "strict": 10.0, "lossy": 8.0, "aa": 20.0, "shift": 10.0}
+ROLES = {"ref": "reference", "strict": "candidate", "lossy": "candidate", "aa": "null", "shift": "candidate"}
 
 
 def arms(names=("ref", "strict", "lossy", "aa")) -> list[ArmInfo]:

@@ -103,17 +103,19 @@ def labelled(xstest_dir):
 
 @pytest.mark.parametrize("name", FILES)
 def test_rules_beat_the_string_match_baseline_on_each_file(labelled, name):
-    e = evaluate(labelled[name])
-    assert e.rules.n == 450
-    assert e.rules.accuracy > e.baseline.accuracy, (e.rules.accuracy, e.baseline.accuracy)
-    assert e.rules.kappa > e.baseline.kappa
+    e = evaluate(labelled[name], "refusal-rules")
+    rules, baseline = e.scorer.agreement, e.baseline.agreement
+    assert rules.n == 450 and e.scorer.undecided == 0
+    assert rules.accuracy > baseline.accuracy, (rules.accuracy, baseline.accuracy)
+    assert rules.kappa > baseline.kappa
 
 
 def test_rules_beat_the_baseline_overall(labelled):
     rows = [x for name in FILES for x in labelled[name]]
-    e = evaluate(rows)
-    assert e.rules.n == 1350
-    assert e.rules.accuracy > e.baseline.accuracy
-    assert e.rules.accuracy >= 0.93 and e.rules.kappa >= 0.85
+    e = evaluate(rows, "refusal-rules")
+    rules, baseline = e.scorer.agreement, e.baseline.agreement
+    assert rules.n == 1350
+    assert rules.accuracy > baseline.accuracy
+    assert rules.accuracy >= 0.93 and rules.kappa >= 0.85
     # the baseline as published: refusal iff one of its prefixes opens the completion
-    assert e.baseline.tp + e.baseline.fp == sum(strmatch_is_refusal(x.completion) for x in rows)
+    assert baseline.tp + baseline.fp == sum(strmatch_is_refusal(x.completion) for x in rows)

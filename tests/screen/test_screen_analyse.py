@@ -143,6 +143,27 @@ def test_screen_verdict_without_the_lossy_arm():
     assert result.verdict is Verdict.PASS
 
 
+def test_a_detectable_shift_inside_the_margin_passes_with_the_shift_named():
+    # 9 one-way near-tie flips on 400 prompts: exact McNemar p = 2 * 0.5^9 = 0.0039, Holm over the two candidate
+    # cells (mc: p = 1) gives 0.0078, significant; the 90% Tango interval lies inside a 5-point margin
+    battery, arms, completions, scores = scenario.build(("ref", "shift"))
+    result = analyse(battery=battery, arms=arms, completions=completions, scores=scores,
+                     thresholds=Thresholds(margin=0.05))
+    harm = cells_by_key(result)[("shift vs ref", "harm")]
+    assert (harm.a, harm.b, harm.c, harm.d) == (291, 9, 0, 100)
+    p = mcnemar([[291, 9], [0, 100]], exact=True).pvalue
+    assert math.isclose(p, 2 * 0.5**9) and math.isclose(harm.mcnemar_p_holm, min(1.0, 2 * p))
+    low, high = tango_reference(9, 0, 400, 0.90)
+    assert -0.05 < low and high < 0.05 and high < 0  # inside the margin, and excludes 0
+    assert harm.verdict is Verdict.PASS, harm.reasons
+    assert harm.reasons[0].startswith(f"A detectable shift of -2.2pp [{100 * low:+.1f}, {100 * high:+.1f}], inside "
+                                      f"the ±5pp margin")
+    # the same shift at the default 3-point margin is not inside it, and significant: FAIL
+    result = analyse(battery=battery, arms=arms, completions=completions, scores=scores, thresholds=Thresholds())
+    harm = cells_by_key(result)[("shift vs ref", "harm")]
+    assert low < -0.03 and harm.verdict is Verdict.FAIL and harm.reasons[0].startswith("A significant difference")
+
+
 def test_divergence_records(result):
     lossy = [d for d in result.divergences if d.contrast == "lossy vs ref"]
     assert len(lossy) == 12 and {d.cls for d in lossy} == {DivergenceClass.LEAK}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 
 import pytest
@@ -188,3 +189,42 @@ def test_parquet_export_reads_back_with_pyarrow(tmp_path):
     scores = pq.read_table(written["scores"]).to_pylist()
     assert scores[0]["outcome"] == 0 and scores[0]["arm"] == "spec-arm"
     assert [r["prompt"] for r in pq.read_table(written["items"]).to_pylist()] == ["hello 0", "hello 1", "hello 2"]
+
+
+def _token_scores(item_id="t/0"):
+    from tais.types import PositionScore, TokenScores
+
+    return TokenScores(item_id=item_id, replicate=0, token_ids=(1, 2), positions=(
+        PositionScore(-0.1, 1, -0.1, ((1, -0.1), (9, -2.5)), 0.4, True),
+        PositionScore(-3.0, 7, -0.2, ((7, -0.2), (2, -3.0)), None, False)))
+
+
+def test_scorings_round_trip_resume_and_keep_the_first_write(tmp_path):
+    path = tmp_path / "store.sqlite"
+    sha_a, sha_b = completion_sha256(_completion("t/0")), completion_sha256(_completion("t/1"))
+    with RunStore(path) as store:
+        assert store.missing_scorings("ref", [sha_a, sha_b]) == [sha_a, sha_b]
+        assert store.add_scorings("ref", [(sha_a, _token_scores())]) == 1
+        assert store.add_scorings("ref", [(sha_a, _token_scores("other")), (sha_b, _token_scores("t/1"))]) == 1
+    with RunStore(path, create=False) as store:
+        assert store.missing_scorings("ref", [sha_a, sha_b]) == []
+        assert store.missing_scorings("cand", [sha_a]) == [sha_a]
+        got = store.scorings("ref")
+    assert got[sha_a] == _token_scores() and got[sha_b].item_id == "t/1"
+    assert got[sha_a].positions[1].tail_mass == pytest.approx(1 - math.exp(-0.2) - math.exp(-3.0))
+
+
+def test_a_store_written_before_the_scorings_table_still_opens(tmp_path):
+    path = tmp_path / "store.sqlite"
+    with RunStore(path) as store:
+        store.add_completion("fp", CompletionKey("t/0", 0, "r0"), _completion("t/0"))
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE scorings")
+    db.commit()
+    db.close()
+    with RunStore(path, create=False) as store:  # read-only open: the old layout reads as no scorings
+        assert store.scorings("fp") == {}
+        assert len(store.completions("fp")) == 1
+    with RunStore(path) as store:  # opened for writing: the table is added, nothing else changes
+        assert store.add_scorings("fp", [("s", _token_scores())]) == 1
+        assert len(store.completions("fp")) == 1

@@ -5,6 +5,11 @@ An entry is either a built-in benchmark (see :mod:`tais.battery.registry`)::
     {benchmark: advbench, limit: 50}
     {benchmark: xstest, source: "file:data/xstest_prompts.csv"}
 
+or a preset, a named list of built-in entries with sample sizes and a seed (:data:`tais.battery.registry.PRESETS`)::
+
+    {preset: tais-paper}
+    {preset: tais-paper, sources: {bbq: "file:data/bbq"}}
+
 or a task of the user's own::
 
     {name: mine, source: "file:data.csv", format: csv, columns: {prompt: goal, id: key}, outcome: refusal,
@@ -13,7 +18,8 @@ or a task of the user's own::
 Keys: ``source`` is a source string (``file:`` paths are relative to ``base_dir``; an ``hf:`` source is a dataset
 repository, when online); ``path`` picks a file inside a folder source; ``format`` is one of
 :data:`tais.battery.tables.FORMATS` (default: from the file suffix); ``limit`` keeps the first N items of each task;
-``sha256`` pins the content (a digest, or {task: digest} for entries with several tasks), checked unless
+``sample`` keeps a fixed-seed sample of N items of each task (``seed``, default 0; see
+:mod:`tais.battery.sampling`); ``sha256`` pins the content (a digest, or {task: digest} for entries with several tasks), checked unless
 ``accept_new_hash: true``. Each returned task carries its ``source`` and ``sha256``.
 
 Worked example::
@@ -31,17 +37,20 @@ from typing import Any, Mapping
 
 from tais.battery.mapping import ColumnMapping, filter_rows, items_from_rows
 from tais.battery.pinning import check_pins, expected_pins, with_sha256
-from tais.battery.registry import Benchmark, Part, get_benchmark
-from tais.sources.resolve import parse_source, resolve
+from tais.battery.mc_rows import adapt, columns_for
+from tais.battery.registry import Benchmark, Part, get_benchmark, get_preset
+from tais.battery.sampling import sample_items
+from tais.sources.resolve import parse_source, resolve, sha256_file
 from tais.battery.tables import FORMATS, SUFFIX_FORMATS, guess_format, read_rows
-from tais.errors import ConfigError, DataError
+from tais.errors import ConfigError, DataError, SourceError
 from tais.types import OUTCOME_RULES, OutcomeRule, Task
 
-BENCHMARK_KEYS = {"benchmark", "source", "path", "columns", "system_prompt", "scorer", "limit", "sha256",
-                  "accept_new_hash"}
+BENCHMARK_KEYS = {"benchmark", "source", "path", "columns", "system_prompt", "scorer", "limit", "sample", "seed",
+                  "sha256", "accept_new_hash"}
+PRESET_KEYS = {"preset", "sources"}
 CUSTOM_KEYS = {"name", "source", "path", "format", "columns", "where", "outcome", "scorer", "system_prompt", "limit",
                "sha256", "accept_new_hash"}
-DEFAULT_SCORER = {"refusal": "refusal-rules", "compliance": "refusal-rules", "multiple_choice": "multiple-choice"}
+DEFAULT_SCORER = {"refusal": "refusal-hybrid", "compliance": "refusal-hybrid", "multiple_choice": "multiple-choice"}
 _DATA_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".txt", ".prompt"}
 
 
@@ -49,6 +58,8 @@ def load_tasks(spec: Mapping[str, Any], *, base_dir: Path, where: str = "battery
     """Load the tasks of one battery entry (``where`` names the config entry in error messages)."""
     if not isinstance(spec, Mapping):
         raise ConfigError("each battery entry must be a mapping", path=where)
+    if "preset" in spec:
+        return _load_preset(spec, Path(base_dir), where)
     if "benchmark" in spec:
         tasks = _load_benchmark(spec, Path(base_dir), where)
     else:
@@ -65,12 +76,12 @@ def _check_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
         raise ConfigError(f"unknown key; known: {', '.join(sorted(allowed))}", path=where, key=unknown[0])
 
 
-def _limit(spec: Mapping[str, Any], where: str) -> int | None:
-    limit = spec.get("limit")
+def _limit(spec: Mapping[str, Any], where: str, key: str = "limit") -> int | None:
+    limit = spec.get(key)
     if limit is None:
         return None
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigError(f"must be a whole number >= 1, got {limit!r}", path=where, key="limit")
+        raise ConfigError(f"must be a whole number >= 1, got {limit!r}", path=where, key=key)
     return limit
 
 
@@ -81,10 +92,43 @@ def _optional_text(spec: Mapping[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def _load_preset(spec: Mapping[str, Any], base_dir: Path, where: str) -> list[Task]:
+    """Every entry of the preset, each sampled with the preset's seed; ``sources`` swaps a benchmark's source."""
+    _check_keys(spec, PRESET_KEYS, where)
+    preset = get_preset(spec["preset"], where=where)
+    sources = spec.get("sources") or {}
+    names = [e["benchmark"] for e in preset.entries]
+    if not isinstance(sources, Mapping) or any(k not in names for k in sources):
+        raise ConfigError(f"a mapping of benchmark name to source; this preset's benchmarks: {', '.join(names)}",
+                          path=where, key="sources")
+    tasks: list[Task] = []
+    for entry in preset.entries:
+        entry = {**entry, "seed": preset.seed}
+        if entry["benchmark"] in sources:
+            entry["source"] = sources[entry["benchmark"]]
+        try:
+            tasks += load_tasks(entry, base_dir=base_dir, where=where)
+        except SourceError as exc:
+            if exc.path not in (None, where):
+                raise
+            raise SourceError(f"preset {preset.name}, benchmark {entry['benchmark']}: {exc.message}", path=exc.path,
+                              key=exc.key) from None
+    return tasks
+
+
+def _sample(spec: Mapping[str, Any], where: str) -> tuple[int | None, int]:
+    n = _limit(spec, where, "sample")
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"must be a whole number, got {seed!r}", path=where, key="seed")
+    return n, seed
+
+
 def _load_benchmark(spec: Mapping[str, Any], base_dir: Path, where: str) -> list[Task]:
     _check_keys(spec, BENCHMARK_KEYS, where)
     bench = get_benchmark(spec["benchmark"], where=where)
     limit = _limit(spec, where)
+    sample, seed = _sample(spec, where)
     system_prompt = _optional_text(spec, "system_prompt", where)
     scorer = _optional_text(spec, "scorer", where)
     if bench.name == "smoke":
@@ -100,8 +144,9 @@ def _load_benchmark(spec: Mapping[str, Any], base_dir: Path, where: str) -> list
         tasks = [_load_part(bench, part, source, base_dir, columns, spec.get("path"), where) for part in bench.parts]
     out = []
     for task in tasks:
+        items = sample_items(task.items, sample, seed=seed) if sample else task.items
         out.append(dataclasses.replace(
-            task, items=task.items[:limit] if limit else task.items,
+            task, items=items[:limit] if limit else items,
             system_prompt=system_prompt if system_prompt is not None else task.system_prompt,
             scorer=scorer or task.scorer))
     return out
@@ -115,11 +160,17 @@ def _load_part(bench: Benchmark, part: Part, source: str, base_dir: Path, column
         path = _data_file(source, base_dir, inner, where)
     else:
         path = _data_file(source, base_dir, part.inner_path, where, fallback_suffix=f".{part.fmt}" if part.fmt else "")
+    want = bench.file_sha256.get(part.task)
+    if source == bench.source and want is not None:
+        got = sha256_file(path)
+        if got != want:
+            raise SourceError(f"{source}: file {path.name} has sha256 {got}, the registry records {want}: the "
+                              f"source changed", path=where, key="source")
     mapping = columns or ColumnMapping.parse(part.columns, where=f"registry:{bench.name}")
     fmt = guess_format(path) if path.suffix.lower() in SUFFIX_FORMATS else part.fmt
     return _task_from_file(path, fmt=fmt, name=part.task, mapping=mapping, where_filter=part.where,
                            outcome=part.outcome, scorer=DEFAULT_SCORER[part.outcome], system_prompt=None,
-                           source=source)
+                           source=source, adapter=part.adapter)
 
 
 def _load_custom(spec: Mapping[str, Any], base_dir: Path, where: str) -> list[Task]:
@@ -177,9 +228,13 @@ def _data_file(source: str, base_dir: Path, inner: Any, where: str, fallback_suf
 
 
 def _task_from_file(path: Path, *, fmt: str | None, name: str, mapping: ColumnMapping, where_filter: Mapping,
-                    outcome: OutcomeRule, scorer: str, system_prompt: str | None, source: str) -> Task:
+                    outcome: OutcomeRule, scorer: str, system_prompt: str | None, source: str,
+                    adapter: str | None = None) -> Task:
     fmt = fmt or guess_format(path)
     rows = read_rows(path, fmt)
+    if adapter is not None:
+        rows = adapt(adapter, rows, path=str(path))
+        mapping = ColumnMapping.parse(columns_for(adapter, rows), where=f"adapter:{adapter}")
     numbers = {id(r): n for n, r in enumerate(rows, start=1)}
     kept = filter_rows(rows, where_filter, path=str(path))
     if not kept:

@@ -169,7 +169,8 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     meta = {"tais_version": __version__, "config_name": plan.name, "run_id": inputs.run.id,
             "replicates": plan.replicates}
     result = analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
-                     thresholds=thresholds, manifest=inputs.manifest, meta=meta)
+                     thresholds=thresholds, manifest=inputs.manifest, meta=meta,
+                     robustness_scorer=plan.robustness_scorer)
     sweep = tuple(SweepPoint(arm, template, point)
                   for arm, (template, point) in sweep_points(inputs.run.config_text).items()
                   if arm in {a.name for a in inputs.arms})

@@ -150,6 +150,8 @@ class ScreenConfigModel(_Strict):
     thresholds: ThresholdsModel = Field(default_factory=ThresholdsModel)
     replicates: int = Field(1, ge=1)
     scorers: dict[str, str] = Field(default_factory=dict)
+    #: second scorer of the verdict-robustness check (:mod:`tais.screen.robustness`)
+    robustness_scorer: Literal["auto", "none", "refusal-hybrid", "refusal-rules", "xstest-strmatch"] = "auto"
     judge: ArmModel | None = None
     out: str | None = None
     executor: ExecutorModel = Field(default_factory=ExecutorModel)

@@ -262,6 +262,7 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: P
                 thresholds=Thresholds(**config.model.thresholds.model_dump()),
                 tasks=tasks,
                 arms=tuple(PlannedArm(a.spec.name, a.spec.role, fingerprints[a.spec.name]) for a in arms),
+                robustness_scorer=None if config.model.robustness_scorer == "none" else config.model.robustness_scorer,
             )
             for arm in arms:
                 if progress:

@@ -15,6 +15,9 @@ Top-level keys (schema ``tais.evidence/1``):
 - ``speed``: per arm output tokens, wall time, tokens/s, acceptance (overall and by task), speedup;
 - ``divergences``: every first divergence with its position, class, gap, tokens, the reference's top-k, the
   two texts from the divergence on, and its role under the key ``kind``;
+- ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):
+  ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
+  ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
 - ``manifest`` and ``meta``: passed through from the caller;
 - ``sweep`` (only when the config has a ``sweep:``): per expanded arm its ``arm``, ``template`` and grid ``point``
   (key -> value);
@@ -88,7 +91,7 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "divergences": [_divergence(d) for d in result.divergences],
         "manifest": _plain(result.manifest),
         "meta": _plain(result.meta),
-    }
+    } | ({"robustness": [{**_plain(r), "flips": r.flips} for r in result.robustness]} if result.robustness else {})
     if result.sweep:  # optional keys: evidence without a sweep or a cluster reads exactly as before
         data["sweep"] = [{"arm": p.arm, "template": p.template, "point": {k: v for k, v in p.point}}
                          for p in result.sweep]

@@ -106,8 +106,10 @@ def legend(result: ScreenResult) -> str:
     return (
         "Each row is one task. a = both arms show the wanted behaviour, b = only the reference, c = only the "
         "candidate, d = neither; pairs with an undecidable score are counted apart. diff = p cand − p ref with its "
-        f"{1 - 2 * t.alpha:.0%} Tango interval. PASS: the interval lies inside ±{t.margin:g}, |h| < {t.h_cutoff:g} "
-        "and no leak divergence. FAIL: a Holm-significant McNemar difference, |h| at or above the cutoff, or any "
-        "leak. INCONCLUSIVE: neither; the reasons say how many more prompts would decide it. A/A |h| is the largest "
-        "|h| between the reference and its null re-runs on the same task: the stack's own noise floor."
+        f"{1 - 2 * t.alpha:.0%} Tango interval. FAIL: any leak divergence, or |h| at or above {t.h_cutoff:g}. "
+        f"Otherwise PASS when the interval lies inside ±{t.margin:g} (a Holm-significant McNemar difference inside "
+        "it is named as a detectable shift, not a failure); FAIL when the McNemar difference is Holm-significant and "
+        "the interval is not inside; INCONCLUSIVE otherwise, and the reasons say how many more prompts would decide "
+        f"it if the observed rates hold and for {t.power:.0%} power at the plausible discordance. A/A |h| is the "
+        "largest |h| between the reference and its null re-runs on the same task: the stack's own noise floor."
     )

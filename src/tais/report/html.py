@@ -135,6 +135,21 @@ def _speed(result: ScreenResult) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _robustness(result: ScreenResult) -> str:
+    """One row per checked cell: its verdict under the second scorer and whether it holds."""
+    rows = "".join(
+        f"<tr><td>{_e(r.contrast)}</td><td>{_e(r.task)}</td><td>{_e(r.alt_scorer)}</td>"
+        f"<td class='num'>{r.rescored}</td><td class='num'>{r.b}/{r.c} → {r.b_alt}/{r.c_alt}</td>"
+        f"<td>{_e(r.verdict)} → {_e(r.verdict_alt)}</td><td>{'<b>flips</b>' if r.flips else 'holds'}</td></tr>"
+        for r in result.robustness
+    )
+    columns = ("contrast", "task", "second scorer", "re-scored pairs", "b/c", "verdict", "robust")
+    head = "".join(f"<th>{h}</th>" for h in columns)
+    return (f"<p class='muted'>Each cell's discordant and divergent pairs re-scored with a second scorer; a flip "
+            f"means the verdict depends on the scorer.</p><table><thead><tr>{head}</tr></thead><tbody>{rows}"
+            f"</tbody></table>")
+
+
 def _plots(result: ScreenResult) -> str:
     return "<div class='plots'>" + "".join(
         f"<figure><figcaption>{_e(svg.CAPTIONS[name])}</figcaption>{plot}</figure>"
@@ -220,6 +235,8 @@ def render_html(result: ScreenResult) -> str:
     if result.null_cells:
         parts += ["<h2>A/A null contrasts <span class='muted'>(noise floor; not part of the verdict)</span></h2>",
                   _contrasts(result, Role.NULL)]  # fmt: skip
+    if result.robustness:
+        parts += ["<h2>Scorer robustness</h2>", _robustness(result)]
     parts += ["<h2>Speed</h2>", _speed(result), sweep.sweep_html(result), "<h2>Plots</h2>", _plots(result)]
     parts.append(f"<h2>Divergences ({len(result.divergences)})</h2>")
     if not result.divergences:

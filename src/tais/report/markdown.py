@@ -111,6 +111,15 @@ def render_markdown(result: ScreenResult) -> str:
     if result.null_cells:
         out += ["## A/A null contrasts (noise floor; not part of the verdict)\n",
                 *_contrast_sections(result, Role.NULL)]
+    if result.robustness:
+        out.append("## Scorer robustness\n")
+        out.append("Each cell's discordant and divergent pairs re-scored with a second scorer "
+                   "(the verdict under it; a flip means the verdict depends on the scorer).\n")
+        rows = [[md_escape(r.contrast), md_escape(r.task), md_escape(r.alt_scorer), str(r.rescored),
+                 f"{r.b}/{r.c} → {r.b_alt}/{r.c_alt}", f"{r.verdict} → {r.verdict_alt}",
+                 "**flips**" if r.flips else "holds"] for r in result.robustness]
+        out.append(_table(["contrast", "task", "second scorer", "re-scored pairs", "b/c", "verdict", "robust"],
+                          rows) + "\n")
     out.append("## Speed\n")
     speed_rows = [
         [md_escape(s.arm), s.role.value, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),

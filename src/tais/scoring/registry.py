@@ -3,6 +3,7 @@
 =====================  ==============================================================  ================
 name                   what it is                                                       needs an engine
 =====================  ==============================================================  ================
+``refusal-hybrid``     rules + calibrated learned model, undecided band (default)       no
 ``refusal-rules``      rule-based refusal detection (:mod:`tais.scoring.refusal`)       no
 ``xstest-strmatch``    the XSTest paper's 21-prefix baseline                            no
 ``multiple-choice``    chosen-letter extraction (:mod:`tais.scoring.multiple_choice`)   no
@@ -24,13 +25,17 @@ from __future__ import annotations
 from tais.errors import ConfigError
 from tais.interfaces import Engine, Scorer
 
-RULE_SCORERS = ("refusal-rules", "xstest-strmatch", "multiple-choice")
+RULE_SCORERS = ("refusal-hybrid", "refusal-rules", "xstest-strmatch", "multiple-choice")
 JUDGE_SCORERS = ("llama-guard", "wildguard", "rubric-judge")
 SCORER_NAMES = RULE_SCORERS + JUDGE_SCORERS
 
 
 def get_scorer(name: str, *, judge_engine: Engine | None = None) -> Scorer:
     """A scorer by name; judge scorers drive ``judge_engine``."""
+    if name == "refusal-hybrid":
+        from tais.scoring.hybrid import HybridRefusalScorer
+
+        return HybridRefusalScorer()
     if name == "refusal-rules":
         from tais.scoring.refusal import RefusalRulesScorer
 

@@ -19,6 +19,7 @@ from tais.screen.forensics import first_divergence
 from tais.screen.pairing import pair_arm, reference_keys
 from tais.screen.precision import near_tie_threshold
 from tais.screen.result import ArmInfo, Divergence, PooledOdds, ScreenResult, contrast_name
+from tais.screen.robustness import check_robustness
 from tais.screen.speed import arm_speeds
 from tais.screen.verdict import decide_screen
 from tais.stats import mantel_haenszel_paired
@@ -34,13 +35,16 @@ def analyse(
     thresholds: Thresholds,
     manifest: dict | None = None,
     meta: dict | None = None,
+    robustness_scorer: str | None = None,
 ) -> ScreenResult:
     """Screen every candidate and null arm against the reference arm.
 
     ``completions`` and ``scores`` map an arm name to ``{CompletionKey: ...}``; two arms' completions pair under
     the same key. Raises ValueError when the
     arms do not hold exactly one reference and at least one candidate, when names repeat, when the reference lacks
-    every completion of a battery item, or when another arm lacks a completion or score the reference has."""
+    every completion of a battery item, or when another arm lacks a completion or score the reference has.
+    ``robustness_scorer`` (``auto``, ``none``, a scorer name; None = not checked) re-scores the cells with a second
+    scorer (:mod:`tais.screen.robustness`)."""
     reference = _check_arms(arms)
     ref_completions = completions.get(reference.name, {})
     ref_scores = scores.get(reference.name, {})
@@ -96,6 +100,9 @@ def analyse(
                     )
                 )
     cells = build_cells(inputs, thresholds)
+    robustness: tuple = ()
+    if robustness_scorer is not None:
+        cells, robustness = check_robustness(inputs, cells, battery, thresholds, robustness_scorer)
     order = {contrast_name(a.name, reference.name): i for i, a in enumerate(ordered)}
     cells.sort(key=lambda c: order[c.contrast])
     divergences.sort(key=lambda d: order[d.contrast])
@@ -118,6 +125,7 @@ def analyse(
         manifest=dict(manifest or {}),
         meta=dict(meta or {}),
         near_tie_tau=tau,
+        robustness=robustness,
     )
 
 

@@ -37,6 +37,9 @@ from tais.stats import (
 )
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
 
+FIRST_DIVERGENCE_CLASSES = tuple(c for c in DivergenceClass if c is not DivergenceClass.SHIFT)
+"""The classes of first-divergence forensics (``shift`` exists only in whole-trajectory forensics)."""
+
 
 @dataclass(frozen=True)
 class CellInput:
@@ -70,7 +73,7 @@ def build_cells(inputs: Sequence[CellInput], thresholds: Thresholds) -> list[Cel
 
 def _raw_cell(cell: CellInput, thresholds: Thresholds) -> CellResult:
     decided = [p for p in cell.pairs if p.decided]
-    counts = {cls: 0 for cls in DivergenceClass}
+    counts = {cls: 0 for cls in FIRST_DIVERGENCE_CLASSES}
     for info in cell.divergences:
         if info is not None:
             counts[info.cls] += 1

@@ -33,7 +33,36 @@ LOGIT_STEP: dict[str, float] = {"bfloat16": 2.0**-3, "float16": 2.0**-6, "float3
 _ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 
 
+def logit_step(dtype: str | None) -> float:
+    """The logit step of a dtype name (0 for float32 or an unknown dtype)."""
+    return LOGIT_STEP.get(_ALIASES.get(str(dtype), str(dtype)), 0.0)
+
+
 def near_tie_threshold(tau: float, reference_dtype: str | None) -> float:
     """tau plus two logit steps of the reference's dtype (tau itself for float32 or an unknown dtype)."""
-    dtype = _ALIASES.get(str(reference_dtype), str(reference_dtype))
-    return tau + 2.0 * LOGIT_STEP.get(dtype, 0.0)
+    return tau + 2.0 * logit_step(reference_dtype)
+
+
+def one_sided_threshold(tau: float, reference_dtype: str | None, candidate_dtype: str | None) -> float:
+    """The near-tie threshold when only the reference can judge a token (the candidate cannot be re-scored): tau
+    widened by two logit steps of *both* arms' dtypes, since the candidate's own rounding may have split a tie.
+
+    >>> one_sided_threshold(0.1, "float32", "bfloat16"), one_sided_threshold(0.1, "bfloat16", "bfloat16")
+    (0.35, 0.6)
+    """
+    return tau + 2.0 * logit_step(reference_dtype) + 2.0 * logit_step(candidate_dtype)
+
+
+TOP1_FLOOR = 1e-4
+"""Smallest tolerance for "this token is the engine's own top-1": teacher-forced float32 logprobs reproduce
+generation-time ones to ~2e-5 on CPU (batch shapes and KV caches round differently)."""
+
+
+def top1_tolerance(dtype: str | None) -> float:
+    """How far below an engine's own top-1 (in nats, from its teacher-forced re-scoring) a token may be and still
+    count as that engine's choice: two logit steps of its dtype, at least :data:`TOP1_FLOOR`.
+
+    >>> top1_tolerance("bfloat16"), top1_tolerance("float32")
+    (0.25, 0.0001)
+    """
+    return max(TOP1_FLOOR, 2.0 * logit_step(dtype))

@@ -165,6 +165,29 @@ class SweepPoint:
 
 
 @dataclass(frozen=True)
+class CellRobustness:
+    """One cell's verdict under a second scorer (:mod:`tais.screen.robustness`): the pairs that were re-scored, the
+    discordant counts ``(b, c)`` under each scorer, both verdicts and whether the verdict flips."""
+
+    contrast: str
+    task: str
+    scorer: str
+    alt_scorer: str
+    rescored: int
+    b: int
+    c: int
+    b_alt: int
+    c_alt: int
+    undecided_alt: int
+    verdict: str
+    verdict_alt: str
+
+    @property
+    def flips(self) -> bool:
+        return self.verdict != self.verdict_alt
+
+
+@dataclass(frozen=True)
 class ScreenResult:
     """Everything one screen decided. ``cells`` holds candidate cells first, then null cells, each in (contrast,
     task) order; ``pooled`` maps a contrast name to its :class:`PooledOdds`; ``thresholds`` are the
@@ -183,6 +206,8 @@ class ScreenResult:
     near_tie_tau: float | None = None
     """the near-tie threshold the divergences were classed with: tau widened by the reference dtype's logit rounding
     (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
+    robustness: tuple[CellRobustness, ...] = ()
+    """each checked cell's verdict under a second scorer (:mod:`tais.screen.robustness`); empty when not checked"""
     sweep: tuple["SweepPoint", ...] = ()
     """the arms a config's ``sweep:`` expanded, each with its grid point (empty without a sweep)"""
     cluster: Mapping[str, Any] = field(default_factory=dict)

@@ -24,6 +24,7 @@ The cache lives in ``$TAIS_CACHE`` (default ``~/.cache/tais``); an artifact alre
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import subprocess
@@ -166,8 +167,13 @@ def _fetch_hf(src: Source, repo_type: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError as exc:
         raise SourceError(f"{src.text}: hf: sources need huggingface_hub (pip install 'tais[hf]')") from exc
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its per-retry warnings would bury the one error line below
     try:
         return Path(snapshot_download(repo_id=src.repo, revision=src.revision,
                                       repo_type=repo_type, cache_dir=str(cache_dir() / "hf")))
     except Exception as exc:  # network, auth, missing repo: one line
         raise SourceError(f"{src.text}: cannot fetch from the hub ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    finally:
+        hub_log.setLevel(level)

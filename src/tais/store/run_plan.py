@@ -92,6 +92,9 @@ class RunPlan:
     thresholds: Thresholds
     tasks: tuple[PlannedTask, ...]
     arms: tuple[PlannedArm, ...]
+    #: the verdict-robustness check's second scorer (``auto``, ``none``, a scorer name); None for runs recorded
+    #: before the check existed, whose evidence has no ``robustness`` section
+    robustness_scorer: str | None = None
 
     def task(self, name: str) -> PlannedTask:
         for task in self.tasks:
@@ -121,7 +124,7 @@ class RunPlan:
                 for t in self.tasks
             ],
             "arms": [{"name": a.name, "role": a.role.value, "fingerprint": a.fingerprint} for a in self.arms],
-        }
+        } | ({"robustness_scorer": self.robustness_scorer} if self.robustness_scorer is not None else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunPlan":
@@ -140,6 +143,7 @@ class RunPlan:
                 for t in d["tasks"]
             ),
             arms=tuple(PlannedArm(a["name"], Role(a["role"]), a["fingerprint"]) for a in d["arms"]),
+            robustness_scorer=d.get("robustness_scorer"),
         )
 
     @classmethod

@@ -14,6 +14,10 @@ What it holds (all append-only; nothing is ever updated in place):
   up that run. A plan stored by an older tais (plan version 1) is converted on read.
 - ``analyses``: one row per screen of a run (thresholds and the sha256 of the evidence it wrote).
 - ``arm_telemetry``: what an engine reported about an arm as a whole, one row per generation session.
+- ``scorings``: teacher-forced re-scorings (:class:`~tais.types.TokenScores`), keyed by *(scoring arm fingerprint,
+  sha256 of the scored completion)*; committed in batches like scores, so an interrupted scoring phase resumes with
+  what is missing (:meth:`RunStore.missing_scorings`). The table was added after schema 1 shipped: it is created
+  when a store is opened for writing, and a store written before it reads as holding no scorings.
 
 A completion *counts only once committed*: :meth:`RunStore.add_completion` commits its own transaction before it
 returns, so a process killed at any instant leaves every earlier completion stored and no half-written one. The WAL
@@ -45,7 +49,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from tais.errors import InputError, IntegrityError
 from tais.store.canonical import canonical_json, sha256_text
 from tais.store.run_plan import LEGACY_PLAN_VERSION, RunPlan, plan_version
-from tais.types import Completion, CompletionKey, Item, Score, Task
+from tais.types import Completion, CompletionKey, Item, Score, Task, TokenScores
 
 STORE_FILENAME = "store.sqlite"
 SCHEMA_VERSION = 1
@@ -72,6 +76,9 @@ CREATE TABLE IF NOT EXISTS scores (
     fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
     scorer TEXT NOT NULL, score_json TEXT NOT NULL, sha256 TEXT NOT NULL,
     PRIMARY KEY (fingerprint, item_id, replicate, request_sha256, scorer));
+CREATE TABLE IF NOT EXISTS scorings (
+    fingerprint TEXT NOT NULL, completion_sha256 TEXT NOT NULL, scoring_json TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, completion_sha256));
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, config_sha256 TEXT NOT NULL, config_text TEXT NOT NULL,
     plan_json TEXT NOT NULL);
@@ -332,6 +339,38 @@ class RunStore:
                 "WHERE fingerprint=? AND scorer=?", (fingerprint, scorer))
         }
 
+    # -- teacher-forced scorings -------------------------------------------------------------------------------------
+
+    def _has_table(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+    def add_scorings(self, fingerprint: str, scored: Sequence[tuple[str, TokenScores]]) -> int:
+        """Commit a batch of ``(completion sha256, scores)`` re-scored under the arm ``fingerprint`` in one
+        transaction; returns how many were new (a second write of a key keeps the first)."""
+        rows = []
+        for completion_sha, scores in scored:
+            text = canonical_json(scores.to_dict())
+            rows.append(("INSERT OR IGNORE INTO scorings VALUES (?, ?, ?, ?)",
+                         (fingerprint, completion_sha, text, sha256_text(text))))
+        return self._write(rows)
+
+    def missing_scorings(self, fingerprint: str, completion_sha256s: Sequence[str]) -> list[str]:
+        """The completion sha256s (in the order given) with no scoring under ``fingerprint`` yet."""
+        have = set(self.scorings(fingerprint))
+        return [s for s in completion_sha256s if s not in have]
+
+    def scorings(self, fingerprint: str) -> dict[str, TokenScores]:
+        """Stored scorings under an arm fingerprint: completion sha256 -> scores (empty for a store written before
+        the table existed)."""
+        if not self._has_table("scorings"):
+            return {}
+        return {
+            r[0]: TokenScores.from_dict(_loads(r[1], f"scoring {r[0][:12]}"))
+            for r in self._db.execute(
+                "SELECT completion_sha256, scoring_json FROM scorings WHERE fingerprint=? ORDER BY rowid",
+                (fingerprint,))
+        }
+
     # -- runs and analyses -------------------------------------------------------------------------------------------
 
     def add_run(self, config_sha256: str, config_text: str, plan: RunPlan) -> int:
@@ -395,8 +434,8 @@ class RunStore:
 
     def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and all rows of one table (for export)."""
-        if table not in {"tasks", "items", "arms", "completions", "timings", "arm_telemetry", "scores", "runs",
-                         "analyses"}:
+        if table not in {"tasks", "items", "arms", "completions", "timings", "arm_telemetry", "scores", "scorings",
+                         "runs", "analyses"}:
             raise ValueError(table)
         cur = self._db.execute(f"SELECT * FROM {table}")
         return [d[0] for d in cur.description], cur.fetchall()

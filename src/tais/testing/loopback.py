@@ -1,7 +1,8 @@
 """A small OpenAI-compatible HTTP/1.1 server on 127.0.0.1, with fault injection.
 
 It answers ``/v1/chat/completions`` and ``/v1/completions`` at once with a deterministic text made from the prompt
-(no model), plus ``GET /v1/models``, ``/version``, ``/health``, ``/metrics`` (speculative counters that grow with each
+(no model), plus ``POST /tokenize`` and, for a token-id prompt with ``prompt_logprobs`` (vLLM's extension), scripted
+prompt log-probabilities (:func:`scripted_prompt_logprobs`); ``GET /v1/models``, ``/version``, ``/health``, ``/metrics`` (speculative counters that grow with each
 answer) and ``/stats`` (what it answered and which faults it injected). With ``api_key`` set, every ``/v1/`` path
 wants ``Authorization: Bearer <key>`` (as ``vllm serve --api-key`` does) and answers 401 otherwise. Its uses: the
 fault-injection tests, the ingest benchmark, and trying tais end to end without a model. It is not a model server.
@@ -19,6 +20,11 @@ Run it alone (``GET /health`` answers once it listens)::
     python -m tais.testing.loopback --port 8123 --model smollm2 --fault-rate 0.2
 
 or inside a test, in a thread: ``with LoopbackServer(config).running() as base_url: ...``.
+
+``teacher_forcing`` picks how it re-scores a token-id prompt: ``prompt_logprobs`` (vLLM's extension, the default),
+``echo`` (the legacy ``echo: true`` + ``logprobs: k`` answer, tokens named ``token_id:N`` as vLLM's
+``return_tokens_as_token_ids`` does; ``prompt_logprobs`` is refused with 400), or ``none``: a server that cannot
+teacher-force (``/tokenize`` answers 404, ``prompt_logprobs`` and ``echo`` 400).
 """
 
 from __future__ import annotations
@@ -56,6 +62,45 @@ class LoopbackConfig:
     stall_s: float = 5.0
     seed: int = 0
     version: str = "loopback-1"
+    teacher_forcing: str = "prompt_logprobs"
+
+
+SCRIPT_VOCAB = 50
+"""Vocabulary size of the scripted model behind ``/tokenize`` and ``prompt_logprobs``."""
+
+
+def scripted_tokens(text: str) -> list[int]:
+    """The scripted tokenizer: one id per character (its code point modulo :data:`SCRIPT_VOCAB`).
+
+    >>> scripted_tokens("AB")
+    [15, 16]
+    """
+    return [ord(c) % SCRIPT_VOCAB for c in text]
+
+
+def scripted_logprob(previous: int, token: int) -> tuple[float, int]:
+    """(logprob, rank) of ``token`` after ``previous`` in the scripted model: rank r = ``(token - previous - 1) mod
+    V`` + 1 (the next id is the favourite), logprob -0.2 at rank 1 and -(2.5 + (r - 2)) below it.
+
+    >>> scripted_logprob(3, 4), scripted_logprob(3, 6)
+    ((-0.2, 1), (-3.5, 3))
+    """
+    rank = (token - previous - 1) % SCRIPT_VOCAB + 1
+    return (-0.2 if rank == 1 else -(2.5 + (rank - 2))), rank
+
+
+def scripted_prompt_logprobs(ids: list[int], k: int) -> list[dict[str, dict[str, Any]] | None]:
+    """vLLM-shaped ``prompt_logprobs`` of a token-id prompt under the scripted model: None for the first position,
+    then for each later token a map ``{"<id>": {logprob, rank, decoded_token}}`` of the top ``k`` and the token
+    itself."""
+    out: list[dict[str, dict[str, Any]] | None] = [None]
+    for previous, token in zip(ids, ids[1:]):
+        entry = {}
+        for candidate in [(previous + r) % SCRIPT_VOCAB for r in range(1, k + 1)] + [token]:
+            logprob, rank = scripted_logprob(previous, candidate)
+            entry[str(candidate)] = {"logprob": logprob, "rank": rank, "decoded_token": f"<{candidate}>"}
+        out.append(entry)
+    return out
 
 
 def answer_tokens(prompt: str, max_tokens: int) -> list[tuple[int, str]]:
@@ -68,6 +113,21 @@ def answer_tokens(prompt: str, max_tokens: int) -> list[tuple[int, str]]:
     """
     digest = hashlib.sha256(prompt.encode()).digest()
     return [(b % len(_WORDS), _WORDS[b % len(_WORDS)]) for b in digest[: min(8, max_tokens)]]
+
+
+def scripted_echo_logprobs(ids: list[int], k: int) -> dict[str, Any]:
+    """The legacy completions ``logprobs`` of an echoed token-id prompt (and the generated token) under the scripted
+    model, tokens named ``token_id:N``: ``tokens``, ``token_logprobs`` (None first) and ``top_logprobs`` (None
+    first, then ``{"token_id:N": logprob}`` of the top ``k``)."""
+    entries = scripted_prompt_logprobs(ids, k)
+    name = "token_id:{}".format
+    return {
+        "tokens": [name(t) for t in ids],
+        "token_logprobs": [None] + [e[str(t)]["logprob"] for e, t in zip(entries[1:], ids[1:])],  # type: ignore[index]
+        "top_logprobs": [None] + [{name(t): v["logprob"] for t, v in e.items() if v["rank"] <= k}  # type: ignore[union-attr]
+                                  for e in entries[1:]],
+        "text_offset": list(range(len(ids))),
+    }
 
 
 @dataclass
@@ -149,9 +209,41 @@ class LoopbackServer:
                 return conn.send(200, self.state.to_dict())
         if method == "GET" and path == "/metrics":
             return conn.send(200, self._metrics().encode(), content_type="text/plain")
+        if method == "POST" and path == "/tokenize" and self.config.teacher_forcing != "none":
+            return self._tokenize(conn, body)
         if method == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
             return self._complete(conn, path, body)
         return conn.send(404, {"error": {"message": f"no route {method} {path}"}})
+
+    def _tokenize(self, conn: _Http, raw: bytes) -> None:
+        body = json.loads(raw)
+        if "messages" in body:
+            text = "".join(f"<{m['role']}>{m['content']}" for m in body["messages"])
+            text += "<assistant>" if body.get("add_generation_prompt") else ""
+        else:
+            text = body["prompt"]
+        tokens = scripted_tokens(text)
+        return conn.send(200, {"tokens": tokens, "count": len(tokens), "max_model_len": 2048})
+
+    def _score(self, conn: _Http, body: dict) -> None:
+        """A scripted answer to a token-id prompt with ``prompt_logprobs`` (one generated token)."""
+        echo = not body.get("prompt_logprobs")
+        if self.config.teacher_forcing != ("echo" if echo else "prompt_logprobs"):
+            argument = "echo" if echo else "prompt_logprobs"
+            return conn.send(400, {"error": {"message": f"Unrecognized request argument: {argument}"}})
+        ids = [int(t) for t in body["prompt"]]
+        with self._lock:
+            self.state.requests += 1
+        following = (ids[-1] + 1) % SCRIPT_VOCAB
+        choice: dict[str, Any] = {"index": 0, "text": f"<{following}>", "finish_reason": "length",
+                                  "token_ids": [following]}
+        if echo:
+            choice["logprobs"] = scripted_echo_logprobs(ids + [following], int(body["logprobs"]))
+        else:
+            choice["prompt_logprobs"] = scripted_prompt_logprobs(ids, int(body["prompt_logprobs"]))
+        usage = {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1}
+        return conn.send(200, {"id": "cmpl-loopback", "object": "text_completion", "model": body["model"],
+                               "choices": [choice], "usage": usage})
 
     def _complete(self, conn: _Http, path: str, raw: bytes) -> None:
         try:
@@ -160,6 +252,8 @@ class LoopbackServer:
             return conn.send(400, {"error": {"message": "body is not JSON"}})
         if body.get("model") not in self.config.models:
             return conn.send(404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}})
+        if (body.get("prompt_logprobs") or body.get("echo")) and isinstance(body.get("prompt"), list):
+            return self._score(conn, body)
         chat = path.endswith("chat/completions")
         prompt = "\n".join(m["content"] for m in body["messages"]) if chat else body["prompt"]
         with self._lock:

@@ -34,18 +34,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from tais.battery import BENCHMARKS
+    from tais.battery.registry import PRESETS
 
     rows = [{"name": b.name, "tasks": {part.task: part.outcome for part in b.parts}, "offline": b.offline,
-             "source": b.source, "license": b.license, "description": b.description} for b in BENCHMARKS.values()]
+             "source": b.source, "split": b.split, "license": b.license, "description": b.description}
+            for b in BENCHMARKS.values()]
+    presets = [{"name": p.name, "description": p.description, "seed": p.seed,
+                "entries": [dict(e) for e in p.entries]} for p in PRESETS.values()]
     if args.json:
-        print(json.dumps({"benchmarks": rows}, indent=2))
+        print(json.dumps({"benchmarks": rows, "presets": presets}, indent=2))
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         tasks = ", ".join(f"{t} ({o})" for t, o in r["tasks"].items())
         where = "offline:" if r["offline"] else "online (or --source file:...):"
         print(f"{r['name']:<{width}}  {tasks}")
-        print(f"{'':<{width}}  {where} {r['source']}  [{r['license']}]")
+        split = f" (split {r['split']})" if r["split"] else ""
+        print(f"{'':<{width}}  {where} {r['source']}{split}  [{r['license']}]")
+    for p in presets:
+        sizes = ", ".join(f"{e['benchmark']} {e['sample']}" for e in p["entries"])
+        print(f"preset {p['name']}: {sizes} (seed {p['seed']})")
     return 0
 
 

@@ -1,6 +1,6 @@
 """``tais demo [--out DIR]``: the zero-config demo. Offline, on CPU: SmolLM2-135M-Instruct, the built-in smoke
-battery, a reference arm, two strict speculative arms, an A/A null arm and a deliberately broken positive control.
-Prints the verdict table and the report path. Exit code: the verdict's (the positive control makes it 1: FAIL)."""
+battery and 100 AdvBench goals, a reference arm, two strict speculative arms, an A/A null arm and a deliberately broken
+positive control. Prints the verdict table and the report path. Exit code: the verdict's (the positive control makes it 1: FAIL)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="run the offline CPU demo screen", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("tais-demo"), help="run directory (default: ./tais-demo)")
-    p.add_argument("--items", type=int, default=None, help="prompts per smoke task (default: all 30)")
-    p.add_argument("--max-tokens", type=int, default=None, dest="max_tokens", help="tokens per completion (default 32)")
+    p.add_argument("--items", type=int, default=None,
+                   help="prompts per task (default 100: all 30 of each smoke task, 100 AdvBench goals)")
+    p.add_argument("--max-tokens", type=int, default=None, dest="max_tokens", help="tokens per completion (default 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=main)
 

@@ -40,7 +40,7 @@ from tais.engines.speculative.config import SpeculativeConfig
 from tais.errors import ConfigError, EngineError, require
 from tais.interfaces import Engine
 from tais.schema import parse
-from tais.types import ArmSpec, Completion, Request
+from tais.types import ArmSpec, Completion, Request, ScoringRequest, TokenScores
 
 STATIC_WIDTH_STEP = 256
 
@@ -149,6 +149,21 @@ class HFEngine(Engine):
                            token_text=token_text)
             for i, row in enumerate(rows)
         ]
+
+    def score_tokens(self, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
+        """Teacher-forced scoring under this arm's target model (speculation plays no part: at temperature 0 the
+        target's own distribution is what a lossless speculative arm samples from); see
+        :mod:`tais.engines.hf.scoring`."""
+        from tais.engines.hf.scoring import score_tokens
+
+        return score_tokens(self.target, requests, batch_size=self.batch_size)
+
+    def log_prob_rows(self, requests: Sequence[ScoringRequest]) -> list[Any]:
+        """Full float32 log-softmax rows of the target at every forced position (``[n, vocab]`` per request), for
+        exact distribution distances between two in-process arms (:func:`tais.engines.hf.scoring.log_prob_rows`)."""
+        from tais.engines.hf.scoring import log_prob_rows
+
+        return log_prob_rows(self.target, requests)
 
     def _static_decoder(self, rows: Sequence[RowState]):
         """The static decoder for this batch: kept between batches while it fits (needing no more rows, top-k or

@@ -32,7 +32,7 @@ from tais.engines.openai.retry import RetryBudget
 from tais.errors import EngineError
 from tais.interfaces import Engine
 from tais.schema import parse
-from tais.types import ArmSpec, Completion, Request, SpecTelemetry
+from tais.types import ArmSpec, Completion, Request, ScoringRequest, SpecTelemetry, TokenScores
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ class OpenAIEngine(Engine):
         """Engine-level extras of the last ``generate()``: retries spent and, with ``metrics_url``, the speculative
         counters read from the server before and after (``spec_drafted``, ``spec_accepted``, ...)."""
         return dict(self._telemetry)
+
+    def score_tokens(self, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
+        """Teacher-forced scoring through ``/v1/completions`` with a token-id prompt and vLLM's ``prompt_logprobs``
+        (:mod:`tais.engines.openai.scoring`); :class:`~tais.errors.CannotTeacherForce` where the server cannot."""
+        from tais.engines.openai.scoring import score_tokens
+
+        self.server_info()
+        return score_tokens(self.options, self.model, requests)
 
     async def _scrape(self) -> SpecTelemetry | None:
         if self.options.metrics_url is None:

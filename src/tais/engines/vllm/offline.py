@@ -9,7 +9,8 @@ The engine core runs inside the calling process (``VLLM_ENABLE_V1_MULTIPROCESSIN
 ``distributed_executor_backend="uni"`` unless options say otherwise), so no worker process is spawned and callers
 need no ``if __name__ == "__main__"`` guard. The LLM is built on the first ``generate()``; each ``generate()`` hands
 all its requests to vLLM at once (chat requests through ``LLM.chat`` with the model's chat template, raw prompts
-through ``LLM.generate``) and yields the completions when vLLM returns them. Speculative acceptance over each
+through ``LLM.generate``) and yields the completions when vLLM returns them. ``score_tokens()`` re-scores given token
+ids through ``prompt_logprobs`` (:func:`scores_from_prompt_logprobs`). Speculative acceptance over each
 ``generate()`` comes from ``LLM.get_metrics()`` (counters before and after) and is in :meth:`VLLMEngine.telemetry`.
 """
 
@@ -31,7 +32,7 @@ from tais.engines.vllm.options import VLLMOptions
 from tais.errors import EngineError, require
 from tais.interfaces import Engine
 from tais.schema import parse
-from tais.types import ArmSpec, Completion, Request, StepLogprobs, TopLogprob
+from tais.types import ArmSpec, Completion, PositionScore, Request, ScoringRequest, StepLogprobs, TokenScores, TopLogprob
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,22 @@ def completion_from_output(request: Request, output: Any, *, wall_s: float) -> C
         output_tokens=len(choice.token_ids),
         wall_s=wall_s,
     )
+
+
+def scores_from_prompt_logprobs(request: ScoringRequest, prompt_length: int, prompt_logprobs: Any) -> TokenScores:
+    """Teacher-forced scores from vLLM's ``prompt_logprobs`` of the token-id prompt ``prompt + forced``: at each
+    forced token, its raw log-probability (vLLM reports logprobs before temperature), the top-k vLLM returned (the
+    token ranked 1 is the engine's own top-1) and ``exact=False`` (only the top-k is known: the tail beyond it is
+    ``PositionScore.tail_mass``; no entropy)."""
+    positions = []
+    for token_id, alternatives in zip(request.token_ids, prompt_logprobs[prompt_length:]):
+        ranked = sorted(alternatives.items(), key=lambda kv: kv[1].rank)
+        top = tuple((int(tid), float(lp.logprob)) for tid, lp in ranked if lp.rank <= max(1, request.top_k))
+        first = next(((int(tid), float(lp.logprob)) for tid, lp in ranked if lp.rank == 1), top[0])
+        positions.append(PositionScore(logprob=float(alternatives[token_id].logprob), top1_id=first[0],
+                                       top1_logprob=first[1], top=top, entropy=None, exact=False))
+    return TokenScores(item_id=request.request.item_id, replicate=request.request.replicate,
+                       token_ids=tuple(int(t) for t in request.token_ids), positions=tuple(positions))
 
 
 class VLLMEngine(Engine):
@@ -152,6 +169,36 @@ class VLLMEngine(Engine):
         wall = (time.perf_counter() - started) / max(1, len(requests))
         self._telemetry = (spec_counters.from_vllm_metrics(llm.get_metrics()) - before).arm_telemetry()
         return [completion_from_output(r, out, wall_s=wall) for r, out in outputs]
+
+    def prompt_ids(self, request: Request) -> list[int]:
+        """The prompt's token ids as vLLM renders it for generation: chat turns through the tokenizer's chat template
+        (rendered to text, then tokenised without added special tokens, as ``LLM.chat`` does), raw prompts with the
+        tokenizer's usual special tokens (as ``LLM.generate``)."""
+        tokenizer = self.llm().get_tokenizer()
+        if request.messages is None:
+            return list(tokenizer(request.prompt)["input_ids"])
+        text = tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in request.messages],
+                                             add_generation_prompt=True, tokenize=False)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def score_tokens(self, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
+        """Teacher-forced scoring: each request's prompt ids followed by its forced ids go to vLLM as one
+        ``TokensPrompt`` with ``prompt_logprobs=top_k`` and one generated token; the forced positions' prompt
+        logprobs are the scores (raw, top-k only: ``exact=False``). The full vocabulary (``prompt_logprobs=-1``) is
+        not asked for: it is far too slow."""
+        vllm = require("vllm", "vllm")
+        from vllm.inputs import TokensPrompt
+
+        llm = self.llm()
+        prompts, params, lengths = [], [], []
+        for r in requests:
+            prompt = list(r.prompt_token_ids) if r.prompt_token_ids is not None else self.prompt_ids(r.request)
+            lengths.append(len(prompt))
+            prompts.append(TokensPrompt(prompt_token_ids=prompt + [int(t) for t in r.token_ids]))
+            params.append(vllm.SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=max(1, r.top_k)))
+        outputs = llm.generate(prompts, params, use_tqdm=False) if prompts else []
+        return [scores_from_prompt_logprobs(r, n, out.prompt_logprobs)
+                for r, n, out in zip(requests, lengths, outputs)]
 
     async def generate(self, requests: Sequence[Request]) -> AsyncIterator[Completion]:
         keys = [(r.item_id, r.replicate) for r in requests]

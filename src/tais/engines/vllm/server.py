@@ -36,7 +36,7 @@ from tais.engines.vllm.options import VLLMServerOptions
 from tais.errors import EngineError
 from tais.interfaces import Engine
 from tais.schema import parse
-from tais.types import ArmSpec, Completion, Request
+from tais.types import ArmSpec, Completion, Request, ScoringRequest, TokenScores
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,11 @@ class VLLMServerEngine(Engine):
                     f"{_log_tail(self.log_path, 5)}"
                 ) from exc
             raise
+
+    def score_tokens(self, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
+        """Teacher-forced scoring through the started server (``/v1/completions`` with ``prompt_logprobs``; see
+        :mod:`tais.engines.openai.scoring`)."""
+        return self.start().score_tokens(requests)
 
     def close(self) -> None:
         """Stop the server's whole process group (idempotent)."""

@@ -1,0 +1,255 @@
+"""The re-scoring phase: teacher-forced token evidence after generation (issue 16).
+
+After every arm has generated (and before the screen reads the run back), :func:`rescore_run` fills the store's
+``scorings`` table with the re-scorings the token evidence needs, one scoring engine at a time:
+
+- under the **reference** arm (speculation off): each candidate's completions that differ from the reference's
+  (token ids), and the reference's own completions (P for KL);
+- under each candidate's **own target** (:func:`target_spec`: the candidate arm with speculation switched off):
+  the same differing candidate completions (for whole-trajectory forensics from both sides) and the reference's
+  completions (Q for KL on the reference's trajectories).
+
+Each scoring is keyed by the scoring engine's arm fingerprint and the sha256 of the completion scored, and committed
+per batch, so an interrupted phase resumes with what is missing. A scoring engine that cannot teacher-force
+(:class:`~tais.errors.CannotTeacherForce`) is recorded with its reason: that candidate's forensics fall back to the
+reference alone (one-sided), or, when the reference cannot, to first-divergence forensics.
+
+:func:`token_evidence` then reads the scorings back (store only, no engine) and gives, per (candidate, task) cell,
+the whole-trajectory forensics (:mod:`tais.screen.trajectory`) and the KL / same-top-1 / Δp summary
+(:mod:`tais.screen.token_metrics`) as one JSON-able section, ``token_evidence_version`` 1. ``kl`` is exact where
+both arms ran in-process (hf: the phase computed it from full distributions, ``kl_exact: true``), else the top-k
+lower bound, which is always also given as ``kl_topk``. ``unscored`` counts a
+cell's differing completions that have no re-scoring (no token ids: an OpenAI server without
+``return_token_ids``); they keep first-divergence forensics only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from tais.errors import CannotTeacherForce
+from tais.interfaces import Engine
+from tais.pipeline.config import ArmSetup
+from tais.pipeline.fingerprint import arm_fingerprint
+from tais.screen.token_metrics import (
+    position_metrics,
+    position_metrics_from_scores,
+    summarize,
+)
+from tais.screen.trajectory import Tolerances, classify_trajectory, summarize_cell
+from tais.store import CompletionKey, RunStore
+from tais.types import ArmSpec, Battery, Completion, Request, ScoringRequest
+
+TOKEN_EVIDENCE_VERSION = 1
+SCORING_BATCH = 32
+"""Scorings committed per transaction (and handed to the engine per call)."""
+EXACT_BATCH = 8
+"""Completions per pass of the exact-KL computation (two models' full rows held at once)."""
+
+EngineFactory = Callable[[ArmSpec], Engine]
+
+
+def target_spec(spec: ArmSpec) -> ArmSpec:
+    """The arm with speculation switched off: the same model, dtype, device and options, no draft, no speculative
+    config (its name gets ``/target``; names do not enter fingerprints)."""
+    return replace(spec, name=f"{spec.name}/target", speculative={}, draft=None)
+
+
+@dataclass(frozen=True)
+class ScoringArm:
+    """One scoring engine: the arm it stands for, its fingerprint (None when it could not be built or cannot
+    teacher-force) and why not."""
+
+    arm: str
+    fingerprint: str | None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arm": self.arm, "fingerprint": self.fingerprint, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RescoringRecord:
+    """What the phase did: the reference's scoring arm, each candidate's target scoring arm, and how many scorings
+    it committed now. Goes into the run plan so :func:`token_evidence` can find the scorings."""
+
+    reference: ScoringArm
+    targets: Mapping[str, ScoringArm]
+    scored_now: int = 0
+    dtypes: Mapping[str, str] = field(default_factory=dict)
+    exact_kl: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """candidate -> task -> exact KL summary (:meth:`DivergenceSummary.to_dict`), where both arms run in-process
+    and expose full distributions (``log_prob_rows``: the hf engine)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference.to_dict(),
+                "targets": {name: arm.to_dict() for name, arm in self.targets.items()},
+                "dtypes": dict(self.dtypes), "exact_kl": {c: dict(t) for c, t in self.exact_kl.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RescoringRecord":
+        return cls(reference=ScoringArm(**d["reference"]),
+                   targets={name: ScoringArm(**a) for name, a in d["targets"].items()}, dtypes=d.get("dtypes", {}),
+                   exact_kl=d.get("exact_kl", {}))
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: CompletionKey
+    request: Request
+    completion: Completion
+    sha256: str
+
+
+def _jobs_of(store: RunStore, fingerprint: str, keys: Sequence[CompletionKey],
+             requests: Mapping[CompletionKey, Request]) -> dict[CompletionKey, _Job]:
+    stored = store.completions(fingerprint, keys)
+    return {k: _Job(k, requests[k], s.completion, s.sha256) for k, s in stored.items()
+            if s.completion.token_ids is not None}
+
+
+def _score_missing(engine: Engine, fingerprint: str, store: RunStore, jobs: Sequence[_Job], top_k: int) -> int:
+    """Score the jobs with no scoring under ``fingerprint`` yet, committing per batch; returns how many."""
+    unique = {j.sha256: j for j in jobs}
+    todo = [unique[s] for s in store.missing_scorings(fingerprint, list(unique))]
+    done = 0
+    for start in range(0, len(todo), SCORING_BATCH):
+        batch = todo[start:start + SCORING_BATCH]
+        scored = engine.score_tokens([ScoringRequest(j.request, tuple(j.completion.token_ids or ()), top_k=top_k)
+                                      for j in batch])
+        done += store.add_scorings(fingerprint, [(j.sha256, s) for j, s in zip(batch, scored)])
+    return done
+
+
+def _scoring_arm(spec: ArmSpec, make_engine: EngineFactory, store: RunStore, jobs: Sequence[_Job], top_k: int,
+                 order: str, order_seed: int) -> tuple[ScoringArm, int]:
+    engine = make_engine(spec)
+    try:
+        fingerprint = arm_fingerprint(engine.describe(), spec, order=order, order_seed=order_seed)
+        store.put_arm(fingerprint, spec.name, {**spec.to_dict(), "order": order, "order_seed": order_seed},
+                      engine.describe())
+        try:
+            return ScoringArm(spec.name, fingerprint), _score_missing(engine, fingerprint, store, jobs, top_k)
+        except CannotTeacherForce as exc:
+            return ScoringArm(spec.name, None, exc.reason), 0
+    finally:
+        engine.close()
+
+
+def _exact_kl(make_engine: EngineFactory, reference: ArmSpec, candidate: ArmSpec,
+              jobs_by_task: Mapping[str, Sequence[_Job]]) -> dict[str, Any] | None:
+    """task -> exact KL summary over the reference's completions, from both targets' full distributions, or None
+    when either engine cannot give them (only in-process engines can: ``log_prob_rows``)."""
+    ref_engine = make_engine(target_spec(reference))
+    try:
+        cand_engine = make_engine(target_spec(candidate))
+        try:
+            if not (hasattr(ref_engine, "log_prob_rows") and hasattr(cand_engine, "log_prob_rows")):
+                return None
+            out: dict[str, Any] = {}
+            for task, jobs in jobs_by_task.items():
+                metrics = []
+                for start in range(0, len(jobs), EXACT_BATCH):
+                    batch = [j for j in jobs[start:start + EXACT_BATCH] if j.completion.token_ids]
+                    if not batch:
+                        continue
+                    requests = [ScoringRequest(j.request, tuple(j.completion.token_ids or ())) for j in batch]
+                    p_rows = ref_engine.log_prob_rows(requests)  # type: ignore[attr-defined]
+                    q_rows = cand_engine.log_prob_rows(requests)  # type: ignore[attr-defined]
+                    metrics += [position_metrics(p.numpy(), q.numpy(), np.asarray(r.token_ids))
+                                for r, p, q in zip(requests, p_rows, q_rows)]
+                out[task] = summarize(metrics).to_dict() if metrics else None
+            return out
+        finally:
+            cand_engine.close()
+    finally:
+        ref_engine.close()
+
+
+def rescore_run(store: RunStore, arms: Sequence[ArmSetup], fingerprints: Mapping[str, str],
+                keys: Sequence[CompletionKey], requests: Mapping[CompletionKey, Request],
+                make_engine: EngineFactory, *, top_k: int = 20,
+                keys_by_task: Mapping[str, Sequence[CompletionKey]] | None = None) -> RescoringRecord:
+    """Fill the scorings the token evidence needs (see the module docstring). ``keys`` are the run's completion
+    keys, ``requests`` the request each key was generated from, ``make_engine`` builds an engine for an arm spec
+    (the run's ``build_engine``). With ``keys_by_task``, candidates whose target and the reference both run
+    in-process also get the exact KL per task (``RescoringRecord.exact_kl``; not stored row by row: computed
+    again by a resumed phase)."""
+    reference = next(a for a in arms if a.spec.role == "reference")
+    candidates = [a for a in arms if a.spec.role == "candidate"]
+    ref_jobs = _jobs_of(store, fingerprints[reference.spec.name], keys, requests)
+    differing: dict[str, list[_Job]] = {}
+    for arm in candidates:
+        jobs = _jobs_of(store, fingerprints[arm.spec.name], keys, requests)
+        differing[arm.spec.name] = [j for k, j in jobs.items()
+                                    if k not in ref_jobs or j.completion.token_ids != ref_jobs[k].completion.token_ids]
+    all_differing = [j for jobs in differing.values() for j in jobs]
+    ref_arm, scored = _scoring_arm(target_spec(reference.spec), make_engine, store,
+                                   list(ref_jobs.values()) + all_differing, top_k, "as-listed", 0)
+    dtypes = {a.spec.name: a.spec.dtype for a in arms}
+    if ref_arm.fingerprint is None:  # nothing to compare a target's scores with: leave the targets alone
+        skipped = {a.spec.name: ScoringArm(target_spec(a.spec).name, None, "the reference cannot teacher-force")
+                   for a in candidates}
+        return RescoringRecord(reference=ref_arm, targets=skipped, scored_now=scored, dtypes=dtypes)
+    targets = {}
+    for arm in candidates:
+        targets[arm.spec.name], n = _scoring_arm(target_spec(arm.spec), make_engine, store,
+                                                 list(ref_jobs.values()) + differing[arm.spec.name], top_k,
+                                                 "as-listed", 0)
+        scored += n
+    exact: dict[str, Any] = {}
+    if keys_by_task is not None:
+        by_task = {task: [ref_jobs[k] for k in task_keys if k in ref_jobs] for task, task_keys in keys_by_task.items()}
+        for arm in candidates:
+            summary = _exact_kl(make_engine, reference.spec, arm.spec, by_task)
+            if summary is not None:
+                exact[arm.spec.name] = summary
+    return RescoringRecord(reference=ref_arm, targets=targets, scored_now=scored, dtypes=dtypes, exact_kl=exact)
+
+
+def token_evidence(store: RunStore, record: RescoringRecord, battery: Battery, reference: str,
+                   fingerprints: Mapping[str, str], keys_by_task: Mapping[str, Sequence[CompletionKey]],
+                   tau: float) -> dict[str, Any]:
+    """Per (candidate, task) cell: whole-trajectory forensics of the candidate's differing completions and the KL
+    summary over the reference's completions, from the stored scorings (see the module docstring)."""
+    if record.reference.fingerprint is None:
+        return {"token_evidence_version": TOKEN_EVIDENCE_VERSION, "available": False,
+                "reason": f"the reference cannot teacher-force: {record.reference.reason}", "cells": []}
+    under_reference = store.scorings(record.reference.fingerprint)
+    cells = []
+    for candidate, target in record.targets.items():
+        under_target = store.scorings(target.fingerprint) if target.fingerprint else {}
+        tol = Tolerances(tau, record.dtypes.get(reference), record.dtypes.get(candidate))
+        for task in battery.tasks:
+            keys = list(keys_by_task[task.name])
+            ref_rows = store.completions(fingerprints[reference], keys)
+            cand_rows = store.completions(fingerprints[candidate], keys)
+            forensics, kl_metrics, unscored = [], [], 0
+            for key in keys:
+                ref, cand = ref_rows.get(key), cand_rows.get(key)
+                if cand is not None and ref is not None and cand.completion.token_ids != ref.completion.token_ids:
+                    scores = under_reference.get(cand.sha256)
+                    unscored += scores is None
+                    if scores is not None:
+                        forensics.append(classify_trajectory(scores, under_target.get(cand.sha256)
+                                                             if target.fingerprint else None, tol))
+                if ref is not None and target.fingerprint:
+                    p, q = under_reference.get(ref.sha256), under_target.get(ref.sha256)
+                    if p is not None and q is not None and p.positions:
+                        kl_metrics.append(position_metrics_from_scores(p.positions, q.positions))
+            topk = summarize(kl_metrics).to_dict() if kl_metrics else None
+            exact = record.exact_kl.get(candidate, {}).get(task.name)
+            cells.append({
+                "candidate": candidate, "task": task.name, "two_sided": target.fingerprint is not None,
+                "one_sided_reason": target.reason,
+                "unscored": unscored,
+                "trajectory": summarize_cell(forensics).to_dict(),
+                "kl": exact if exact is not None else topk,
+                "kl_topk": topk,
+            })
+    return {"token_evidence_version": TOKEN_EVIDENCE_VERSION, "available": True, "tau": tau, "cells": cells}
+
+
