@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,7 +24,9 @@ from tais.errors import InputError, IntegrityError
 from tais.report import write_reports
 from tais.report.evidence import evidence_json
 from tais.screen.analyse import analyse
-from tais.screen.result import ArmInfo, ScreenResult
+from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.sweep import sweep_points
+from tais.screen.result import ArmInfo, ScreenResult, SweepPoint
 from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, task_content_sha256
 from tais.types import THRESHOLD_KEYS, Battery, Completion, CompletionKey, Score, Thresholds
 
@@ -44,6 +46,8 @@ class RunInputs:
     manifest: dict[str, Any]
     problems: tuple[str, ...] = field(default=())
     """stored rows whose bytes no longer match their recorded sha256, or rows the plan names but the store lacks"""
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    """where the arms ran on a Ray cluster (:func:`tais.pipeline.placement.cluster_evidence`); empty when local"""
 
 
 def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -132,7 +136,8 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
         "completions": manifest_completions,
         "scores": manifest_scores,
     }
-    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems))
+    cluster = cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms})
+    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems), cluster)
 
 
 def thresholds_for(plan: RunPlan, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
@@ -163,9 +168,13 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     plan = inputs.run.plan
     meta = {"tais_version": __version__, "config_name": plan.name, "run_id": inputs.run.id,
             "replicates": plan.replicates}
-    return analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
-                   thresholds=thresholds, manifest=inputs.manifest, meta=meta,
-                   robustness_scorer=plan.robustness_scorer)
+    result = analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
+                     thresholds=thresholds, manifest=inputs.manifest, meta=meta,
+                     robustness_scorer=plan.robustness_scorer)
+    sweep = tuple(SweepPoint(arm, template, point)
+                  for arm, (template, point) in sweep_points(inputs.run.config_text).items()
+                  if arm in {a.name for a in inputs.arms})
+    return replace(result, sweep=sweep, cluster=dict(inputs.cluster))
 
 
 def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, out_dir: Path) -> dict[str, Path]:

@@ -6,7 +6,7 @@ Steps of :func:`run_config`:
    task's scorer exists. A bad config or data file raises :class:`tais.errors.InputError` and leaves nothing behind.
 2. **Store the battery** in ``RUN/store.sqlite`` (tasks keyed by their content sha256), and compute every request
    sha256 once (:func:`plan_tasks`: the task part of the run plan).
-3. **Generate, arm by arm.** The engine is built, its ``describe()`` gives the arm fingerprint
+3. **Generate, arm by arm** (in this process, or on a Ray cluster: :mod:`tais.pipeline.executors`). The engine is built, its ``describe()`` gives the arm fingerprint
    (:mod:`tais.pipeline.fingerprint`), and only the *(item, replicate, request)* keys with no committed completion
    under that fingerprint are sent. Each completion is committed as it arrives, so a killed run loses at most the
    completions in flight; running the same command again generates only what is missing. A changed arm has a new
@@ -58,6 +58,9 @@ class ProgressEvent:
     cached: int = 0
     output_tokens: int = 0
     elapsed_s: float = 0.0
+    host: str = ""
+    """where the arm's worker runs (``ray`` executor; empty when local): its hostname and process id, as it reported"""
+    pid: int | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -253,25 +256,26 @@ def score_arm(arm_name: str, fingerprint: str, store: RunStore, battery: Battery
     return new
 
 
-def run_config(config: ScreenConfig, *, out_dir: Path | None = None,
-               progress: ProgressCallback | None = None) -> RunOutcome:
-    """Run (or resume) a screen; see the module docstring. Returns the result and the report paths."""
+def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: ProgressCallback | None = None,
+               executor: str | None = None, ray_address: str | None = None) -> RunOutcome:
+    """Run (or resume) a screen; see the module docstring. Returns the result and the report paths. ``executor``
+    (``local`` / ``ray``) and ``ray_address`` override the config's ``executor:`` (:mod:`tais.pipeline.executors`)."""
+    from tais.pipeline.executors import GenerateJob, executor_settings, make_executor
+
     battery = load_battery(config)
+    runner = make_executor(executor_settings(config.model.executor, executor, ray_address))
     judge = create_engine(_judge_spec(config)) if config.model.judge is not None else None
     try:
         scorers = build_scorers(config, battery, judge)
         arms = config.arms
         out = config.out_dir(out_dir)
-        first_engine = build_engine(config, 0, out)  # an arm the engine rejects leaves nothing written
+        runner.check(config, out)  # local: an arm the engine rejects leaves nothing written
         out.mkdir(parents=True, exist_ok=True)
-        generated: dict[str, int] = {}
-        fingerprints: dict[str, str] = {}
         with RunStore(out / STORE_FILENAME) as store:
             tasks = plan_tasks(battery, store.put_tasks(battery.tasks), scorers, config.model.replicates)
-            for index, arm in enumerate(arms):
-                with first_engine if index == 0 else build_engine(config, index, out) as engine:
-                    fingerprints[arm.spec.name], generated[arm.spec.name] = generate_arm(
-                        arm, engine, store, battery, tasks, progress=progress)
+            done = runner.generate_arms(GenerateJob(config, store, battery, tasks, out, progress))
+            fingerprints = {name: arm.fingerprint for name, arm in done.items()}
+            generated = {a.spec.name: done[a.spec.name].generated for a in arms}
             plan = RunPlan(
                 name=config.model.name,
                 replicates=config.model.replicates,
@@ -292,6 +296,7 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None,
             result = analyse_run(inputs, thresholds_for(inputs.run.plan))
             reports = write_run_reports(store, inputs, result, out)
     finally:
+        runner.close()
         if judge is not None:
             judge.close()
     return RunOutcome(result=result, out_dir=out, reports=reports, generated=generated)

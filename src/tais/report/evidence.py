@@ -19,7 +19,11 @@ Top-level keys (schema ``tais.evidence/1``):
 - ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):
   ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
   ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
-- ``manifest`` and ``meta``: passed through from the caller.
+- ``manifest`` and ``meta``: passed through from the caller;
+- ``sweep`` (only when the config has a ``sweep:``): per expanded arm its ``arm``, ``template`` and grid ``point``
+  (key -> value);
+- ``cluster`` (only when arms ran on a Ray cluster): ``arms`` (arm -> its placements: executor, node_id, hostname,
+  worker_restarts, one per generation session) and ``resources`` (the cluster's CPU / GPU / custom totals).
 
 Deterministic: :func:`evidence_json` sorts keys, writes floats with Python's shortest round-trip repr and turns
 non-finite numbers into null, so identical results give identical bytes.
@@ -89,6 +93,11 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "manifest": _plain(result.manifest),
         "meta": _plain(result.meta),
     } | ({"robustness": [{**_plain(r), "flips": r.flips} for r in result.robustness]} if result.robustness else {})
+    if result.sweep:  # optional keys: evidence without a sweep or a cluster reads exactly as before
+        data["sweep"] = [{"arm": p.arm, "template": p.template, "point": {k: v for k, v in p.point}}
+                         for p in result.sweep]
+    if result.cluster:
+        data["cluster"] = _plain(result.cluster)
     return _plain(data)
 
 

@@ -11,7 +11,7 @@ import os
 import uuid
 from pathlib import Path
 
-from tais.report import svg
+from tais.report import svg, sweep
 from tais.report.evidence import evidence_json
 from tais.report.html import render_html
 from tais.report.markdown import render_markdown
@@ -29,6 +29,8 @@ def write_reports(result: ScreenResult, out_dir: Path) -> dict[str, Path]:
         "html": ("report.html", render_html(result)),
     }
     texts.update({f"plot:{stem}": (f"plots/{stem}.svg", body) for stem, body in svg.report_plots(result).items()})
+    if result.sweep:
+        texts[f"plot:{sweep.PLOT_NAME}"] = (f"plots/{sweep.PLOT_NAME}.svg", sweep.sweep_plot(result))
     written = {}
     for name, (relative, text) in texts.items():
         path = out_dir / relative

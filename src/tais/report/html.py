@@ -14,7 +14,7 @@ from html import escape
 from typing import Sequence
 
 from tais.report import formatting as f
-from tais.report import svg
+from tais.report import svg, sweep
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role, Verdict
@@ -239,7 +239,7 @@ def render_html(result: ScreenResult) -> str:
                   _contrasts(result, Role.NULL)]  # fmt: skip
     if result.robustness:
         parts += ["<h2>Scorer robustness</h2>", _robustness(result)]
-    parts += ["<h2>Speed</h2>", _speed(result), "<h2>Plots</h2>", _plots(result)]
+    parts += ["<h2>Speed</h2>", _speed(result), sweep.sweep_html(result), "<h2>Plots</h2>", _plots(result)]
     parts.append(f"<h2>Divergences ({len(result.divergences)})</h2>")
     if not result.divergences:
         parts.append("<p class='muted'>Every pair is identical.</p>")

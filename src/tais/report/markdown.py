@@ -13,7 +13,7 @@ import re
 from typing import Iterable, Sequence
 
 from tais.report import formatting as f
-from tais.report import svg
+from tais.report import svg, sweep
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role
@@ -130,6 +130,8 @@ def render_markdown(result: ScreenResult) -> str:
     header = ["arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "acceptance by task", "speedup",
               "null arm's speedup (noise floor)"]
     out.append(_table(header, speed_rows) + "\n")
+    if result.sweep:
+        out.append(sweep.sweep_markdown(result, md_escape))
     out.append("## Plots\n")
     out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]
     out.append(f"## Divergences ({len(result.divergences)})\n")

@@ -158,6 +158,16 @@ class PooledOdds:
 
 
 @dataclass(frozen=True)
+class SweepPoint:
+    """One arm of a sweep: its name, the template it was expanded from and its grid settings ``((key, value), ...)``
+    in grid order, e.g. ``("spec-k4-bfloat16", "spec", (("speculative.k", 4), ("dtype", "bfloat16")))``."""
+
+    arm: str
+    template: str
+    point: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class CellRobustness:
     """One cell's verdict under a second scorer (:mod:`tais.screen.robustness`): the pairs that were re-scored, the
     discordant counts ``(b, c)`` under each scorer, both verdicts and whether the verdict flips."""
@@ -201,6 +211,10 @@ class ScreenResult:
     (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
     robustness: tuple[CellRobustness, ...] = ()
     """each checked cell's verdict under a second scorer (:mod:`tais.screen.robustness`); empty when not checked"""
+    sweep: tuple["SweepPoint", ...] = ()
+    """the arms a config's ``sweep:`` expanded, each with its grid point (empty without a sweep)"""
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    """where arms ran on a Ray cluster: ``{"arms": {arm: [placement...]}, "resources": {...}}`` (empty when local)"""
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:
