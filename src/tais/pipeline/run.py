@@ -34,7 +34,8 @@ from tais.battery import load_tasks, messages_for
 from tais.engines import create_engine
 from tais.errors import ConfigError, EngineError, InputError
 from tais.interfaces import Engine, Scorer
-from tais.pipeline.analysis import analyse_run, read_run, thresholds_for, write_run_reports
+from tais.pipeline.analysis import thresholds_for
+from tais.pipeline.stream import screen_to_reports
 from tais.pipeline.config import ArmSetup, ScreenConfig, arm_setup
 from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
 from tais.scoring import get_scorer
@@ -266,10 +267,8 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None,
             run_id = _record_run(store, config, plan)
             if progress:
                 progress(ProgressEvent("screen", "", 0, 0))
-            inputs = read_run(store)
-            assert inputs.run.id == run_id
-            result = analyse_run(inputs, thresholds_for(inputs.run.plan))
-            reports = write_run_reports(store, inputs, result, out)
+            run = store.run(run_id)
+            result, reports = screen_to_reports(store, run, thresholds_for(run.plan), out)
     finally:
         if judge is not None:
             judge.close()

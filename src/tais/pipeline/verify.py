@@ -8,7 +8,12 @@ Checks, in order (every failed check is reported, not only the first):
 4. Every completion and score of the run still hashes to the sha256 recorded when it was written, and none is missing.
 5. The config text stored with the run hashes to the config sha256 of the manifest.
 6. The evidence re-derived from the store (same thresholds as the last analysis) equals ``evidence.json``; the key
-   paths that differ are named (``cells[3].p_candidate``, ``manifest.completions.spec-ngram.smoke-benign/004#0``).
+   paths that differ are named (``cells[3].p_candidate``, ``manifest.merkle.roots.spec.smoke-benign.completions``).
+   Evidence of schema ``tais.evidence/2`` is re-derived in bounded memory (:mod:`tais.pipeline.verify_stream`):
+   where a Merkle root differs, the leaves kept in the store name the exact completion whose recorded sha256 changed.
+   Evidence of schema ``tais.evidence/1`` (a manifest listing every completion's sha256, written by earlier tais) is
+   re-derived in memory as before (``manifest.completions.spec-ngram.smoke-benign/004#0``); any other schema is one
+   problem naming both versions this tais verifies.
 
 Editing one byte of ``evidence.json`` fails check 1 (and usually 6); editing one byte of a completion in
 ``store.sqlite`` fails check 4 (its bytes no longer hash to the recorded sha256) and, if the recorded hash was edited
@@ -18,7 +23,6 @@ is not reported.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -27,11 +31,17 @@ from typing import Any
 
 from tais.errors import InputError, IntegrityError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, expected_evidence, read_run
+from tais.pipeline.evidence_lines import evidence_head
+from tais.pipeline.stream import file_sha256
+from tais.pipeline.verify_stream import verify_streamed
+from tais.report.evidence import LEGACY_SCHEMA, SCHEMA
 from tais.pipeline.fingerprint import arm_fingerprint
 from tais.store import STORE_FILENAME, RunPlan, RunStore, sha256_text
 from tais.types import ArmSpec, Thresholds
 
 MAX_DIFFS = 8
+WHOLE_EVIDENCE_BYTES = 32 << 20
+"""evidence.json up to this size is parsed whole; a larger one is read line by line"""
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,21 @@ def arm_problems(store: RunStore, plan: RunPlan) -> list[str]:
     return problems
 
 
+def read_evidence(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the evidence, or its head for a file over :data:`WHOLE_EVIDENCE_BYTES`; a problem line when it cannot be
+    read). A large file is read line by line (:func:`tais.pipeline.evidence_lines.evidence_head`), never whole."""
+    try:
+        if path.stat().st_size <= WHOLE_EVIDENCE_BYTES:
+            evidence = json.loads(path.read_bytes())
+        else:
+            evidence = evidence_head(path)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"{EVIDENCE_FILENAME}: not valid JSON ({exc})"
+    if not isinstance(evidence, dict):
+        return None, f"{EVIDENCE_FILENAME}: not a JSON object"
+    return evidence, None
+
+
 def verify_run(run_dir: Path) -> VerifyReport:
     """Run every check of the module docstring on ``run_dir``."""
     run_dir = Path(run_dir)
@@ -103,12 +128,10 @@ def verify_run(run_dir: Path) -> VerifyReport:
     if not evidence_path.is_file():
         raise InputError(f"no {EVIDENCE_FILENAME} here (written by `tais run` / `tais screen`)", path=str(run_dir))
     problems: list[str] = []
-    raw = evidence_path.read_bytes()
-    try:
-        evidence = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problems.append(f"{EVIDENCE_FILENAME}: not valid JSON ({exc})")
-        evidence = None
+    evidence, problem = read_evidence(evidence_path)
+    if problem:
+        problems.append(problem)
+    digest = file_sha256(evidence_path)
 
     with RunStore(store_path, create=False) as store:
         problems += [f"{STORE_FILENAME}: {p}" for p in store.integrity_problems()]
@@ -117,12 +140,25 @@ def verify_run(run_dir: Path) -> VerifyReport:
         analysis = store.latest_analysis(run.id)
         if analysis is None:
             problems.append(f"{STORE_FILENAME}: no analysis of run {run.id} is recorded")
-        elif hashlib.sha256(raw).hexdigest() != analysis[1]:
-            problems.append(f"{EVIDENCE_FILENAME}: sha256 {hashlib.sha256(raw).hexdigest()[:12]} differs from the "
+        elif digest != analysis[1]:
+            problems.append(f"{EVIDENCE_FILENAME}: sha256 {digest[:12]} differs from the "
                             f"{analysis[1][:12]} recorded when it was written")
-        for task_sha, item_id, recorded, item_json in store.item_rows():
+        for task_sha, item_id, recorded, item_json in store.iter_item_rows():
             if sha256_text(item_json) != recorded:
                 problems.append(f"{STORE_FILENAME}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
+        schema = evidence.get("schema") if isinstance(evidence, dict) else None
+        if evidence is not None and schema not in (SCHEMA, LEGACY_SCHEMA):
+            problems.append(f"{EVIDENCE_FILENAME}: schema {schema!r}: this tais verifies {SCHEMA} (and {LEGACY_SCHEMA}, "
+                            "the per-completion manifest of earlier runs)")
+            evidence = None
+        if schema != LEGACY_SCHEMA:
+            thresholds = Thresholds.from_dict(analysis[0] if analysis else (evidence or {}).get("thresholds", {}))
+            found, checked = verify_streamed(store, run, thresholds, evidence_path, evidence)
+            problems += found
+            problems += [f"{STORE_FILENAME}: {p}" for p in arm_problems(store, run.plan)]
+            if sha256_text(run.config_text) != run.config_sha256:
+                problems.append(f"{STORE_FILENAME}: the stored config no longer hashes to {run.config_sha256[:12]}")
+            return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=checked)
         try:
             inputs = read_run(store, run)
         except (IntegrityError, sqlite3.DatabaseError) as exc:
@@ -135,7 +171,7 @@ def verify_run(run_dir: Path) -> VerifyReport:
         if evidence is not None:
             values = analysis[0] if analysis else evidence.get("thresholds", {})
             thresholds = Thresholds.from_dict(values)
-            diffs = differing_paths(expected_evidence(inputs, thresholds), evidence)
+            diffs = differing_paths(expected_evidence(inputs, thresholds, LEGACY_SCHEMA), evidence)
             problems += [f"{EVIDENCE_FILENAME}: {d} (re-derived from the store)" for d in diffs]
         checked = sum(len(c) for c in inputs.completions.values())
     return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=checked)

@@ -173,6 +173,15 @@ class ScreenResult:
     near_tie_tau: float | None = None
     """the near-tie threshold the divergences were classed with: tau widened by the reference dtype's logit rounding
     (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
+    divergences_total: int | None = None
+    """how many first divergences the screen found when ``divergences`` holds only the first of them (the streaming
+    analysis keeps a bounded number in memory and writes every one to ``evidence.json``); None: ``divergences`` is
+    every one"""
+
+    @property
+    def divergence_count(self) -> int:
+        """Every first divergence found, held in ``divergences`` or not."""
+        return len(self.divergences) if self.divergences_total is None else self.divergences_total
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:

@@ -40,7 +40,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from tais.errors import InputError, IntegrityError
 from tais.store.canonical import canonical_json, sha256_text
@@ -78,6 +78,29 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS analyses (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, thresholds_json TEXT NOT NULL,
     evidence_sha256 TEXT NOT NULL);
+"""
+
+_MERKLE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS merkle_trees (id INTEGER PRIMARY KEY AUTOINCREMENT, root TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS merkle_leaves (tree INTEGER NOT NULL, position INTEGER NOT NULL, leaf BLOB NOT NULL,
+    PRIMARY KEY (tree, position)) WITHOUT ROWID;
+"""
+"""Added after schema 1 shipped: created on open when missing, so a store written by an older tais still opens (and
+gains the two empty tables). The completions / scores primary keys (fingerprint, item_id, replicate, ...) are the
+index the streaming analysis reads through; no further index is needed."""
+
+_COMPLETION_ROWS = """
+SELECT i.position, c.replicate, c.request_sha256, c.completion_json, c.sha256, t.elapsed_s
+FROM items i JOIN completions c ON c.fingerprint = ? AND c.item_id = i.item_id
+LEFT JOIN timings t ON t.fingerprint = c.fingerprint AND t.item_id = c.item_id AND t.replicate = c.replicate
+    AND t.request_sha256 = c.request_sha256
+WHERE i.task_sha256 = ? ORDER BY i.position, c.replicate, c.request_sha256
+"""
+_SCORE_ROWS = """
+SELECT i.position, s.replicate, s.request_sha256, s.score_json, s.sha256
+FROM items i JOIN scores s ON s.fingerprint = ? AND s.item_id = i.item_id AND s.scorer = ?
+WHERE i.task_sha256 = ? ORDER BY i.position, s.replicate, s.request_sha256
 """
 
 
@@ -152,6 +175,8 @@ class RunStore:
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if version is not None:
+                self._db.executescript(_MERKLE_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise InputError(f"not a tais run store: {exc}", path=str(path)) from None
@@ -305,6 +330,71 @@ class RunStore:
             out[key] = StoredCompletion(key, completion, sha, sha256_text(text))
         return out
 
+    def completion_rows(self, fingerprint: str, task_sha256: str) -> Iterator[tuple[int, int, str, str, str, float]]:
+        """A cursor over an arm's completions of one stored task, in item order (the item's position in the task),
+        then replicate, then request sha256: ``(position, replicate, request sha256, completion JSON, recorded
+        sha256, generation seconds or None)``. Rows are fetched as the caller iterates (bounded memory); rows of a
+        stale request are included (the caller matches them against the plan)."""
+        return iter(self._db.execute(_COMPLETION_ROWS, (fingerprint, task_sha256)))
+
+    def score_rows(self, fingerprint: str, task_sha256: str, scorer: str) -> Iterator[tuple[int, int, str, str, str]]:
+        """Like :meth:`completion_rows` for one scorer's scores: ``(position, replicate, request sha256, score JSON,
+        recorded sha256)``."""
+        return iter(self._db.execute(_SCORE_ROWS, (fingerprint, scorer, task_sha256)))
+
+    def task_json(self, sha256: str) -> str:
+        """The stored metadata JSON of a task (everything but its items)."""
+        row = self._db.execute("SELECT task_json FROM tasks WHERE sha256=?", (sha256,)).fetchone()
+        if row is None:
+            raise KeyError(sha256)
+        return row[0]
+
+    def item_json_rows(self, task_sha256: str) -> Iterator[tuple[str, str]]:
+        """A cursor over (item id, item JSON) of one stored task, in item order."""
+        return iter(self._db.execute("SELECT item_id, item_json FROM items WHERE task_sha256=? ORDER BY position",
+                                     (task_sha256,)))
+
+    def iter_item_rows(self) -> Iterator[tuple[str, str, str, str]]:
+        """:meth:`item_rows` as a cursor (bounded memory)."""
+        return iter(self._db.execute(
+            "SELECT task_sha256, item_id, item_sha256, item_json FROM items ORDER BY task_sha256, position"))
+
+    # -- Merkle leaves -----------------------------------------------------------------------------------------------
+
+    def has_merkle_tree(self, root: str) -> bool:
+        return self._db.execute("SELECT 1 FROM merkle_trees WHERE root=?", (root,)).fetchone() is not None
+
+    def put_merkle_tree(self, root: str, leaves: Iterable[bytes]) -> None:
+        """Keep the leaves of a tree under its root (once: a root already kept is left as it is), in one
+        transaction, streaming the leaves (see :mod:`tais.store.merkle`)."""
+        if self.has_merkle_tree(root):
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            tree = self._db.execute("INSERT INTO merkle_trees (root, size) VALUES (?, 0)", (root,)).lastrowid
+            size = 0
+
+            def rows() -> Iterator[tuple[int, int, bytes]]:
+                nonlocal size
+                for position, leaf in enumerate(leaves):
+                    size += 1
+                    yield tree, position, leaf
+
+            self._db.executemany("INSERT INTO merkle_leaves VALUES (?, ?, ?)", rows())
+            self._db.execute("UPDATE merkle_trees SET size=? WHERE id=?", (size, tree))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def merkle_tree_leaves(self, root: str) -> Iterator[bytes] | None:
+        """A cursor over the kept leaves of the tree with this root, in order; None when no such tree is kept."""
+        row = self._db.execute("SELECT id FROM merkle_trees WHERE root=?", (root,)).fetchone()
+        if row is None:
+            return None
+        return (r[0] for r in self._db.execute(
+            "SELECT leaf FROM merkle_leaves WHERE tree=? ORDER BY position", (row[0],)))
+
     def count_completions(self, fingerprint: str | None = None) -> int:
         if fingerprint is None:
             return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
@@ -396,7 +486,7 @@ class RunStore:
     def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and all rows of one table (for export)."""
         if table not in {"tasks", "items", "arms", "completions", "timings", "arm_telemetry", "scores", "runs",
-                         "analyses"}:
+                         "analyses", "merkle_trees", "merkle_leaves"}:
             raise ValueError(table)
         cur = self._db.execute(f"SELECT * FROM {table}")
         return [d[0] for d in cur.description], cur.fetchall()
