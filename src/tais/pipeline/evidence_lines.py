@@ -84,12 +84,20 @@ def _short(text: str, width: int = 40) -> str:
 
 def differing_lines(expected: Iterable[str], actual: Iterable[str], limit: int = MAX_DIFFS) -> list[str]:
     """Where the ``actual`` evidence lines differ from the ``expected`` ones, as ``key.path: found, expected
-    wanted`` (at most ``limit``). Comparison stops where the two stop having the same key paths (an entry added or
-    removed), naming that place."""
+    wanted`` (at most ``limit``). Where the two stop having the same key paths (an entry added or removed), that
+    place is named and the comparison resumes at the next top-level key (``manifest`` after ``divergences``).
+
+    >>> want = '{\\n  "a": [\\n    1\\n  ],\\n  "b": 2\\n}'.splitlines()
+    >>> differing_lines(want, '{\\n  "a": [],\\n  "b": 3\\n}'.splitlines())
+    ['a[0]: expected here, found a (the entries differ from here on)', 'b: 3, expected 2']
+    """
     out: list[str] = []
+    want_it, got_it = line_paths(expected), line_paths(actual)
     try:
-        for want, got in zip_longest(line_paths(expected), line_paths(actual)):
+        want, got = next(want_it, None), next(got_it, None)
+        while (want is not None or got is not None) and len(out) < limit:
             if want == got:
+                want, got = next(want_it, None), next(got_it, None)
                 continue
             if got is None:
                 out.append(f"{path_text(want[0])}: missing (the file ends early)")
@@ -97,16 +105,30 @@ def differing_lines(expected: Iterable[str], actual: Iterable[str], limit: int =
             if want is None:
                 out.append(f"{path_text(got[0])}: not expected")
                 break
-            if want[0] != got[0]:
-                out.append(f"{path_text(want[0])}: expected here, found {path_text(got[0])} (the entries differ "
-                           "from here on)")
-                break
-            out.append(f"{path_text(want[0])}: {_short(got[1])}, expected {_short(want[1])}")
-            if len(out) >= limit:
-                break
+            if want[0] == got[0]:
+                out.append(f"{path_text(want[0])}: {_short(got[1])}, expected {_short(want[1])}")
+                want, got = next(want_it, None), next(got_it, None)
+                continue
+            out.append(f"{path_text(want[0])}: expected here, found {path_text(got[0])} (the entries differ from "
+                       "here on)")
+            want, got = _next_top(want, want_it), _next_top(got, got_it)
+            while want is not None and got is not None and want[0][:1] != got[0][:1]:
+                if (want[0][:1] or ("",)) < (got[0][:1] or ("",)):
+                    want = _next_top(want, want_it)
+                else:
+                    got = _next_top(got, got_it)
     except LayoutError as exc:
         out.append(f"not in the layout tais writes ({exc})")
-    return out
+    return out[:limit]
+
+
+def _next_top(current: tuple[Path_, str] | None, lines: Iterator[tuple[Path_, str]]) -> tuple[Path_, str] | None:
+    """The first line after ``current`` under another top-level key."""
+    top = current[0][:1] if current is not None else None
+    for line in lines:
+        if line[0][:1] != top:
+            return line
+    return None
 
 
 def evidence_head(path: Path) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def leaf_problems(store: RunStore, streamed: StreamedScreen, evidence: Mapping[s
 
 
 def _changed_leaves(store: RunStore, tree: Tree, pinned: str) -> list[str]:
-    what = f"arm {tree.arm}: task {tree.task.name}: {tree.kind}"
+    what = f"arm {tree.arm}: task {tree.task.name} {tree.kind}"
     kept = store.merkle_tree_leaves(pinned)
     if kept is None:
         return [f"{STORE_FILENAME}: {what}: the recorded sha256 no longer give the Merkle root {pinned[:12]} of "
@@ -85,11 +85,11 @@ def _changed_leaves(store: RunStore, tree: Tree, pinned: str) -> list[str]:
         noun = tree.kind[:-1]
         label = labels[index] if labels is not None and index < len(labels) else f"leaf {index}"
         if was is None or now is None:
-            out.append(f"{STORE_FILENAME}: {what}: {noun} {label}: "
+            out.append(f"{STORE_FILENAME}: arm {tree.arm}: {noun} {label}: "
                        + ("not pinned by" if was is None else "pinned by, but gone from the store for")
                        + f" the Merkle root of {EVIDENCE_FILENAME}")
         else:
-            out.append(f"{STORE_FILENAME}: {what}: {noun} {label}: recorded sha256 {now.hex()[:12]} is not the "
+            out.append(f"{STORE_FILENAME}: arm {tree.arm}: {noun} {label}: recorded sha256 {now.hex()[:12]} is not the "
                        f"{was.hex()[:12]} that {EVIDENCE_FILENAME}'s Merkle root pins")
         if len(out) >= MAX_LEAVES_NAMED:
             break
