@@ -24,6 +24,7 @@ into ``evidence.json`` (:func:`tais.report.evidence.write_evidence`). The figure
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -47,7 +48,7 @@ from tais.screen.speed import ArmTally, speeds_from_tallies
 from tais.screen.verdict import decide_screen
 from tais.store import STORE_FILENAME, PlannedArm, PlannedTask, RunRecord, RunStore, sha256_text
 from tais.store.merkle import MerkleBuilder, leaf_bytes
-from tais.types import Completion, Role, Score, Thresholds
+from tais.types import Completion, Role, Score, StepLogprobs, Thresholds
 
 MANIFEST_VERSION = 2
 """manifest version of evidence schema 2: one Merkle root per arm, task and kind (1: every completion's sha256)"""
@@ -168,13 +169,14 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
                 trees[0].add(c_leaves, recorded)
                 state.checked += 1
                 state.wall += crow[5] if crow[5] is not None else 0.0
-            completion = _json(text, f"arm {name}: completion {label}", problems if record else None)
+            completion = _summary(text, f"arm {name}: completion {label}", problems if record else None)
             if completion is None:
                 yield None
                 continue
             if record:
-                spec = completion.get("spec") or {}
-                state.tally.add(task.name, completion.get("output_tokens", 0), completion.get("wall_s", 0.0),
+                small = completion.small
+                spec = small.get("spec") or {}
+                state.tally.add(task.name, small.get("output_tokens", 0), small.get("wall_s", 0.0),
                                 spec.get("accepted", 0), spec.get("drafted", 0))
             if srow is None:
                 if record:
@@ -190,6 +192,44 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
                 trees[1].add(s_leaves, srow[4])
             score = _json(srow[3], f"arm {name}: score {label}", problems if record else None)
             yield None if score is None else (completion, score)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One stored completion as the pairing needs it: its canonical JSON, the part that decides identity (``text``
+    and ``token_ids`` as stored) and the small fields the speed tally reads; the rest (the logprobs, most of the
+    bytes) is parsed only when the pair diverges (:func:`_full`)."""
+
+    raw: str
+    identity: str | None
+    """``,"text":...,"token_ids":...`` cut from the canonical JSON, None when it could not be cut"""
+    small: dict
+
+
+_TEXT_KEY, _WALL_KEY, _TOKENS_KEY = ',"text":', ',"wall_s":', ',"output_tokens":'
+
+
+def _summary(raw: str, what: str, problems: _Problems | None) -> _Stored | None:
+    r"""A stored completion without parsing its logprobs: canonical JSON sorts its keys (``..., logprobs,
+    output_tokens, prompt_tokens, replicate, spec, text, token_ids, wall_s``) and escapes every quote inside a string,
+    so ``,"text":`` can only be the top-level key; the small fields are parsed, text and token ids compared as cut.
+    Anything else is parsed whole.
+
+    >>> s = _summary('{"logprobs":null,"output_tokens":2,"prompt_tokens":1,"replicate":0,"spec":null,'
+    ...              '"text":"a,\\"text\\":","token_ids":[1,2],"wall_s":0.5}', "", None)
+    >>> s.identity, s.small["output_tokens"], s.small["wall_s"]
+    (',"text":"a,\\"text\\":","token_ids":[1,2]', 2, 0.5)
+    """
+    text, wall, tokens = raw.rfind(_TEXT_KEY), raw.rfind(_WALL_KEY), raw.rfind(_TOKENS_KEY)
+    if 0 < tokens < text < wall:
+        try:
+            small = json.loads("{" + raw[tokens + 1:text] + "," + raw[wall + 1:])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            small = None
+        if isinstance(small, dict):
+            return _Stored(raw, raw[text:wall], small)
+    value = _json(raw, what, problems)
+    return None if value is None else _Stored(raw, None, value)
 
 
 def _json(text: str, what: str, problems: _Problems | None) -> dict | None:
@@ -220,23 +260,54 @@ def _task_problem(store: RunStore, task: PlannedTask) -> str | None:
     return None
 
 
-def _pair(key: tuple[str, int], reference: tuple[dict, dict], candidate: tuple[dict, dict], tau: float,
+def _pair(key: tuple[str, int], reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
           tally: CellTally, contrast: str, task: str, role: Role) -> Divergence | None:
     """Count one pair in its cell; returns its first divergence (None for an identical pair)."""
     (rc, rs), (cc, cs) = reference, candidate
-    same_text = rc.get("text") == cc.get("text")
-    ids_r, ids_c = rc.get("token_ids"), cc.get("token_ids")
+    if rc.identity is not None and rc.identity == cc.identity:
+        ids_known = ',"token_ids":null,' not in rc.identity + ","
+        tally.add(True, True if ids_known else None, rs.get("outcome"), cs.get("outcome"), None)
+        return None
+    rd, cd = _full(rc), _full(cc)
+    same_text = rd.get("text") == cd.get("text")
+    ids_r, ids_c = rd.get("token_ids"), cd.get("token_ids")
     same_ids = None if ids_r is None or ids_c is None else ids_r == ids_c
     divergence = None
     if not same_text or same_ids is False:
-        ref, cand = Completion.from_dict(rc), Completion.from_dict(cc)
+        ref, cand = _forensic_completion(rd), _forensic_completion(cd)
         info = first_divergence(ref, cand, tau)
+        if info is not None and ref.logprobs is not None and info.position < len(ref.logprobs):
+            ref = _with_top(ref, rd, info.position)
+            info = first_divergence(ref, cand, tau)
         if info is not None:
             pair = Pair(key[0], key[1], ref, cand, Score.from_dict(rs), Score.from_dict(cs))
             divergence = divergence_record(contrast, task, pair, info, role)
     tally.add(same_text, same_ids, rs.get("outcome"), cs.get("outcome"),
               None if divergence is None else divergence.cls)
     return divergence
+
+
+def _full(stored: _Stored) -> dict:
+    return stored.small if stored.identity is None else json.loads(stored.raw)
+
+
+def _forensic_completion(d: dict) -> Completion:
+    """The completion with each step's top-k left out: first-divergence forensics reads the top-k of the
+    reference's step at the divergence only, which :func:`_with_top` then puts back (parsing every step's top-k of
+    every diverging pair was most of the analysis' time)."""
+    steps = d.get("logprobs")
+    completion = Completion.from_dict({**d, "logprobs": None})
+    if steps is None:
+        return completion
+    thin = tuple(StepLogprobs(s["token"], s["logprob"], s.get("token_id")) for s in steps)
+    return dataclasses.replace(completion, logprobs=thin)
+
+
+def _with_top(completion: Completion, d: dict, position: int) -> Completion:
+    """``completion`` with the full step (top-k included) at ``position``, from its parsed JSON ``d``."""
+    steps = list(completion.logprobs or ())
+    steps[position] = StepLogprobs.from_dict(d["logprobs"][position])
+    return dataclasses.replace(completion, logprobs=tuple(steps))
 
 
 @contextmanager

@@ -101,8 +101,46 @@ def evidence_dict(result: ScreenResult, schema: str = SCHEMA) -> dict[str, Any]:
 
 def divergence_entry(d: Divergence) -> str:
     """One divergence as it appears inside ``evidence.json``'s ``divergences`` list (indented, no trailing comma)."""
-    text = json.dumps(_divergence(d), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-    return "    " + text.replace("\n", "\n    ")
+    return "    " + _pretty(_divergence(d), "\n    ")
+
+
+def _pretty(value: Any, newline: str) -> str:
+    """``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`` of plain data (what :func:`_plain`
+    returns), with every line break followed by ``newline``'s indent: the same text, several times faster than the
+    json module's pure-Python indenting encoder (a divergence entry is written per diverging pair).
+
+    >>> data = {"b": [1.5, None, True], "a": {"x": "é\\"", "y": []}, "c": {}}
+    >>> _pretty(data, "\\n") == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
+    True
+    """
+    if isinstance(value, str):
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        return float.__repr__(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return json.dumps(value, allow_nan=False)
+    inner = newline + "  "
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[" + inner + ("," + inner).join(_pretty(v, inner) for v in value) + newline + "]"
+    if not value:
+        return "{}"
+    return "{" + inner + ("," + inner).join(
+        _encode_string(k) + ": " + _pretty(value[k], inner) for k in sorted(value)) + newline + "}"
+
+
+_encode_string = json.encoder.encode_basestring
 
 
 def write_evidence(result: ScreenResult, handle: TextIO, divergences: TextIO | None = None,
@@ -152,6 +190,13 @@ def evidence_json(result: ScreenResult, schema: str = SCHEMA) -> str:
 
 def _plain(value: Any) -> Any:
     """JSON-ready copy: dataclasses to dicts, enums to values, tuples to lists, non-finite floats to None."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is tuple or kind is list:
+        return [_plain(v) for v in value]
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, enum.Enum):

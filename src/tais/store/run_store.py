@@ -306,6 +306,21 @@ class RunStore:
             ("INSERT OR IGNORE INTO timings VALUES (?, ?, ?, ?, ?)", (*row, float(elapsed_s))),
         ]) == 2)
 
+    def add_completions(self, fingerprint: str,
+                        batch: Sequence[tuple[CompletionKey, Completion, float]]) -> int:
+        """Commit several completions (key, completion, generation seconds) in one transaction; returns how many were
+        new. Each counts once this returns, exactly as with :meth:`add_completion` (a group commit: one WAL sync for
+        the batch instead of one per completion)."""
+        rows: list[tuple[str, tuple[Any, ...]]] = []
+        for key, completion, elapsed_s in batch:
+            if (completion.item_id, completion.replicate) != (key.item_id, key.replicate):
+                raise ValueError(f"completion {completion.item_id}#{completion.replicate} stored under {key}")
+            text = canonical_json(completion.to_dict())
+            row = (fingerprint, key.item_id, key.replicate, key.request_sha256)
+            rows.append(("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", (*row, text, sha256_text(text))))
+            rows.append(("INSERT OR IGNORE INTO timings VALUES (?, ?, ?, ?, ?)", (*row, float(elapsed_s))))
+        return self._write(rows) // 2 if rows else 0
+
     def generation_wall_s(self, fingerprint: str, keys: Sequence[CompletionKey]) -> float:
         """Total generation wall time recorded for these completions of an arm (seconds)."""
         elapsed = {
