@@ -331,16 +331,23 @@ class RunStore:
         return float(sum(elapsed.get((k.item_id, k.replicate, k.request_sha256), 0.0) for k in keys))
 
     def completions(self, fingerprint: str, keys: Sequence[CompletionKey] | None = None) -> dict[CompletionKey, StoredCompletion]:
-        """Stored completions of an arm fingerprint, for the given keys (all when None)."""
-        wanted = None if keys is None else set(keys)
+        """Stored completions of an arm fingerprint, for the given keys (all when None; given keys are looked up one by
+        one through the primary key, so a batch costs its own size, not the arm's)."""
         out: dict[CompletionKey, StoredCompletion] = {}
+        if keys is not None:
+            for key in keys:
+                row = self._db.execute(
+                    "SELECT completion_json, sha256 FROM completions WHERE fingerprint=? AND item_id=? AND replicate=? "
+                    "AND request_sha256=?", (fingerprint, key.item_id, key.replicate, key.request_sha256)).fetchone()
+                if row is not None:
+                    completion = Completion.from_dict(_loads(row[0], f"completion {key.item_id}#{key.replicate}"))
+                    out[key] = StoredCompletion(key, completion, row[1], sha256_text(row[0]))
+            return out
         for item_id, replicate, request_sha, text, sha in self._db.execute(
             "SELECT item_id, replicate, request_sha256, completion_json, sha256 FROM completions "
             "WHERE fingerprint=? ORDER BY rowid", (fingerprint,)
         ):
             key = CompletionKey(item_id, replicate, request_sha)
-            if wanted is not None and key not in wanted:
-                continue
             completion = Completion.from_dict(_loads(text, f"completion {item_id}#{replicate}"))
             out[key] = StoredCompletion(key, completion, sha, sha256_text(text))
         return out
@@ -426,6 +433,13 @@ class RunStore:
                          (fingerprint, key.item_id, key.replicate, key.request_sha256, scorer_id, text,
                           sha256_text(text))))
         return self._write(rows)
+
+    def unscored(self, fingerprint: str, scorer: str, keys: Sequence[CompletionKey]) -> list[CompletionKey]:
+        """The keys (in the order given) that have no score by ``scorer`` for this arm fingerprint."""
+        have = {(r[0], r[1], r[2]) for r in self._db.execute(
+            "SELECT item_id, replicate, request_sha256 FROM scores WHERE fingerprint=? AND scorer=?",
+            (fingerprint, scorer))}
+        return [k for k in keys if (k.item_id, k.replicate, k.request_sha256) not in have]
 
     def scores(self, fingerprint: str, scorer: str) -> dict[CompletionKey, tuple[Score, str, str]]:
         """Stored scores of an arm by one scorer id: key -> (score, recorded sha256, sha256 as read back)."""
