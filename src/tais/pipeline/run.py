@@ -255,7 +255,7 @@ def score_arm(arm_name: str, fingerprint: str, store: RunStore, battery: Battery
         items = {item.id: item for item in task.items}
         for start in range(0, len(todo), SCORE_BATCH):
             batch = todo[start:start + SCORE_BATCH]
-            stored = store.completions(fingerprint, batch)
+            stored = store.completions(fingerprint, batch, logprobs=scorer.reads_logprobs)
             pairs = [(items[k.item_id], stored[k].completion) for k in batch]
             scores = scorer.score_batch(pairs, task.outcome)
             if len(scores) != len(batch):

@@ -330,9 +330,12 @@ class RunStore:
         }
         return float(sum(elapsed.get((k.item_id, k.replicate, k.request_sha256), 0.0) for k in keys))
 
-    def completions(self, fingerprint: str, keys: Sequence[CompletionKey] | None = None) -> dict[CompletionKey, StoredCompletion]:
+    def completions(self, fingerprint: str, keys: Sequence[CompletionKey] | None = None, *,
+                    logprobs: bool = True) -> dict[CompletionKey, StoredCompletion]:
         """Stored completions of an arm fingerprint, for the given keys (all when None; given keys are looked up one by
-        one through the primary key, so a batch costs its own size, not the arm's)."""
+        one through the primary key, so a batch costs its own size, not the arm's). With ``logprobs=False`` the
+        completions come without their per-step logprobs (``logprobs=None``; the sha256 still covers the stored
+        bytes)."""
         out: dict[CompletionKey, StoredCompletion] = {}
         if keys is not None:
             for key in keys:
@@ -340,7 +343,10 @@ class RunStore:
                     "SELECT completion_json, sha256 FROM completions WHERE fingerprint=? AND item_id=? AND replicate=? "
                     "AND request_sha256=?", (fingerprint, key.item_id, key.replicate, key.request_sha256)).fetchone()
                 if row is not None:
-                    completion = Completion.from_dict(_loads(row[0], f"completion {key.item_id}#{key.replicate}"))
+                    data = _loads(row[0], f"completion {key.item_id}#{key.replicate}")
+                    if not logprobs and isinstance(data, dict):
+                        data["logprobs"] = None
+                    completion = Completion.from_dict(data)
                     out[key] = StoredCompletion(key, completion, row[1], sha256_text(row[0]))
             return out
         for item_id, replicate, request_sha, text, sha in self._db.execute(
