@@ -17,6 +17,8 @@ from tais.pipeline.analysis import analyse_run, read_run, thresholds_for
 from tais.pipeline.config import load_config
 from tais.pipeline.run import run_config
 from tais.report.evidence import evidence_json, write_evidence
+from tais.report.html import render_html
+from tais.report.markdown import render_markdown
 from tais.screen import cells as cells_module
 from tais.store import STORE_FILENAME, RunStore
 from tais.store.merkle import MerkleBuilder, merkle_root
@@ -64,6 +66,9 @@ def test_streaming_holds_only_the_first_divergences_and_writes_every_one(scenari
     with stream.streamed_screen(scenario_store, run, Thresholds()) as streamed:
         assert streamed.result.divergences == memory.divergences[:4]
         assert streamed.result.divergence_count == len(memory.divergences) == 19
+        page, text = render_html(streamed.result), render_markdown(streamed.result)
+        assert "Divergences (19)" in page and "15 more divergences are listed in evidence.json" in page
+        assert "## Divergences (19)" in text and "15 more divergences are listed in evidence.json" in text
         expected = evidence_json(dataclasses.replace(memory, manifest=streamed.result.manifest))
         assert _streamed_evidence(streamed) == expected
 
