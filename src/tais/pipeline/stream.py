@@ -150,9 +150,10 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
     trees = state.trees[(task.name, "completions")], state.trees[(task.name, "scores")]
     completions = _aligned(task, store.completion_rows(fp, task.content_sha256))
     scores = _aligned(task, store.score_rows(fp, task.content_sha256, task.scorer_id))
-    labels = (f"{item.item_id}#{r}" for item in task.items for r in range(len(item.request_sha256)))
+    labels = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
     with open(trees[0].leaves, "ab") as c_leaves, open(trees[1].leaves, "ab") as s_leaves:
-        for label, crow, srow in zip(labels, completions, scores):
+        for (item_id, replicate), crow, srow in zip(labels, completions, scores):
+            label = _Label(item_id, replicate)
             if crow is None:
                 if record:
                     problems.add(f"arm {name}: completion {label} is missing from the store")
@@ -169,7 +170,7 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
                 trees[0].add(c_leaves, recorded)
                 state.checked += 1
                 state.wall += crow[5] if crow[5] is not None else 0.0
-            completion = _summary(text, f"arm {name}: completion {label}", problems if record else None)
+            completion = _summary(text, ("arm", name, "completion", label), problems if record else None)
             if completion is None:
                 yield None
                 continue
@@ -190,7 +191,7 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
                     problems.add(f"arm {name}: score {label}: stored bytes hash to {actual[:12]}, "
                                  f"recorded {srow[4][:12]}")
                 trees[1].add(s_leaves, srow[4])
-            score = _json(srow[3], f"arm {name}: score {label}", problems if record else None)
+            score = _score(srow[3], ("arm", name, "score", label), problems if record else None)
             yield None if score is None else (completion, score)
 
 
@@ -209,7 +210,43 @@ class _Stored:
 _TEXT_KEY, _WALL_KEY, _TOKENS_KEY = ',"text":', ',"wall_s":', ',"output_tokens":'
 
 
-def _summary(raw: str, what: str, problems: _Problems | None) -> _Stored | None:
+class _Label(tuple):
+    """``ITEM#REPLICATE`` for problem lines, formatted only when one is written."""
+
+    def __new__(cls, item_id: str, replicate: int) -> "_Label":
+        return super().__new__(cls, (item_id, replicate))
+
+    def __str__(self) -> str:
+        return f"{self[0]}#{self[1]}"
+
+
+def _what(what: tuple) -> str:
+    """``("arm", "ref", "completion", label)`` -> ``arm ref: completion t/1#0``."""
+    return f"{what[0]} {what[1]}: {what[2]} {what[3]}"
+
+
+_OUTCOME_KEY, _REPLICATE_KEY = ',"outcome":', ',"replicate":'
+_OUTCOMES = {"0": 0, "1": 1, "null": None}
+
+
+def _score(raw: str, what: tuple, problems: _Problems | None) -> dict | None:
+    r"""A stored score as the pairing needs it: ``{"outcome": ..., "raw": ...}`` cut from its canonical JSON (keys
+    sorted: ``detail, item_id, label, outcome, replicate, scorer``) when the outcome is 0, 1 or null, else parsed.
+
+    >>> _score('{"detail":[],"item_id":"t/1","label":"a,\\"outcome\\":","outcome":1,"replicate":0,"scorer":"s@1"}',
+    ...        (), None)["outcome"]
+    1
+    """
+    start = raw.rfind(_OUTCOME_KEY)
+    end = raw.find(_REPLICATE_KEY, start)
+    outcome = raw[start + len(_OUTCOME_KEY):end] if 0 < start < end else ""
+    if outcome in _OUTCOMES:
+        return {"outcome": _OUTCOMES[outcome], "raw": raw}
+    value = _json(raw, what, problems)
+    return None if value is None else {"outcome": value.get("outcome"), "raw": raw}
+
+
+def _summary(raw: str, what: tuple, problems: _Problems | None) -> _Stored | None:
     r"""A stored completion without parsing its logprobs: canonical JSON sorts its keys (``..., logprobs,
     output_tokens, prompt_tokens, replicate, spec, text, token_ids, wall_s``) and escapes every quote inside a string,
     so ``,"text":`` can only be the top-level key; the small fields are parsed, text and token ids compared as cut.
@@ -232,14 +269,14 @@ def _summary(raw: str, what: str, problems: _Problems | None) -> _Stored | None:
     return None if value is None else _Stored(raw, None, value)
 
 
-def _json(text: str, what: str, problems: _Problems | None) -> dict | None:
+def _json(text: str, what: tuple, problems: _Problems | None) -> dict | None:
     try:
         value = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
         value = None
     if not isinstance(value, dict):
         if problems is not None:
-            problems.add(f"{what}: stored bytes are not valid JSON any more")
+            problems.add(f"{_what(what)}: stored bytes are not valid JSON any more")
         return None
     return value
 
@@ -280,11 +317,18 @@ def _pair(key: tuple[str, int], reference: tuple[_Stored, dict], candidate: tupl
             ref = _with_top(ref, rd, info.position)
             info = first_divergence(ref, cand, tau)
         if info is not None:
-            pair = Pair(key[0], key[1], ref, cand, Score.from_dict(rs), Score.from_dict(cs))
+            pair = Pair(key[0], key[1], ref, cand, _score_object(rs, key), _score_object(cs, key))
             divergence = divergence_record(contrast, task, pair, info, role)
     tally.add(same_text, same_ids, rs.get("outcome"), cs.get("outcome"),
               None if divergence is None else divergence.cls)
     return divergence
+
+
+def _score_object(score: dict, key: tuple[str, int]) -> Score:
+    try:
+        return Score.from_dict(json.loads(score["raw"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"score {key[0]}#{key[1]}: stored bytes are not a score any more ({exc})") from None
 
 
 def _full(stored: _Stored) -> dict:

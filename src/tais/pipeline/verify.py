@@ -153,7 +153,10 @@ def verify_run(run_dir: Path) -> VerifyReport:
             evidence = None
         if schema != LEGACY_SCHEMA:
             thresholds = Thresholds.from_dict(analysis[0] if analysis else (evidence or {}).get("thresholds", {}))
-            found, checked = verify_streamed(store, run, thresholds, evidence_path, evidence)
+            try:
+                found, checked = verify_streamed(store, run, thresholds, evidence_path, evidence)
+            except (IntegrityError, sqlite3.DatabaseError) as exc:
+                found, checked = [f"{STORE_FILENAME}: {exc}"], 0
             problems += found
             problems += [f"{STORE_FILENAME}: {p}" for p in arm_problems(store, run.plan)]
             if sha256_text(run.config_text) != run.config_sha256:
