@@ -1,10 +1,10 @@
 """The streaming analysis: a run screened straight from its store in bounded memory, whatever its size.
 
 What ``tais run`` (after generating), ``tais screen``, ``tais report`` and ``tais verify`` do. For each contrast
-(candidates, then nulls) and each task of the :class:`~tais.store.RunPlan`, four SQLite cursors are walked side by
-side in item order (the item's position in the task, then replicate; :meth:`RunStore.completion_rows` /
-:meth:`RunStore.score_rows` read through the tables' primary keys, so no sort and no full fetch): the reference's and
-the arm's completions and scores. Each (item, replicate) of the plan meets at most one row of each cursor; a row the
+(candidates, then nulls) and each task of the :class:`~tais.store.RunPlan`, two SQLite cursors are walked side by
+side in item order (the item's position in the task, then replicate; :meth:`RunStore.completion_rows` reads
+through the tables' primary keys, so no sort and no full fetch): the reference's and the arm's completions, each
+joined to its score. Each (item, replicate) of the plan meets at most one row of each cursor; a row the
 plan does not name (a stale request) is skipped, a missing one is a problem. Per key, in one pass:
 
 - **checks** (once per arm): the stored bytes still hash to the recorded sha256, nothing is missing;
@@ -148,11 +148,10 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
     ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and tallied."""
     name, fp = state.arm.name, state.arm.fingerprint
     trees = state.trees[(task.name, "completions")], state.trees[(task.name, "scores")]
-    completions = _aligned(task, store.completion_rows(fp, task.content_sha256))
-    scores = _aligned(task, store.score_rows(fp, task.content_sha256, task.scorer_id))
+    rows = _aligned(task, store.completion_rows(fp, task.content_sha256, task.scorer_id))
     labels = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
     with open(trees[0].leaves, "ab") as c_leaves, open(trees[1].leaves, "ab") as s_leaves:
-        for (item_id, replicate), crow, srow in zip(labels, completions, scores):
+        for (item_id, replicate), crow in zip(labels, rows):
             label = _Label(item_id, replicate)
             if crow is None:
                 if record:
@@ -179,19 +178,19 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
                 spec = small.get("spec") or {}
                 state.tally.add(task.name, small.get("output_tokens", 0), small.get("wall_s", 0.0),
                                 spec.get("accepted", 0), spec.get("drafted", 0))
-            if srow is None:
+            if crow[6] is None:
                 if record:
                     problems.add(f"arm {name}: score {label} is missing from the store")
                     trees[1].missing += 1
                 yield None
                 continue
             if record:
-                actual = sha256_text(srow[3])
-                if actual != srow[4]:
+                actual = sha256_text(crow[6])
+                if actual != crow[7]:
                     problems.add(f"arm {name}: score {label}: stored bytes hash to {actual[:12]}, "
-                                 f"recorded {srow[4][:12]}")
-                trees[1].add(s_leaves, srow[4])
-            score = _score(srow[3], ("arm", name, "score", label), problems if record else None)
+                                 f"recorded {crow[7][:12]}")
+                trees[1].add(s_leaves, crow[7])
+            score = _score(crow[6], ("arm", name, "score", label), problems if record else None)
             yield None if score is None else (completion, score)
 
 

@@ -91,16 +91,13 @@ gains the two empty tables). The completions / scores primary keys (fingerprint,
 index the streaming analysis reads through; no further index is needed."""
 
 _COMPLETION_ROWS = """
-SELECT i.position, c.replicate, c.request_sha256, c.completion_json, c.sha256, t.elapsed_s
+SELECT i.position, c.replicate, c.request_sha256, c.completion_json, c.sha256, t.elapsed_s, s.score_json, s.sha256
 FROM items i JOIN completions c ON c.fingerprint = ? AND c.item_id = i.item_id
 LEFT JOIN timings t ON t.fingerprint = c.fingerprint AND t.item_id = c.item_id AND t.replicate = c.replicate
     AND t.request_sha256 = c.request_sha256
+LEFT JOIN scores s ON s.fingerprint = c.fingerprint AND s.item_id = c.item_id AND s.replicate = c.replicate
+    AND s.request_sha256 = c.request_sha256 AND s.scorer = ?
 WHERE i.task_sha256 = ? ORDER BY i.position, c.replicate, c.request_sha256
-"""
-_SCORE_ROWS = """
-SELECT i.position, s.replicate, s.request_sha256, s.score_json, s.sha256
-FROM items i JOIN scores s ON s.fingerprint = ? AND s.item_id = i.item_id AND s.scorer = ?
-WHERE i.task_sha256 = ? ORDER BY i.position, s.replicate, s.request_sha256
 """
 
 
@@ -358,17 +355,14 @@ class RunStore:
             out[key] = StoredCompletion(key, completion, sha, sha256_text(text))
         return out
 
-    def completion_rows(self, fingerprint: str, task_sha256: str) -> Iterator[tuple[int, int, str, str, str, float]]:
-        """A cursor over an arm's completions of one stored task, in item order (the item's position in the task),
-        then replicate, then request sha256: ``(position, replicate, request sha256, completion JSON, recorded
-        sha256, generation seconds or None)``. Rows are fetched as the caller iterates (bounded memory); rows of a
-        stale request are included (the caller matches them against the plan)."""
-        return iter(self._db.execute(_COMPLETION_ROWS, (fingerprint, task_sha256)))
-
-    def score_rows(self, fingerprint: str, task_sha256: str, scorer: str) -> Iterator[tuple[int, int, str, str, str]]:
-        """Like :meth:`completion_rows` for one scorer's scores: ``(position, replicate, request sha256, score JSON,
-        recorded sha256)``."""
-        return iter(self._db.execute(_SCORE_ROWS, (fingerprint, scorer, task_sha256)))
+    def completion_rows(self, fingerprint: str, task_sha256: str,
+                        scorer: str) -> Iterator[tuple[int, int, str, str, str, float | None, str | None, str | None]]:
+        """A cursor over an arm's completions of one stored task with their scores by ``scorer``, in item order (the
+        item's position in the task), then replicate, then request sha256: ``(position, replicate, request sha256,
+        completion JSON, recorded sha256, generation seconds or None, score JSON or None, score's recorded sha256 or
+        None)``. Rows are fetched as the caller iterates (bounded memory; the primary keys serve the order, no sort);
+        rows of a stale request are included (the caller matches them against the plan)."""
+        return iter(self._db.execute(_COMPLETION_ROWS, (fingerprint, scorer, task_sha256)))
 
     def task_json(self, sha256: str) -> str:
         """The stored metadata JSON of a task (everything but its items)."""
