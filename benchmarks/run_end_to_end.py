@@ -17,8 +17,10 @@ Stages, timed by wrapping the pipeline's own functions (their wall time inside t
   Merkle leaves;
 - ``other``: the remainder (config, engine start-up, run record).
 
-Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32]``; the last line is JSON with
-``completions_per_s`` (completions / total wall time; goal >= 2,000/s).
+Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--compare]``; the last line is
+JSON with ``completions_per_s`` (completions / total wall time; goal >= 2,000/s). ``--compare`` first runs the same
+screen with the writes ``tais run`` did before (one transaction per completion, scorers handed every step's
+logprobs), side by side.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from openai_ingest import start_server  # noqa: E402
 
 import tais.pipeline.run as run_module  # noqa: E402
 import tais.pipeline.stream as stream_module  # noqa: E402
+from tais.interfaces import Scorer  # noqa: E402
 from tais.pipeline.config import load_config  # noqa: E402
 from tais.store import RunStore  # noqa: E402
 
@@ -93,7 +96,9 @@ def write_config(folder: Path, items: int, url: str, concurrency: int) -> Path:
     return path
 
 
-def run(config_path: Path, out: Path) -> tuple[float, dict[str, float], Any]:
+def run(config_path: Path, out: Path, *, old_writes: bool = False) -> tuple[float, dict[str, float], Any]:
+    """One ``tais run``; ``old_writes`` restores what ``tais run`` did before this benchmark's fixes: one transaction
+    per completion (``COMMIT_MAX = 1``) and scorers handed completions with every step's logprobs."""
     timers = Timers()
     generate = run_module._generate
 
@@ -118,6 +123,8 @@ def run(config_path: Path, out: Path) -> tuple[float, dict[str, float], Any]:
         (stream_module, "write_reports", timers.wrap("reports", stream_module.write_reports)),
         (stream_module, "keep_leaves", timers.wrap("reports", stream_module.keep_leaves)),
     ]
+    if old_writes:
+        patches += [(run_module, "COMMIT_MAX", 1), (Scorer, "reads_logprobs", True)]
     config = load_config(config_path)
     started = time.perf_counter()
     with _all(patches):
@@ -144,12 +151,20 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--dir", type=Path, default=None, help="folder for the run (default: $TMPDIR)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run with the old writes (a transaction per completion, scorers reading logprobs)")
     args = parser.parse_args()
     process, url = start_server()
     try:
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
             folder = Path(tmp)
-            total, stages, outcome = run(write_config(folder, args.items, url, args.concurrency), folder / "run")
+            config = write_config(folder, args.items, url, args.concurrency)
+            if args.compare:
+                old_total, old_stages, old = run(config, folder / "old", old_writes=True)
+                old_rate = sum(old.generated.values()) / old_total
+                print(f"old writes: {old_rate:,.0f} completions/s; " + ", ".join(
+                    f"{k} {v:.1f} s" for k, v in sorted(old_stages.items(), key=lambda kv: -kv[1])))
+            total, stages, outcome = run(config, folder / "run")
             completions = sum(outcome.generated.values())
     finally:
         process.terminate()
@@ -165,6 +180,8 @@ def main() -> int:
         "completions_per_s": round(rate), "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "verdict": outcome.result.verdict.value, "concurrency": args.concurrency, "cores": cores,
         "goal_per_s": GOAL, "meets_goal": rate >= GOAL,
+        **({"old_writes_per_s": round(old_rate), "old_writes_stages_s": {k: round(v, 2) for k, v in old_stages.items()}}
+           if args.compare else {}),
     }))
     return 0
 

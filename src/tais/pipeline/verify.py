@@ -32,10 +32,10 @@ from typing import Any
 from tais.errors import InputError, IntegrityError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, expected_evidence, read_run
 from tais.pipeline.evidence_lines import evidence_head
+from tais.pipeline.fingerprint import arm_fingerprint
 from tais.pipeline.stream import file_sha256
 from tais.pipeline.verify_stream import verify_streamed
 from tais.report.evidence import LEGACY_SCHEMA, SCHEMA
-from tais.pipeline.fingerprint import arm_fingerprint
 from tais.store import STORE_FILENAME, RunPlan, RunStore, sha256_text
 from tais.types import ArmSpec, Thresholds
 
@@ -105,12 +105,15 @@ def arm_problems(store: RunStore, plan: RunPlan) -> list[str]:
 
 def read_evidence(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """(the evidence, or its head for a file over :data:`WHOLE_EVIDENCE_BYTES`; a problem line when it cannot be
-    read). A large file is read line by line (:func:`tais.pipeline.evidence_lines.evidence_head`), never whole."""
+    read). A large file of schema 2 is read line by line (:func:`tais.pipeline.evidence_lines.evidence_head`), never
+    whole."""
     try:
         if path.stat().st_size <= WHOLE_EVIDENCE_BYTES:
             evidence = json.loads(path.read_bytes())
         else:
             evidence = evidence_head(path)
+            if evidence.get("schema") == LEGACY_SCHEMA:  # the old layout is checked whole, as before
+                evidence = json.loads(path.read_bytes())
     except (UnicodeDecodeError, ValueError) as exc:
         return None, f"{EVIDENCE_FILENAME}: not valid JSON ({exc})"
     if not isinstance(evidence, dict):
