@@ -86,7 +86,8 @@ def write_config(folder: Path, items: int, url: str, concurrency: int) -> Path:
 
     config = (
         "name: end-to-end\n"
-        "battery:\n  - {name: bench, source: \"file:prompts.jsonl\", columns: {prompt: prompt, id: id}, outcome: refusal,\n"
+        "battery:\n  - {name: bench, source: \"file:prompts.jsonl\", columns: {prompt: prompt, id: id},\n"
+        "     outcome: refusal,\n"
         "     scorer: refusal-rules}\n"
         "sampling: {max_tokens: 8, logprobs: 5}\n"
         "arms:\n" + arm("reference", "reference", 0) + arm("candidate", "candidate", 1)

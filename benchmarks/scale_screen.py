@@ -170,7 +170,8 @@ def main() -> int:
                          "build_s": round(build_s, 1), "screen_s": round(screen["wall_s"], 1),
                          "screen_cpu_s": round(screen["cpu_s"], 1),
                          "screen_rss_mb": round(screen["max_rss_mb"]), "screen_exit": screen["rc"],
-                         "verify_s": round(verify["wall_s"], 1), "verify_cpu_s": round(verify["cpu_s"], 1), "verify_rss_mb": round(verify["max_rss_mb"]),
+                         "verify_s": round(verify["wall_s"], 1), "verify_cpu_s": round(verify["cpu_s"], 1),
+                         "verify_rss_mb": round(verify["max_rss_mb"]),
                          "evidence_mb": round(evidence_mb, 1), "store_mb": round(store_mb)})
             print(f"{planted['completions']:>9,} completions ({planted['divergent']:,} divergent pairs): built in "
                   f"{build_s:.0f} s; screen {screen['wall_s']:.1f} s (cpu {screen['cpu_s']:.1f} s) "

@@ -1,5 +1,6 @@
 """The synthetic screen of :mod:`helpers.screen_scenario` written into a real SQLite run store through the store API,
-with a :class:`~tais.store.RunPlan` naming it, so the streaming analysis and the in-memory one can read the same rows."""
+with a :class:`~tais.store.RunPlan` naming it, so the streaming analysis and the in-memory one can read the same
+rows."""
 
 from __future__ import annotations
 

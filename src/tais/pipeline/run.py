@@ -191,7 +191,8 @@ async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: lis
         tokens += sum(c.output_tokens for _, c, _ in pending)
         pending.clear()
         if progress:
-            progress(ProgressEvent("generate", arm, cached + done, total, cached, tokens, time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            progress(ProgressEvent("generate", arm, cached + done, total, cached, tokens, elapsed))
 
     async for completion in engine.generate([p.request for p in todo]):
         key = by_key.get((completion.item_id, completion.replicate))

@@ -151,8 +151,8 @@ def verify_run(run_dir: Path) -> VerifyReport:
                 problems.append(f"{STORE_FILENAME}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
         schema = evidence.get("schema") if isinstance(evidence, dict) else None
         if evidence is not None and schema not in (SCHEMA, LEGACY_SCHEMA):
-            problems.append(f"{EVIDENCE_FILENAME}: schema {schema!r}: this tais verifies {SCHEMA} (and {LEGACY_SCHEMA}, "
-                            "the per-completion manifest of earlier runs)")
+            problems.append(f"{EVIDENCE_FILENAME}: schema {schema!r}: this tais verifies {SCHEMA} (and "
+                            f"{LEGACY_SCHEMA}, the per-completion manifest of earlier runs)")
             evidence = None
         if schema != LEGACY_SCHEMA:
             thresholds = Thresholds.from_dict(analysis[0] if analysis else (evidence or {}).get("thresholds", {}))

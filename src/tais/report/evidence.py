@@ -185,7 +185,8 @@ def _divergence(d: Divergence) -> dict[str, Any]:
 
 def evidence_json(result: ScreenResult, schema: str = SCHEMA) -> str:
     """``evidence_dict(result)`` serialised: sorted keys, two-space indent, UTF-8 text, trailing newline."""
-    return json.dumps(evidence_dict(result, schema), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    data = evidence_dict(result, schema)
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _plain(value: Any) -> Any:

@@ -24,8 +24,8 @@ def write_reports(result: ScreenResult, out_dir: Path, divergences: Path | None 
     ``evidence``, ``markdown``, ``html`` and ``plot:<stem>``. All texts are rendered before the first file is
     written, so a rendering error leaves the directory untouched.
 
-    ``divergences``: a file holding every divergence entry of the evidence (:func:`~tais.report.evidence.write_evidence`;
-    ``result.divergences`` then holds only the first of them, for the human reports), streamed into ``evidence.json``
+    ``divergences``: a file holding every divergence entry of the evidence
+    (:func:`~tais.report.evidence.write_evidence`; ``result.divergences`` then holds only the first of them, for the human reports), streamed into ``evidence.json``
     rather than held in memory."""
     out_dir = Path(out_dir)
     texts = {

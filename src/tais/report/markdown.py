@@ -126,8 +126,9 @@ def render_markdown(result: ScreenResult) -> str:
         out.append("Every pair is identical.\n")
     for i, d in enumerate(result.divergences[:MAX_DIVERGENCES], 1):
         out.append(_divergence(d, i))
-    if result.divergence_count > min(MAX_DIVERGENCES, len(result.divergences)):
-        out.append(f"{result.divergence_count - min(MAX_DIVERGENCES, len(result.divergences))} more divergences are listed in evidence.json.\n")
+    listed = min(MAX_DIVERGENCES, len(result.divergences))
+    if result.divergence_count > listed:
+        out.append(f"{result.divergence_count - listed} more divergences are listed in evidence.json.\n")
     out.append("## Arms\n")
     out.append(_table(["arm", "role", "fingerprint", "generation wall s"],
                       [[md_escape(a.name), a.role.value, md_escape(a.fingerprint), f"{a.generation_wall_s:.1f}"]

@@ -314,7 +314,8 @@ class RunStore:
                 raise ValueError(f"completion {completion.item_id}#{completion.replicate} stored under {key}")
             text = canonical_json(completion.to_dict())
             row = (fingerprint, key.item_id, key.replicate, key.request_sha256)
-            rows.append(("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)", (*row, text, sha256_text(text))))
+            rows.append(("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)",
+                         (*row, text, sha256_text(text))))
             rows.append(("INSERT OR IGNORE INTO timings VALUES (?, ?, ?, ?, ?)", (*row, float(elapsed_s))))
         return self._write(rows) // 2 if rows else 0
 
