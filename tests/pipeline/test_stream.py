@@ -69,6 +69,7 @@ def test_streaming_holds_only_the_first_divergences_and_writes_every_one(scenari
         page, text = render_html(streamed.result), render_markdown(streamed.result)
         assert "Divergences (19)" in page and "15 more divergences are listed in evidence.json" in page
         assert "## Divergences (19)" in text and "15 more divergences are listed in evidence.json" in text
+        assert "the first 4 of 19 divergences" in page  # the position histogram says it shows the held ones only
         expected = evidence_json(dataclasses.replace(memory, manifest=streamed.result.manifest))
         assert _streamed_evidence(streamed) == expected
 
