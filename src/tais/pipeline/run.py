@@ -35,13 +35,14 @@ from tais.battery import load_tasks, messages_for
 from tais.engines import create_engine
 from tais.errors import ConfigError, EngineError, InputError
 from tais.interfaces import Engine, Scorer
-from tais.pipeline.analysis import analyse_run, read_run, thresholds_for, write_run_reports
+from tais.pipeline.analysis import thresholds_for
+from tais.pipeline.stream import screen_to_reports
 from tais.pipeline.config import ArmSetup, ScreenConfig, arm_setup
 from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
 from tais.scoring import get_scorer
 from tais.screen.result import ScreenResult
 from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
-from tais.types import ArmSpec, Battery, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
+from tais.types import ArmSpec, Battery, Completion, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
 
 
 @dataclass(frozen=True)
@@ -169,24 +170,50 @@ def _sampling_for(sampling: SamplingParams, replicate: int) -> SamplingParams:
     return replace(sampling, seed=sampling.seed + replicate)
 
 
+COMMIT_WITHIN_S = 0.02
+"""group commit: completions that arrive within this many seconds of the first uncommitted one share a transaction"""
+COMMIT_MAX = 256
+"""... and at most this many"""
+
+
 async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: list[KeyedRequest], *, arm: str,
                     total: int, cached: int, progress: ProgressCallback | None) -> int:
+    """Generate ``todo`` and commit each completion as it arrives, grouping those that arrive within
+    :data:`COMMIT_WITHIN_S` (at most :data:`COMMIT_MAX`) into one transaction: each counts once its transaction has
+    committed, and a kill loses at most the completions of the last 20 ms (one WAL commit per completion was the
+    largest cost of ``tais run`` after HTTP; benchmarks/run_end_to_end.py)."""
     by_key = {(p.key.item_id, p.key.replicate): p.key for p in todo}
     started = last = time.perf_counter()
     tokens = 0
     done = 0
+    pending: list[tuple[CompletionKey, Completion, float]] = []
+    opened = 0.0
+
+    def commit() -> None:
+        nonlocal done, tokens
+        done += store.add_completions(fingerprint, pending)
+        tokens += sum(c.output_tokens for _, c, _ in pending)
+        pending.clear()
+        if progress:
+            elapsed = time.perf_counter() - started
+            progress(ProgressEvent("generate", arm, cached + done, total, cached, tokens, elapsed))
+
     async for completion in engine.generate([p.request for p in todo]):
         key = by_key.get((completion.item_id, completion.replicate))
         if key is None:
+            if pending:
+                commit()
             raise EngineError(f"arm {arm}: engine returned a completion for {completion.item_id}"
                               f"#{completion.replicate}, which was not requested")
         now = time.perf_counter()
-        if store.add_completion(fingerprint, key, completion, elapsed_s=now - last):
-            done += 1
-            tokens += completion.output_tokens
+        if not pending:
+            opened = now
+        pending.append((key, completion, now - last))
         last = now
-        if progress:
-            progress(ProgressEvent("generate", arm, cached + done, total, cached, tokens, now - started))
+        if len(pending) >= COMMIT_MAX or now - opened >= COMMIT_WITHIN_S:
+            commit()
+    if pending:
+        commit()
     return done
 
 
@@ -236,23 +263,28 @@ def generate_arm(arm: ArmSetup, engine: Engine, store: RunStore, battery: Batter
     return fingerprint, generated
 
 
+SCORE_BATCH = 2000
+"""completions read, scored and committed at a time (bounded memory)"""
+
+
 def score_arm(arm_name: str, fingerprint: str, store: RunStore, battery: Battery, scorers: dict[str, Scorer],
               plan: RunPlan) -> int:
-    """Score every completion of the arm not yet scored by its task's scorer; returns how many were scored now."""
-    stored = store.completions(fingerprint)
+    """Score every completion of the arm not yet scored by its task's scorer; returns how many were scored now.
+    Reads :data:`SCORE_BATCH` completions at a time, so memory does not grow with the run."""
     new = 0
     for task in battery.tasks:
         scorer = scorers[task.name]
-        have = store.scores(fingerprint, scorer.id)
-        todo = [k for k in plan.keys(task.name) if k not in have]
-        if not todo:
-            continue
+        planned = plan.task(task.name)
+        todo = store.unscored(fingerprint, scorer.id, planned.keys())
         items = {item.id: item for item in task.items}
-        pairs = [(items[k.item_id], stored[k].completion) for k in todo]
-        scores = scorer.score_batch(pairs, task.outcome)
-        if len(scores) != len(todo):
-            raise EngineError(f"scorer {scorer.id} returned {len(scores)} scores for {len(todo)} completions")
-        new += store.add_scores(fingerprint, scorer.id, list(zip(todo, scores)))
+        for start in range(0, len(todo), SCORE_BATCH):
+            batch = todo[start:start + SCORE_BATCH]
+            stored = store.completions(fingerprint, batch, logprobs=scorer.reads_logprobs)
+            pairs = [(items[k.item_id], stored[k].completion) for k in batch]
+            scores = scorer.score_batch(pairs, task.outcome)
+            if len(scores) != len(batch):
+                raise EngineError(f"scorer {scorer.id} returned {len(scores)} scores for {len(batch)} completions")
+            new += store.add_scores(fingerprint, scorer.id, list(zip(batch, scores)))
     return new
 
 
@@ -291,10 +323,8 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: P
             run_id = _record_run(store, config, plan)
             if progress:
                 progress(ProgressEvent("screen", "", 0, 0))
-            inputs = read_run(store)
-            assert inputs.run.id == run_id
-            result = analyse_run(inputs, thresholds_for(inputs.run.plan))
-            reports = write_run_reports(store, inputs, result, out)
+            run = store.run(run_id)
+            result, reports = screen_to_reports(store, run, thresholds_for(run.plan), out)
     finally:
         runner.close()
         if judge is not None:

@@ -215,6 +215,15 @@ class ScreenResult:
     """the arms a config's ``sweep:`` expanded, each with its grid point (empty without a sweep)"""
     cluster: Mapping[str, Any] = field(default_factory=dict)
     """where arms ran on a Ray cluster: ``{"arms": {arm: [placement...]}, "resources": {...}}`` (empty when local)"""
+    divergences_total: int | None = None
+    """how many first divergences the screen found when ``divergences`` holds only the first of them (the streaming
+    analysis keeps a bounded number in memory and writes every one to ``evidence.json``); None: ``divergences`` is
+    every one"""
+
+    @property
+    def divergence_count(self) -> int:
+        """Every first divergence found, held in ``divergences`` or not."""
+        return len(self.divergences) if self.divergences_total is None else self.divergences_total
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:
