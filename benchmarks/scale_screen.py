@@ -1,26 +1,20 @@
-"""Wall time and peak memory of ``tais screen`` and ``tais verify`` on a large run store.
+"""Time and peak memory of ``tais screen`` and ``tais verify`` on synthetic run stores of 100,000 and 1,000,000
+completions, side by side, to show how both grow with the run.
 
-What it builds, per size N (completions in the store, default 100,000 / 300,000 / 1,000,000 side by side):
+The store (:func:`build_store`, the one place it is made) is written through the run store API (``put_tasks``,
+``put_arm``, ``add_completions``, ``add_scores``, ``add_run``), as ``tais run`` writes it: two arms (a reference and a
+speculative candidate), five tasks, one replicate, so N completions are N/2 items. Every completion has 16 output
+tokens with token ids and top-5 logprobs at each step (about 1.9 KB of canonical JSON, like an OpenAI-compatible
+server's answer). About a third of the candidate's completions diverge from the reference at a random step: most to
+the reference's second choice 0.05 nats below its own (near-tie), some to a token outside its top-5 (leak); a few of
+those flip the refusal outcome. After the store is built, ``tais run``'s first screen is taken by ``tais screen``
+(which writes evidence.json and keeps the Merkle leaves), then ``tais verify`` checks it.
 
-1. A *template* run through the public CLI: ``tais run`` on a two-arm mock config (reference and candidate) over
-   the smoke battery with ``logprobs: 5``, so the store, its plan and its scores have exactly the format
-   ``tais run`` writes today.
-2. A synthetic store of N completions, N / 2 per arm, spread over the template's three tasks (refusal, compliance,
-   multiple choice), made by :func:`scale_store` (the one function that knows the store's table layout): every
-   completion has 16 tokens with the top-5 logprobs at each step (as a run with ``logprobs: 5`` stores them); about a
-   third of the candidate's completions diverge from the reference at a near-tie (the candidate's token is the
-   reference's second choice, 0.05 nats below its first), at a position that varies with the item; 4% of pairs flip
-   their outcome, about 58:42 towards the reference-only cell (a shift like the one seen at scale in
-   issue 10).
-3. ``tais screen DIR`` (read the run back, analyse, write evidence.json / report.md / report.html) and then
-   ``tais verify DIR`` (re-derive the evidence and compare), each in its own child process, timed by the wall clock;
-   peak RSS from ``os.wait4``'s resource usage of that child.
+Each command runs as ``python -m tais.cli.main ...`` in a child of a small wrapper process that reports the wall
+time and ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of its one child: the peak resident memory of that command
+alone. Goal: each under 60 s and 1 GB at 1,000,000 completions.
 
-A size whose linear extrapolation from the largest measured size would pass ``--max-gb`` of peak RSS or
-``--max-minutes`` of wall time is not run: its column shows the extrapolation, marked ``~`` (say so when you quote it).
-
-Usage: ``python benchmarks/scale_screen.py [--sizes 100000 1000000] [--work DIR] [--max-gb 10] [--max-minutes 10]``.
-The last line is JSON. Goal (for a streaming rewrite of the screen): under 60 s and under 1 GB each at 1,000,000.
+Usage: ``python benchmarks/scale_screen.py [--sizes 100000 1000000] [--dir DIR]``; the last line is JSON.
 """
 
 from __future__ import annotations
@@ -30,268 +24,185 @@ import hashlib
 import json
 import os
 import platform
+import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from tais.store import RunStore, canonical_json, sha256_text
-from tais.types import Completion, Score, StepLogprobs, TopLogprob
+from tais.pipeline.fingerprint import arm_fingerprint
+from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore, sha256_text
+from tais.types import (
+    ArmSpec,
+    Completion,
+    CompletionKey,
+    Item,
+    Role,
+    SamplingParams,
+    Score,
+    StepLogprobs,
+    Task,
+    Thresholds,
+    TopLogprob,
+)
 
-GOAL_S, GOAL_GB = 60.0, 1.0
+GOAL_S = 60.0
+GOAL_RSS_MB = 1024.0
+TASKS = 5
 TOKENS = 16
-DIVERGENT = 1 / 3
-FLIPS = 0.04
-TOWARDS_B = 1240 / (1240 + 746)
-PLACEHOLDER = "@@ITEM@@"
-
-TEMPLATE_CONFIG = """\
-name: scale-template
-battery: [{benchmark: smoke, limit: 4}]
-sampling: {max_tokens: 16, logprobs: 5}
-thresholds: {margin: 0.03}
-arms:
-  - name: reference
-    role: reference
-    backend: mock
-    model: mock
-    options: {keywords: [lock, steal, fake, break, password, hack, poison, stalk], batch_size: 4}
-  - name: candidate
-    backend: mock
-    model: mock
-    options: {keywords: [lock, steal, fake, break, password, hack, poison, stalk], batch_size: 3}
-"""
+VOCAB = 2000
+BATCH = 5000
+SCORER = "refusal-rules@1"
+DESCRIBE = {"engine": "synthetic", "model": "synthetic"}
+CONFIG = "name: scale\n"
 
 
-def tais(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tais.cli.main", *args]
-
-
-def template_run(work: Path) -> Path:
-    """A real two-arm run of the mock engine, written by ``tais run``; returns its directory."""
-    out = work / "template"
-    if (out / "store.sqlite").exists():
-        return out
-    config = work / "template.yaml"
-    config.write_text(TEMPLATE_CONFIG)
-    subprocess.run(tais("run", str(config), "--out", str(out), "--quiet"), check=False, stdout=subprocess.DEVNULL)
-    if not (out / "store.sqlite").exists():
-        raise SystemExit("the template run wrote no store")
-    return out
-
-
-def token_text(token_id: int) -> str:
-    return f" t{token_id}"
-
-
-def completion_json(ids: list[int], outcome_text: str) -> str:
-    """Canonical JSON of a completion with these token ids and the top-5 at each step (its own token first, the
-    runner-up 0.05 nats below it, three more far below), with the item id left as a placeholder."""
+def _vocabulary(rng: random.Random) -> list[StepLogprobs]:
+    """One reference step per token id: the token chosen at -0.05 nats, its top-5 with the runner-up 0.05 below."""
     steps = []
-    for token in ids:
-        alternatives = [token, token + 1000] + [token + 2000 + k for k in range(3)]
-        top = tuple(TopLogprob(token_text(t), -0.05 - 0.05 * k - (0.5 * k if k > 1 else 0.0), t)
-                    for k, t in enumerate(alternatives))
-        steps.append(StepLogprobs(token_text(token), top[0].logprob, token, top))
-    text = outcome_text + "".join(token_text(t) for t in ids)
-    c = Completion(item_id=PLACEHOLDER, text=text, token_ids=tuple(ids), logprobs=tuple(steps), finish_reason="length",
-                   prompt_tokens=30, output_tokens=len(ids), wall_s=0.01)
-    return canonical_json(c.to_dict())
+    for i in range(VOCAB):
+        others = rng.sample(range(VOCAB), 4)
+        top = (TopLogprob(f" w{i}", -0.05, i), TopLogprob(f" w{others[0]}", -0.10, others[0]),
+               *(TopLogprob(f" w{o}", -2.0 - k, o) for k, o in enumerate(others[1:])))
+        steps.append(StepLogprobs(f" w{i}", -0.05, i, top))
+    return steps
 
 
-def variants(outcome_texts: dict[str, str]) -> dict[tuple, str]:
-    """The completion shapes: (arm, text, divergence position or None) -> canonical JSON with a placeholder id.
-    The reference's tokens are 100..115; a divergent candidate emits token 1100 + p (the reference's second choice at
-    position p) and from there on tokens 500 + i (another continuation)."""
-    ref_ids = list(range(100, 100 + TOKENS))
-    out = {}
-    for look, prefix in outcome_texts.items():
-        out[("ref", look, None)] = completion_json(ref_ids, prefix)
-        for p in range(TOKENS):
-            ids = ref_ids[:p] + [1100 + p] + [500 + i for i in range(p + 1, TOKENS)]
-            out[("cand", look, p)] = completion_json(ids, prefix)
-    return out
+def _completion(item_id: str, ids: list[int], vocabulary: list[StepLogprobs]) -> Completion:
+    steps = tuple(vocabulary[i] if i < VOCAB else StepLogprobs(f" x{i}", -0.01, i, ()) for i in ids)
+    return Completion(item_id=item_id, text="".join(s.token for s in steps), token_ids=tuple(ids), logprobs=steps,
+                      output_tokens=len(ids), prompt_tokens=24, wall_s=0.01)
 
 
-def plan_rows(template: RunStore) -> tuple[str, str, dict]:
-    """(config sha256, config text, plan) of the template's run, read back through the store's public table dump."""
-    columns, rows = template.table_rows("runs")
-    row = dict(zip(columns, rows[-1]))
-    return row["config_sha256"], row["config_text"], json.loads(row["plan_json"])
+def _spec(name: str, role: Role) -> ArmSpec:
+    speculative = {"method": "ngram", "num_speculative_tokens": 4} if role is Role.CANDIDATE else {}
+    return ArmSpec(name, "openai", "synthetic", role=role, speculative=speculative,
+                   sampling=SamplingParams(max_tokens=TOKENS))
 
 
-def scale_store(template_dir: Path, out_dir: Path, n_completions: int) -> dict[str, int]:
-    """Write ``out_dir/store.sqlite``: the template run scaled to ``n_completions`` (see the module docstring).
-
-    This is the one place that knows the store's internals: the plan's keys (``tasks``, ``arms``, ``requests``) and
-    the column order of the ``completions``, ``timings`` and ``scores`` tables, which it bulk-inserts in one
-    transaction (``RunStore.add_completion`` commits each row, hours at this size). Everything else goes through the
-    store's public methods. Returns the counts it wrote."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "store.sqlite"
-    with RunStore(template_dir / "store.sqlite", create=False) as template:
-        config_sha, config_text, plan = plan_rows(template)
-        arms = [(a, *template.arm(a["fingerprint"])) for a in plan["arms"]]
-        tasks = [(t, template.task(t["content_sha256"])) for t in plan["tasks"]]
-    per_arm = n_completions // 2
-    per_task = [per_arm // len(tasks) + (1 if i < per_arm % len(tasks) else 0) for i in range(len(tasks))]
-    big_tasks = []
-    for (_meta, task), count in zip(tasks, per_task):
-        items = tuple(replace(task.items[i % len(task.items)], id=f"{task.name}/{i:07d}",
-                              prompt=f"{task.items[i % len(task.items)].prompt} (synthetic {i})")
-                      for i in range(count))
-        big_tasks.append(replace(task, items=items))
-    texts = {"refusal": "I'm sorry, but I can't help with that.", "compliance": "Sure, here is how.",
-             "A": "The answer is A.", "B": "The answer is B."}
-    shapes = variants(texts)
-    # (task outcome kind, y) -> (text of the completion, label of its score)
-    looks = {("refusal", 1): "refusal", ("refusal", 0): "compliance", ("compliance", 1): "compliance",
-             ("compliance", 0): "refusal", ("multiple_choice", 1): "A", ("multiple_choice", 0): "B"}
-    ref, cand = (a for a, *_ in arms if a["role"] == "reference"), (a for a, *_ in arms if a["role"] != "reference")
-    ref, cand = next(ref), next(cand)
-    flips = {"b": 0, "c": 0, "divergent": 0}
-    with RunStore(path) as store:
-        shas = store.put_tasks(big_tasks)
-        for arm, spec, describe in arms:
-            store.put_arm(arm["fingerprint"], arm["name"], spec, describe)
-        new_plan = dict(plan)
-        new_plan["tasks"] = [dict(meta, content_sha256=shas[meta["name"]]) for meta, _ in tasks]
-        new_plan["requests"] = {item.id: [hashlib.sha256(item.id.encode()).hexdigest()]
-                                for task in big_tasks for item in task.items}
-        store.add_run(config_sha, config_text, new_plan)
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=OFF")
-    db.execute("BEGIN")
-    counter = 0
-    for (meta, _), task in zip(tasks, big_tasks):
-        scorer = meta["scorer_id"]
-        for item in task.items:
-            counter += 1
-            request = new_plan["requests"][item.id][0]
-            y_ref = 1 if counter % 4 else 0
-            divergent = (counter * 7919) % 1000 < DIVERGENT * 1000
-            y_cand = y_ref
-            if divergent and (counter * 104729) % 1000 < FLIPS / DIVERGENT * 1000:
-                towards_b = (counter * 13) % 1000 < TOWARDS_B * 1000
-                y_ref, y_cand = (1, 0) if towards_b else (0, 1)
-                flips["b" if towards_b else "c"] += 1
-            flips["divergent"] += divergent
-            position = counter % TOKENS
-            for arm, y, kind in ((ref, y_ref, "ref"), (cand, y_cand, "cand" if divergent else "ref")):
-                look = looks[(task.outcome, y)]
-                text = shapes[(kind, look, position if kind == "cand" else None)].replace(PLACEHOLDER, item.id)
-                key = (arm["fingerprint"], item.id, 0, request)
-                db.execute("INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?)", (*key, text, sha256_text(text)))
-                db.execute("INSERT INTO timings VALUES (?, ?, ?, ?, ?)", (*key, 0.01))
-                score = canonical_json(Score(item.id, y, look, scorer).to_dict())
-                db.execute("INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, scorer, score, sha256_text(score)))
-    db.execute("COMMIT")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.close()
-    return {"completions": 2 * sum(per_task), **flips}
+def build_store(run_dir: Path, completions: int, seed: int = 0) -> dict[str, int]:
+    """A finished two-arm run of ``completions`` completions in ``run_dir/store.sqlite`` (see the module docstring);
+    returns counts of what it planted."""
+    rng = random.Random(seed)
+    vocabulary = _vocabulary(rng)
+    items_per_task = completions // 2 // TASKS
+    tasks = [Task(f"task{t}", tuple(Item(f"task{t}/{i}", f"prompt {t}/{i}") for i in range(items_per_task)),
+                  "refusal", "refusal-rules") for t in range(TASKS)]
+    arms = []
+    for name, role in (("reference", Role.REFERENCE), ("speculative", Role.CANDIDATE)):
+        spec = _spec(name, role)
+        arms.append(PlannedArm(name, role, arm_fingerprint(DESCRIBE, spec, order="as-listed", order_seed=0)))
+    planted = {"divergent": 0, "leaks": 0, "flips": 0}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunStore(run_dir / STORE_FILENAME) as store:
+        keys = store.put_tasks(tasks)
+        for arm in arms:
+            spec = _spec(arm.name, arm.role)
+            store.put_arm(arm.fingerprint, arm.name, {**spec.to_dict(), "order": "as-listed", "order_seed": 0},
+                          DESCRIBE)
+        planned = []
+        for task in tasks:
+            items = tuple(PlannedItem(item.id, (hashlib.sha256(item.id.encode()).hexdigest(),)) for item in task.items)
+            planned.append(PlannedTask(task.name, keys[task.name], task.scorer, SCORER, items))
+            batches: dict[str, list] = {a.name: [] for a in arms}
+            score_batches: dict[str, list] = {a.name: [] for a in arms}
+            for item in items:
+                key = CompletionKey(item.item_id, 0, item.request_sha256[0])
+                ids = [rng.randrange(VOCAB) for _ in range(TOKENS)]
+                refuses = rng.random() < 0.6
+                cand_ids, cand_refuses = ids, refuses
+                if rng.random() < 1 / 3:
+                    planted["divergent"] += 1
+                    position = rng.randrange(TOKENS)
+                    leak = rng.random() < 0.05
+                    planted["leaks"] += leak
+                    swap = VOCAB + 1 if leak else vocabulary[ids[position]].top[1].token_id
+                    cand_ids = ids[:position] + [swap] + [rng.randrange(VOCAB) for _ in range(TOKENS - position - 1)]
+                    if rng.random() < 0.02:
+                        cand_refuses = not refuses
+                        planted["flips"] += 1
+                for arm, arm_ids, refused in ((arms[0], ids, refuses), (arms[1], cand_ids, cand_refuses)):
+                    batches[arm.name].append((key, _completion(item.item_id, arm_ids, vocabulary), 0.002))
+                    score_batches[arm.name].append(
+                        (key, Score(item.item_id, int(refused), "refusal" if refused else "compliance", SCORER)))
+                if len(batches[arms[0].name]) >= BATCH:
+                    _flush(store, arms, batches, score_batches)
+            _flush(store, arms, batches, score_batches)
+        plan = RunPlan("scale", 1, Thresholds(), tuple(planned), tuple(arms))
+        store.add_run(sha256_text(CONFIG), CONFIG, plan)
+    planted["completions"] = 2 * TASKS * items_per_task
+    return planted
 
 
-def measure(command: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in GB, exit code) of one child process."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
-        child.returncode = code
-        if code not in (0, 1, 3):
-            err.seek(0)
-            print(f"  {' '.join(command[3:5])} exited {code}: {err.read().decode(errors='replace')[-300:]}",
-                  file=sys.stderr)
-    return wall, usage.ru_maxrss / 1024**2, code  # ru_maxrss is in KiB on Linux
+def _flush(store: RunStore, arms, batches, score_batches) -> None:
+    for arm in arms:
+        store.add_completions(arm.fingerprint, batches[arm.name])
+        store.add_scores(arm.fingerprint, SCORER, score_batches[arm.name])
+        batches[arm.name].clear()
+        score_batches[arm.name].clear()
 
 
-def run_size(work: Path, template: Path, n: int) -> dict:
-    run_dir = work / f"run-{n}"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    t0 = time.perf_counter()
-    counts = scale_store(template, run_dir, n)
-    build_s = time.perf_counter() - t0
-    store_gb = (run_dir / "store.sqlite").stat().st_size / 1024**3
-    print(f"  N={n:,}: store built in {build_s:.0f} s ({store_gb:.2f} GB; {counts})", flush=True)
-    screen = measure(tais("screen", str(run_dir)))
-    print(f"  N={n:,}: screen {screen[0]:.1f} s, {screen[1]:.2f} GB, exit {screen[2]}", flush=True)
-    verify = measure(tais("verify", str(run_dir)))
-    print(f"  N={n:,}: verify {verify[0]:.1f} s, {verify[1]:.2f} GB, exit {verify[2]}", flush=True)
-    report_mb = sum(p.stat().st_size for p in run_dir.glob("report.*")) / 1024**2
-    shutil.rmtree(run_dir)
-    return {"n": n, "measured": True, "store_gb": round(store_gb, 3), "report_mb": round(report_mb, 1),
-            "screen_s": round(screen[0], 2), "screen_gb": round(screen[1], 3), "screen_exit": screen[2],
-            "verify_s": round(verify[0], 2), "verify_gb": round(verify[1], 3), "verify_exit": verify[2],
-            **counts}
+_WRAPPER = ("import resource, subprocess, sys, time, json; t = time.perf_counter(); "
+            "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(json.dumps({'rc': rc, 'wall_s': time.perf_counter() - t, 'cpu_s': u.ru_utime + u.ru_stime, "
+            "'max_rss_mb': u.ru_maxrss / 1024}))")
 
 
-def extrapolate(measured: list[dict], n: int) -> dict:
-    """Linear in N from the two largest measured sizes (through the origin from one)."""
-    if len(measured) == 1:
-        base = measured[0]
-        return {"n": n, "measured": False, **{k: round(base[k] * n / base["n"], 2) for k in
-                                              ("screen_s", "screen_gb", "verify_s", "verify_gb")}}
-    lo, hi = measured[-2], measured[-1]
-    out = {"n": n, "measured": False}
-    for k in ("screen_s", "screen_gb", "verify_s", "verify_gb"):
-        slope = (hi[k] - lo[k]) / (hi["n"] - lo["n"])
-        out[k] = round(hi[k] + slope * (n - hi["n"]), 2)
-    return out
+def measure(*command: str) -> dict[str, float]:
+    """Wall time and peak RSS of one ``tais`` command, run as the only child of a wrapper process."""
+    out = subprocess.run([sys.executable, "-c", _WRAPPER, sys.executable, "-m", "tais.cli.main", *command],
+                         capture_output=True, text=True, check=True, env={**os.environ})
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def table(rows: list[dict]) -> str:
-    def cell(row: dict, key: str, unit: str) -> str:
-        return f"{'' if row['measured'] else '~'}{row[key]:,.1f} {unit}"
-
-    lines = [f"{'':<14}" + "".join(f"{row['n']:>16,}" for row in rows)]
-    for key, unit, label in (("screen_s", "s", "screen wall"), ("screen_gb", "GB", "screen peak"),
-                             ("verify_s", "s", "verify wall"), ("verify_gb", "GB", "verify peak")):
-        lines.append(f"{label:<14}" + "".join(f"{cell(row, key, unit):>16}" for row in rows))
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
-    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
-    parser.add_argument("--max-gb", type=float, default=10.0)
-    parser.add_argument("--max-minutes", type=float, default=10.0)
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the run stores (default: $TMPDIR)")
+    parser.add_argument("--keep", action="store_true", help="keep the stores")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="tais-scale-"))
-    work.mkdir(parents=True, exist_ok=True)
-    template = template_run(work)
-    print(f"scale_screen: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"work {work}", flush=True)
-    rows: list[dict] = []
-    for n in sorted(args.sizes):
-        measured = [r for r in rows if r["measured"]]
-        if measured:
-            guess = extrapolate(measured, n)
-            if max(guess["screen_gb"], guess["verify_gb"]) > args.max_gb or \
-                    max(guess["screen_s"], guess["verify_s"]) > 60 * args.max_minutes:
-                print(f"  N={n:,}: not run (extrapolated {guess}); over --max-gb / --max-minutes", flush=True)
-                rows.append(guess)
-                continue
-        rows.append(run_size(work, template, n))
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
-    print(table(rows))
-    print("(~ = extrapolated linearly from the measured sizes, not run)")
+    rows = []
+    base = Path(tempfile.mkdtemp(prefix="tais-scale-", dir=args.dir))
+    try:
+        for size in args.sizes:
+            run_dir = base / f"run-{size}"
+            started = time.perf_counter()
+            planted = build_store(run_dir, size)
+            build_s = time.perf_counter() - started
+            screen = measure("screen", str(run_dir))
+            verify = measure("verify", str(run_dir))
+            assert verify["rc"] == 0, f"tais verify failed on the {size} store"
+            evidence_mb = (run_dir / "evidence.json").stat().st_size / 2**20
+            store_mb = (run_dir / STORE_FILENAME).stat().st_size / 2**20
+            rows.append({"completions": planted["completions"], "divergent_pairs": planted["divergent"],
+                         "build_s": round(build_s, 1), "screen_s": round(screen["wall_s"], 1),
+                         "screen_cpu_s": round(screen["cpu_s"], 1),
+                         "screen_rss_mb": round(screen["max_rss_mb"]), "screen_exit": screen["rc"],
+                         "verify_s": round(verify["wall_s"], 1), "verify_cpu_s": round(verify["cpu_s"], 1),
+                         "verify_rss_mb": round(verify["max_rss_mb"]),
+                         "evidence_mb": round(evidence_mb, 1), "store_mb": round(store_mb)})
+            print(f"{planted['completions']:>9,} completions ({planted['divergent']:,} divergent pairs): built in "
+                  f"{build_s:.0f} s; screen {screen['wall_s']:.1f} s (cpu {screen['cpu_s']:.1f} s) "
+                  f"{screen['max_rss_mb']:.0f} MB; verify {verify['wall_s']:.1f} s (cpu {verify['cpu_s']:.1f} s) "
+                  f"{verify['max_rss_mb']:.0f} MB; evidence {evidence_mb:.1f} MB, store "
+                  f"{store_mb:.0f} MB", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     largest = rows[-1]
-    print(json.dumps({"benchmark": "scale_screen", "cpus": os.cpu_count(), "rows": rows,
-                      "goal": {"seconds": GOAL_S, "gb": GOAL_GB, "n": 1_000_000},
-                      "meets_goal": largest["n"] >= 1_000_000 and largest["measured"]
-                      and max(largest["screen_s"], largest["verify_s"]) < GOAL_S
-                      and max(largest["screen_gb"], largest["verify_gb"]) < GOAL_GB}))
+    result = {
+        "benchmark": "scale_screen", "rows": rows, "cores": cores, "machine": platform.machine(),
+        "goal_s": GOAL_S, "goal_rss_mb": GOAL_RSS_MB,
+        "meets_goal": all(largest[k] < GOAL_S for k in ("screen_s", "verify_s"))
+        and all(largest[k] < GOAL_RSS_MB for k in ("screen_rss_mb", "verify_rss_mb")),
+    }
+    print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,6 +20,7 @@ MUST_HAVE_EXAMPLES = {
     "tais.pipeline.fingerprint", "tais.sources.resolve", "tais.errors", "tais.types",
     "tais.schema", "tais.engines.speculative.config", "tais.engines.vllm.options", "tais.store.run_plan",
     "tais.screen.token_metrics", "tais.screen.trajectory", "tais.engines.openai.scoring",
+    "tais.pipeline.sweep", "tais.pipeline.placement",
 }
 
 

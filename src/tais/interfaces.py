@@ -77,6 +77,9 @@ class Scorer(abc.ABC):
     name: str = "scorer"
     #: bumped whenever the rules change, so stored scores from older rules are never reused
     version: str = "0"
+    #: whether :meth:`score` reads ``completion.logprobs``; when False (every scorer so far) the pipeline hands it
+    #: completions read without their per-step logprobs (``logprobs=None``), which is most of the cost of reading them
+    reads_logprobs: bool = False
 
     @property
     def id(self) -> str:

@@ -74,9 +74,14 @@ def test_kill_9_mid_generation_then_rerun_loses_and_duplicates_nothing(tmp_path)
     resumed = json.loads((killed_dir / "evidence.json").read_text())
     uninterrupted = json.loads((clean_dir / "evidence.json").read_text())
     assert _comparable(resumed) == _comparable(uninterrupted)
-    # the same completion keys per arm (their hashes differ: each completion records its own wall time)
-    assert {arm: sorted(c) for arm, c in resumed["manifest"]["completions"].items()} == \
-        {arm: sorted(c) for arm, c in uninterrupted["manifest"]["completions"].items()}
+    # as many completions per arm and task (their hashes, so the Merkle roots, differ: each records its own wall time)
+    def leaves(evidence):
+        return {arm: {task: tree["completions_leaves"] for task, tree in tasks.items()}
+                for arm, tasks in evidence["manifest"]["merkle"]["roots"].items()}
+
+    assert leaves(resumed) == leaves(uninterrupted) == {arm: {t: ITEMS for t in ("smoke-harmful", "smoke-benign",
+                                                                                 "smoke-mc")}
+                                                        for arm in ("reference", "same", "aa", "broken")}
 
     check = subprocess.run(_tais("verify", str(killed_dir), cwd=tmp_path), capture_output=True, text=True)
     assert check.returncode == 0, check.stderr

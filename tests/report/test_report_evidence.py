@@ -16,7 +16,7 @@ CELL_KEYS = {"contrast", "task", "n", "identical", "divergences", "p_reference",
 
 def test_schema_verdict_and_cell_keys(screen_result):
     data = json.loads(evidence_json(screen_result))
-    assert data["schema"] == SCHEMA == "tais.evidence/1"
+    assert data["schema"] == SCHEMA == "tais.evidence/2"
     assert (data["verdict"], data["exit_code"]) == ("FAIL", 1)
     assert data["thresholds"] == {"margin": 0.03, "alpha": 0.05, "h_cutoff": 0.1, "tau": 0.1, "power": 0.8}
     assert all(CELL_KEYS <= set(cell) for cell in data["cells"])

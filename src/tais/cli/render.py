@@ -164,7 +164,8 @@ class ProgressDisplay:
                 self.progress.update(self.tasks[label], note=f"{label} {event.arm}".strip())
             return
         if event.arm not in self.tasks:
-            note = f"{event.cached} from the store" if event.cached else ""
+            note = ", ".join(n for n in (f"{event.cached} from the store" if event.cached else "",
+                                         f"on {event.host}" if event.host else "") if n)
             self.tasks[event.arm] = self.progress.add_task(event.arm, total=event.total, note=note)
         fields: dict[str, Any] = {}
         generated = event.done - event.cached

@@ -9,6 +9,11 @@ fingerprint, the replicates, the configured thresholds, and the request sha256 o
 ``evidence.json``: the sha256 of the config, of every task's content, every arm fingerprint, and the sha256 recorded
 for every completion and score. Any edited byte of the store then shows up either as a completion whose bytes no longer
 hash to its recorded sha256 (``problems``) or as a manifest that differs from the one in ``evidence.json``.
+
+:func:`read_run` holds the whole run in memory and writes the per-completion manifest of ``tais.evidence/1``: it is
+what ``tais verify`` checks an old run's evidence with. ``tais run``, ``tais screen`` and ``tais report`` (through
+:func:`rescreen`) screen in bounded memory through :mod:`tais.pipeline.stream`, whose evidence (schema
+``tais.evidence/2``) pins the completions by Merkle roots; its figures equal :func:`analyse_run`'s on the same rows.
 """
 
 from __future__ import annotations
@@ -16,16 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tais import __version__
-from tais.errors import InputError, IntegrityError
+from tais.errors import InputError
+from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.sweep import sweep_points
 from tais.report import write_reports
-from tais.report.evidence import evidence_json
+from tais.report.evidence import LEGACY_SCHEMA, evidence_json
 from tais.screen.analyse import analyse
-from tais.screen.result import ArmInfo, ScreenResult
+from tais.screen.result import ArmInfo, ScreenResult, SweepPoint
 from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, task_content_sha256
 from tais.types import THRESHOLD_KEYS, Battery, Completion, CompletionKey, Score, Thresholds
 
@@ -45,6 +52,8 @@ class RunInputs:
     manifest: dict[str, Any]
     problems: tuple[str, ...] = field(default=())
     """stored rows whose bytes no longer match their recorded sha256, or rows the plan names but the store lacks"""
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    """where the arms ran on a Ray cluster (:func:`tais.pipeline.placement.cluster_evidence`); empty when local"""
 
 
 def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -134,7 +143,8 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
         "completions": manifest_completions,
         "scores": manifest_scores,
     }
-    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems))
+    cluster = cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms})
+    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems), cluster)
 
 
 def thresholds_for(plan: RunPlan, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
@@ -165,9 +175,13 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     plan = inputs.run.plan
     meta = {"tais_version": __version__, "config_name": plan.name, "run_id": inputs.run.id,
             "replicates": plan.replicates}
-    return analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
-                   thresholds=thresholds, manifest=inputs.manifest, meta=meta,
-                   robustness_scorer=plan.robustness_scorer)
+    result = analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
+                     thresholds=thresholds, manifest=inputs.manifest, meta=meta,
+                     robustness_scorer=plan.robustness_scorer)
+    sweep = tuple(SweepPoint(arm, template, point)
+                  for arm, (template, point) in sweep_points(inputs.run.config_text).items()
+                  if arm in {a.name for a in inputs.arms})
+    return replace(result, sweep=sweep, cluster=dict(inputs.cluster))
 
 
 def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, out_dir: Path) -> dict[str, Path]:
@@ -178,9 +192,11 @@ def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, 
     return paths
 
 
-def expected_evidence(inputs: RunInputs, thresholds: Thresholds) -> dict[str, Any]:
-    """The evidence dict the store implies under these thresholds (what ``tais verify`` compares against)."""
-    return json.loads(evidence_json(analyse_run(inputs, thresholds)))
+def expected_evidence(inputs: RunInputs, thresholds: Thresholds, schema: str = LEGACY_SCHEMA) -> dict[str, Any]:
+    """The evidence dict the store implies under these thresholds, with the per-completion manifest of
+    ``tais.evidence/1`` (what ``tais verify`` compares an old run's evidence against; a run screened by this tais is
+    verified through :mod:`tais.pipeline.stream`)."""
+    return json.loads(evidence_json(analyse_run(inputs, thresholds), schema))
 
 
 
@@ -191,16 +207,14 @@ def rescreen(run_dir: Path, overrides: Mapping[str, float | None] | None = None,
     Thresholds: the run's configured ones, or with ``keep_last_thresholds`` those of its last analysis (what
     ``tais report`` re-renders), then any non-None ``overrides`` (``tais screen RUN --margin 0.05``)."""
     run_dir = Path(run_dir)
+    from tais.pipeline.stream import screen_to_reports
+
     with RunStore(run_dir / STORE_FILENAME, create=False) as store:
-        inputs = read_run(store)
-        if inputs.problems:
-            raise IntegrityError(f"{STORE_FILENAME}: {inputs.problems[0]}"
-                                 + (f" (and {len(inputs.problems) - 1} more)" if len(inputs.problems) > 1 else ""))
+        run = store.latest_run()
         base = None
         if keep_last_thresholds:
-            last = store.latest_analysis(inputs.run.id)
+            last = store.latest_analysis(run.id)
             base = None if last is None else {k: v for k, v in last[0].items() if k in THRESHOLD_KEYS}
-        thresholds = thresholds_for(inputs.run.plan, {**(base or {}), **{k: v for k, v in (overrides or {}).items()
-                                                                       if v is not None}})
-        result = analyse_run(inputs, thresholds)
-        return result, write_run_reports(store, inputs, result, run_dir)
+        thresholds = thresholds_for(run.plan, {**(base or {}), **{k: v for k, v in (overrides or {}).items()
+                                                                 if v is not None}})
+        return screen_to_reports(store, run, thresholds, run_dir)

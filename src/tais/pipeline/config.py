@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tais.engines import BACKENDS, options_model
 from tais.engines.speculative.config import SpeculativeModel
 from tais.errors import ConfigError, InputError
+from tais.pipeline.sweep import expand_sweep, set_key
 from tais.schema import config_error, key_path, parse
 from tais.types import ArmSpec, Role, SamplingParams
 
@@ -72,6 +73,41 @@ class PartialSamplingModel(_Strict):
     sampler: Literal["inverse-cdf", "gumbel"] | None = None
 
 
+class ResourcesModel(_Strict):
+    """What one arm's worker needs from a Ray cluster (``executor: ray``); ignored by the local executor and never
+    part of the fingerprint. ``custom``: the cluster's custom resources, e.g. ``{a100: 1}``."""
+
+    gpus: float = Field(0.0, ge=0.0)
+    cpus: float = Field(1.0, ge=0.0)
+    custom: dict[str, float] = Field(default_factory=dict)
+
+
+class RayModel(_Strict):
+    """``executor: {ray: {...}}``: where the cluster is and how often a lost worker's shard is retried."""
+
+    address: str = Field("auto", min_length=1)
+    """``auto`` (a running cluster), ``local`` (start one in this process), ``HOST:PORT`` or ``ray://HOST:PORT``"""
+    max_retries: int = Field(3, ge=0)
+    shard_size: int = Field(64, ge=1)
+
+
+class ExecutorModel(_Strict):
+    """``executor:`` ``local`` (the default: every arm in this process, one after the other) or ``{ray: {...}}``."""
+
+    ray: RayModel | None = None
+
+    @property
+    def kind(self) -> str:
+        return "local" if self.ray is None else "ray"
+
+
+class SweepModel(_Strict):
+    """``sweep:``: one arm ``template`` expanded over a ``grid`` of dotted keys (see :mod:`tais.pipeline.sweep`)."""
+
+    template: dict[str, Any]
+    grid: dict[str, list[Any]] = Field(min_length=1)
+
+
 class ArmModel(_Strict):
     """One arm of the config; becomes an :class:`tais.types.ArmSpec`."""
 
@@ -87,6 +123,7 @@ class ArmModel(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     order: Literal["as-listed", "shuffled"] = "as-listed"
     order_seed: int = 0
+    resources: ResourcesModel = Field(default_factory=lambda: ResourcesModel())
 
     @field_validator("role", mode="before")
     @classmethod
@@ -115,7 +152,7 @@ class ScreenConfigModel(_Strict):
 
     name: str = Field("screen", pattern=ARM_NAME_PATTERN)
     battery: list[dict[str, Any]] = Field(min_length=1)
-    arms: list[ArmModel] = Field(min_length=2)
+    arms: list[ArmModel] = Field(min_length=1)  # with the sweep's arms, at least 2 (checked after expansion)
     sampling: SamplingModel = Field(default_factory=SamplingModel)
     thresholds: ThresholdsModel = Field(default_factory=ThresholdsModel)
     replicates: int = Field(1, ge=1)
@@ -124,6 +161,19 @@ class ScreenConfigModel(_Strict):
     robustness_scorer: Literal["auto", "none", "refusal-hybrid", "refusal-rules", "xstest-strmatch"] = "auto"
     judge: ArmModel | None = None
     out: str | None = None
+    executor: ExecutorModel = Field(default_factory=ExecutorModel)
+    sweep: SweepModel | None = None
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_word(cls, value: Any) -> Any:
+        if value == "local":
+            return {}
+        if value == "ray":
+            return {"ray": {}}
+        if isinstance(value, Mapping) and "ray" in value and value["ray"] is None:
+            return {"ray": {}}
+        return value
 
 
 
@@ -134,6 +184,8 @@ class ArmSetup:
     spec: ArmSpec
     order: str = "as-listed"
     order_seed: int = 0
+    resources: ResourcesModel | None = None
+    """what the arm's worker asks a Ray cluster for (``executor: ray``); not part of the fingerprint"""
 
 
 @dataclass(frozen=True)
@@ -183,7 +235,7 @@ def arm_setup(arm: ArmModel, default_sampling: SamplingModel) -> ArmSetup:
         sampling=SamplingParams.from_dict(sampling),
         options=dict(arm.options),
     )
-    return ArmSetup(spec=spec, order=arm.order, order_seed=arm.order_seed)
+    return ArmSetup(spec=spec, order=arm.order, order_seed=arm.order_seed, resources=arm.resources)
 
 
 def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
@@ -203,13 +255,66 @@ def _validate_across_keys(model: ScreenConfigModel, path: Path) -> None:
     if model.judge is not None:
         arms.append(("judge", None, model.judge))
     for field, index, arm in arms:
-        loc: tuple[Any, ...] = (field,) if index is None else (field, index)
-        parse(options_model(arm.backend), arm.options, key=key_path(loc + ("options",)), path=str(path))
-        if arm.backend == "hf" and arm.speculative:
-            spec = parse(SpeculativeModel, arm.speculative, key=key_path(loc + ("speculative",)), path=str(path))
-            if spec.proposer == "draft" and not arm.draft:
-                raise ConfigError("proposer 'draft' needs the arm's draft: <source>", path=str(path),
-                                  key=key_path(loc + ("speculative", "proposer")))
+        _validate_arm(arm, (field,) if index is None else (field, index), path)
+
+
+def _validate_arm(arm: ArmModel, loc: tuple[Any, ...], path: Path) -> None:
+    """What depends on an arm's backend: its ``options`` and the ``hf`` speculative block."""
+    parse(options_model(arm.backend), arm.options, key=key_path(loc + ("options",)), path=str(path))
+    if arm.backend == "hf" and arm.speculative:
+        spec = parse(SpeculativeModel, arm.speculative, key=key_path(loc + ("speculative",)), path=str(path))
+        if spec.proposer == "draft" and not arm.draft:
+            raise ConfigError("proposer 'draft' needs the arm's draft: <source>", path=str(path),
+                              key=key_path(loc + ("speculative", "proposer")))
+
+
+_NOT_SWEPT = ("name", "role")
+
+
+def _swept_arms(model: ScreenConfigModel, path: Path) -> list[ArmModel]:
+    """The arms of the config's ``sweep:`` (none without one), each validated like a listed arm; an error names the
+    template key or the grid key whose value is at fault."""
+    sweep = model.sweep
+    if sweep is None:
+        return []
+    where = str(path)
+    template = _sweep_arm(dict(sweep.template), "sweep.template", where)
+    if template.role is not Role.CANDIDATE:
+        raise ConfigError(f"a sweep's arms are candidates; the template says role: {template.role}", path=where,
+                          key="sweep.template.role")
+    for key, values in sweep.grid.items():
+        grid_key = f"sweep.grid.{key}"
+        if key.split(".", 1)[0] not in ArmModel.model_fields or key.split(".", 1)[0] in _NOT_SWEPT:
+            known = sorted(k for k in ArmModel.model_fields if k not in _NOT_SWEPT)
+            raise ConfigError(f"not an arm key that a sweep can vary; known: {', '.join(known)}", path=where,
+                              key=grid_key)
+        if not values:
+            raise ConfigError("needs at least one value", path=where, key=grid_key)
+        for value in values:
+            try:
+                _sweep_arm(set_key(dict(sweep.template), key, value), "sweep.template", where)
+            except (ConfigError, ValueError) as exc:
+                message = exc.message if isinstance(exc, ConfigError) else str(exc)
+                raise ConfigError(f"value {value!r}: {message}", path=where, key=grid_key) from None
+    listed = {arm.name for arm in model.arms}
+    out = []
+    for swept in expand_sweep(sweep.template, sweep.grid):
+        if swept.name in listed:
+            raise ConfigError(f"the grid point {dict(swept.point)} is named {swept.name!r}, which is already the name "
+                              f"of another arm", path=where, key="sweep.grid")
+        listed.add(swept.name)
+        try:
+            out.append(_sweep_arm(swept.arm, "sweep.template", where))
+        except ConfigError as exc:
+            raise ConfigError(f"the grid point {swept.name}: {exc.message}", path=where, key="sweep.grid") from None
+    return out
+
+
+def _sweep_arm(data: dict[str, Any], key: str, where: str) -> ArmModel:
+    data.setdefault("role", "candidate")
+    arm = parse(ArmModel, data, key=key, path=where)
+    _validate_arm(arm, tuple(key.split(".")), Path(where))
+    return arm
 
 
 def parse_config(text: str, path: Path) -> ScreenConfigModel:
@@ -229,7 +334,11 @@ def parse_config(text: str, path: Path) -> ScreenConfigModel:
     except ValidationError as exc:
         raise config_error(exc, ScreenConfigModel, path=str(path)) from None
     _validate_across_keys(model, path)
-    return model
+    swept = _swept_arms(model, path)
+    if len(model.arms) + len(swept) < 2:
+        raise ConfigError("List should have at least 2 items after validation, not 1 (a reference and a candidate, "
+                          "listed or from sweep:)", path=str(path), key="arms")
+    return model.model_copy(update={"arms": [*model.arms, *swept]}) if swept else model
 
 
 def load_config(path: Path | str) -> ScreenConfig:

@@ -6,7 +6,8 @@ Steps of :func:`run_config`:
    task's scorer exists. A bad config or data file raises :class:`tais.errors.InputError` and leaves nothing behind.
 2. **Store the battery** in ``RUN/store.sqlite`` (tasks keyed by their content sha256), and compute every request
    sha256 once (:func:`plan_tasks`: the task part of the run plan).
-3. **Generate, arm by arm.** The engine is built, its ``describe()`` gives the arm fingerprint
+3. **Generate, arm by arm** (in this process, or on a Ray cluster: :mod:`tais.pipeline.executors`). The engine is built,
+   its ``describe()`` gives the arm fingerprint
    (:mod:`tais.pipeline.fingerprint`), and only the *(item, replicate, request)* keys with no committed completion
    under that fingerprint are sent. Each completion is committed as it arrives, so a killed run loses at most the
    completions in flight; running the same command again generates only what is missing. A changed arm has a new
@@ -36,13 +37,14 @@ from tais.battery import load_tasks, messages_for
 from tais.engines import create_engine
 from tais.errors import ConfigError, EngineError, InputError
 from tais.interfaces import Engine, Scorer
-from tais.pipeline.analysis import analyse_run, read_run, thresholds_for, write_run_reports
+from tais.pipeline.analysis import thresholds_for
 from tais.pipeline.config import ArmSetup, ScreenConfig, arm_setup
 from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
+from tais.pipeline.stream import screen_to_reports
 from tais.scoring import get_scorer
 from tais.screen.result import ScreenResult
 from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
-from tais.types import ArmSpec, Battery, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
+from tais.types import ArmSpec, Battery, Completion, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class ProgressEvent:
     cached: int = 0
     output_tokens: int = 0
     elapsed_s: float = 0.0
+    host: str = ""
+    """where the arm's worker runs (``ray`` executor; empty when local): its hostname and process id, as it reported"""
+    pid: int | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -167,24 +172,50 @@ def _sampling_for(sampling: SamplingParams, replicate: int) -> SamplingParams:
     return replace(sampling, seed=sampling.seed + replicate)
 
 
+COMMIT_WITHIN_S = 0.02
+"""group commit: completions that arrive within this many seconds of the first uncommitted one share a transaction"""
+COMMIT_MAX = 256
+"""... and at most this many"""
+
+
 async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: list[KeyedRequest], *, arm: str,
                     total: int, cached: int, progress: ProgressCallback | None) -> int:
+    """Generate ``todo`` and commit each completion as it arrives, grouping those that arrive within
+    :data:`COMMIT_WITHIN_S` (at most :data:`COMMIT_MAX`) into one transaction: each counts once its transaction has
+    committed, and a kill loses at most the completions of the last 20 ms (one WAL commit per completion was the
+    largest cost of ``tais run`` after HTTP; benchmarks/run_end_to_end.py)."""
     by_key = {(p.key.item_id, p.key.replicate): p.key for p in todo}
     started = last = time.perf_counter()
     tokens = 0
     done = 0
+    pending: list[tuple[CompletionKey, Completion, float]] = []
+    opened = 0.0
+
+    def commit() -> None:
+        nonlocal done, tokens
+        done += store.add_completions(fingerprint, pending)
+        tokens += sum(c.output_tokens for _, c, _ in pending)
+        pending.clear()
+        if progress:
+            elapsed = time.perf_counter() - started
+            progress(ProgressEvent("generate", arm, cached + done, total, cached, tokens, elapsed))
+
     async for completion in engine.generate([p.request for p in todo]):
         key = by_key.get((completion.item_id, completion.replicate))
         if key is None:
+            if pending:
+                commit()
             raise EngineError(f"arm {arm}: engine returned a completion for {completion.item_id}"
                               f"#{completion.replicate}, which was not requested")
         now = time.perf_counter()
-        if store.add_completion(fingerprint, key, completion, elapsed_s=now - last):
-            done += 1
-            tokens += completion.output_tokens
+        if not pending:
+            opened = now
+        pending.append((key, completion, now - last))
         last = now
-        if progress:
-            progress(ProgressEvent("generate", arm, cached + done, total, cached, tokens, now - started))
+        if len(pending) >= COMMIT_MAX or now - opened >= COMMIT_WITHIN_S:
+            commit()
+    if pending:
+        commit()
     return done
 
 
@@ -234,45 +265,51 @@ def generate_arm(arm: ArmSetup, engine: Engine, store: RunStore, battery: Batter
     return fingerprint, generated
 
 
+SCORE_BATCH = 2000
+"""completions read, scored and committed at a time (bounded memory)"""
+
+
 def score_arm(arm_name: str, fingerprint: str, store: RunStore, battery: Battery, scorers: dict[str, Scorer],
               plan: RunPlan) -> int:
-    """Score every completion of the arm not yet scored by its task's scorer; returns how many were scored now."""
-    stored = store.completions(fingerprint)
+    """Score every completion of the arm not yet scored by its task's scorer; returns how many were scored now.
+    Reads :data:`SCORE_BATCH` completions at a time, so memory does not grow with the run."""
     new = 0
     for task in battery.tasks:
         scorer = scorers[task.name]
-        have = store.scores(fingerprint, scorer.id)
-        todo = [k for k in plan.keys(task.name) if k not in have]
-        if not todo:
-            continue
+        planned = plan.task(task.name)
+        todo = store.unscored(fingerprint, scorer.id, planned.keys())
         items = {item.id: item for item in task.items}
-        pairs = [(items[k.item_id], stored[k].completion) for k in todo]
-        scores = scorer.score_batch(pairs, task.outcome)
-        if len(scores) != len(todo):
-            raise EngineError(f"scorer {scorer.id} returned {len(scores)} scores for {len(todo)} completions")
-        new += store.add_scores(fingerprint, scorer.id, list(zip(todo, scores)))
+        for start in range(0, len(todo), SCORE_BATCH):
+            batch = todo[start:start + SCORE_BATCH]
+            stored = store.completions(fingerprint, batch, logprobs=scorer.reads_logprobs)
+            pairs = [(items[k.item_id], stored[k].completion) for k in batch]
+            scores = scorer.score_batch(pairs, task.outcome)
+            if len(scores) != len(batch):
+                raise EngineError(f"scorer {scorer.id} returned {len(scores)} scores for {len(batch)} completions")
+            new += store.add_scores(fingerprint, scorer.id, list(zip(batch, scores)))
     return new
 
 
-def run_config(config: ScreenConfig, *, out_dir: Path | None = None,
-               progress: ProgressCallback | None = None) -> RunOutcome:
-    """Run (or resume) a screen; see the module docstring. Returns the result and the report paths."""
+def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: ProgressCallback | None = None,
+               executor: str | None = None, ray_address: str | None = None) -> RunOutcome:
+    """Run (or resume) a screen; see the module docstring. Returns the result and the report paths. ``executor``
+    (``local`` / ``ray``) and ``ray_address`` override the config's ``executor:`` (:mod:`tais.pipeline.executors`)."""
+    from tais.pipeline.executors import GenerateJob, executor_settings, make_executor
+
     battery = load_battery(config)
+    runner = make_executor(executor_settings(config.model.executor, executor, ray_address))
     judge = create_engine(_judge_spec(config)) if config.model.judge is not None else None
     try:
         scorers = build_scorers(config, battery, judge)
         arms = config.arms
         out = config.out_dir(out_dir)
-        first_engine = build_engine(config, 0, out)  # an arm the engine rejects leaves nothing written
+        runner.check(config, out)  # local: an arm the engine rejects leaves nothing written
         out.mkdir(parents=True, exist_ok=True)
-        generated: dict[str, int] = {}
-        fingerprints: dict[str, str] = {}
         with RunStore(out / STORE_FILENAME) as store:
             tasks = plan_tasks(battery, store.put_tasks(battery.tasks), scorers, config.model.replicates)
-            for index, arm in enumerate(arms):
-                with first_engine if index == 0 else build_engine(config, index, out) as engine:
-                    fingerprints[arm.spec.name], generated[arm.spec.name] = generate_arm(
-                        arm, engine, store, battery, tasks, progress=progress)
+            done = runner.generate_arms(GenerateJob(config, store, battery, tasks, out, progress))
+            fingerprints = {name: arm.fingerprint for name, arm in done.items()}
+            generated = {a.spec.name: done[a.spec.name].generated for a in arms}
             plan = RunPlan(
                 name=config.model.name,
                 replicates=config.model.replicates,
@@ -288,11 +325,10 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None,
             run_id = _record_run(store, config, plan)
             if progress:
                 progress(ProgressEvent("screen", "", 0, 0))
-            inputs = read_run(store)
-            assert inputs.run.id == run_id
-            result = analyse_run(inputs, thresholds_for(inputs.run.plan))
-            reports = write_run_reports(store, inputs, result, out)
+            run = store.run(run_id)
+            result, reports = screen_to_reports(store, run, thresholds_for(run.plan), out)
     finally:
+        runner.close()
         if judge is not None:
             judge.close()
     return RunOutcome(result=result, out_dir=out, reports=reports, generated=generated)

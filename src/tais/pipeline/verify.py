@@ -8,7 +8,12 @@ Checks, in order (every failed check is reported, not only the first):
 4. Every completion and score of the run still hashes to the sha256 recorded when it was written, and none is missing.
 5. The config text stored with the run hashes to the config sha256 of the manifest.
 6. The evidence re-derived from the store (same thresholds as the last analysis) equals ``evidence.json``; the key
-   paths that differ are named (``cells[3].p_candidate``, ``manifest.completions.spec-ngram.smoke-benign/004#0``).
+   paths that differ are named (``cells[3].p_candidate``, ``manifest.merkle.roots.spec.smoke-benign.completions``).
+   Evidence of schema ``tais.evidence/2`` is re-derived in bounded memory (:mod:`tais.pipeline.verify_stream`):
+   where a Merkle root differs, the leaves kept in the store name the exact completion whose recorded sha256 changed.
+   Evidence of schema ``tais.evidence/1`` (a manifest listing every completion's sha256, written by earlier tais) is
+   re-derived in memory as before (``manifest.completions.spec-ngram.smoke-benign/004#0``); any other schema is one
+   problem naming both versions this tais verifies.
 
 Damage that stops a read (a truncated or foreign ``store.sqlite``, a dropped table, a deleted row, an edited id or
 ``meta`` value, a WAL lost after a crash) is a problem like any other, named by the step that could not read: verify
@@ -22,7 +27,6 @@ is not reported.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -32,12 +36,19 @@ from typing import Any, TypeVar
 
 from tais.errors import InputError, SchemaVersionError, TaisError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, expected_evidence, read_run
+from tais.pipeline.evidence_lines import evidence_head
 from tais.pipeline.fingerprint import arm_fingerprint
-from tais.store import STORE_FILENAME, RunPlan, RunStore, sha256_text
+from tais.pipeline.stream import file_sha256
+from tais.pipeline.verify_stream import verify_streamed
+from tais.report.evidence import LEGACY_SCHEMA, SCHEMA
+from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, sha256_text
 from tais.types import ArmSpec, Thresholds
 
 MAX_DIFFS = 8
 T = TypeVar("T")
+
+WHOLE_EVIDENCE_BYTES = 32 << 20
+"""evidence.json up to this size is parsed whole; a larger one is read line by line"""
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,24 @@ def guarded(problems: list[str], what: str, read: Callable[[], T]) -> T | None:
         return None
 
 
+def read_evidence(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the evidence, or its head for a file over :data:`WHOLE_EVIDENCE_BYTES`; a problem line when it cannot be
+    read). A large file of schema 2 is read line by line (:func:`tais.pipeline.evidence_lines.evidence_head`), never
+    whole."""
+    try:
+        if path.stat().st_size <= WHOLE_EVIDENCE_BYTES:
+            evidence = json.loads(path.read_bytes())
+        else:
+            evidence = evidence_head(path)
+            if evidence.get("schema") == LEGACY_SCHEMA:  # the old layout is checked whole, as before
+                evidence = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"{EVIDENCE_FILENAME}: not valid JSON ({exc})"
+    if not isinstance(evidence, dict):
+        return None, f"{EVIDENCE_FILENAME}: not a JSON object"
+    return evidence, None
+
+
 def verify_run(run_dir: Path) -> VerifyReport:
     """Run every check of the module docstring on ``run_dir``. Bad input (no such directory, no evidence.json) raises
     :class:`InputError`; every kind of damage to what is there (a truncated or foreign store file, a dropped table, a
@@ -147,27 +176,23 @@ def verify_run(run_dir: Path) -> VerifyReport:
     if not evidence_path.is_file():
         raise InputError(f"no {EVIDENCE_FILENAME} here (written by `tais run` / `tais screen`)", path=str(run_dir))
     problems: list[str] = []
-    raw = evidence_path.read_bytes()
-    try:
-        evidence = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problems.append(f"{EVIDENCE_FILENAME}: not valid JSON ({exc})")
-        evidence = None
-    if evidence is not None and not isinstance(evidence, dict):
-        problems.append(f"{EVIDENCE_FILENAME}: not a JSON object")
-        evidence = None
+    evidence, problem = read_evidence(evidence_path)
+    if problem:
+        problems.append(problem)
+    digest = guarded(problems, EVIDENCE_FILENAME, lambda: file_sha256(evidence_path)) or ""
 
     store = guarded(problems, STORE_FILENAME, lambda: RunStore(store_path, create=False))
     if store is None:
         return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=0)
     try:
-        checked = _check_store(store, raw, evidence, problems)
+        checked = _check_store(store, digest, evidence_path, evidence, problems)
     finally:
         guarded(problems, f"{STORE_FILENAME}: closing", store.close)
     return VerifyReport(run_dir=run_dir, problems=tuple(problems), completions_checked=checked)
 
 
-def _check_store(store: RunStore, raw: bytes, evidence: dict[str, Any] | None, problems: list[str]) -> int:
+def _check_store(store: RunStore, digest: str, evidence_path: Path, evidence: dict[str, Any] | None,
+                 problems: list[str]) -> int:
     """Checks 1 to 6 against an open store; returns how many completions were read back."""
     where = STORE_FILENAME
     problems += [f"{where}: {p}" for p in guarded(problems, where, store.integrity_problems) or []]
@@ -181,12 +206,20 @@ def _check_store(store: RunStore, raw: bytes, evidence: dict[str, Any] | None, p
     analysis = guarded(problems, f"{where}: analyses", lambda: store.latest_analysis(run.id))
     if analysis is None and len(problems) == before:
         problems.append(f"{where}: no analysis of run {run.id} is recorded")
-    elif analysis is not None and hashlib.sha256(raw).hexdigest() != analysis[1]:
-        problems.append(f"{EVIDENCE_FILENAME}: sha256 {hashlib.sha256(raw).hexdigest()[:12]} differs from the "
+    elif analysis is not None and digest != analysis[1]:
+        problems.append(f"{EVIDENCE_FILENAME}: sha256 {digest[:12]} differs from the "
                         f"{analysis[1][:12]} recorded when it was written")
-    for _task_sha, item_id, recorded, item_json in guarded(problems, f"{where}: items", store.item_rows) or []:
+    for _task_sha, item_id, recorded, item_json in guarded(problems, f"{where}: items",
+                                                           lambda: list(store.iter_item_rows())) or []:
         if sha256_text(item_json) != recorded:
             problems.append(f"{where}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
+    schema = evidence.get("schema") if isinstance(evidence, dict) else None
+    if evidence is not None and schema not in (SCHEMA, LEGACY_SCHEMA):
+        problems.append(f"{EVIDENCE_FILENAME}: schema {schema!r}: this tais verifies {SCHEMA} (and "
+                        f"{LEGACY_SCHEMA}, the per-completion manifest of earlier runs)")
+        evidence = None
+    if schema != LEGACY_SCHEMA:
+        return _check_streamed(store, run, analysis, evidence_path, evidence, problems)
     inputs = guarded(problems, f"{where}: reading run {run.id} back", lambda: read_run(store, run))
     if inputs is None:
         return 0
@@ -198,8 +231,26 @@ def _check_store(store: RunStore, raw: bytes, evidence: dict[str, Any] | None, p
     if evidence is not None:
         values = analysis[0] if analysis else evidence.get("thresholds", {})
         expected = guarded(problems, f"{EVIDENCE_FILENAME}: cannot be re-derived from the store", lambda: (
-            expected_evidence(inputs, Thresholds.from_dict(values))))
+            expected_evidence(inputs, Thresholds.from_dict(values), LEGACY_SCHEMA)))
         if expected is not None:
             diffs = differing_paths(expected, evidence)
             problems += [f"{EVIDENCE_FILENAME}: {d} (re-derived from the store)" for d in diffs]
     return sum(len(c) for c in inputs.completions.values())
+
+
+def _check_streamed(store: RunStore, run: RunRecord, analysis: tuple[dict[str, Any], str] | None, evidence_path: Path,
+                    evidence: dict[str, Any] | None, problems: list[str]) -> int:
+    """Checks 4 to 6 for evidence of schema 2 (Merkle manifest), streaming the store."""
+    where = STORE_FILENAME
+    thresholds = Thresholds.from_dict(analysis[0] if analysis else (evidence or {}).get("thresholds", {}))
+    result = guarded(problems, f"{where}: reading run {run.id} back",
+                     lambda: verify_streamed(store, run, thresholds, evidence_path, evidence))
+    problems += [f"{where}: {p}" for p in guarded(problems, f"{where}: arms", lambda: arm_problems(store, run.plan))
+                 or []]
+    if sha256_text(run.config_text) != run.config_sha256:
+        problems.append(f"{where}: the stored config no longer hashes to {run.config_sha256[:12]}")
+    if result is None:
+        return 0
+    found, checked = result
+    problems += found
+    return checked

@@ -1,6 +1,8 @@
 """``evidence.json``: the machine-readable record of a screen, schema-versioned and deterministic.
 
-Top-level keys (schema ``tais.evidence/1``):
+Top-level keys (schema ``tais.evidence/2``; schema ``tais.evidence/1`` differs only in its manifest, which listed the
+sha256 of every completion and score where schema 2 has one Merkle root per arm, task and kind, see
+:mod:`tais.pipeline.stream`):
 
 - ``schema``, ``verdict`` (PASS / FAIL / INCONCLUSIVE), ``exit_code``, ``thresholds``, ``near_tie_tau`` (the
   near-tie threshold the divergences were classed with: tau widened by a 16-bit reference's logit rounding);
@@ -20,7 +22,15 @@ Top-level keys (schema ``tais.evidence/1``):
   (:mod:`tais.screen.robustness`):
   ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
   ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
-- ``manifest`` and ``meta``: passed through from the caller.
+- ``manifest`` and ``meta``: passed through from the caller;
+- ``sweep`` (only when the config has a ``sweep:``): per expanded arm its ``arm``, ``template`` and grid ``point``
+  (key -> value);
+- ``cluster`` (only when arms ran on a Ray cluster): ``arms`` (arm -> its placements: executor, node_id, hostname,
+  worker_restarts, one per generation session) and ``resources`` (the cluster's CPU / GPU / custom totals).
+
+Streaming: :func:`write_evidence` writes the same bytes as :func:`evidence_json` with the divergences supplied as
+already-serialised entries (:func:`divergence_entry`, joined by ``",\n"``) from a file, so a screen with a million
+divergences never holds them all in memory.
 
 Deterministic: :func:`evidence_json` sorts keys, writes floats with Python's shortest round-trip repr and turns
 non-finite numbers into null, so identical results give identical bytes.
@@ -31,15 +41,20 @@ from __future__ import annotations
 import enum
 import json
 import math
+import shutil
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from tais.screen.result import Divergence, ScreenResult
 
-SCHEMA = "tais.evidence/1"
+SCHEMA = "tais.evidence/2"
+LEGACY_SCHEMA = "tais.evidence/1"
+"""the schema whose manifest lists every completion's sha256 (written by tais before the Merkle manifest)"""
+_PLACEHOLDER = "\x00tais-divergences\x00"
+_PLACEHOLDER_LINE = '\n  "divergences": "\\u0000tais-divergences\\u0000",\n'
 
 
-def evidence_dict(result: ScreenResult) -> dict[str, Any]:
+def evidence_dict(result: ScreenResult, schema: str = SCHEMA) -> dict[str, Any]:
     """The evidence of ``result`` as plain JSON-ready data (see the module docstring for the keys)."""
     cells = []
     for cell in result.cells:
@@ -77,7 +92,7 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
             }
         )
     data = {
-        "schema": SCHEMA,
+        "schema": schema,
         "verdict": result.verdict.value,
         "exit_code": result.verdict.exit_code,
         "thresholds": _plain(result.thresholds),
@@ -90,7 +105,89 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "manifest": _plain(result.manifest),
         "meta": _plain(result.meta),
     } | ({"robustness": [{**_plain(r), "flips": r.flips} for r in result.robustness]} if result.robustness else {})
+    if result.sweep:  # optional keys: evidence without a sweep or a cluster reads exactly as before
+        data["sweep"] = [{"arm": p.arm, "template": p.template, "point": {k: v for k, v in p.point}}
+                         for p in result.sweep]
+    if result.cluster:
+        data["cluster"] = _plain(result.cluster)
     return _plain(data)
+
+
+def divergence_entry(d: Divergence) -> str:
+    """One divergence as it appears inside ``evidence.json``'s ``divergences`` list (indented, no trailing comma)."""
+    return "    " + _pretty(_divergence(d), "\n    ")
+
+
+def _pretty(value: Any, newline: str) -> str:
+    """``json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)`` of plain data (what :func:`_plain`
+    returns), with every line break followed by ``newline``'s indent: the same text, several times faster than the
+    json module's pure-Python indenting encoder (a divergence entry is written per diverging pair).
+
+    >>> data = {"b": [1.5, None, True], "a": {"x": "é\\"", "y": []}, "c": {}}
+    >>> _pretty(data, "\\n") == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
+    True
+    """
+    if isinstance(value, str):
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        return float.__repr__(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return json.dumps(value, allow_nan=False)
+    inner = newline + "  "
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[" + inner + ("," + inner).join(_pretty(v, inner) for v in value) + newline + "]"
+    if not value:
+        return "{}"
+    return "{" + inner + ("," + inner).join(
+        _encode_string(k) + ": " + _pretty(value[k], inner) for k in sorted(value)) + newline + "}"
+
+
+_encode_string = json.encoder.encode_basestring
+
+
+def write_evidence(result: ScreenResult, handle: TextIO, divergences: TextIO | None = None,
+                   schema: str = SCHEMA) -> None:
+    """Write ``evidence.json`` to ``handle``: the bytes of :func:`evidence_json`, except that when ``divergences``
+    is given, the divergence list is copied from it (entries from :func:`divergence_entry` joined by ``",\n"``, in
+    order) instead of serialised from ``result.divergences``.
+
+    >>> import io
+    >>> from tais.screen.result import ScreenResult
+    >>> from tais.types import Thresholds, Verdict
+    >>> empty = ScreenResult(Verdict.INCONCLUSIVE, (), (), (), (), Thresholds(), {})
+    >>> out = io.StringIO(); write_evidence(empty, out, io.StringIO(""))
+    >>> out.getvalue() == evidence_json(empty)
+    True
+    """
+    if divergences is None:
+        handle.write(evidence_json(result, schema))
+        return
+    data = evidence_dict(result, schema)
+    data["divergences"] = _PLACEHOLDER
+    text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    head, found, tail = text.partition(_PLACEHOLDER_LINE)
+    assert found, "evidence layout: the divergences placeholder is missing"
+    handle.write(head + '\n  "divergences": ')
+    first = divergences.read(1 << 16)
+    if not first:
+        handle.write("[]")
+    else:
+        handle.write("[\n" + first)
+        shutil.copyfileobj(divergences, handle, 1 << 16)
+        handle.write("\n  ]")
+    handle.write(",\n" + tail)
 
 
 def _divergence(d: Divergence) -> dict[str, Any]:
@@ -100,13 +197,21 @@ def _divergence(d: Divergence) -> dict[str, Any]:
     return plain
 
 
-def evidence_json(result: ScreenResult) -> str:
+def evidence_json(result: ScreenResult, schema: str = SCHEMA) -> str:
     """``evidence_dict(result)`` serialised: sorted keys, two-space indent, UTF-8 text, trailing newline."""
-    return json.dumps(evidence_dict(result), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    data = evidence_dict(result, schema)
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _plain(value: Any) -> Any:
     """JSON-ready copy: dataclasses to dicts, enums to values, tuples to lists, non-finite floats to None."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is tuple or kind is list:
+        return [_plain(v) for v in value]
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, enum.Enum):

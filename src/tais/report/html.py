@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 
 from tais.report import formatting as f
-from tais.report import svg
+from tais.report import svg, sweep
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role, Verdict
@@ -239,15 +239,15 @@ def render_html(result: ScreenResult) -> str:
                   _contrasts(result, Role.NULL)]  # fmt: skip
     if result.robustness:
         parts += ["<h2>Scorer robustness</h2>", _robustness(result)]
-    parts += ["<h2>Speed</h2>", _speed(result), "<h2>Plots</h2>", _plots(result)]
-    parts.append(f"<h2>Divergences ({len(result.divergences)})</h2>")
-    if not result.divergences:
+    parts += ["<h2>Speed</h2>", _speed(result), sweep.sweep_html(result), "<h2>Plots</h2>", _plots(result)]
+    parts.append(f"<h2>Divergences ({result.divergence_count})</h2>")
+    if not result.divergence_count:
         parts.append("<p class='muted'>Every pair is identical.</p>")
     leaks = [d for d in divergences if d.cls is DivergenceClass.LEAK][:OPEN_LEAKS]
     shown_open = {id(d) for d in leaks} | {id(d) for d in divergences[:3]}
     parts += [_divergence(d, i, id(d) in shown_open) for i, d in enumerate(divergences, 1)]
-    if len(result.divergences) > len(divergences):
-        parts.append(f"<p class='muted'>{len(result.divergences) - len(divergences)} more divergences are listed "
+    if result.divergence_count > len(divergences):
+        parts.append(f"<p class='muted'>{result.divergence_count - len(divergences)} more divergences are listed "
                      "in evidence.json.</p>")  # fmt: skip
     parts += ["<h2>Arms</h2>", _arms(result), "</main></body></html>\n"]
     return "".join(parts)

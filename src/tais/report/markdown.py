@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from tais.report import formatting as f
-from tais.report import svg
+from tais.report import svg, sweep
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role
@@ -130,15 +130,18 @@ def render_markdown(result: ScreenResult) -> str:
     header = ["arm", "role", "output tokens", "wall s", "tokens/s", "acceptance", "acceptance by task", "speedup",
               "null arm's speedup (noise floor)"]
     out.append(_table(header, speed_rows) + "\n")
+    if result.sweep:
+        out.append(sweep.sweep_markdown(result, md_escape))
     out.append("## Plots\n")
     out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]
-    out.append(f"## Divergences ({len(result.divergences)})\n")
-    if not result.divergences:
+    out.append(f"## Divergences ({result.divergence_count})\n")
+    if not result.divergence_count:
         out.append("Every pair is identical.\n")
     for i, d in enumerate(result.divergences[:MAX_DIVERGENCES], 1):
         out.append(_divergence(d, i))
-    if len(result.divergences) > MAX_DIVERGENCES:
-        out.append(f"{len(result.divergences) - MAX_DIVERGENCES} more divergences are listed in evidence.json.\n")
+    listed = min(MAX_DIVERGENCES, len(result.divergences))
+    if result.divergence_count > listed:
+        out.append(f"{result.divergence_count - listed} more divergences are listed in evidence.json.\n")
     out.append("## Arms\n")
     out.append(_table(["arm", "role", "fingerprint", "generation wall s"],
                       [[md_escape(a.name), a.role.value, md_escape(a.fingerprint), f"{a.generation_wall_s:.1f}"]

@@ -120,8 +120,9 @@ def identity_plot(cells: Sequence[CellResult]) -> str:
     return _svg("identity", "Byte-identical pairs and first divergences by class, per cell", width, height, body)
 
 
-def divergence_histogram(divergences: Sequence[Divergence], bins: int = 16) -> str:
-    """First-divergence token positions, stacked by class (divergences located only by text offset are left out)."""
+def divergence_histogram(divergences: Sequence[Divergence], bins: int = 16, found: int | None = None) -> str:
+    """First-divergence token positions, stacked by class (divergences located only by text offset are left out).
+    ``found``: how many divergences the screen found when ``divergences`` holds only the first of them."""
     tokens = [d for d in divergences if d.basis != "text"]
     left, plot_w, top, plot_h = 60, 600, 30, 180
     width, height = left + plot_w + 40, top + plot_h + 50
@@ -156,6 +157,8 @@ def divergence_histogram(divergences: Sequence[Divergence], bins: int = 16) -> s
     body.append(_text(left - 6, top + plot_h, "0", "end", MUTED))
     note = "first differing token index" + (f" ({len(divergences) - len(tokens)} located by text only, not shown)"
                                             if len(tokens) < len(divergences) else "")  # fmt: skip
+    if found is not None and found > len(divergences):
+        note += f"; the first {len(divergences)} of {found} divergences (all are in evidence.json)"
     if not divergences:
         note = "no divergences: every pair is identical"
     body.append(_text(left + plot_w / 2, top + plot_h + 36, note, "middle", MUTED))
@@ -215,6 +218,7 @@ def report_plots(result: ScreenResult) -> dict[str, str]:
     return {
         "forest": forest_plot(result.cells, result.thresholds.margin, 1 - 2 * result.thresholds.alpha),
         "identity": identity_plot(result.cells),
-        "divergence-positions": divergence_histogram([d for d in result.divergences if d.role is Role.CANDIDATE]),
+        "divergence-positions": divergence_histogram([d for d in result.divergences if d.role is Role.CANDIDATE],
+                                                     found=result.divergences_total),
         "acceptance": acceptance_plot(result.speed),
     }

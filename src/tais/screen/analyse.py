@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tais.screen.cells import CellInput, build_cells
-from tais.screen.forensics import first_divergence
-from tais.screen.pairing import pair_arm, reference_keys
+from tais.screen.forensics import DivergenceInfo, first_divergence
+from tais.screen.pairing import Pair, pair_arm, reference_keys
 from tais.screen.precision import near_tie_threshold
-from tais.screen.result import ArmInfo, CellRobustness, Divergence, PooledOdds, ScreenResult, contrast_name
+from tais.screen.result import ArmInfo, CellResult, CellRobustness, Divergence, PooledOdds, ScreenResult, contrast_name
 from tais.screen.robustness import check_robustness
 from tais.screen.speed import arm_speeds
 from tais.screen.verdict import decide_screen
@@ -46,7 +46,7 @@ def analyse(
     every completion of a battery item, or when another arm lacks a completion or score the reference has.
     ``robustness_scorer`` (``auto``, ``none``, a scorer name; None = not checked) re-scores the cells with a second
     scorer (:mod:`tais.screen.robustness`)."""
-    reference = _check_arms(arms)
+    reference = check_arms(arms)
     ref_completions = completions.get(reference.name, {})
     ref_scores = scores.get(reference.name, {})
     ordered = [a for a in arms if a.role is Role.CANDIDATE] + [a for a in arms if a.role is Role.NULL]
@@ -75,31 +75,8 @@ def analyse(
             )
             infos = [first_divergence(p.reference, p.candidate, tau) for p in pairs]
             inputs.append(CellInput(contrast, arm.name, reference.name, task.name, arm.role, pairs, infos))
-            for pair, info in zip(pairs, infos):
-                if info is None:
-                    continue
-                cut = info.char_offset
-                divergences.append(
-                    Divergence(
-                        contrast=contrast,
-                        task=task.name,
-                        item_id=pair.item_id,
-                        replicate=pair.replicate,
-                        position=info.position,
-                        cls=info.cls,
-                        gap=info.gap,
-                        reference_token=info.reference_token,
-                        candidate_token=info.candidate_token,
-                        reference_top=info.reference_top,
-                        prefix_text=pair.reference.text[:cut],
-                        reference_text=pair.reference.text[cut:],
-                        candidate_text=pair.candidate.text[cut:],
-                        outcome_reference=pair.outcome_reference,
-                        outcome_candidate=pair.outcome_candidate,
-                        basis=info.basis,
-                        role=arm.role,
-                    )
-                )
+            divergences += [divergence_record(contrast, task.name, pair, info, arm.role)
+                            for pair, info in zip(pairs, infos) if info is not None]
     cells = build_cells(inputs, thresholds)
     robustness: tuple[CellRobustness, ...] = ()
     if robustness_scorer is not None:
@@ -107,13 +84,7 @@ def analyse(
     order = {contrast_name(a.name, reference.name): i for i, a in enumerate(ordered)}
     cells.sort(key=lambda c: order[c.contrast])
     divergences.sort(key=lambda d: order[d.contrast])
-    pooled = {}
-    for arm in ordered:
-        name = contrast_name(arm.name, reference.name)
-        own = [c for c in cells if c.contrast == name and c.n > 0]
-        if own:
-            mh = mantel_haenszel_paired([c.b for c in own], [c.c for c in own])
-            pooled[name] = PooledOdds(name, float(mh.odds_ratio), float(mh.ci_low), float(mh.ci_high))
+    pooled = pooled_odds(cells, [contrast_name(a.name, reference.name) for a in ordered])
     task_of = {item.id: task.name for task in battery.tasks for item in task.items}
     return ScreenResult(
         verdict=decide_screen([c.verdict for c in cells if c.role is Role.CANDIDATE]),
@@ -130,7 +101,42 @@ def analyse(
     )
 
 
-def _check_arms(arms: Sequence[ArmInfo]) -> ArmInfo:
+def pooled_odds(cells: Sequence[CellResult], contrasts: Sequence[str]) -> dict[str, PooledOdds]:
+    """The Mantel-Haenszel pooled odds ratio of each contrast over its cells with decided pairs."""
+    pooled = {}
+    for name in contrasts:
+        own = [c for c in cells if c.contrast == name and c.n > 0]
+        if own:
+            mh = mantel_haenszel_paired([c.b for c in own], [c.c for c in own])
+            pooled[name] = PooledOdds(name, float(mh.odds_ratio), float(mh.ci_low), float(mh.ci_high))
+    return pooled
+
+
+def divergence_record(contrast: str, task: str, pair: Pair, info: DivergenceInfo, role: Role) -> Divergence:
+    """The :class:`Divergence` of one non-identical pair: where and why it diverges, and each side's text from there."""
+    cut = info.char_offset
+    return Divergence(
+        contrast=contrast,
+        task=task,
+        item_id=pair.item_id,
+        replicate=pair.replicate,
+        position=info.position,
+        cls=info.cls,
+        gap=info.gap,
+        reference_token=info.reference_token,
+        candidate_token=info.candidate_token,
+        reference_top=info.reference_top,
+        prefix_text=pair.reference.text[:cut],
+        reference_text=pair.reference.text[cut:],
+        candidate_text=pair.candidate.text[cut:],
+        outcome_reference=pair.outcome_reference,
+        outcome_candidate=pair.outcome_candidate,
+        basis=info.basis,
+        role=role,
+    )
+
+
+def check_arms(arms: Sequence[ArmInfo]) -> ArmInfo:
     names = [a.name for a in arms]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

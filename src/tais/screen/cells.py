@@ -19,8 +19,8 @@ A cell with no decided pair has no statistics: it is INCONCLUSIVE (FAIL if it ha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, cast
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tais.screen.forensics import DivergenceInfo
 from tais.screen.pairing import Pair
@@ -31,7 +31,6 @@ from tais.stats import (
     cohens_h,
     holm,
     mcnemar_exact,
-    paired_table,
     paired_tost,
     tango_interval,
     wilson_interval,
@@ -55,9 +54,76 @@ class CellInput:
     divergences: Sequence[DivergenceInfo | None]
 
 
+@dataclass
+class CellTally:
+    """The counts a cell's statistics come from, gathered one pair at a time (:meth:`add`), so a cell of any size
+    costs constant memory: the streaming analysis (:mod:`tais.pipeline.stream`) feeds it straight from the store and
+    :func:`build_cells` from a :class:`CellInput`.
+
+    >>> t = CellTally("s vs r", "s", "r", "harm", Role.CANDIDATE)
+    >>> t.add(True, None, 1, 1, None); t.add(False, False, 1, 0, DivergenceClass.LEAK); t.add(True, True, None, 1, None)
+    >>> (t.a, t.b, t.c, t.d), t.undecided, t.identical_text, (t.identical_tokens, t.token_pairs)
+    ((1, 1, 0, 0), 1, 2, (1, 2))
+    """
+
+    contrast: str
+    candidate: str
+    reference: str
+    task: str
+    role: Role
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    d: int = 0
+    undecided: int = 0
+    identical_text: int = 0
+    identical_tokens: int = 0
+    token_pairs: int = 0
+    counts: dict[DivergenceClass, int] = field(default_factory=lambda: {cls: 0 for cls in FIRST_DIVERGENCE_CLASSES})
+
+    def add(self, identical_text: bool, identical_tokens: bool | None, outcome_reference: int | None,
+            outcome_candidate: int | None, divergence: DivergenceClass | None) -> None:
+        """Count one pair: its identity, its two outcomes (None: undecided) and its first divergence's class."""
+        self.identical_text += bool(identical_text)
+        if identical_tokens is not None:
+            self.token_pairs += 1
+            self.identical_tokens += bool(identical_tokens)
+        if divergence is not None:
+            self.counts[divergence] += 1
+        if outcome_reference is None or outcome_candidate is None:
+            self.undecided += 1
+            return
+        for name, y in (("y_reference", outcome_reference), ("y_candidate", outcome_candidate)):
+            if y not in (0, 1):
+                raise ValueError(f"{name} must hold only 0 and 1, found {y!r}")
+        if outcome_reference:
+            if outcome_candidate:
+                self.a += 1
+            else:
+                self.b += 1
+        elif outcome_candidate:
+            self.c += 1
+        else:
+            self.d += 1
+
+
+def tally_of(cell: CellInput) -> CellTally:
+    """The counts of a cell given as pairs."""
+    tally = CellTally(cell.contrast, cell.candidate, cell.reference, cell.task, cell.role)
+    for pair, info in zip(cell.pairs, cell.divergences):
+        tally.add(pair.identical_text, pair.identical_tokens, pair.outcome_reference, pair.outcome_candidate,
+                  None if info is None else info.cls)
+    return tally
+
+
 def build_cells(inputs: Sequence[CellInput], thresholds: Thresholds) -> list[CellResult]:
     """Statistics and verdict of every cell, in the order given (Holm within each role; null_h from the null cells)."""
-    raw = [_raw_cell(cell, thresholds) for cell in inputs]
+    return cells_from_tallies([tally_of(cell) for cell in inputs], thresholds)
+
+
+def cells_from_tallies(tallies: Sequence[CellTally], thresholds: Thresholds) -> list[CellResult]:
+    """:func:`build_cells` from each cell's counts."""
+    raw = [_raw_cell(cell, thresholds) for cell in tallies]
     for role in (Role.CANDIDATE, Role.NULL):
         index = [i for i, cell in enumerate(raw) if cell.role is role and cell.mcnemar_p is not None]
         if index:
@@ -72,39 +138,31 @@ def build_cells(inputs: Sequence[CellInput], thresholds: Thresholds) -> list[Cel
             for cell in raw]
 
 
-def _raw_cell(cell: CellInput, thresholds: Thresholds) -> CellResult:
-    decided = [p for p in cell.pairs if p.decided]
-    counts: dict[DivergenceClass, int] = {cls: 0 for cls in FIRST_DIVERGENCE_CLASSES}
-    for info in cell.divergences:
-        if info is not None:
-            counts[info.cls] += 1
-    token_pairs = [p.identical_tokens for p in cell.pairs if p.identical_tokens is not None]
+def _raw_cell(cell: CellTally, thresholds: Thresholds) -> CellResult:
     common: dict[str, Any] = dict(
         contrast=cell.contrast,
         candidate=cell.candidate,
         reference=cell.reference,
         task=cell.task,
         role=cell.role,
-        undecided=len(cell.pairs) - len(decided),
-        identical_text=sum(p.identical_text for p in cell.pairs),
-        identical_tokens=sum(token_pairs) if token_pairs else None,
-        token_pairs=len(token_pairs),
-        divergences=counts,
+        undecided=cell.undecided,
+        identical_text=cell.identical_text,
+        identical_tokens=cell.identical_tokens if cell.token_pairs else None,
+        token_pairs=cell.token_pairs,
+        divergences=dict(cell.counts),
         mcnemar_p_holm=None,
         null_h=None,
         verdict=Verdict.INCONCLUSIVE,
         reasons=(),
         n_more=None,
     )
-    if not decided:
+    table = PairedTable(cell.a, cell.b, cell.c, cell.d)
+    if not table.n:
         return CellResult(
             **common, n=0, a=0, b=0, c=0, d=0, p_reference=None, p_candidate=None, diff=None, ci_low=None,
             ci_high=None, tost_p=None, equivalent=False, mcnemar_p=None, cohens_h=None, wilson_reference=None,
             wilson_candidate=None,
         )  # fmt: skip
-    # decided pairs: both outcomes are 0/1, never None
-    table = paired_table(cast(list[int], [p.outcome_reference for p in decided]),
-                         cast(list[int], [p.outcome_candidate for p in decided]))
     level = 1.0 - 2.0 * thresholds.alpha
     ci_low, ci_high = tango_interval(table.b, table.c, table.n, level=level)
     tost = paired_tost(table.b, table.c, table.n, margin=thresholds.margin, alpha=thresholds.alpha)

@@ -159,6 +159,16 @@ class PooledOdds:
 
 
 @dataclass(frozen=True)
+class SweepPoint:
+    """One arm of a sweep: its name, the template it was expanded from and its grid settings ``((key, value), ...)``
+    in grid order, e.g. ``("spec-k4-bfloat16", "spec", (("speculative.k", 4), ("dtype", "bfloat16")))``."""
+
+    arm: str
+    template: str
+    point: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class CellRobustness:
     """One cell's verdict under a second scorer (:mod:`tais.screen.robustness`): the pairs that were re-scored, the
     discordant counts ``(b, c)`` under each scorer, both verdicts and whether the verdict flips."""
@@ -202,6 +212,19 @@ class ScreenResult:
     (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
     robustness: tuple[CellRobustness, ...] = ()
     """each checked cell's verdict under a second scorer (:mod:`tais.screen.robustness`); empty when not checked"""
+    sweep: tuple[SweepPoint, ...] = ()
+    """the arms a config's ``sweep:`` expanded, each with its grid point (empty without a sweep)"""
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    """where arms ran on a Ray cluster: ``{"arms": {arm: [placement...]}, "resources": {...}}`` (empty when local)"""
+    divergences_total: int | None = None
+    """how many first divergences the screen found when ``divergences`` holds only the first of them (the streaming
+    analysis keeps a bounded number in memory and writes every one to ``evidence.json``); None: ``divergences`` is
+    every one"""
+
+    @property
+    def divergence_count(self) -> int:
+        """Every first divergence found, held in ``divergences`` or not."""
+        return len(self.divergences) if self.divergences_total is None else self.divergences_total
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:

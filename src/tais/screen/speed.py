@@ -1,7 +1,7 @@
 """Throughput of each arm: tokens per second, speculative acceptance, speedup over the reference.
 
 - ``tokens_per_s`` = output tokens of the arm's completions / the arm's generation wall time
-  (``ArmInfo.generation_wall_s``; when that is 0, the sum of the completions' own ``wall_s``).
+  (``ArmInfo.generation_wall_s``; when that is 0, the exact sum of the completions' own ``wall_s``).
 - ``acceptance`` = accepted / drafted speculative tokens, summed over the completions' ``spec`` counters; when no
   completion carries counters, from the arm's engine telemetry keys ``spec_accepted`` and ``spec_drafted`` (e.g.
   read from vLLM's /metrics); None for a target-only arm.
@@ -23,11 +23,62 @@ noise floor shown beside the candidate's 1.6::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from tais.screen.result import ArmInfo, ArmSpeed
 from tais.types import Completion, CompletionKey, Role
+
+
+class ExactSum:
+    """A float sum that does not depend on the order of the terms: Shewchuk's exact partials (as in
+    ``math.fsum``), fed one term at a time, so a streamed sum and ``math.fsum`` of the same terms agree to the bit.
+
+    >>> s = ExactSum()
+    >>> for x in (0.1, 1e16, 0.1, -1e16):
+    ...     s.add(x)
+    >>> s.value() == math.fsum([0.1, 1e16, 0.1, -1e16]) == 0.2
+    True
+    """
+
+    def __init__(self) -> None:
+        self._partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        partials = self._partials
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                partials[i] = lo
+                i += 1
+            x = hi
+        partials[i:] = [x]
+
+    def value(self) -> float:
+        return math.fsum(self._partials)
+
+
+@dataclass
+class ArmTally:
+    """What an arm's speed comes from, gathered one completion at a time: output tokens, the completions' own wall
+    time, and accepted / drafted speculative tokens per task."""
+
+    tokens: int = 0
+    wall: ExactSum = field(default_factory=ExactSum)
+    by_task: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, task: str, output_tokens: int, wall_s: float, spec_accepted: int, spec_drafted: int) -> None:
+        self.tokens += output_tokens
+        self.wall.add(wall_s)
+        if spec_drafted:
+            counts = self.by_task.setdefault(task, [0, 0])
+            counts[0] += spec_accepted
+            counts[1] += spec_drafted
 
 
 def arm_speeds(
@@ -37,17 +88,25 @@ def arm_speeds(
 ) -> list[ArmSpeed]:
     """One :class:`ArmSpeed` per arm, in the order of ``arms``; only completions of items in ``task_of`` (item id ->
     task name) count."""
-    rows = []
+    tallies = []
     for arm in arms:
-        done = [c for key, c in sorted(completions.get(arm.name, {}).items()) if key.item_id in task_of]
-        tokens = sum(c.output_tokens for c in done)
-        wall = arm.generation_wall_s if arm.generation_wall_s > 0 else sum(c.wall_s for c in done)
-        by_task: dict[str, list[int]] = {}
-        for c in done:
-            if c.spec is not None and c.spec.drafted:
-                counts = by_task.setdefault(task_of[c.item_id], [0, 0])
-                counts[0] += c.spec.accepted
-                counts[1] += c.spec.drafted
+        tally = ArmTally()
+        for key, c in completions.get(arm.name, {}).items():
+            if key.item_id in task_of:
+                spec = c.spec
+                tally.add(task_of[key.item_id], c.output_tokens, c.wall_s, spec.accepted if spec else 0,
+                          spec.drafted if spec else 0)
+        tallies.append(tally)
+    return speeds_from_tallies(arms, tallies)
+
+
+def speeds_from_tallies(arms: Sequence[ArmInfo], tallies: Sequence[ArmTally]) -> list[ArmSpeed]:
+    """:func:`arm_speeds` from each arm's tally (same order as ``arms``)."""
+    rows = []
+    for arm, tally in zip(arms, tallies, strict=True):
+        tokens = tally.tokens
+        wall = arm.generation_wall_s if arm.generation_wall_s > 0 else tally.wall.value()
+        by_task = tally.by_task
         accepted = sum(a for a, _ in by_task.values())
         drafted = sum(d for _, d in by_task.values())
         if not drafted and arm.telemetry.get("spec_drafted"):

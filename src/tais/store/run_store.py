@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,26 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS analyses (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, thresholds_json TEXT NOT NULL,
     evidence_sha256 TEXT NOT NULL);
+"""
+
+_MERKLE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS merkle_trees (id INTEGER PRIMARY KEY AUTOINCREMENT, root TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS merkle_leaves (tree INTEGER NOT NULL, position INTEGER NOT NULL, leaf BLOB NOT NULL,
+    PRIMARY KEY (tree, position)) WITHOUT ROWID;
+"""
+"""Added after schema 1 shipped: created on open when missing, so a store written by an older tais still opens (and
+gains the two empty tables). The completions / scores primary keys (fingerprint, item_id, replicate, ...) are the
+index the streaming analysis reads through; no further index is needed."""
+
+_COMPLETION_ROWS = """
+SELECT i.position, c.replicate, c.request_sha256, c.completion_json, c.sha256, t.elapsed_s, s.score_json, s.sha256
+FROM items i JOIN completions c ON c.fingerprint = ? AND c.item_id = i.item_id
+LEFT JOIN timings t ON t.fingerprint = c.fingerprint AND t.item_id = c.item_id AND t.replicate = c.replicate
+    AND t.request_sha256 = c.request_sha256
+LEFT JOIN scores s ON s.fingerprint = c.fingerprint AND s.item_id = c.item_id AND s.replicate = c.replicate
+    AND s.request_sha256 = c.request_sha256 AND s.scorer = ?
+WHERE i.task_sha256 = ? ORDER BY i.position, c.replicate, c.request_sha256
 """
 
 
@@ -161,6 +181,8 @@ class RunStore:
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if version is not None:
+                self._db.executescript(_MERKLE_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise InputError(f"not a tais run store: {exc}", path=str(path)) from None
@@ -291,6 +313,22 @@ class RunStore:
             ("INSERT OR IGNORE INTO timings VALUES (?, ?, ?, ?, ?)", (*row, float(elapsed_s))),
         ]) == 2)
 
+    def add_completions(self, fingerprint: str,
+                        batch: Sequence[tuple[CompletionKey, Completion, float]]) -> int:
+        """Commit several completions (key, completion, generation seconds) in one transaction; returns how many were
+        new. Each counts once this returns, exactly as with :meth:`add_completion` (a group commit: one WAL sync for
+        the batch instead of one per completion)."""
+        rows: list[tuple[str, tuple[Any, ...]]] = []
+        for key, completion, elapsed_s in batch:
+            if (completion.item_id, completion.replicate) != (key.item_id, key.replicate):
+                raise ValueError(f"completion {completion.item_id}#{completion.replicate} stored under {key}")
+            text = canonical_json(completion.to_dict())
+            row = (fingerprint, key.item_id, key.replicate, key.request_sha256)
+            rows.append(("INSERT OR IGNORE INTO completions VALUES (?, ?, ?, ?, ?, ?)",
+                         (*row, text, sha256_text(text))))
+            rows.append(("INSERT OR IGNORE INTO timings VALUES (?, ?, ?, ?, ?)", (*row, float(elapsed_s))))
+        return self._write(rows) // 2 if rows else 0
+
     def generation_wall_s(self, fingerprint: str, keys: Sequence[CompletionKey]) -> float:
         """Total generation wall time recorded for these completions of an arm (seconds)."""
         elapsed = {
@@ -300,21 +338,95 @@ class RunStore:
         }
         return float(sum(elapsed.get((k.item_id, k.replicate, k.request_sha256), 0.0) for k in keys))
 
-    def completions(self, fingerprint: str,
-                    keys: Sequence[CompletionKey] | None = None) -> dict[CompletionKey, StoredCompletion]:
-        """Stored completions of an arm fingerprint, for the given keys (all when None)."""
-        wanted = None if keys is None else set(keys)
+    def completions(self, fingerprint: str, keys: Sequence[CompletionKey] | None = None, *,
+                    logprobs: bool = True) -> dict[CompletionKey, StoredCompletion]:
+        """Stored completions of an arm fingerprint, for the given keys (all when None; given keys are looked up one by
+        one through the primary key, so a batch costs its own size, not the arm's). With ``logprobs=False`` the
+        completions come without their per-step logprobs (``logprobs=None``; the sha256 still covers the stored
+        bytes)."""
         out: dict[CompletionKey, StoredCompletion] = {}
+        if keys is not None:
+            for key in keys:
+                row = self._db.execute(
+                    "SELECT completion_json, sha256 FROM completions WHERE fingerprint=? AND item_id=? AND replicate=? "
+                    "AND request_sha256=?", (fingerprint, key.item_id, key.replicate, key.request_sha256)).fetchone()
+                if row is not None:
+                    data = _loads(row[0], f"completion {key.item_id}#{key.replicate}")
+                    if not logprobs and isinstance(data, dict):
+                        data["logprobs"] = None
+                    completion = Completion.from_dict(data)
+                    out[key] = StoredCompletion(key, completion, row[1], sha256_text(row[0]))
+            return out
         for item_id, replicate, request_sha, text, sha in self._db.execute(
             "SELECT item_id, replicate, request_sha256, completion_json, sha256 FROM completions "
             "WHERE fingerprint=? ORDER BY rowid", (fingerprint,)
         ):
             key = CompletionKey(item_id, replicate, request_sha)
-            if wanted is not None and key not in wanted:
-                continue
             completion = Completion.from_dict(_loads(text, f"completion {item_id}#{replicate}"))
             out[key] = StoredCompletion(key, completion, sha, sha256_text(text))
         return out
+
+    def completion_rows(self, fingerprint: str, task_sha256: str,
+                        scorer: str) -> Iterator[tuple[int, int, str, str, str, float | None, str | None, str | None]]:
+        """A cursor over an arm's completions of one stored task with their scores by ``scorer``, in item order (the
+        item's position in the task), then replicate, then request sha256: ``(position, replicate, request sha256,
+        completion JSON, recorded sha256, generation seconds or None, score JSON or None, score's recorded sha256 or
+        None)``. Rows are fetched as the caller iterates (bounded memory; the primary keys serve the order, no sort);
+        rows of a stale request are included (the caller matches them against the plan)."""
+        return iter(self._db.execute(_COMPLETION_ROWS, (fingerprint, scorer, task_sha256)))
+
+    def task_json(self, sha256: str) -> str:
+        """The stored metadata JSON of a task (everything but its items)."""
+        row = self._db.execute("SELECT task_json FROM tasks WHERE sha256=?", (sha256,)).fetchone()
+        if row is None:
+            raise KeyError(sha256)
+        return str(row[0])
+
+    def item_json_rows(self, task_sha256: str) -> Iterator[tuple[str, str]]:
+        """A cursor over (item id, item JSON) of one stored task, in item order."""
+        return iter(self._db.execute("SELECT item_id, item_json FROM items WHERE task_sha256=? ORDER BY position",
+                                     (task_sha256,)))
+
+    def iter_item_rows(self) -> Iterator[tuple[str, str, str, str]]:
+        """:meth:`item_rows` as a cursor (bounded memory)."""
+        return iter(self._db.execute(
+            "SELECT task_sha256, item_id, item_sha256, item_json FROM items ORDER BY task_sha256, position"))
+
+    # -- Merkle leaves -----------------------------------------------------------------------------------------------
+
+    def has_merkle_tree(self, root: str) -> bool:
+        return self._db.execute("SELECT 1 FROM merkle_trees WHERE root=?", (root,)).fetchone() is not None
+
+    def put_merkle_tree(self, root: str, leaves: Iterable[bytes]) -> None:
+        """Keep the leaves of a tree under its root (once: a root already kept is left as it is), in one
+        transaction, streaming the leaves (see :mod:`tais.store.merkle`)."""
+        if self.has_merkle_tree(root):
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            tree = self._db.execute("INSERT INTO merkle_trees (root, size) VALUES (?, 0)", (root,)).lastrowid
+            size = 0
+
+            def rows() -> Iterator[tuple[int | None, int, bytes]]:
+                nonlocal size
+                for position, leaf in enumerate(leaves):
+                    size += 1
+                    yield tree, position, leaf
+
+            self._db.executemany("INSERT INTO merkle_leaves VALUES (?, ?, ?)", rows())
+            self._db.execute("UPDATE merkle_trees SET size=? WHERE id=?", (size, tree))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def merkle_tree_leaves(self, root: str) -> Iterator[bytes] | None:
+        """A cursor over the kept leaves of the tree with this root, in order; None when no such tree is kept."""
+        row = self._db.execute("SELECT id FROM merkle_trees WHERE root=?", (root,)).fetchone()
+        if row is None:
+            return None
+        return (r[0] for r in self._db.execute(
+            "SELECT leaf FROM merkle_leaves WHERE tree=? ORDER BY position", (row[0],)))
 
     def count_completions(self, fingerprint: str | None = None) -> int:
         if fingerprint is None:
@@ -333,6 +445,13 @@ class RunStore:
                          (fingerprint, key.item_id, key.replicate, key.request_sha256, scorer_id, text,
                           sha256_text(text))))
         return self._write(rows)
+
+    def unscored(self, fingerprint: str, scorer: str, keys: Sequence[CompletionKey]) -> list[CompletionKey]:
+        """The keys (in the order given) that have no score by ``scorer`` for this arm fingerprint."""
+        have = {(r[0], r[1], r[2]) for r in self._db.execute(
+            "SELECT item_id, replicate, request_sha256 FROM scores WHERE fingerprint=? AND scorer=?",
+            (fingerprint, scorer))}
+        return [k for k in keys if (k.item_id, k.replicate, k.request_sha256) not in have]
 
     def scores(self, fingerprint: str, scorer: str) -> dict[CompletionKey, tuple[Score, str, str]]:
         """Stored scores of an arm by one scorer id: key -> (score, recorded sha256, sha256 as read back)."""
@@ -441,7 +560,7 @@ class RunStore:
     def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and all rows of one table (for export)."""
         if table not in {"tasks", "items", "arms", "completions", "timings", "arm_telemetry", "scores", "scorings",
-                         "runs", "analyses"}:
+                         "runs", "analyses", "merkle_trees", "merkle_leaves"}:
             raise ValueError(table)
         cur = self._db.execute(f"SELECT * FROM {table}")
         return [d[0] for d in cur.description], cur.fetchall()

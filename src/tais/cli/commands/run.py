@@ -15,6 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from tais.cli.output_options import add_output_options
 
     add_output_options(p)
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="where the arms run (default: the config's executor:, else local); docs/ray.md")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="the Ray cluster for --executor ray: auto, local, HOST:PORT or ray://HOST:PORT")
     p.set_defaults(func=main)
 
 
@@ -27,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with ProgressDisplay(enabled=not (args.quiet or args.as_json)) as progress, \
             output_to_run_log(config.out_dir(args.out)):
-        outcome = run_config(config, out_dir=args.out, progress=progress)
+        outcome = run_config(config, out_dir=args.out, progress=progress, executor=args.executor,
+                             ray_address=args.ray_address)
     emit_result(outcome.result, outcome.reports, outcome.out_dir, args)
     return outcome.result.verdict.exit_code

@@ -1,0 +1,192 @@
+"""``tais run`` end to end on 100,000 items against an instant OpenAI-compatible server, and which stage takes what.
+
+The server is tais's loopback server (``tais.testing.loopback``) in its own process on 127.0.0.1: it answers each
+chat request at once with up to 8 tokens, top-5 logprobs and token ids. The config screens two ``openai`` arms
+(a reference and a candidate that differs only in an ``extra_body`` field, so a second fingerprint) on one custom
+task of N prompts written to a JSONL file, scored by ``refusal-rules``: 2 N completions, generated, committed,
+scored, screened (streaming analysis) and reported, all by :func:`tais.pipeline.run.run_config` in this process.
+
+Stages, timed by wrapping the pipeline's own functions (their wall time inside the run):
+
+- ``battery``: loading the battery (``load_battery``) and storing it (``RunStore.put_tasks``);
+- ``requests``: request hashes and request objects (``plan_tasks``, ``build_requests``) and the resume check
+  (``RunStore.missing``);
+- ``store commit``: ``RunStore.add_completion`` (each completion committed in its own transaction);
+- ``http + engine``: the rest of the generation loop (``_generate``: sending, receiving, parsing);
+- ``scoring``: ``score_arm``; ``analysis``: the streaming screen; ``reports``: writing the reports and keeping the
+  Merkle leaves;
+- ``other``: the remainder (config, engine start-up, run record).
+
+Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--compare]``; the last line is
+JSON with ``completions_per_s`` (completions / total wall time; goal >= 2,000/s). ``--compare`` first runs the same
+screen with the writes ``tais run`` did before (one transaction per completion, scorers handed every step's
+logprobs), side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from openai_ingest import start_server  # noqa: E402
+
+import tais.pipeline.run as run_module  # noqa: E402
+import tais.pipeline.stream as stream_module  # noqa: E402
+from tais.interfaces import Scorer  # noqa: E402
+from tais.pipeline.config import load_config  # noqa: E402
+from tais.store import RunStore  # noqa: E402
+
+GOAL = 2000.0
+
+
+class Timers:
+    """Seconds spent inside each wrapped function, by stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, stage: str, function: Callable) -> Callable:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - started
+        return timed
+
+
+@contextmanager
+def patched(target: Any, name: str, replacement: Any) -> Iterator[None]:
+    original = getattr(target, name)
+    setattr(target, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(target, name, original)
+
+
+def write_config(folder: Path, items: int, url: str, concurrency: int) -> Path:
+    with open(folder / "prompts.jsonl", "w", encoding="utf-8") as handle:
+        for i in range(items):
+            handle.write(json.dumps({"id": f"p{i}", "prompt": f"benchmark prompt number {i}"}) + "\n")
+    def arm(name: str, role: str, variant: int) -> str:
+        return (f"  - name: {name}\n    role: {role}\n    backend: openai\n    model: smollm2\n"
+                f"    options: {{base_url: \"{url}/v1\", concurrency: {concurrency}, "
+                f"extra_body: {{return_token_ids: true, variant: {variant}}}}}\n")
+
+    config = (
+        "name: end-to-end\n"
+        "battery:\n  - {name: bench, source: \"file:prompts.jsonl\", columns: {prompt: prompt, id: id},\n"
+        "     outcome: refusal,\n"
+        "     scorer: refusal-rules}\n"
+        "sampling: {max_tokens: 8, logprobs: 5}\n"
+        "arms:\n" + arm("reference", "reference", 0) + arm("candidate", "candidate", 1)
+    )
+    path = folder / "screen.yaml"
+    path.write_text(config)
+    return path
+
+
+def run(config_path: Path, out: Path, *, old_writes: bool = False) -> tuple[float, dict[str, float], Any]:
+    """One ``tais run``; ``old_writes`` restores what ``tais run`` did before this benchmark's fixes: one transaction
+    per completion (``COMMIT_MAX = 1``) and scorers handed completions with every step's logprobs."""
+    timers = Timers()
+    generate = run_module._generate
+
+    async def timed_generate(*args: Any, **kwargs: Any) -> int:
+        started = time.perf_counter()
+        try:
+            return await generate(*args, **kwargs)
+        finally:
+            timers.seconds["generating"] += time.perf_counter() - started
+
+    patches = [
+        (run_module, "_generate", timed_generate),
+        (run_module, "load_battery", timers.wrap("battery", run_module.load_battery)),
+        (RunStore, "put_tasks", timers.wrap("battery", RunStore.put_tasks)),
+        (run_module, "plan_tasks", timers.wrap("requests", run_module.plan_tasks)),
+        (run_module, "build_requests", timers.wrap("requests", run_module.build_requests)),
+        (RunStore, "missing", timers.wrap("requests", RunStore.missing)),
+        (RunStore, "add_completion", timers.wrap("store commit", RunStore.add_completion)),
+        (RunStore, "add_completions", timers.wrap("store commit", RunStore.add_completions)),
+        (run_module, "score_arm", timers.wrap("scoring", run_module.score_arm)),
+        (stream_module, "_stream", timers.wrap("analysis", stream_module._stream)),
+        (stream_module, "write_reports", timers.wrap("reports", stream_module.write_reports)),
+        (stream_module, "keep_leaves", timers.wrap("reports", stream_module.keep_leaves)),
+    ]
+    if old_writes:
+        patches += [(run_module, "COMMIT_MAX", 1), (Scorer, "reads_logprobs", True)]
+    config = load_config(config_path)
+    started = time.perf_counter()
+    with _all(patches):
+        outcome = run_module.run_config(config, out_dir=out)
+    total = time.perf_counter() - started
+    stages = dict(timers.seconds)
+    stages["http + engine"] = max(stages.pop("generating", 0.0) - stages.get("store commit", 0.0), 0.0)
+    stages["other"] = max(total - sum(stages.values()), 0.0)
+    return total, stages, outcome
+
+
+@contextmanager
+def _all(patches: list) -> Iterator[None]:
+    if not patches:
+        yield
+        return
+    target, name, replacement = patches[0]
+    with patched(target, name, replacement), _all(patches[1:]):
+        yield
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the run (default: $TMPDIR)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run with the old writes (a transaction per completion, scorers reading logprobs)")
+    args = parser.parse_args()
+    process, url = start_server()
+    try:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            folder = Path(tmp)
+            config = write_config(folder, args.items, url, args.concurrency)
+            if args.compare:
+                old_total, old_stages, old = run(config, folder / "old", old_writes=True)
+                old_rate = sum(old.generated.values()) / old_total
+                print(f"old writes: {old_rate:,.0f} completions/s; " + ", ".join(
+                    f"{k} {v:.1f} s" for k, v in sorted(old_stages.items(), key=lambda kv: -kv[1])))
+            total, stages, outcome = run(config, folder / "run")
+            completions = sum(outcome.generated.values())
+    finally:
+        process.terminate()
+        process.wait()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    rate = completions / total
+    print(f"tais run end to end: {args.items:,} items x 2 openai arms = {completions:,} completions in {total:.1f} s "
+          f"({rate:,.0f} completions/s; {cores} cores; loopback server in its own process)")
+    for stage, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
+        print(f"  {stage:<14} {seconds:>8.1f} s  {100 * seconds / total:>5.1f}%")
+    print(json.dumps({
+        "benchmark": "run_end_to_end", "items": args.items, "completions": completions, "wall_s": round(total, 1),
+        "completions_per_s": round(rate), "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "verdict": outcome.result.verdict.value, "concurrency": args.concurrency, "cores": cores,
+        "goal_per_s": GOAL, "meets_goal": rate >= GOAL,
+        **({"old_writes_per_s": round(old_rate), "old_writes_stages_s": {k: round(v, 2) for k, v in old_stages.items()}}
+           if args.compare else {}),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

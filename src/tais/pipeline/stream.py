@@ -1,0 +1,476 @@
+"""The streaming analysis: a run screened straight from its store in bounded memory, whatever its size.
+
+What ``tais run`` (after generating), ``tais screen``, ``tais report`` and ``tais verify`` do. For each contrast
+(candidates, then nulls) and each task of the :class:`~tais.store.RunPlan`, two SQLite cursors are walked side by
+side in item order (the item's position in the task, then replicate; :meth:`RunStore.completion_rows` reads
+through the tables' primary keys, so no sort and no full fetch): the reference's and the arm's completions, each
+joined to its score. Each (item, replicate) of the plan meets at most one row of each cursor; a row the
+plan does not name (a stale request) is skipped, a missing one is a problem. Per key, in one pass:
+
+- **checks** (once per arm): the stored bytes still hash to the recorded sha256, nothing is missing;
+- **manifest**: the recorded sha256 is the next leaf of the arm's Merkle tree for that task and kind
+  (:mod:`tais.store.merkle`), and is appended to a temporary leaf file (kept in the store afterwards, so ``tais
+  verify`` can compare leaf by leaf);
+- **pairing and forensics**: an identical pair (same text, same token ids where both sides have them) is counted from
+  the parsed JSON alone; only a diverging pair becomes :class:`~tais.types.Completion` objects for
+  :func:`~tais.screen.forensics.first_divergence`;
+- **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`.
+
+Memory: one row per cursor, one tally per cell, log2(n) hashes per tree, and the first :data:`HELD_DIVERGENCES`
+divergences (what the human reports show); every divergence goes, serialised, to a temporary file that is streamed
+into ``evidence.json`` (:func:`tais.report.evidence.write_evidence`). The figures are exactly those of the in-memory
+:func:`tais.screen.analyse.analyse` on the same rows (tests/pipeline/test_stream.py checks every field).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from tais import __version__
+from tais.errors import IntegrityError
+from tais.pipeline.analysis import EVIDENCE_FILENAME, summed_telemetry
+from tais.report import write_reports
+from tais.report.evidence import divergence_entry
+from tais.screen.analyse import check_arms, divergence_record, pooled_odds
+from tais.screen.cells import CellTally, cells_from_tallies
+from tais.screen.forensics import first_divergence
+from tais.screen.pairing import Pair
+from tais.screen.precision import near_tie_threshold
+from tais.screen.result import ArmInfo, Divergence, ScreenResult, contrast_name
+from tais.screen.speed import ArmTally, speeds_from_tallies
+from tais.screen.verdict import decide_screen
+from tais.store import STORE_FILENAME, PlannedArm, PlannedTask, RunRecord, RunStore, sha256_text
+from tais.store.merkle import MerkleBuilder, leaf_bytes
+from tais.types import Completion, Role, Score, StepLogprobs, Thresholds
+
+MANIFEST_VERSION = 2
+"""manifest version of evidence schema 2: one Merkle root per arm, task and kind (1: every completion's sha256)"""
+HELD_DIVERGENCES = 1000
+"""divergences kept in memory for the human reports (the HTML report lists 200); evidence.json gets every one"""
+MAX_PROBLEMS = 200
+"""problems kept word for word; beyond that only counted"""
+KINDS = ("completions", "scores")
+
+
+@dataclass
+class Tree:
+    """One Merkle tree of the manifest: an arm's completions or scores of one task, its leaves in a temporary file."""
+
+    arm: str
+    fingerprint: str
+    task: PlannedTask
+    kind: str
+    leaves: Path
+    builder: MerkleBuilder = field(default_factory=MerkleBuilder)
+    missing: int = 0
+    """keys of the plan with no row (their leaves are absent, so leaf i is the i-th key only when this is 0)"""
+
+    def add(self, handle: Any, sha256_hex: str) -> None:
+        leaf = leaf_bytes(sha256_hex)
+        self.builder.add(leaf)
+        handle.write(leaf)
+
+    def stored_leaves(self) -> Iterator[bytes]:
+        """The 32-byte leaves in order, read back from the temporary file."""
+        with open(self.leaves, "rb") as handle:
+            while chunk := handle.read(32):
+                yield chunk
+
+
+@dataclass(frozen=True)
+class StreamedScreen:
+    """What one streaming pass found. ``result.divergences`` holds the first :data:`HELD_DIVERGENCES`; the file
+    ``divergences`` holds every one as evidence entries (valid until the context of :func:`streamed_screen`
+    exits)."""
+
+    result: ScreenResult
+    divergences: Path
+    problems: tuple[str, ...]
+    completions_checked: int
+    trees: tuple[Tree, ...]
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.count = 0
+
+    def add(self, text: str) -> None:
+        self.count += 1
+        if len(self.kept) < MAX_PROBLEMS:
+            self.kept.append(text)
+
+    def all(self) -> tuple[str, ...]:
+        extra = self.count - len(self.kept)
+        return tuple(self.kept) + ((f"... and {extra} more problems of the same kinds",) if extra else ())
+
+
+class _ArmState:
+    """What is gathered once per arm: its trees, speed tally, generation wall time and checked count."""
+
+    def __init__(self, index: int, arm: PlannedArm, plan_tasks: tuple[PlannedTask, ...], folder: Path) -> None:
+        self.arm = arm
+        self.tally = ArmTally()
+        self.wall: float = 0
+        self.checked = 0
+        self.trees = {(t.name, kind): Tree(arm.name, arm.fingerprint, t, kind, folder / f"{index}-{i}-{kind}.leaves")
+                      for i, t in enumerate(plan_tasks) for kind in KINDS}
+        for tree in self.trees.values():
+            tree.leaves.touch()
+
+
+def _aligned(task: PlannedTask, rows: Iterator[tuple]) -> Iterator[tuple | None]:
+    """For each key of the task (item position, replicate, request sha256), the row of ``rows`` (ordered by the same
+    three) with that key, or None. Rows that no key names are skipped."""
+    row = next(rows, None)
+    for position, item in enumerate(task.items):
+        for replicate, request in enumerate(item.request_sha256):
+            want = (position, replicate, request)
+            while row is not None and (row[0], row[1], row[2]) < want:
+                row = next(rows, None)
+            if row is not None and (row[0], row[1], row[2]) == want:
+                yield row
+                row = next(rows, None)
+            else:
+                yield None
+
+
+def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
+          problems: _Problems) -> Iterator[tuple[_Stored, dict] | None]:
+    """One arm's (completion dict, score dict) for each key of the task, None where it cannot be paired. With
+    ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and tallied."""
+    name, fp = state.arm.name, state.arm.fingerprint
+    trees = state.trees[(task.name, "completions")], state.trees[(task.name, "scores")]
+    rows = _aligned(task, store.completion_rows(fp, task.content_sha256, task.scorer_id))
+    labels = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
+    with open(trees[0].leaves, "ab") as c_leaves, open(trees[1].leaves, "ab") as s_leaves:
+        for (item_id, replicate), crow in zip(labels, rows):
+            label = _Label(item_id, replicate)
+            if crow is None:
+                if record:
+                    problems.add(f"arm {name}: completion {label} is missing from the store")
+                    trees[0].missing += 1
+                    trees[1].missing += 1
+                yield None
+                continue
+            text, recorded = crow[3], crow[4]
+            if record:
+                actual = sha256_text(text)
+                if actual != recorded:
+                    problems.add(f"arm {name}: completion {label}: stored bytes hash to {actual[:12]}, "
+                                 f"recorded {recorded[:12]}")
+                trees[0].add(c_leaves, recorded)
+                state.checked += 1
+                state.wall += crow[5] if crow[5] is not None else 0.0
+            completion = _summary(text, ("arm", name, "completion", label), problems if record else None)
+            if completion is None:
+                yield None
+                continue
+            if record:
+                small = completion.small
+                spec = small.get("spec") or {}
+                state.tally.add(task.name, small.get("output_tokens", 0), small.get("wall_s", 0.0),
+                                spec.get("accepted", 0), spec.get("drafted", 0))
+            if crow[6] is None:
+                if record:
+                    problems.add(f"arm {name}: score {label} is missing from the store")
+                    trees[1].missing += 1
+                yield None
+                continue
+            if record:
+                actual = sha256_text(crow[6])
+                if actual != crow[7]:
+                    problems.add(f"arm {name}: score {label}: stored bytes hash to {actual[:12]}, "
+                                 f"recorded {crow[7][:12]}")
+                trees[1].add(s_leaves, crow[7])
+            score = _score(crow[6], ("arm", name, "score", label), problems if record else None)
+            yield None if score is None else (completion, score)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One stored completion as the pairing needs it: its canonical JSON, the part that decides identity (``text``
+    and ``token_ids`` as stored) and the small fields the speed tally reads; the rest (the logprobs, most of the
+    bytes) is parsed only when the pair diverges (:func:`_full`)."""
+
+    raw: str
+    identity: str | None
+    """``,"text":...,"token_ids":...`` cut from the canonical JSON, None when it could not be cut"""
+    small: dict
+
+
+_TEXT_KEY, _WALL_KEY, _TOKENS_KEY = ',"text":', ',"wall_s":', ',"output_tokens":'
+
+
+class _Label(tuple):
+    """``ITEM#REPLICATE`` for problem lines, formatted only when one is written."""
+
+    def __new__(cls, item_id: str, replicate: int) -> _Label:
+        return super().__new__(cls, (item_id, replicate))
+
+    def __str__(self) -> str:
+        return f"{self[0]}#{self[1]}"
+
+
+def _what(what: tuple) -> str:
+    """``("arm", "ref", "completion", label)`` -> ``arm ref: completion t/1#0``."""
+    return f"{what[0]} {what[1]}: {what[2]} {what[3]}"
+
+
+_OUTCOME_KEY, _REPLICATE_KEY = ',"outcome":', ',"replicate":'
+_OUTCOMES = {"0": 0, "1": 1, "null": None}
+
+
+def _score(raw: str, what: tuple, problems: _Problems | None) -> dict | None:
+    r"""A stored score as the pairing needs it: ``{"outcome": ..., "raw": ...}`` cut from its canonical JSON (keys
+    sorted: ``detail, item_id, label, outcome, replicate, scorer``) when the outcome is 0, 1 or null, else parsed.
+
+    >>> _score('{"detail":[],"item_id":"t/1","label":"a,\\"outcome\\":","outcome":1,"replicate":0,"scorer":"s@1"}',
+    ...        (), None)["outcome"]
+    1
+    """
+    start = raw.rfind(_OUTCOME_KEY)
+    end = raw.find(_REPLICATE_KEY, start)
+    outcome = raw[start + len(_OUTCOME_KEY):end] if 0 < start < end else ""
+    if outcome in _OUTCOMES:
+        return {"outcome": _OUTCOMES[outcome], "raw": raw}
+    value = _json(raw, what, problems)
+    return None if value is None else {"outcome": value.get("outcome"), "raw": raw}
+
+
+def _summary(raw: str, what: tuple, problems: _Problems | None) -> _Stored | None:
+    r"""A stored completion without parsing its logprobs: canonical JSON sorts its keys (``..., logprobs,
+    output_tokens, prompt_tokens, replicate, spec, text, token_ids, wall_s``) and escapes every quote inside a string,
+    so ``,"text":`` can only be the top-level key; the small fields are parsed, text and token ids compared as cut.
+    Anything else is parsed whole.
+
+    >>> s = _summary('{"logprobs":null,"output_tokens":2,"prompt_tokens":1,"replicate":0,"spec":null,'
+    ...              '"text":"a,\\"text\\":","token_ids":[1,2],"wall_s":0.5}', "", None)
+    >>> s.identity, s.small["output_tokens"], s.small["wall_s"]
+    (',"text":"a,\\"text\\":","token_ids":[1,2]', 2, 0.5)
+    """
+    text, wall, tokens = raw.rfind(_TEXT_KEY), raw.rfind(_WALL_KEY), raw.rfind(_TOKENS_KEY)
+    if 0 < tokens < text < wall:
+        try:
+            small = json.loads("{" + raw[tokens + 1:text] + "," + raw[wall + 1:])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            small = None
+        if isinstance(small, dict):
+            return _Stored(raw, raw[text:wall], small)
+    value = _json(raw, what, problems)
+    return None if value is None else _Stored(raw, None, value)
+
+
+def _json(text: str, what: tuple, problems: _Problems | None) -> dict | None:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        value = None
+    if not isinstance(value, dict):
+        if problems is not None:
+            problems.add(f"{_what(what)}: stored bytes are not valid JSON any more")
+        return None
+    return value
+
+
+def _task_problem(store: RunStore, task: PlannedTask) -> str | None:
+    """A problem when the stored task and its items no longer hash to the task's content sha256 (computed over the
+    stored canonical JSON, streamed item by item: the bytes :func:`tais.store.task_content_sha256` hashes)."""
+    digest = hashlib.sha256(b'{"items":[')
+    try:
+        meta = store.task_json(task.content_sha256)
+    except KeyError:
+        return f"task {task.name}: not in the store"
+    for index, (_, item_json) in enumerate(store.item_json_rows(task.content_sha256)):
+        digest.update((b"," if index else b"") + item_json.encode("utf-8", "surrogatepass"))
+    digest.update(b'],"task":' + meta.encode("utf-8", "surrogatepass") + b"}")
+    if digest.hexdigest() != task.content_sha256:
+        return f"task {task.name}: stored items no longer hash to {task.content_sha256[:12]}"
+    return None
+
+
+def _pair(key: tuple[str, int], reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
+          tally: CellTally, contrast: str, task: str, role: Role) -> Divergence | None:
+    """Count one pair in its cell; returns its first divergence (None for an identical pair)."""
+    (rc, rs), (cc, cs) = reference, candidate
+    if rc.identity is not None and rc.identity == cc.identity:
+        ids_known = ',"token_ids":null,' not in rc.identity + ","
+        tally.add(True, True if ids_known else None, rs.get("outcome"), cs.get("outcome"), None)
+        return None
+    rd, cd = _full(rc), _full(cc)
+    same_text = rd.get("text") == cd.get("text")
+    ids_r, ids_c = rd.get("token_ids"), cd.get("token_ids")
+    same_ids = None if ids_r is None or ids_c is None else ids_r == ids_c
+    divergence = None
+    if not same_text or same_ids is False:
+        ref, cand = _forensic_completion(rd), _forensic_completion(cd)
+        info = first_divergence(ref, cand, tau)
+        if info is not None and ref.logprobs is not None and info.position < len(ref.logprobs):
+            ref = _with_top(ref, rd, info.position)
+            info = first_divergence(ref, cand, tau)
+        if info is not None:
+            pair = Pair(key[0], key[1], ref, cand, _score_object(rs, key), _score_object(cs, key))
+            divergence = divergence_record(contrast, task, pair, info, role)
+    tally.add(same_text, same_ids, rs.get("outcome"), cs.get("outcome"),
+              None if divergence is None else divergence.cls)
+    return divergence
+
+
+def _score_object(score: dict, key: tuple[str, int]) -> Score:
+    try:
+        return Score.from_dict(json.loads(score["raw"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"score {key[0]}#{key[1]}: stored bytes are not a score any more ({exc})") from None
+
+
+def _full(stored: _Stored) -> dict:
+    return stored.small if stored.identity is None else json.loads(stored.raw)
+
+
+def _forensic_completion(d: dict) -> Completion:
+    """The completion with each step's top-k left out: first-divergence forensics reads the top-k of the
+    reference's step at the divergence only, which :func:`_with_top` then puts back (parsing every step's top-k of
+    every diverging pair was most of the analysis' time)."""
+    steps = d.get("logprobs")
+    completion = Completion.from_dict({**d, "logprobs": None})
+    if steps is None:
+        return completion
+    thin = tuple(StepLogprobs(s["token"], s["logprob"], s.get("token_id")) for s in steps)
+    return dataclasses.replace(completion, logprobs=thin)
+
+
+def _with_top(completion: Completion, d: dict, position: int) -> Completion:
+    """``completion`` with the full step (top-k included) at ``position``, from its parsed JSON ``d``."""
+    steps = list(completion.logprobs or ())
+    steps[position] = StepLogprobs.from_dict(d["logprobs"][position])
+    return dataclasses.replace(completion, logprobs=tuple(steps))
+
+
+@contextmanager
+def streamed_screen(store: RunStore, run: RunRecord, thresholds: Thresholds) -> Iterator[StreamedScreen]:
+    """Screen ``run`` from ``store`` in one streaming pass (see the module docstring); the temporary divergence and
+    leaf files live until the context exits."""
+    with tempfile.TemporaryDirectory(prefix="tais-stream-") as tmp:
+        folder = Path(tmp)
+        with open(folder / "divergences.part", "w", encoding="utf-8", newline="") as spill:
+            streamed = _stream(store, run, thresholds, folder, spill)
+        yield streamed
+
+
+def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Path, spill: TextIO) -> StreamedScreen:
+    plan = run.plan
+    problems = _Problems()
+    for task in plan.tasks:
+        problem = _task_problem(store, task)
+        if problem:
+            problems.add(problem)
+    specs = {a.name: store.arm(a.fingerprint)[0] for a in plan.arms}
+    check_arms([ArmInfo(a.name, a.role, a.fingerprint, specs[a.name], 0.0) for a in plan.arms])
+    reference = plan.reference
+    ordered = [a for a in plan.arms if a.role is Role.CANDIDATE] + [a for a in plan.arms if a.role is Role.NULL]
+    states = {a.name: _ArmState(i, a, plan.tasks, folder) for i, a in enumerate(plan.arms)}
+    tau = near_tie_threshold(thresholds.tau, specs[reference.name].get("dtype"))
+    tallies: list[CellTally] = []
+    held: list[Divergence] = []
+    total = 0
+    for index, arm in enumerate(ordered):
+        contrast = contrast_name(arm.name, reference.name)
+        for task in plan.tasks:
+            tally = CellTally(contrast, arm.name, reference.name, task.name, arm.role)
+            keys = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
+            sides = zip(keys, _side(store, states[reference.name], task, index == 0, problems),
+                        _side(store, states[arm.name], task, True, problems))
+            for key, ref_side, arm_side in sides:
+                if ref_side is None or arm_side is None:
+                    continue
+                divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role)
+                if divergence is not None:
+                    spill.write((",\n" if total else "") + divergence_entry(divergence))
+                    total += 1
+                    if len(held) < HELD_DIVERGENCES:
+                        held.append(divergence)
+            tallies.append(tally)
+    arms = tuple(
+        ArmInfo(a.name, a.role, a.fingerprint, specs[a.name], round(states[a.name].wall, 6),
+                _telemetry(store, a.fingerprint))
+        for a in plan.arms
+    )
+    cells = cells_from_tallies(tallies, thresholds)
+    trees = tuple(tree for state in states.values() for tree in state.trees.values())
+    result = ScreenResult(
+        verdict=decide_screen([c.verdict for c in cells if c.role is Role.CANDIDATE]),
+        cells=tuple(cells),
+        divergences=tuple(held),
+        arms=arms,
+        speed=tuple(speeds_from_tallies(arms, [states[a.name].tally for a in plan.arms])),
+        thresholds=thresholds,
+        pooled=pooled_odds(cells, [contrast_name(a.name, reference.name) for a in ordered]),
+        manifest=merkle_manifest(run, trees),
+        meta={"tais_version": __version__, "config_name": plan.name, "run_id": run.id,
+              "replicates": plan.replicates},
+        near_tie_tau=tau,
+        divergences_total=total if total > len(held) else None,
+    )
+    checked = sum(s.checked for s in states.values())
+    return StreamedScreen(result, Path(spill.name), problems.all(), checked, trees)
+
+
+def _telemetry(store: RunStore, fingerprint: str) -> dict[str, Any]:
+    return summed_telemetry(store.arm_telemetry(fingerprint))
+
+
+def merkle_manifest(run: RunRecord, trees: tuple[Tree, ...]) -> dict[str, Any]:
+    """The manifest of evidence schema 2: the config, task and arm hashes, and per arm and task the Merkle root of
+    its completions' and of its scores' recorded sha256 (RFC 6962, leaves in run plan key order) with the leaf count."""
+    roots: dict[str, dict[str, dict[str, Any]]] = {}
+    for tree in trees:
+        entry = roots.setdefault(tree.arm, {}).setdefault(tree.task.name, {})
+        entry[tree.kind] = tree.builder.root()
+        entry[f"{tree.kind}_leaves"] = tree.builder.size
+    plan = run.plan
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "config_sha256": run.config_sha256,
+        "tasks": {t.name: t.content_sha256 for t in plan.tasks},
+        "arms": {a.name: a.fingerprint for a in plan.arms},
+        "merkle": {"tree": "RFC 6962 Merkle Tree Hash, sha256; leaves: each row's recorded sha256, in run plan key "
+                           "order", "roots": roots},
+    }
+
+
+def keep_leaves(store: RunStore, streamed: StreamedScreen) -> None:
+    """Keep every tree's leaves in the store under its root (once per root), for ``tais verify``."""
+    for tree in streamed.trees:
+        store.put_merkle_tree(tree.builder.root(), tree.stored_leaves())
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def screen_to_reports(store: RunStore, run: RunRecord, thresholds: Thresholds,
+                      out_dir: Path) -> tuple[ScreenResult, dict[str, Path]]:
+    """Screen a run from its store (streaming), write its reports into ``out_dir``, keep the manifest's leaves in
+    the store and record the analysis (thresholds, evidence sha256). A stored row that no longer matches its
+    recorded sha256, or one the plan names but the store lacks, raises :class:`IntegrityError` (nothing written)."""
+    with streamed_screen(store, run, thresholds) as streamed:
+        if streamed.problems:
+            first, more = streamed.problems[0], len(streamed.problems) - 1
+            raise IntegrityError(f"{STORE_FILENAME}: {first}" + (f" (and {more} more)" if more else ""))
+        paths = write_reports(streamed.result, out_dir, streamed.divergences)
+        keep_leaves(store, streamed)
+    store.add_analysis(run.id, thresholds.to_dict(), file_sha256(out_dir / EVIDENCE_FILENAME))
+    return streamed.result, paths
