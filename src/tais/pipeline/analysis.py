@@ -22,7 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from tais import __version__
 from tais.errors import InputError
@@ -176,10 +176,13 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     result = analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
                      thresholds=thresholds, manifest=inputs.manifest, meta=meta,
                      robustness_scorer=plan.robustness_scorer)
-    sweep = tuple(SweepPoint(arm, template, point)
-                  for arm, (template, point) in sweep_points(inputs.run.config_text).items()
-                  if arm in {a.name for a in inputs.arms})
-    return replace(result, sweep=sweep, cluster=dict(inputs.cluster))
+    return replace(result, sweep=run_sweep(inputs.run, [a.name for a in inputs.arms]), cluster=dict(inputs.cluster))
+
+
+def run_sweep(run: RunRecord, arms: Sequence[str]) -> tuple[SweepPoint, ...]:
+    """The sweep grid point of each of ``arms`` that the run's config sweeps (empty without a sweep)."""
+    return tuple(SweepPoint(arm, template, point)
+                 for arm, (template, point) in sweep_points(run.config_text).items() if arm in set(arms))
 
 
 def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, out_dir: Path) -> dict[str, Path]:

@@ -14,9 +14,15 @@ plan does not name (a stale request) is skipped, a missing one is a problem. Per
 - **pairing and forensics**: an identical pair (same text, same token ids where both sides have them) is counted from
   the parsed JSON alone; only a diverging pair becomes :class:`~tais.types.Completion` objects for
   :func:`~tais.screen.forensics.first_divergence`;
-- **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`.
+- **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`;
+- **robustness**: with the plan's ``robustness_scorer``, the key and outcomes of each pair a second scorer must read,
+  re-scored after the pass (:mod:`tais.pipeline.stream_robustness`).
 
-Memory: one row per cursor, one tally per cell, log2(n) hashes per tree, and the first :data:`HELD_DIVERGENCES`
+The result also carries the sweep points of the stored config and the arms' cluster placement, as
+:func:`tais.pipeline.analysis.analyse_run` sets them.
+
+Memory: one row per cursor, one tally per cell (and a key per pair to re-score), log2(n) hashes per tree, the first
+:data:`HELD_DIVERGENCES`
 divergences (what the human reports show); every divergence goes, serialised, to a temporary file that is streamed
 into ``evidence.json`` (:func:`tais.report.evidence.write_evidence`). The figures are exactly those of the in-memory
 :func:`tais.screen.analyse.analyse` on the same rows (tests/pipeline/test_stream.py checks every field).
@@ -34,8 +40,10 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from tais import __version__
-from tais.pipeline.analysis import EVIDENCE_FILENAME, summed_telemetry
 from tais.errors import IntegrityError
+from tais.pipeline.analysis import EVIDENCE_FILENAME, run_sweep, summed_telemetry
+from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.stream_robustness import Rescoring, rescoring_for, streamed_robustness, task_meta
 from tais.report import write_reports
 from tais.report.evidence import divergence_entry
 from tais.screen.analyse import check_arms, divergence_record, pooled_odds
@@ -44,11 +52,12 @@ from tais.screen.forensics import first_divergence
 from tais.screen.pairing import Pair
 from tais.screen.precision import near_tie_threshold
 from tais.screen.result import ArmInfo, Divergence, ScreenResult, contrast_name
+from tais.screen.robustness import needs_rescore
 from tais.screen.speed import ArmTally, speeds_from_tallies
 from tais.screen.verdict import decide_screen
 from tais.store import STORE_FILENAME, PlannedArm, PlannedTask, RunRecord, RunStore, sha256_text
 from tais.store.merkle import MerkleBuilder, leaf_bytes
-from tais.types import Completion, Role, Score, StepLogprobs, Thresholds
+from tais.types import Completion, CompletionKey, Role, Score, StepLogprobs, Thresholds
 
 MANIFEST_VERSION = 2
 """manifest version of evidence schema 2: one Merkle root per arm, task and kind (1: every completion's sha256)"""
@@ -296,13 +305,15 @@ def _task_problem(store: RunStore, task: PlannedTask) -> str | None:
     return None
 
 
-def _pair(key: tuple[str, int], reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
-          tally: CellTally, contrast: str, task: str, role: Role) -> Divergence | None:
-    """Count one pair in its cell; returns its first divergence (None for an identical pair)."""
+def _pair(key: CompletionKey, reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
+          tally: CellTally, contrast: str, task: str, role: Role, rescoring: Rescoring | None) -> Divergence | None:
+    """Count one pair in its cell; returns its first divergence (None for an identical pair). With ``rescoring``
+    (the cell's robustness check) a pair the second scorer must read is noted there."""
     (rc, rs), (cc, cs) = reference, candidate
     if rc.identity is not None and rc.identity == cc.identity:
         ids_known = ',"token_ids":null,' not in rc.identity + ","
         tally.add(True, True if ids_known else None, rs.get("outcome"), cs.get("outcome"), None)
+        _note(rescoring, key, True, rs, cs)
         return None
     rd, cd = _full(rc), _full(cc)
     same_text = rd.get("text") == cd.get("text")
@@ -316,18 +327,24 @@ def _pair(key: tuple[str, int], reference: tuple[_Stored, dict], candidate: tupl
             ref = _with_top(ref, rd, info.position)
             info = first_divergence(ref, cand, tau)
         if info is not None:
-            pair = Pair(key[0], key[1], ref, cand, _score_object(rs, key), _score_object(cs, key))
+            pair = Pair(key.item_id, key.replicate, ref, cand, _score_object(rs, key), _score_object(cs, key))
             divergence = divergence_record(contrast, task, pair, info, role)
     tally.add(same_text, same_ids, rs.get("outcome"), cs.get("outcome"),
               None if divergence is None else divergence.cls)
+    _note(rescoring, key, same_text, rs, cs)
     return divergence
 
 
-def _score_object(score: dict, key: tuple[str, int]) -> Score:
+def _note(rescoring: Rescoring | None, key: CompletionKey, same_text: bool, rs: dict, cs: dict) -> None:
+    if rescoring is not None and needs_rescore(same_text, rs.get("outcome"), cs.get("outcome")):
+        rescoring.pending.append((key, rs.get("outcome"), cs.get("outcome")))
+
+
+def _score_object(score: dict, key: CompletionKey) -> Score:
     try:
         return Score.from_dict(json.loads(score["raw"]))
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"score {key[0]}#{key[1]}: stored bytes are not a score any more ({exc})") from None
+        raise IntegrityError(f"score {key.item_id}#{key.replicate}: stored bytes are not a score any more ({exc})") from None
 
 
 def _full(stored: _Stored) -> dict:
@@ -377,32 +394,37 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
     ordered = [a for a in plan.arms if a.role is Role.CANDIDATE] + [a for a in plan.arms if a.role is Role.NULL]
     states = {a.name: _ArmState(i, a, plan.tasks, folder) for i, a in enumerate(plan.arms)}
     tau = near_tie_threshold(thresholds.tau, specs[reference.name].get("dtype"))
+    tasks = task_meta(store, plan)
     tallies: list[CellTally] = []
+    rescorings: list[Rescoring | None] = []
     held: list[Divergence] = []
     total = 0
     for index, arm in enumerate(ordered):
         contrast = contrast_name(arm.name, reference.name)
         for task in plan.tasks:
             tally = CellTally(contrast, arm.name, reference.name, task.name, arm.role)
-            keys = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
+            rescoring = rescoring_for(tasks, plan.robustness_scorer, arm, task.name)
+            keys = (key for item in task.items for key in item.keys())
             sides = zip(keys, _side(store, states[reference.name], task, index == 0, problems),
                         _side(store, states[arm.name], task, True, problems))
             for key, ref_side, arm_side in sides:
                 if ref_side is None or arm_side is None:
                     continue
-                divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role)
+                divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role, rescoring)
                 if divergence is not None:
                     spill.write((",\n" if total else "") + divergence_entry(divergence))
                     total += 1
                     if len(held) < HELD_DIVERGENCES:
                         held.append(divergence)
             tallies.append(tally)
+            rescorings.append(rescoring)
     arms = tuple(
         ArmInfo(a.name, a.role, a.fingerprint, specs[a.name], round(states[a.name].wall, 6),
                 _telemetry(store, a.fingerprint))
         for a in plan.arms
     )
-    cells = cells_from_tallies(tallies, thresholds)
+    cells, robustness = streamed_robustness(store, plan, tallies, rescorings, cells_from_tallies(tallies, thresholds),
+                                            tasks, thresholds)
     trees = tuple(tree for state in states.values() for tree in state.trees.values())
     result = ScreenResult(
         verdict=decide_screen([c.verdict for c in cells if c.role is Role.CANDIDATE]),
@@ -417,6 +439,9 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
               "replicates": plan.replicates},
         near_tie_tau=tau,
         divergences_total=total if total > len(held) else None,
+        robustness=robustness,
+        sweep=run_sweep(run, [a.name for a in plan.arms]),
+        cluster=cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms}),
     )
     checked = sum(s.checked for s in states.values())
     return StreamedScreen(result, Path(spill.name), problems.all(), checked, trees)
