@@ -140,6 +140,29 @@ def test_streaming_carries_robustness_and_the_sweep_as_the_in_memory_analysis_do
     assert {r.rescored for r in streamed.result.robustness if r.contrast.startswith("aa ")} == {0}
 
 
+def test_a_damaged_item_of_a_rescored_pair_is_a_problem_not_a_crash(tmp_path):
+    """An item whose stored record was edited (its id, or its bytes past parsing) while pairs of it await the second
+    scorer: the stream names the damaged task and still ends (the item's pairs keep the first reading)."""
+    config = tmp_path / "screen.yaml"
+    config.write_text(ROBUST_SWEEP)
+    outcome = run_config(load_config(config))
+    with RunStore(outcome.out_dir / STORE_FILENAME, create=False) as store:
+        run = store.latest_run()
+        task = run.plan.task("smoke-harmful")
+        first, second = task.items[0].item_id, task.items[1].item_id
+        store._db.execute("UPDATE items SET item_json = replace(item_json, ?, ?) WHERE item_id = ?",
+                          (f'"{first}"', f'"{first}-edited"', first))
+        store._db.execute("UPDATE items SET item_json = '{not json' WHERE item_id = ?", (second,))
+        store._db.commit()
+        with stream.streamed_screen(store, run, thresholds_for(run.plan)) as streamed:
+            problem = next(p for p in streamed.problems if p.startswith("task smoke-harmful:"))
+            lecture = next(r for r in streamed.result.robustness
+                           if r.task == "smoke-harmful" and r.contrast.startswith("sw-There_are"))
+    assert f"'{first}-edited'" in problem
+    # the renamed item is still read (by its row's id); the unparsable one keeps refusal-rules' b
+    assert lecture.rescored == 12 and (lecture.b_alt, lecture.undecided_alt) == (1, 0)
+
+
 class _CountingConnection:
     """A sqlite3 connection whose cursors count the rows they hand out from the completions table."""
 

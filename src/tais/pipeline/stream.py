@@ -301,8 +301,24 @@ def _task_problem(store: RunStore, task: PlannedTask) -> str | None:
         digest.update((b"," if index else b"") + item_json.encode("utf-8", "surrogatepass"))
     digest.update(b'],"task":' + meta.encode("utf-8", "surrogatepass") + b"}")
     if digest.hexdigest() != task.content_sha256:
-        return f"task {task.name}: stored items no longer hash to {task.content_sha256[:12]}"
+        renamed = "".join(f"; item {row_id}'s record names it {record_id!r}"
+                          for row_id, record_id in _renamed_items(store, task.content_sha256))
+        return f"task {task.name}: stored items no longer hash to {task.content_sha256[:12]}{renamed}"
     return None
+
+
+def _renamed_items(store: RunStore, task_sha256: str, limit: int = 8) -> Iterator[tuple[str, Any]]:
+    """(row id, the id its stored record names) of the first ``limit`` items of a damaged task where the two differ
+    (an edited item id): read only once the task's hash has failed."""
+    found = 0
+    for row_id, item_json in store.item_json_rows(task_sha256):
+        try:
+            record_id = json.loads(item_json).get("id")
+        except (ValueError, AttributeError):
+            continue
+        if record_id != row_id and found < limit:
+            found += 1
+            yield row_id, record_id
 
 
 def _pair(key: CompletionKey, reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,

@@ -27,7 +27,7 @@ from tais.screen.cells import CellTally, cells_from_tallies
 from tais.screen.result import CellResult, CellRobustness
 from tais.screen.robustness import CheckedCell, alternative_scorer, noted_cells, robustness_records
 from tais.store import PlannedArm, RunPlan, RunStore
-from tais.types import CompletionKey, Task, Thresholds
+from tais.types import CompletionKey, Item, Task, Thresholds
 
 BATCH = 256
 """completions re-read from the store at a time"""
@@ -79,7 +79,7 @@ def streamed_robustness(store: RunStore, plan: RunPlan, tallies: Sequence[CellTa
         if not own:
             continue
         meta = tasks[planned.name]
-        items = {item.id: item for item in store.task(planned.content_sha256).items}
+        items = _items(store, planned.content_sha256, {k.item_id for i, r in own for k, _, _ in r.pending})
         for index, rescoring in own:
             if rescoring.alt_scorer not in scorers:
                 scorers[rescoring.alt_scorer] = make_scorer(rescoring.alt_scorer)
@@ -92,7 +92,20 @@ def streamed_robustness(store: RunStore, plan: RunPlan, tallies: Sequence[CellTa
     return noted_cells(cells, records), records
 
 
-def _rescore_cell(store: RunStore, reference: PlannedArm, rescoring: Rescoring, task: Task, items: dict,
+def _items(store: RunStore, task_sha256: str, wanted: set[str]) -> dict[str, Item]:
+    """The task's stored items that ``wanted`` names, by the id of their row. An item whose record no longer parses is
+    left out (its pairs keep the first scorer's reading; the damaged task is already a problem of the stream)."""
+    items = {}
+    for item_id, item_json in store.item_json_rows(task_sha256):
+        if item_id in wanted:
+            try:
+                items[item_id] = Item.from_dict(json.loads(item_json))
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue
+    return items
+
+
+def _rescore_cell(store: RunStore, reference: PlannedArm, rescoring: Rescoring, task: Task, items: dict[str, Item],
                   scorer: Scorer, tally: CellTally) -> None:
     """Move each pending pair of the cell in ``tally`` from its first-scorer outcomes to the second scorer's."""
     pending = rescoring.pending
@@ -102,7 +115,9 @@ def _rescore_cell(store: RunStore, reference: PlannedArm, rescoring: Rescoring, 
         ref = store.completions(reference.fingerprint, keys, logprobs=False)
         arm = store.completions(rescoring.arm.fingerprint, keys, logprobs=False)
         for key, old_ref, old_arm in batch:
-            item = items[key.item_id]
+            item = items.get(key.item_id)
+            if item is None or key not in ref or key not in arm:
+                continue
             new_ref = scorer.score(item, ref[key].completion, task.outcome).outcome
             new_arm = scorer.score(item, arm[key].completion, task.outcome).outcome
             tally.rescore((old_ref, old_arm), (new_ref, new_arm))
