@@ -93,7 +93,8 @@ battery: [{{benchmark: smoke, limit: 12}}]
 sampling: {{max_tokens: 32, logprobs: null}}
 thresholds: {{margin: 0.2}}
 arms:
-  - {{name: reference, role: reference, backend: mock, model: mock, options: {{rule: constant, default: "{DECLINE}"}}}}
+  - {{name: reference, role: reference, backend: mock, model: mock,
+      options: {{rule: constant, default: "{DECLINE}"}}}}
   - {{name: aa, role: null, backend: mock, model: mock, options: {{rule: constant, default: "{DECLINE}", batch_size: 5}}}}
 sweep:
   template: {{name: sw, backend: mock, model: mock, options: {{rule: constant, default: "{DECLINE}"}}}}

@@ -22,10 +22,10 @@ The result also carries the sweep points of the stored config and the arms' clus
 :func:`tais.pipeline.analysis.analyse_run` sets them.
 
 Memory: one row per cursor, one tally per cell (and a key per pair to re-score), log2(n) hashes per tree, the first
-:data:`HELD_DIVERGENCES`
-divergences (what the human reports show); every divergence goes, serialised, to a temporary file that is streamed
-into ``evidence.json`` (:func:`tais.report.evidence.write_evidence`). The figures are exactly those of the in-memory
-:func:`tais.screen.analyse.analyse` on the same rows (tests/pipeline/test_stream.py checks every field).
+:data:`HELD_DIVERGENCES` divergences (what the human reports show); every divergence goes, serialised, to a temporary
+file that is streamed into ``evidence.json`` (:func:`tais.report.evidence.write_evidence`). The figures are exactly
+those of the in-memory :func:`tais.screen.analyse.analyse` on the same rows (tests/pipeline/test_stream.py checks
+every field).
 """
 
 from __future__ import annotations
@@ -316,9 +316,11 @@ def _renamed_items(store: RunStore, task_sha256: str, limit: int = 8) -> Iterato
             record_id = json.loads(item_json).get("id")
         except (ValueError, AttributeError):
             continue
-        if record_id != row_id and found < limit:
+        if record_id != row_id:
             found += 1
             yield row_id, record_id
+            if found == limit:
+                return
 
 
 def _pair(key: CompletionKey, reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
@@ -360,7 +362,8 @@ def _score_object(score: dict, key: CompletionKey) -> Score:
     try:
         return Score.from_dict(json.loads(score["raw"]))
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"score {key.item_id}#{key.replicate}: stored bytes are not a score any more ({exc})") from None
+        raise IntegrityError(f"score {key.item_id}#{key.replicate}: stored bytes are not a score any more "
+                             f"({exc})") from None
 
 
 def _full(stored: _Stored) -> dict:
