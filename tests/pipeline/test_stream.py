@@ -95,7 +95,8 @@ thresholds: {{margin: 0.2}}
 arms:
   - {{name: reference, role: reference, backend: mock, model: mock,
       options: {{rule: constant, default: "{DECLINE}"}}}}
-  - {{name: aa, role: null, backend: mock, model: mock, options: {{rule: constant, default: "{DECLINE}", batch_size: 5}}}}
+  - {{name: aa, role: null, backend: mock, model: mock,
+      options: {{rule: constant, default: "{DECLINE}", batch_size: 5}}}}
 sweep:
   template: {{name: sw, backend: mock, model: mock, options: {{rule: constant, default: "{DECLINE}"}}}}
   grid:
