@@ -123,6 +123,15 @@ class ScreenConfigModel(_Strict):
     robustness_scorer: Literal["auto", "none", "refusal-hybrid", "refusal-rules", "xstest-strmatch"] = "auto"
     judge: ArmModel | None = None
     out: str | None = None
+    #: the re-scoring phase of teacher-forced token evidence (:mod:`tais.pipeline.token_evidence`): ``auto`` runs it
+    #: (an arm whose backend cannot teacher-force degrades to the one-sided rule), ``off`` skips it
+    token_evidence: Literal["auto", "off"] = "auto"
+
+    @field_validator("token_evidence", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off`` as false (and ``on`` as true)."""
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
 
 
 

@@ -19,6 +19,11 @@ Top-level keys (schema ``tais.evidence/1``):
 - ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):
   ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
   ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
+- ``token_evidence`` (schema ``tais.evidence/2``, present only when the run has teacher-forced token evidence,
+  :mod:`tais.screen.token_cells`): ``available``, ``reason``, ``tau`` and per (arm, task) cell ``two_sided``,
+  ``one_sided_reason``, ``unscored``, ``trajectory`` (counts by class incl. ``shift``, leak positions, prompts with a
+  leak, largest gap, position histogram), ``leaks`` (item, replicate, position, token ids), ``kl`` (KL /
+  same-top-1 / Δp summary), ``kl_exact`` and ``approximate`` (the figures that are top-k lower bounds);
 - ``manifest`` and ``meta``: passed through from the caller.
 
 Deterministic: :func:`evidence_json` sorts keys, writes floats with Python's shortest round-trip repr and turns
@@ -36,6 +41,9 @@ from typing import Any
 from tais.screen.result import Divergence, ScreenResult
 
 SCHEMA = "tais.evidence/1"
+SCHEMA_TOKEN_EVIDENCE = "tais.evidence/2"
+"""Schema 2 is schema 1 plus the ``token_evidence`` section; a run without token evidence keeps schema 1 (and its
+bytes)."""
 
 
 def evidence_dict(result: ScreenResult) -> dict[str, Any]:
@@ -89,6 +97,9 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "manifest": _plain(result.manifest),
         "meta": _plain(result.meta),
     } | ({"robustness": [{**_plain(r), "flips": r.flips} for r in result.robustness]} if result.robustness else {})
+    if result.token_evidence is not None:
+        data["schema"] = SCHEMA_TOKEN_EVIDENCE
+        data["token_evidence"] = result.token_evidence.to_dict()
     return _plain(data)
 
 

@@ -19,9 +19,12 @@ Everything is plain data (numbers, strings, enums, tuples, dicts of those) so th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
+
+if TYPE_CHECKING:
+    from tais.screen.token_cells import TokenEvidence
 
 
 def contrast_name(arm: str, reference: str) -> str:
@@ -201,6 +204,8 @@ class ScreenResult:
     (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
     robustness: tuple[CellRobustness, ...] = ()
     """each checked cell's verdict under a second scorer (:mod:`tais.screen.robustness`); empty when not checked"""
+    token_evidence: "TokenEvidence | None" = None
+    """teacher-forced token evidence per cell (:mod:`tais.screen.token_cells`); None when the run has none"""
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:
