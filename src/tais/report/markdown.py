@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 from tais.report import formatting as f
 from tais.report import svg
+from tais.report import tokens as token_report
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role
@@ -132,6 +133,7 @@ def render_markdown(result: ScreenResult) -> str:
     out.append(_table(header, speed_rows) + "\n")
     out.append("## Plots\n")
     out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]
+    out += token_report.section_markdown(result, _table, md_escape)
     out.append(f"## Divergences ({len(result.divergences)})\n")
     if not result.divergences:
         out.append("Every pair is identical.\n")
