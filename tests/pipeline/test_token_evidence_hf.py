@@ -131,9 +131,13 @@ def test_the_planted_leak_is_located_and_fails_its_cell_where_first_divergence_s
     [divergence] = [d for d in evidence["divergences"] if d["contrast"].startswith("planted")]
     assert (divergence["item_id"], divergence["position"], divergence["cls"]) == ("chat/1", LEAK_AT, "unexplained")
     assert cell["verdict"] == "FAIL"
-    assert cell["reasons"][0].startswith("Leak rule decided by the two-sided whole trajectory: 1 leak token(s)")
+    assert cell["reasons"][0].startswith("Leak rule decided by the two-sided whole trajectory: ")
+    assert "in 1 of 1 differing completion(s) (first: chat/1#0 at token 10)" in cell["reasons"][0]
     tokens = {c["arm"]: c for c in evidence["token_evidence"]["cells"]}
-    [leak] = tokens["planted"]["leaks"]
+    # the planted token first; after it the stack goes on with the reference's tokens, which on the changed prefix
+    # its own target would not emit either: leaks too, all in the one planted completion
+    leak, *after = tokens["planted"]["leaks"]
+    assert all(a["item_id"] == "chat/1" and a["position"] > LEAK_AT for a in after)
     assert (leak["item_id"], leak["replicate"], leak["position"], leak["token_id"], leak["reference_top1_id"]) == (
         "chat/1", 0, LEAK_AT, planted["token_id"], planted["was"])
     assert leak["reference_gap"] > 1.0 and leak["candidate_gap"] > 1.0

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Callable, Literal, Mapping, Sequence
 
+from tais.errors import InputError
 from tais.pipeline.config import ArmSetup
 from tais.pipeline.rescoring import EngineFactory, rescore_run
 from tais.screen.cells import decide
@@ -54,7 +55,7 @@ def rescore_phase(mode: TokenEvidenceMode, store: RunStore, arms: Sequence[ArmSe
 def _previous_exact_kl(store: RunStore, plan: RunPlan) -> Mapping | None:
     try:
         latest = store.latest_run()
-    except Exception:  # no run recorded yet (or an unreadable one: compute afresh)
+    except InputError:  # no run recorded yet, or one this tais cannot read: compute afresh
         return None
     prev = latest.plan
     if prev.rescoring is None or prev.arms != plan.arms or prev.tasks != plan.tasks:
