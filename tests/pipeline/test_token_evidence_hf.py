@@ -158,7 +158,7 @@ def test_bfloat16_against_float32_shows_no_leak(run):
 def test_the_report_draws_the_strip_and_the_run_verifies_and_resumes(run, capsys):
     _, config, out, _, _ = run
     html = (out / "report.html").read_text()
-    assert 'class="token-strip"' in html and "<script" not in html
+    assert "class='token-strip'" in html and "<script" not in html
     assert "KL" in (out / "report.md").read_text()
     assert main(["verify", str(out)]) == 0
     db = sqlite3.connect(out / "store.sqlite")
