@@ -11,8 +11,9 @@ import json
 import sqlite3
 import sys
 import types
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, ClassVar
 
 import pytest
 
@@ -43,13 +44,13 @@ class PlantedEngine(Engine):
     model: it teacher-forces (and gives full rows) through the wrapped engine."""
 
     name = "planted"
-    planted: dict[str, Any] = {}
+    planted: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, hf: HFEngine, plant_item: str) -> None:
         self.hf, self.plant_item = hf, plant_item
 
     @classmethod
-    def from_arm(cls, arm: ArmSpec, *, workdir=None) -> "PlantedEngine":
+    def from_arm(cls, arm: ArmSpec, *, workdir=None) -> PlantedEngine:
         options = {k: v for k, v in arm.options.items() if k != "plant_item"}
         return cls(HFEngine.from_arm(replace(arm, backend="hf", options=options), workdir=workdir),
                    arm.options["plant_item"])
@@ -116,12 +117,12 @@ def run(smollm2, tmp_path_factory):
         yield code, config, out, json.loads((out / "evidence.json").read_text()), mp
 
 
-def _cells(evidence, key="candidate"):
+def _cells(evidence):
     return {c["candidate"]: c for c in evidence["cells"]}
 
 
 def test_the_planted_leak_is_located_and_fails_its_cell_where_first_divergence_sees_none(run):
-    code, _, out, evidence, _ = run
+    code, _, _, evidence, _ = run
     planted = PlantedEngine.planted
     assert planted and planted["token_id"] != planted["was"]
     assert code == 1 and evidence["verdict"] == "FAIL" and evidence["schema"] == "tais.evidence/2"

@@ -9,7 +9,11 @@ from helpers import screen_scenario as scenario
 
 from tais.screen.analyse import analyse
 from tais.screen.cells import decide
-from tais.screen.token_cells import CellTokenEvidence, TokenEvidence, apply_token_evidence
+from tais.screen.token_cells import (
+    CellTokenEvidence,
+    TokenEvidence,
+    apply_token_evidence,
+)
 from tais.screen.trajectory import TokenFinding, TrajectoryForensics, summarize_cell
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
 

@@ -15,17 +15,29 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Literal
 
 from tais.errors import InputError
 from tais.pipeline.config import ArmSetup
 from tais.pipeline.rescoring import EngineFactory, rescore_run
 from tais.screen.cells import decide
 from tais.screen.result import ScreenResult
-from tais.screen.token_cells import CellTokenEvidence, LeakSite, TokenEvidence, TokenStrip, apply_token_evidence
+from tais.screen.token_cells import (
+    CellTokenEvidence,
+    LeakSite,
+    TokenEvidence,
+    TokenStrip,
+    apply_token_evidence,
+)
 from tais.screen.token_metrics import position_metrics_from_scores, summarize
-from tais.screen.trajectory import Tolerances, TrajectoryForensics, classify_trajectory, summarize_cell
+from tais.screen.trajectory import (
+    Tolerances,
+    TrajectoryForensics,
+    classify_trajectory,
+    summarize_cell,
+)
 from tais.screen.verdict import decide_screen
 from tais.store import CompletionKey, RunPlan, RunStore
 from tais.store.run_plan import RescoringRecord

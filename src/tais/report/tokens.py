@@ -5,7 +5,8 @@ leaks listed. Every string from a run is escaped by the caller's escaper (HTML) 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from tais.report import svg
 from tais.screen.result import ScreenResult

@@ -27,8 +27,9 @@ first reason of the cell says which view decided. Null cells keep their verdict 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from tais.screen.result import CellResult
 from tais.screen.trajectory import CellTrajectoryForensics
