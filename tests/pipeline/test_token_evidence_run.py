@@ -93,3 +93,13 @@ def test_token_evidence_off_and_a_reference_that_cannot_teacher_force(tmp_path, 
     assert main(["run", str(auto), "--out", str(tmp_path / "auto"), "--quiet"]) in (0, 3)
     section = json.loads((tmp_path / "auto" / "evidence.json").read_text())["token_evidence"]
     assert section["available"] is False and "cannot teacher-force" in section["reason"]
+
+
+def test_no_rescoring_at_temperature_above_zero(tmp_path, scoring_mock, capsys):
+    text = _config(tmp_path).read_text().replace("sampling: {max_tokens: 16, logprobs: 3}",
+                                                 "sampling: {max_tokens: 16, logprobs: 3, temperature: 0.7, seed: 1}")
+    assert "temperature: 0.7" in text
+    config = write(tmp_path, text, "hot.yaml")
+    assert main(["run", str(config), "--out", str(tmp_path / "hot"), "--quiet"]) in (0, 1, 3)
+    evidence = json.loads((tmp_path / "hot" / "evidence.json").read_text())
+    assert "token_evidence" not in evidence and scoring_mock.scored == 0

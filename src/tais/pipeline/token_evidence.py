@@ -1,7 +1,7 @@
 """Token-level evidence in ``tais run`` (issue 16): the re-scoring phase's call site and the analysis's reading.
 
 - :func:`rescore_phase` (``tais run``, after scoring, progress phase ``rescore``): unless the config says
-  ``token_evidence: off``, fills the store's ``scorings`` table through :func:`tais.pipeline.rescoring.rescore_run`
+  ``token_evidence: off`` or an arm samples at temperature > 0, fills the store's ``scorings`` table through :func:`tais.pipeline.rescoring.rescore_run`
   for every candidate and null arm, and returns the :class:`~tais.store.run_plan.RescoringRecord` that goes into
   the :class:`~tais.store.RunPlan` (``rescoring``). A rerun scores nothing already stored, and reuses the exact KL
   of the newest recorded run when its arms and tasks are the same.
@@ -50,8 +50,10 @@ TokenEvidenceMode = Literal["auto", "off"]
 def rescore_phase(mode: TokenEvidenceMode, store: RunStore, arms: Sequence[ArmSetup], plan: RunPlan,
                   requests: Mapping[CompletionKey, Request], make_engine: EngineFactory,
                   notify: Callable[[], None] | None = None) -> RescoringRecord | None:
-    """The re-scoring phase of ``tais run`` (module docstring); None when ``mode`` is ``off``."""
-    if mode == "off":
+    """The re-scoring phase of ``tais run`` (module docstring); None when ``mode`` is ``off``, or when an arm samples
+    at temperature > 0 (whole-trajectory forensics judge greedy decoding: a sampled token is not its target's top-1
+    by design, so the leak rule does not apply)."""
+    if mode == "off" or any(a.spec.sampling.temperature > 0 for a in arms):
         return None
     if notify:
         notify()
