@@ -19,8 +19,12 @@ MARKERS = ("thirdparty-futurewarning", "thirdparty-logger", "thirdparty-bar-stde
 
 
 class ChattyEngine(MockEngine):
+    calls = 0
+
     async def generate(self, requests):
-        warnings.warn(f"{MARKERS[0]}: `past_key_values` as a tuple is deprecated", FutureWarning, stacklevel=1)
+        ChattyEngine.calls += 1  # a new message each call: the once-per-location registry cannot swallow it
+        warnings.warn(f"{MARKERS[0]}: `past_key_values` as a tuple is deprecated ({ChattyEngine.calls})",
+                      FutureWarning, stacklevel=1)
         logging.getLogger("transformers.fake").warning(MARKERS[1])
         print(f"\r{MARKERS[2]} 100%|##########|", file=sys.stderr)
         print(MARKERS[3], flush=True)
@@ -31,6 +35,11 @@ class ChattyEngine(MockEngine):
 @pytest.fixture
 def chatty(monkeypatch):
     monkeypatch.setitem(BACKENDS, "mock", f"{__name__}:ChattyEngine")
+    # a filter another test (or a library it imported) left behind must not hide the warning from this test
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        yield
 
 
 def test_third_party_output_goes_to_the_run_log(tmp_path, chatty, capfd):

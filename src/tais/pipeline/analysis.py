@@ -26,14 +26,27 @@ from typing import Any, Mapping, Sequence
 
 from tais import __version__
 from tais.errors import InputError
+from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.sweep import sweep_points
+from tais.pipeline.token_evidence import (
+    TokenInputs,
+    build_token_evidence,
+    load_token_inputs,
+    with_token_evidence,
+)
 from tais.report import write_reports
 from tais.report.evidence import LEGACY_SCHEMA, evidence_json
 from tais.screen.analyse import analyse
-from tais.pipeline.placement import cluster_evidence
-from tais.pipeline.sweep import sweep_points
 from tais.screen.result import ArmInfo, ScreenResult, SweepPoint
 from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, task_content_sha256
-from tais.types import THRESHOLD_KEYS, Battery, Completion, CompletionKey, Score, Thresholds
+from tais.types import (
+    THRESHOLD_KEYS,
+    Battery,
+    Completion,
+    CompletionKey,
+    Score,
+    Thresholds,
+)
 
 MANIFEST_VERSION = 1
 EVIDENCE_FILENAME = "evidence.json"
@@ -53,6 +66,8 @@ class RunInputs:
     """stored rows whose bytes no longer match their recorded sha256, or rows the plan names but the store lacks"""
     cluster: Mapping[str, Any] = field(default_factory=dict)
     """where the arms ran on a Ray cluster (:func:`tais.pipeline.placement.cluster_evidence`); empty when local"""
+    token: TokenInputs | None = None
+    """the re-scoring phase's scorings (:mod:`tais.pipeline.token_evidence`); None for a run without them"""
 
 
 def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -142,7 +157,8 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
         "scores": manifest_scores,
     }
     cluster = cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms})
-    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems), cluster)
+    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems), cluster,
+                     token=load_token_inputs(store, plan))
 
 
 def thresholds_for(plan: RunPlan, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
@@ -176,7 +192,10 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     result = analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
                      thresholds=thresholds, manifest=inputs.manifest, meta=meta,
                      robustness_scorer=plan.robustness_scorer)
-    return replace(result, sweep=run_sweep(inputs.run, [a.name for a in inputs.arms]), cluster=dict(inputs.cluster))
+    result = replace(result, sweep=run_sweep(inputs.run, [a.name for a in inputs.arms]), cluster=dict(inputs.cluster))
+    if inputs.token is None:
+        return result
+    return with_token_evidence(result, build_token_evidence(inputs.token, plan, thresholds.tau), thresholds)
 
 
 def run_sweep(run: RunRecord, arms: Sequence[str]) -> tuple[SweepPoint, ...]:

@@ -174,6 +174,16 @@ class ScreenConfigModel(_Strict):
             return {"ray": {}}
         return value
 
+    #: the re-scoring phase of teacher-forced token evidence (:mod:`tais.pipeline.token_evidence`): ``auto`` runs it
+    #: (an arm whose backend cannot teacher-force degrades to the one-sided rule), ``off`` skips it
+    token_evidence: Literal["auto", "off"] = "auto"
+
+    @field_validator("token_evidence", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off`` as false (and ``on`` as true)."""
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ Steps of :func:`run_config`:
    fingerprint and is generated afresh: a stale answer is never reused. Before the timed generation, a short untimed
    warm-up generate (:func:`warm_up`) takes the one-off start-up costs out of the arm's tokens/s.
 4. **Score** every completion not yet scored by its task's scorer (keyed by scorer id).
+4b. **Re-score** (``token_evidence: auto``): teacher-force the completions the token evidence needs
+   (:mod:`tais.pipeline.token_evidence`); what the scorings table holds is not scored again.
 5. **Record the run**: config text, its sha256 and the :class:`~tais.store.RunPlan` (built once, here: which
    tasks, fingerprints and request hashes make it up).
 6. **Screen and report**: :mod:`tais.pipeline.analysis` reads the run back from the store, so the evidence of a
@@ -39,6 +41,7 @@ from tais.pipeline.analysis import thresholds_for
 from tais.pipeline.stream import screen_to_reports
 from tais.pipeline.config import ArmSetup, ScreenConfig, arm_setup
 from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
+from tais.pipeline.token_evidence import rescore_phase
 from tais.scoring import get_scorer
 from tais.screen.result import ScreenResult
 from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
@@ -47,12 +50,13 @@ from tais.types import ArmSpec, Battery, Completion, CompletionKey, Item, Reques
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Where a run stands. ``phase``: ``generate`` (per committed completion), ``score``, ``screen``.
+    """Where a run stands. ``phase``: ``generate`` (per committed completion), ``score``, ``rescore``
+    (teacher-forced token evidence), ``screen``.
 
     ``done`` / ``total`` count this arm's completions (``cached`` of them were already in the store);
     ``output_tokens`` and ``elapsed_s`` cover what this process generated for the arm, for items/s and tokens/s."""
 
-    phase: Literal["generate", "score", "screen"]
+    phase: Literal["generate", "score", "rescore", "screen"]
     arm: str
     done: int
     total: int
@@ -320,6 +324,11 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: P
                 if progress:
                     progress(ProgressEvent("score", arm.spec.name, 0, 0))
                 score_arm(arm.spec.name, fingerprints[arm.spec.name], store, battery, scorers, plan)
+            plan = replace(plan, rescoring=rescore_phase(
+                config.model.token_evidence, store, arms, plan,
+                {p.key: p.request for p in build_requests(battery, tasks, config.reference)},
+                lambda spec: create_engine(spec, workdir=out / "engines" / spec.name.replace("/", "-")),
+                notify=(lambda: progress(ProgressEvent("rescore", "", 0, 0))) if progress else None))
             run_id = _record_run(store, config, plan)
             if progress:
                 progress(ProgressEvent("screen", "", 0, 0))

@@ -15,6 +15,8 @@ plan does not name (a stale request) is skipped, a missing one is a problem. Per
   the parsed JSON alone; only a diverging pair becomes :class:`~tais.types.Completion` objects for
   :func:`~tais.screen.forensics.first_divergence`;
 - **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`;
+- **token evidence**: when the run has a re-scoring record, its scorings are read after the pass and decide the
+  two-sided cells' leak rule (:mod:`tais.pipeline.token_evidence`), as in the in-memory path.
 - **robustness**: with the plan's ``robustness_scorer``, the key and outcomes of each pair a second scorer must read,
   re-scored after the pass (:mod:`tais.pipeline.stream_robustness`).
 
@@ -43,7 +45,17 @@ from tais import __version__
 from tais.errors import IntegrityError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, run_sweep, summed_telemetry
 from tais.pipeline.placement import cluster_evidence
-from tais.pipeline.stream_robustness import Rescoring, rescoring_for, streamed_robustness, task_meta
+from tais.pipeline.stream_robustness import (
+    Rescoring,
+    rescoring_for,
+    streamed_robustness,
+    task_meta,
+)
+from tais.pipeline.token_evidence import (
+    build_token_evidence,
+    load_token_inputs,
+    with_token_evidence,
+)
 from tais.report import write_reports
 from tais.report.evidence import divergence_entry
 from tais.screen.analyse import check_arms, divergence_record, pooled_odds
@@ -55,7 +67,14 @@ from tais.screen.result import ArmInfo, Divergence, ScreenResult, contrast_name
 from tais.screen.robustness import needs_rescore
 from tais.screen.speed import ArmTally, speeds_from_tallies
 from tais.screen.verdict import decide_screen
-from tais.store import STORE_FILENAME, PlannedArm, PlannedTask, RunRecord, RunStore, sha256_text
+from tais.store import (
+    STORE_FILENAME,
+    PlannedArm,
+    PlannedTask,
+    RunRecord,
+    RunStore,
+    sha256_text,
+)
 from tais.store.merkle import MerkleBuilder, leaf_bytes
 from tais.types import Completion, CompletionKey, Role, Score, StepLogprobs, Thresholds
 
@@ -462,6 +481,9 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
         sweep=run_sweep(run, [a.name for a in plan.arms]),
         cluster=cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms}),
     )
+    token = load_token_inputs(store, plan)  # the re-scored (non-identical) pairs only, read after the pass
+    if token is not None:
+        result = with_token_evidence(result, build_token_evidence(token, plan, thresholds.tau), thresholds)
     checked = sum(s.checked for s in states.values())
     return StreamedScreen(result, Path(spill.name), problems.all(), checked, trees)
 

@@ -21,6 +21,11 @@ sha256 of every completion and score where schema 2 has one Merkle root per arm,
 - ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):
   ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
   ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
+- ``token_evidence`` (present only when the run has teacher-forced token evidence,
+  :mod:`tais.screen.token_cells`): ``available``, ``reason``, ``tau`` and per (arm, task) cell ``two_sided``,
+  ``one_sided_reason``, ``unscored``, ``trajectory`` (counts by class incl. ``shift``, leak positions, prompts with a
+  leak, largest gap, position histogram), ``leaks`` (item, replicate, position, token ids), ``kl`` (KL /
+  same-top-1 / Δp summary), ``kl_exact`` and ``approximate`` (the figures that are top-k lower bounds);
 - ``manifest`` and ``meta``: passed through from the caller;
 - ``sweep`` (only when the config has a ``sweep:``): per expanded arm its ``arm``, ``template`` and grid ``point``
   (key -> value);
@@ -109,6 +114,8 @@ def evidence_dict(result: ScreenResult, schema: str = SCHEMA) -> dict[str, Any]:
                          for p in result.sweep]
     if result.cluster:
         data["cluster"] = _plain(result.cluster)
+    if result.token_evidence is not None:
+        data["token_evidence"] = result.token_evidence.to_dict()
     return _plain(data)
 
 

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 from tais.report import formatting as f
 from tais.report import svg, sweep
+from tais.report import tokens as token_report
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role
@@ -134,6 +135,7 @@ def render_markdown(result: ScreenResult) -> str:
         out.append(sweep.sweep_markdown(result, md_escape))
     out.append("## Plots\n")
     out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]
+    out += token_report.section_markdown(result, _table, md_escape)
     out.append(f"## Divergences ({result.divergence_count})\n")
     if not result.divergence_count:
         out.append("Every pair is identical.\n")

@@ -230,6 +230,11 @@ def _decide(cell: CellResult, thresholds: Thresholds) -> CellResult:
     )
 
 
+decide = _decide
+"""The cell policy on a built cell (its leak count read from ``divergences``), public for
+:func:`tais.screen.token_cells.apply_token_evidence`."""
+
+
 def _pair(interval: tuple[float, float]) -> tuple[float, float]:
     low, high = interval
     return float(low), float(high)

@@ -19,9 +19,12 @@ Everything is plain data (numbers, strings, enums, tuples, dicts of those) so th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
+
+if TYPE_CHECKING:
+    from tais.screen.token_cells import TokenEvidence
 
 
 def contrast_name(arm: str, reference: str) -> str:
@@ -219,6 +222,9 @@ class ScreenResult:
     """how many first divergences the screen found when ``divergences`` holds only the first of them (the streaming
     analysis keeps a bounded number in memory and writes every one to ``evidence.json``); None: ``divergences`` is
     every one"""
+
+    token_evidence: "TokenEvidence | None" = None
+    """teacher-forced token evidence per cell (:mod:`tais.screen.token_cells`); None when the run has none"""
 
     @property
     def divergence_count(self) -> int:
