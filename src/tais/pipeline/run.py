@@ -25,6 +25,7 @@ completion and per phase change.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
 from dataclasses import dataclass, replace
@@ -152,7 +153,7 @@ def build_requests(battery: Battery, tasks: Sequence[PlannedTask], arm: ArmSetup
         for item, planned_item in zip(task.items, planned.items, strict=True):
             messages = messages_for(task, item)
             for key in planned_item.keys():
-                sampling = _sampling_for(arm.spec.sampling, key.replicate)
+                sampling = sampling_for(arm.spec.sampling, item.id, key.replicate)
                 keyed.append(KeyedRequest(key, Request(item_id=item.id, sampling=sampling, messages=messages,
                                                        replicate=key.replicate)))
     if arm.order == "shuffled":
@@ -160,10 +161,26 @@ def build_requests(battery: Battery, tasks: Sequence[PlannedTask], arm: ArmSetup
     return keyed
 
 
-def _sampling_for(sampling: SamplingParams, replicate: int) -> SamplingParams:
+def sampling_for(sampling: SamplingParams, item_id: str, replicate: int) -> SamplingParams:
+    """The sampling of one (item, replicate) request. At temperature > 0 every request carries its own seed,
+    :func:`request_seed` of the arm's seed (0 when unset), the item and the replicate: recorded in the request and in
+    its completion, the same on every resume, and different across replicates and arms with different seeds. Greedy
+    requests keep the historical rule (replicate r > 0 adds r to a set seed), so T = 0 runs are unchanged."""
+    if not sampling.greedy:
+        return replace(sampling, seed=request_seed(sampling.seed, item_id, replicate))
     if replicate == 0 or sampling.seed is None:
         return sampling
     return replace(sampling, seed=sampling.seed + replicate)
+
+
+def request_seed(seed: int | None, item_id: str, replicate: int) -> int:
+    """A 31-bit seed (every server accepts it) from sha256 of the arm's seed, the item id and the replicate.
+
+    >>> request_seed(0, "q1", 0), request_seed(0, "q1", 1) != request_seed(0, "q1", 0)
+    (560871389, True)
+    """
+    text = f"tais.request-seed\x1f{0 if seed is None else int(seed)}\x1f{item_id}\x1f{int(replicate)}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1
 
 
 async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: list[KeyedRequest], *, arm: str,

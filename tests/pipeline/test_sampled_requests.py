@@ -1,0 +1,40 @@
+"""Requests at temperature > 0: every (item, replicate) carries its own recorded seed, derived from the arm's seed, the
+item and the replicate; greedy requests keep the historical rule; vLLM and OpenAI-wire requests carry the sampling."""
+
+from __future__ import annotations
+
+from tais.engines.openai.wire import request_body
+from tais.engines.vllm.offline import sampling_extras
+from tais.pipeline.run import request_seed, sampling_for
+from tais.types import ChatMessage, Request, SamplingParams
+
+HOT = SamplingParams(temperature=0.8, top_p=0.9, top_k=40, seed=7)
+
+
+def test_each_replicate_and_item_gets_its_own_deterministic_seed():
+    seeds = {(i, r): sampling_for(HOT, i, r).seed for i in ("a", "b") for r in range(3)}
+    assert len(set(seeds.values())) == 6
+    assert seeds == {(i, r): sampling_for(HOT, i, r).seed for i in ("a", "b") for r in range(3)}  # resumable
+    assert all(0 <= s < 2 ** 31 for s in seeds.values())
+    other_arm = sampling_for(SamplingParams(temperature=0.8, seed=8), "a", 0).seed
+    assert other_arm != seeds[("a", 0)]  # a null arm with another seed draws other noise
+    # an unset seed means 0, so the request still records the seed it was sent with
+    assert sampling_for(SamplingParams(temperature=0.8), "a", 0).seed == request_seed(0, "a", 0)
+
+
+def test_greedy_requests_are_unchanged():
+    greedy = SamplingParams(seed=5)
+    assert sampling_for(greedy, "a", 0) == greedy
+    assert sampling_for(greedy, "a", 2).seed == 7
+    assert sampling_for(SamplingParams(), "a", 3).seed is None
+
+
+def test_openai_and_vllm_requests_carry_temperature_top_p_top_k_and_seed():
+    request = Request("q", sampling_for(HOT, "q", 1), messages=(ChatMessage("user", "hi"),), replicate=1)
+    _, body = request_body(request, model="m", api="chat", extra_body={})
+    assert (body["temperature"], body["top_p"], body["top_k"], body["seed"]) == (0.8, 0.9, 40,
+                                                                                  request_seed(7, "q", 1))
+    _, plain = request_body(Request("q", SamplingParams(), messages=(ChatMessage("user", "hi"),)), model="m",
+                            api="chat", extra_body={})
+    assert "top_p" not in plain and "top_k" not in plain and "seed" not in plain
+    assert sampling_extras(HOT) == {"top_p": 0.9, "top_k": 40}
