@@ -23,6 +23,7 @@ from tais import __version__
 from tais.errors import InputError, IntegrityError
 from tais.report import write_reports
 from tais.report.evidence import evidence_json
+from tais.pipeline.sampled import StoredTokens, load_stored, sampled_section, with_sampled_section
 from tais.screen.analyse import analyse
 from tais.screen.result import ArmInfo, ScreenResult
 from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, task_content_sha256
@@ -44,6 +45,8 @@ class RunInputs:
     manifest: dict[str, Any]
     problems: tuple[str, ...] = field(default=())
     """stored rows whose bytes no longer match their recorded sha256, or rows the plan names but the store lacks"""
+    sampled_tokens: StoredTokens | None = None
+    """the temperature > 0 phase's token-level figures (:mod:`tais.pipeline.sampled`); None at T = 0"""
 
 
 def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -132,7 +135,8 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
         "completions": manifest_completions,
         "scores": manifest_scores,
     }
-    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems))
+    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems),
+                     sampled_tokens=load_stored(store, run.id))
 
 
 def thresholds_for(plan: RunPlan, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
@@ -163,9 +167,10 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     plan = inputs.run.plan
     meta = {"tais_version": __version__, "config_name": plan.name, "run_id": inputs.run.id,
             "replicates": plan.replicates}
-    return analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
-                   thresholds=thresholds, manifest=inputs.manifest, meta=meta,
-                   robustness_scorer=plan.robustness_scorer)
+    result = analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
+                     thresholds=thresholds, manifest=inputs.manifest, meta=meta,
+                     robustness_scorer=plan.robustness_scorer)
+    return with_sampled_section(result, sampled_section(inputs, thresholds))
 
 
 def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, out_dir: Path) -> dict[str, Path]:

@@ -38,11 +38,12 @@ from tais.errors import ConfigError, EngineError, InputError
 from tais.interfaces import Engine, Scorer
 from tais.pipeline.analysis import analyse_run, read_run, thresholds_for, write_run_reports
 from tais.pipeline.config import ArmSetup, ScreenConfig, arm_setup
+from tais.pipeline.sampled import sampled_tokens_phase
 from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
 from tais.scoring import get_scorer
 from tais.screen.result import ScreenResult
 from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
-from tais.types import ArmSpec, Battery, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
+from tais.types import ArmSpec, Battery, Role, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,9 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None,
                 progress(ProgressEvent("screen", "", 0, 0))
             inputs = read_run(store)
             assert inputs.run.id == run_id
+            inputs = replace(inputs, sampled_tokens=sampled_tokens_phase(  # T > 0 only; see tais.pipeline.sampled
+                store, inputs, config.model.sampled, plan.thresholds.alpha,
+                lambda: build_engine(config, [a.spec.role for a in arms].index(Role.REFERENCE), out)))
             result = analyse_run(inputs, thresholds_for(inputs.run.plan))
             reports = write_run_reports(store, inputs, result, out)
     finally:

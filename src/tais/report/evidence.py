@@ -19,6 +19,12 @@ Top-level keys (schema ``tais.evidence/1``):
 - ``robustness`` (present when a second scorer checked a cell): per checked cell, its verdict under a second scorer (:mod:`tais.screen.robustness`):
   ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
   ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
+- ``sampled`` (present only for a temperature > 0 screen, :mod:`tais.screen.sampled`): the reference's law
+  (``temperature``, ``top_p``, ``top_k``), ``theta_margin``, ``tau_p``, ``tau_logit``, ``exact_laws``, ``verdict``
+  and per ``contrasts`` entry: ``arm``, ``reference``, ``role``, ``tokens`` (theta with its interval and TOST, the
+  surprisal / top-1 Z, PIT A2 and histogram, Holm p-values, hard and soft leaks), ``outcomes`` (per task the per-prompt
+  rate difference with its interval, TOST, p-value, Cohen's h), ``verdict``, ``reasons``, ``tokens_needed``,
+  ``prompts_needed``;
 - ``manifest`` and ``meta``: passed through from the caller.
 
 Deterministic: :func:`evidence_json` sorts keys, writes floats with Python's shortest round-trip repr and turns
@@ -88,8 +94,20 @@ def evidence_dict(result: ScreenResult) -> dict[str, Any]:
         "divergences": [_divergence(d) for d in result.divergences],
         "manifest": _plain(result.manifest),
         "meta": _plain(result.meta),
-    } | ({"robustness": [{**_plain(r), "flips": r.flips} for r in result.robustness]} if result.robustness else {})
+    } | ({"robustness": [{**_plain(r), "flips": r.flips} for r in result.robustness]} if result.robustness else {}) \
+      | ({"sampled": _sampled(result)} if result.sampled is not None else {})
     return _plain(data)
+
+
+def _sampled(result: ScreenResult) -> dict[str, Any]:
+    """The T > 0 section: its fields, each outcome with ``significant``, each token level with its soft-leak rate."""
+    plain = _plain(result.sampled)
+    assert result.sampled is not None
+    for c, pc in zip(result.sampled.contrasts, plain["contrasts"]):
+        pc["tokens"]["soft_leak_rate"] = c.tokens.soft_leak_rate
+        for o, po in zip(c.outcomes, pc["outcomes"]):
+            po["significant"] = o.significant
+    return plain
 
 
 def _divergence(d: Divergence) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from tais.screen.sampled import SampledScreen
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
 
 
@@ -201,6 +202,9 @@ class ScreenResult:
     (:mod:`tais.screen.precision`); None means ``thresholds.tau``"""
     robustness: tuple[CellRobustness, ...] = ()
     """each checked cell's verdict under a second scorer (:mod:`tais.screen.robustness`); empty when not checked"""
+    sampled: SampledScreen | None = None
+    """the temperature > 0 section (:mod:`tais.screen.sampled`): token-level and outcome-level figures per contrast;
+    None for a greedy screen"""
 
     @property
     def candidate_cells(self) -> tuple[CellResult, ...]:
