@@ -38,3 +38,22 @@ def test_openai_and_vllm_requests_carry_temperature_top_p_top_k_and_seed():
                             api="chat", extra_body={})
     assert "top_p" not in plain and "top_k" not in plain and "seed" not in plain
     assert sampling_extras(HOT) == {"top_p": 0.9, "top_k": 40}
+
+
+def test_tais_plan_gives_the_token_sizing_rule(capsys):
+    """17 / (vbar m^2) with the exact constant 2 (z_0.95 + z_0.90)^2 = 17.13: vbar 1.5, margin 0.05 -> 4 567 tokens
+    (the worked example of tais.stats.tempering, computed here from scipy's normal quantiles)."""
+    import json
+    import math
+
+    from scipy.stats import norm
+
+    from tais.cli.main import main
+
+    args = ["plan", "--discordance", "0.02", "--rate", "0.5", "--theta-margin", "0.05", "--varentropy", "1.5"]
+    assert main(args + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = 2 * (norm.ppf(0.95) + norm.ppf(0.9)) ** 2 / (1.5 * 0.05 ** 2)
+    assert out["tokens_per_arm"] == math.ceil(expected) == 4568
+    assert main(["plan", "--discordance", "0.02", "--rate", "0.5", "--varentropy", "1.5"]) == 2
+    assert "--theta-margin" in capsys.readouterr().err

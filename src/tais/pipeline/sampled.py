@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,7 +35,8 @@ from tais.screen.sampled import (OutcomeLevel, SampledScreen, TokenLevel, contra
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
 from tais.store import RunStore
-from tais.types import Request, Role, SamplingParams, ScoringRequest, Thresholds
+from tais.types import (ChatMessage, Completion, CompletionKey, Request, Role, SamplingParams, ScoringRequest,
+                        Thresholds)
 
 if TYPE_CHECKING:
     from tais.pipeline.analysis import RunInputs
@@ -97,9 +98,11 @@ def sampled_tokens_phase(store: RunStore, inputs: "RunInputs", settings: "Sample
             and not SamplingParams.from_dict(a.spec["sampling"]).greedy]
     figures: dict[str, TokenLevel] = {}
     exact = True
+    messages = {item.id: messages_for(task, item) for task in inputs.battery.tasks for item in task.items}
     with reference_engine() as engine:
         for arm in arms:
-            laws, tokens, clusters, hard, soft, exact_arm = arm_laws(engine, inputs, arm.name, sampling, settings)
+            laws, tokens, clusters, hard, soft, exact_arm = arm_laws(engine, messages, inputs.completions[arm.name],
+                                                                     sampling, settings)
             exact = exact and exact_arm
             figures[arm.name] = token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft,
                                             theta_margin=settings.theta_margin, alpha=alpha)
@@ -109,15 +112,15 @@ def sampled_tokens_phase(store: RunStore, inputs: "RunInputs", settings: "Sample
     return stored
 
 
-def arm_laws(engine: Engine, inputs: "RunInputs", arm: str, sampling: SamplingParams,
+def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
+             completions: Mapping[CompletionKey, Completion], sampling: SamplingParams,
              settings: "SampledModel") -> tuple[ReferenceLaws, np.ndarray, np.ndarray, int, int, bool]:
-    """The reference's laws at every token the arm emitted: (laws, tokens [n], prompt index [n], hard leaks, soft
-    leaks, exact)."""
-    messages = {item.id: messages_for(task, item) for task in inputs.battery.tasks for item in task.items}
+    """The reference's laws at every token of ``completions`` (item id -> its chat ``messages``): (laws, tokens [n],
+    prompt index [n], hard leaks, soft leaks, exact)."""
     prompt_index = {item_id: i for i, item_id in enumerate(messages)}
     requests = [ScoringRequest(Request(key.item_id, sampling, messages=messages[key.item_id],
                                        replicate=key.replicate), tuple(c.token_ids), top_k=settings.top)
-                for key, c in sorted(inputs.completions[arm].items()) if c.token_ids]
+                for key, c in sorted(completions.items()) if c.token_ids]
     exact = hasattr(engine, "log_prob_rows")
     parts: list[tuple[np.ndarray, ...]] = []
     for start in range(0, len(requests), BATCH):
