@@ -1,5 +1,5 @@
-"""`tais run` at temperature 0.8 on the real SmolLM2-135M-Instruct (hf arms, CPU), kept small (5 prompts per smoke
-task x 2 replicates x 24 tokens): the T > 0 phase teacher-forces every candidate and null sample through the
+"""`tais run` at temperature 0.8 on the real SmolLM2-135M-Instruct (hf arms, CPU), kept small (2 prompts per smoke
+task x 2 replicates x 12 tokens): the T > 0 phase teacher-forces every candidate and null sample through the
 reference and decides the screen.
 
 - the lossless speculative sampler (int8 quantized proposer) is never FAILed at the token level (no hard leak, no
@@ -27,17 +27,17 @@ pytestmark = pytest.mark.slow
 CONFIG = f"""
 name: sampled
 battery:
-  - {{benchmark: smoke, limit: 5}}
-sampling: {{temperature: 0.8, max_tokens: 24, logprobs: 0, seed: 3}}
+  - {{benchmark: smoke, limit: 2}}
+sampling: {{temperature: 0.8, max_tokens: 12, logprobs: 0, seed: 3}}
 replicates: 2
 sampled: {{theta_margin: 0.1}}
 arms:
-  - {{name: reference, role: reference, backend: hf, model: "{SMOLLM2}", options: {{batch_size: 30}}}}
-  - {{name: spec-quantized, backend: hf, model: "{SMOLLM2}", options: {{batch_size: 30}},
+  - {{name: reference, role: reference, backend: hf, model: "{SMOLLM2}", options: {{batch_size: 12}}}}
+  - {{name: spec-quantized, backend: hf, model: "{SMOLLM2}", options: {{batch_size: 12}},
      speculative: {{proposer: quantized, k: 3}}}}
-  - {{name: planted, backend: hf, model: "{SMOLLM2}", options: {{batch_size: 30}},
+  - {{name: planted, backend: hf, model: "{SMOLLM2}", options: {{batch_size: 12}},
      speculative: {{proposer: quantized, k: 3, planted_bug: double_temperature}}}}
-  - {{name: null-seed, role: "null", backend: hf, model: "{SMOLLM2}", options: {{batch_size: 30}},
+  - {{name: null-seed, role: "null", backend: hf, model: "{SMOLLM2}", options: {{batch_size: 12}},
      sampling: {{seed: 11}}}}
 """
 
@@ -80,7 +80,7 @@ def test_each_replicate_records_its_own_seed_and_the_run_resumes_and_verifies(sa
         reference = next(a for a in run.plan.arms if a.name == "reference")
         completions = store.completions(reference.fingerprint)
     seeds = {(k.item_id, k.replicate): row.completion.seed for k, row in completions.items()}
-    assert len(seeds) == 30 and len(set(seeds.values())) == 30  # one seed per (item, replicate), recorded
+    assert len(seeds) == 12 and len(set(seeds.values())) == 12  # one seed per (item, replicate), recorded
     assert request_seed(3, "x", 0) != request_seed(3, "x", 1)
     assert main(["verify", str(out)]) == 0
     before = (out / "evidence.json").read_bytes()

@@ -3,9 +3,9 @@ at T = 0.8 with other seeds, scored against its own teacher-forced laws by :func
 must reject at about the nominal rate, and a positive control (the same engine sampling at T = 0.64, the law of the
 double-temperature bug) must be rejected.
 
-Kept small on purpose: 8 A/A trials of 12 prompts x 24 tokens (one replicate = one seed = one trial), so the check
-is coarse: the rejection count at alpha = 0.05 must lie inside the 99% binomial range of Binomial(8, 0.05), i.e. at
-most 2 (expected 0.4); it catches a grossly miscalibrated test (e.g. the half of the trials rejected by a law built
+Kept small on purpose: 6 A/A trials of 8 prompts x 16 tokens (one replicate = one seed = one trial; all trials in one
+batch), so the check is coarse: the rejection count at alpha = 0.05 must lie inside the 99% binomial range of
+Binomial(6, 0.05), i.e. at most 2 (expected 0.3); it catches a grossly miscalibrated test (e.g. the half of the trials rejected by a law built
 at the wrong temperature or with the wrong truncation), not a rate of 0.07 instead of 0.05.
 """
 
@@ -24,14 +24,18 @@ from tais.pipeline.sampled import arm_laws
 from tais.screen.sampled import token_level
 from tais.types import ArmSpec, CompletionKey, SamplingParams
 
-SAMPLING = SamplingParams(temperature=0.8, max_tokens=24, logprobs=0, seed=5)
-PROMPTS, TRIALS, ALPHA = 12, 8, 0.05
+SAMPLING = SamplingParams(temperature=0.8, max_tokens=16, logprobs=0, seed=5)
+PROMPTS, TRIALS, ALPHA = 8, 6, 0.05
 SETTINGS = SampledModel()
 
 
-def trial(engine, base, replicate, sampling):
-    requests = [replace(r, sampling=sampling_for(sampling, r.item_id, replicate), replicate=replicate) for r in base]
-    completions = {CompletionKey(c.item_id, c.replicate, ""): c for c in engine.generate_batch(requests)}
+def generate(engine, base, replicates, sampling):
+    """One batch: every prompt of ``base`` at each replicate (its own seed); completions keyed by (item, replicate)."""
+    requests = [replace(r, sampling=sampling_for(sampling, r.item_id, k), replicate=k) for k in replicates for r in base]
+    return {CompletionKey(c.item_id, c.replicate, ""): c for c in engine.generate_batch(requests)}
+
+
+def trial(engine, base, completions):
     messages = {r.item_id: r.messages for r in base}
     laws, tokens, clusters, hard, soft, exact = arm_laws(engine, messages, completions, SAMPLING, SETTINGS)
     assert exact and hard == 0 and soft == 0
@@ -41,15 +45,16 @@ def trial(engine, base, replicate, sampling):
 @pytest.mark.slow
 def test_a_a_rejection_count_is_consistent_with_alpha_and_the_positive_control_is_rejected(smollm2):
     engine = HFEngine.from_arm(ArmSpec(name="ref", backend="hf", model=SMOLLM2, sampling=SAMPLING,
-                                       options={"batch_size": PROMPTS}))
+                                       options={"batch_size": PROMPTS * TRIALS}))
     base = chat_requests(benign_prompts()[:PROMPTS], logprobs=0)
-    results = [trial(engine, base, r, SAMPLING) for r in range(TRIALS)]
+    drawn = generate(engine, base, range(TRIALS), SAMPLING)
+    results = [trial(engine, base, {k: c for k, c in drawn.items() if k.replicate == r}) for r in range(TRIALS)]
     rejected = sum(t.rejects for t in results)
     allowed = int(binom.ppf(0.99, TRIALS, ALPHA))
-    print(f"\nA/A: {rejected} of {TRIALS} trials rejected at alpha {ALPHA} (99% range 0..{allowed}); theta "
+    print(f"\nA/A: {rejected} of {TRIALS} trials rejected at alpha {ALPHA} (99% range 0..{allowed}); {sum(t.n_tokens for t in results)} tokens; theta "
           + ", ".join(f"{t.theta:+.3f}" for t in results))
     assert rejected <= allowed == 2
-    hot = trial(engine, base, TRIALS, replace(SAMPLING, temperature=0.64))
+    hot = trial(engine, base, generate(engine, base, [TRIALS], replace(SAMPLING, temperature=0.64)))
     print(f"positive control (sampled at T = 0.64): theta {hot.theta:+.3f} [{hot.theta_low:+.3f}, "
           f"{hot.theta_high:+.3f}], Holm p {hot.p_holm}")
     assert hot.rejects and hot.theta_high < 0
