@@ -1,7 +1,7 @@
 """Calibration of the T > 0 token-level test on the real SmolLM2-135M-Instruct: A/A trials (the reference sampling
 at T = 0.8 with other seeds, scored against its own teacher-forced laws by :func:`tais.pipeline.sampled.arm_laws`)
 must reject at about the nominal rate, and a positive control (the same engine sampling at T = 0.64, the law of the
-double-temperature bug) must be rejected.
+double-temperature bug, three replicates of the same prompts pooled: 384 tokens) must be rejected.
 
 Kept small on purpose: 6 A/A trials of 8 prompts x 16 tokens (one replicate = one seed = one trial; all trials in one
 batch), so the check is coarse: the rejection count at alpha = 0.05 must lie inside the 99% binomial range of
@@ -54,7 +54,7 @@ def test_a_a_rejection_count_is_consistent_with_alpha_and_the_positive_control_i
     print(f"\nA/A: {rejected} of {TRIALS} trials rejected at alpha {ALPHA} (99% range 0..{allowed}); {sum(t.n_tokens for t in results)} tokens; theta "
           + ", ".join(f"{t.theta:+.3f}" for t in results))
     assert rejected <= allowed == 2
-    hot = trial(engine, base, generate(engine, base, [TRIALS], replace(SAMPLING, temperature=0.64)))
+    hot = trial(engine, base, generate(engine, base, range(TRIALS, TRIALS + 3), replace(SAMPLING, temperature=0.64)))
     print(f"positive control (sampled at T = 0.64): theta {hot.theta:+.3f} [{hot.theta_low:+.3f}, "
           f"{hot.theta_high:+.3f}], Holm p {hot.p_holm}")
     assert hot.rejects and hot.theta_high < 0
