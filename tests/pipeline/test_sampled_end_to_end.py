@@ -22,8 +22,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SMOLLM2
+
 from tais.cli.main import main
 from tais.pipeline.run import request_seed
 from tais.store import STORE_FILENAME, RunStore

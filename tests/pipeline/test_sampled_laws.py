@@ -28,7 +28,7 @@ def test_top_p_soft_and_hard_leaks():
     # top_p 0.8: mass before token 2 is 0.8 >= p -> cut; the law is (0.5, 0.3)/0.8
     sampling = SamplingParams(temperature=1.0, top_p=0.8)
     settings = SampledModel(top=5, tau_p=0.1)
-    ids, probs, hard, soft = exact_law(ROW.expand(3, 5), [1, 2, 3], sampling, settings)
+    _, probs, hard, soft = exact_law(ROW.expand(3, 5), [1, 2, 3], sampling, settings)
     assert probs[0][:2] == pytest.approx([0.625, 0.375], abs=1e-6)
     assert soft.tolist() == [False, True, True]
     # token 2: mass before it 0.8 < p + tau = 0.9 -> soft only; token 3: 0.95 >= 0.9 -> hard

@@ -22,21 +22,37 @@ tolerances are the config's ``sampled:`` keys, alpha the run's; the outcome leve
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tais.battery import messages_for
 from tais.interfaces import Engine
 from tais.screen.result import ScreenResult
-from tais.screen.sampled import (OutcomeLevel, SampledScreen, TokenLevel, contrast, overall, prompt_rates,
-                                 token_level)
+from tais.screen.sampled import (
+    OutcomeLevel,
+    SampledScreen,
+    TokenLevel,
+    contrast,
+    overall,
+    prompt_rates,
+    token_level,
+)
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
 from tais.store import RunStore
-from tais.types import (ChatMessage, Completion, CompletionKey, Request, Role, SamplingParams, ScoringRequest,
-                        Thresholds)
+from tais.types import (
+    ChatMessage,
+    Completion,
+    CompletionKey,
+    Request,
+    Role,
+    SamplingParams,
+    ScoringRequest,
+    Thresholds,
+)
 
 if TYPE_CHECKING:
     from tais.pipeline.analysis import RunInputs
@@ -63,12 +79,14 @@ class StoredTokens:
     arms: dict[str, TokenLevel]
 
     def to_json(self) -> str:
-        from tais.report.evidence import _plain  # the evidence's JSON conversion (plain values, sorted keys)
+        from tais.report.evidence import (
+            _plain,  # the evidence's JSON conversion (plain values, sorted keys)
+        )
 
         return json.dumps(_plain(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "StoredTokens":
+    def from_json(cls, text: str) -> StoredTokens:
         d = json.loads(text)
         arms = {name: TokenLevel.from_dict(t) for name, t in d.pop("arms").items()}
         return cls(**d, arms=arms)
@@ -80,12 +98,12 @@ def load_stored(store: RunStore, run_id: int) -> StoredTokens | None:
     return None if text is None else StoredTokens.from_json(text)
 
 
-def reference_sampling(inputs: "RunInputs") -> SamplingParams:
+def reference_sampling(inputs: RunInputs) -> SamplingParams:
     ref = next(a for a in inputs.arms if a.role is Role.REFERENCE)
     return SamplingParams.from_dict(ref.spec["sampling"])
 
 
-def sampled_tokens_phase(store: RunStore, inputs: "RunInputs", settings: "SampledModel", alpha: float,
+def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledModel, alpha: float,
                          reference_engine: Callable[[], Engine]) -> StoredTokens | None:
     """Run the phase unless the reference samples greedily or the run's figures are already stored; returns them."""
     sampling = reference_sampling(inputs)
@@ -114,7 +132,7 @@ def sampled_tokens_phase(store: RunStore, inputs: "RunInputs", settings: "Sample
 
 def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
              completions: Mapping[CompletionKey, Completion], sampling: SamplingParams,
-             settings: "SampledModel") -> tuple[ReferenceLaws, np.ndarray, np.ndarray, int, int, bool]:
+             settings: SampledModel) -> tuple[ReferenceLaws, np.ndarray, np.ndarray, int, int, bool]:
     """The reference's laws at every token of ``completions`` (item id -> its chat ``messages``): (laws, tokens [n],
     prompt index [n], hard leaks, soft leaks, exact)."""
     prompt_index = {item_id: i for i, item_id in enumerate(messages)}
@@ -137,7 +155,7 @@ def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
 
 
 def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
-              settings: "SampledModel") -> tuple[np.ndarray, ...]:
+              settings: SampledModel) -> tuple[np.ndarray, ...]:
     """From full log-softmax rows ``log_probs`` [n, vocab] (torch) at the emitted ``tokens`` [n]: the top
     ``settings.top`` (ids [n, top], probabilities [n, top]) of the sampling law, hard leaks [n], soft leaks [n]."""
     import torch
@@ -164,7 +182,7 @@ def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
     return (top.indices.numpy(), top.values.double().numpy(), (hard & soft).numpy(), soft.numpy())
 
 
-def listed_law(scores: Any, sampling: SamplingParams, settings: "SampledModel") -> tuple[np.ndarray, ...]:
+def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) -> tuple[np.ndarray, ...]:
     """From teacher-forced top-k raw log-probabilities (:class:`tais.types.TokenScores`): the tempered law over the
     listed tokens, top-k and top-p applied to them, the unlisted mass bounded above by ``rest * p_K**(1/T - 1)`` (no
     unlisted token is more likely than the last listed one); no hard leaks are claimed from a partial law."""
@@ -194,7 +212,7 @@ def listed_law(scores: Any, sampling: SamplingParams, settings: "SampledModel") 
     return ids, probs, np.zeros(n, dtype=bool), soft
 
 
-def sampled_section(inputs: "RunInputs", thresholds: Thresholds) -> SampledScreen | None:
+def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen | None:
     """The T > 0 section of the evidence from the stored token figures and the run's scores (None at T = 0)."""
     stored = inputs.sampled_tokens
     if stored is None:
@@ -228,6 +246,6 @@ def with_sampled_section(result: ScreenResult, section: SampledScreen | None) ->
     return replace(result, sampled=section, verdict=section.verdict)
 
 
-def _outcomes(inputs: "RunInputs", arm: str, items: Sequence[str]) -> dict[tuple[str, int], int | None]:
+def _outcomes(inputs: RunInputs, arm: str, items: Sequence[str]) -> dict[tuple[str, int], int | None]:
     wanted = set(items)
     return {(k.item_id, k.replicate): s.outcome for k, s in inputs.scores[arm].items() if k.item_id in wanted}

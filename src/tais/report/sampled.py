@@ -8,8 +8,8 @@ each contrast as inline SVG with the band a uniform PIT stays in (95% per bin, b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 from scipy.stats import binom
 
@@ -36,8 +36,8 @@ def pit_svg(contrast: SampledContrast) -> str:
     def y(v: float) -> float:
         return height - bottom - (height - bottom - 10) * v / top_count
 
-    body = [f"<rect x='{left}' y='{y(high):.1f}' width='{width - left - 10}' height='{y(low) - y(high):.1f}' "
-            "fill='#d0d7de' opacity='0.7'/>"]
+    body = [(f"<rect x='{left}' y='{y(high):.1f}' width='{width - left - 10}' height='{y(low) - y(high):.1f}' "
+             "fill='#d0d7de' opacity='0.7'/>")]
     for i, c in enumerate(counts):
         colour = "#0969da" if low <= c <= high else "#cf222e"
         body.append(f"<rect x='{left + i * bar + 1:.1f}' y='{y(c):.1f}' width='{bar - 2:.1f}' "

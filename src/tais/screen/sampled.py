@@ -34,8 +34,9 @@ Decision of a candidate (:func:`decide`), equivalence first:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tais.stats.prompt_rates import PromptRateDifference, prompts_needed
 from tais.stats.tempering import tokens_needed
@@ -73,9 +74,10 @@ class TokenLevel:
         return self.soft_leaks / self.n_tokens if self.n_tokens else 0.0
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TokenLevel":
-        return cls(**{f.name: (tuple(d[f.name]) if f.name in ("p_holm", "pit_histogram") else d[f.name])
-                      for f in fields(cls) if f.name in d})
+    def from_dict(cls, d: Mapping[str, Any]) -> TokenLevel:
+        kwargs: dict[str, Any] = {f.name: (tuple(d[f.name]) if f.name in ("p_holm", "pit_histogram") else d[f.name])
+                                  for f in fields(cls) if f.name in d}
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -131,16 +133,16 @@ def decide(tokens: TokenLevel, outcomes: Sequence[OutcomeLevel], *,
         return Verdict.FAIL, (f"{tokens.hard_leaks} hard leak(s): tokens far outside the reference's support",)
     if tokens.rejects and abs(tokens.theta) > theta_margin:
         worst = min(zip(tokens.p_holm, BATTERY))
-        return Verdict.FAIL, (f"token-level {worst[1]} test rejects (Holm p {worst[0]:.2g}) with theta "
-                              f"{tokens.theta:+.3f} beyond +-{theta_margin}",)
+        return Verdict.FAIL, ((f"token-level {worst[1]} test rejects (Holm p {worst[0]:.2g}) with theta "
+                               f"{tokens.theta:+.3f} beyond +-{theta_margin}"),)
     if tokens.theta_equivalent and outcomes and all(o.rates.equivalent for o in outcomes):
-        return Verdict.PASS, (f"theta {tokens.theta:+.3f} [{tokens.theta_low:+.3f}, {tokens.theta_high:+.3f}] and "
-                              "every outcome interval inside their margins",)
+        return Verdict.PASS, ((f"theta {tokens.theta:+.3f} [{tokens.theta_low:+.3f}, {tokens.theta_high:+.3f}] and "
+                               "every outcome interval inside their margins"),)
     bad = [o for o in outcomes if o.significant and not o.rates.equivalent]
     if bad:
         o = bad[0]
-        return Verdict.FAIL, (f"task {o.task}: outcome rate differs by {o.rates.diff:+.3f} "
-                              f"[{o.rates.ci_low:+.3f}, {o.rates.ci_high:+.3f}] (p {o.rates.p_value:.2g})",)
+        return Verdict.FAIL, ((f"task {o.task}: outcome rate differs by {o.rates.diff:+.3f} "
+                               f"[{o.rates.ci_low:+.3f}, {o.rates.ci_high:+.3f}] (p {o.rates.p_value:.2g})"),)
     reasons = []
     if not tokens.theta_equivalent:
         reasons.append(f"theta {tokens.theta:+.3f} [{tokens.theta_low:+.3f}, {tokens.theta_high:+.3f}] not inside "
@@ -157,7 +159,7 @@ def contrast(arm: str, reference: str, role: Role, tokens: TokenLevel, outcomes:
     need_tokens = need_prompts = None
     if verdict is Verdict.INCONCLUSIVE:
         if not tokens.theta_equivalent and tokens.mean_varentropy > 0:
-            need_tokens = int(math.ceil(tokens_needed(theta_margin, tokens.mean_varentropy)))
+            need_tokens = math.ceil(tokens_needed(theta_margin, tokens.mean_varentropy))
         wanted = [prompts_needed(o.rates) for o in outcomes if not o.rates.equivalent]
         need_prompts = max((w for w in wanted if w is not None), default=None)
     return SampledContrast(arm, reference, role, tokens, tuple(outcomes), verdict, reasons, need_tokens, need_prompts)

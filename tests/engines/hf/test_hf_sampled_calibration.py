@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from conftest import SMOLLM2, benign_prompts, chat_requests
 from scipy.stats import binom
 
-from conftest import SMOLLM2, benign_prompts, chat_requests
 from tais.engines.hf.engine import HFEngine
 from tais.pipeline.config import SampledModel
 from tais.pipeline.run import sampling_for
