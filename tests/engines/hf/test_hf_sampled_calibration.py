@@ -7,6 +7,10 @@ Kept small on purpose: 6 A/A trials of 8 prompts x 16 tokens (one replicate = on
 batch), so the check is coarse: the rejection count at alpha = 0.05 must lie inside the 99% binomial range of
 Binomial(6, 0.05), i.e. at most 2 (expected 0.3); it catches a grossly miscalibrated test (e.g. the half of the trials rejected by a law built
 at the wrong temperature or with the wrong truncation), not a rate of 0.07 instead of 0.05.
+
+Measured (torch CPU, loaded 2-core machine, 2 min 15 s): 0 of 6 A/A trials rejected (768 tokens; theta +0.022,
+-0.004, +0.044, -0.056, -0.029, -0.084); positive control theta -0.231 [-0.317, -0.146] (expected -0.25), surprisal
+Holm p 5.4e-5.
 """
 
 from __future__ import annotations
