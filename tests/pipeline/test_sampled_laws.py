@@ -52,3 +52,20 @@ def test_listed_law_tempers_the_top_tokens_and_bounds_the_tail():
     assert ids[0].tolist() == [0, 1, 2]
     assert probs[0] == pytest.approx(np.array([0.25, 0.09, 0.0225]) / total, rel=1e-9)
     assert not hard.any() and not soft.any()
+
+
+def test_stored_token_figures_round_trip_through_the_store(tmp_path):
+    """What the phase stores is what a re-screen (or `tais verify`) reads back, field for field."""
+    from tais.pipeline.sampled import StoredTokens, load_stored, meta_key
+    from tais.screen.sampled import TokenLevel
+    from tais.store import RunStore
+
+    level = TokenLevel(n_tokens=10, n_prompts=2, theta=-0.25, theta_se=0.1, theta_low=-0.4, theta_high=-0.1,
+                       theta_tost_p=0.9, theta_equivalent=False, surprisal_z=-3.0, top1_z=2.0, pit_a2=4.0,
+                       p_holm=(0.01, 0.02, 0.03), rejects=True, mean_varentropy=1.2, hard_leaks=1, soft_leaks=2,
+                       pit_histogram=(1, 2, 3, 4, 0, 0, 0, 0, 0, 0))
+    stored = StoredTokens(0.8, 0.9, 40, 0.02, 0.02, 1.0, True, {"cand": level})
+    with RunStore(tmp_path / "s.sqlite") as store:
+        assert load_stored(store, 7) is None
+        store.put_meta(meta_key(7), stored.to_json())
+        assert load_stored(store, 7) == stored
