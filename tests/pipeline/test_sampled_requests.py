@@ -57,3 +57,22 @@ def test_tais_plan_gives_the_token_sizing_rule(capsys):
     assert out["tokens_per_arm"] == math.ceil(expected) == 4568
     assert main(["plan", "--discordance", "0.02", "--rate", "0.5", "--varentropy", "1.5"]) == 2
     assert "--theta-margin" in capsys.readouterr().err
+
+
+def test_a_reference_that_cannot_teacher_force_at_t_above_0_is_one_clear_error(tmp_path, capsys):
+    """The mock backend has no teacher-forced scoring: a T > 0 screen with it as reference stops with one line naming
+    why (positive control: the same config at T = 0 runs to a verdict)."""
+    from helpers.mock_configs import mock_config
+
+    from tais.cli.main import main
+
+    greedy = mock_config(items=2)
+    hot = greedy.replace("sampling: {max_tokens: 16, logprobs: 3}", "sampling: {max_tokens: 16, logprobs: 3, "
+                         "temperature: 0.8}")
+    assert hot != greedy
+    for name, text in (("greedy", greedy), ("hot", hot)):
+        (tmp_path / f"{name}.yaml").write_text(text)
+    assert main(["run", str(tmp_path / "greedy.yaml"), "--out", str(tmp_path / "g"), "--quiet"]) in (0, 1, 3)
+    code = main(["run", str(tmp_path / "hot.yaml"), "--out", str(tmp_path / "h"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "teacher-forces every sample" in err and "Traceback" not in err

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tais.battery import messages_for
+from tais.errors import CannotTeacherForce, EngineError
 from tais.interfaces import Engine
 from tais.screen.result import ScreenResult
 from tais.screen.sampled import (
@@ -119,8 +120,13 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
     messages = {item.id: messages_for(task, item) for task in inputs.battery.tasks for item in task.items}
     with reference_engine() as engine:
         for arm in arms:
-            laws, tokens, clusters, hard, soft, exact_arm = arm_laws(engine, messages, inputs.completions[arm.name],
-                                                                     sampling, settings)
+            try:
+                laws, tokens, clusters, hard, soft, exact_arm = arm_laws(engine, messages,
+                                                                         inputs.completions[arm.name], sampling,
+                                                                         settings)
+            except CannotTeacherForce as exc:
+                raise EngineError(f"the reference samples at temperature {sampling.temperature}, and a T > 0 screen "
+                                  f"teacher-forces every sample through it, which it cannot: {exc}") from None
             exact = exact and exact_arm
             figures[arm.name] = token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft,
                                             theta_margin=settings.theta_margin, alpha=alpha)
