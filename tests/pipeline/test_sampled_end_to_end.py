@@ -9,7 +9,7 @@ reference and decides the screen.
 - each (item, replicate) request carries its own recorded seed, the run verifies, and a second run generates nothing
   and rewrites byte-identical evidence.
 
-Measured (torch CPU, loaded 2-core machine, 11 min wall for both tests: 4 arms of 12 requests, ~110 tokens each):
+Measured (torch CPU, loaded 2-core machine, 8 to 11 min wall for both tests: 4 arms of 12 requests, ~110 tokens each):
 lossless speculative theta -0.010 [-0.196, +0.177], Holm p 1.0 (INCONCLUSIVE: too few tokens for a 0.1 margin);
 double temperature theta -0.524 [-0.781, -0.267], surprisal Holm p 0.003 (FAIL); the null arm (seed 11) theta
 -0.135 [-0.247, -0.023], no test rejecting. With 6 prompts the cluster-robust interval has 5 degrees of freedom and
