@@ -55,6 +55,27 @@ def test_third_party_output_goes_to_the_run_log(tmp_path, chatty, capfd):
     assert code == 3 and "verdict: INCONCLUSIVE" in captured.out  # tais's own table is on the terminal
 
 
+def test_a_library_logger_with_its_own_stderr_handler_goes_to_the_log(tmp_path, chatty, capfd):
+    """transformers gives its ``transformers`` logger a handler on the stderr of import time and no propagation;
+    without the run log taking such loggers over, their warnings reach the terminal (the control below)."""
+    own = logging.getLogger("transformers.fake")
+    parent = logging.getLogger("transformers")
+    saved = (list(parent.handlers), parent.propagate)
+    parent.addHandler(logging.StreamHandler(sys.stderr))
+    parent.propagate = False
+    try:
+        own.warning("control-before-the-run")
+        assert "control-before-the-run" in capfd.readouterr().err  # the library's own handler does print
+        config = write(tmp_path, mock_config(items=2))
+        main(["run", str(config), "--out", str(tmp_path / "run"), "--quiet"])
+        captured = capfd.readouterr()
+        assert MARKERS[1] in (tmp_path / "run" / "tais.log").read_text()
+        assert MARKERS[1] not in captured.out + captured.err
+        assert parent.propagate is False and len(parent.handlers) == len(saved[0]) + 1  # restored after the run
+    finally:
+        parent.handlers, parent.propagate = saved
+
+
 def test_a_run_refused_before_it_starts_leaves_no_log(tmp_path, capfd):
     config = write(tmp_path, mock_config(items=2).replace("backend: mock\n", "backend: nosuch\n", 1))
     out = tmp_path / "run"

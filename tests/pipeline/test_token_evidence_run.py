@@ -102,4 +102,5 @@ def test_no_rescoring_at_temperature_above_zero(tmp_path, scoring_mock, capsys):
     config = write(tmp_path, text, "hot.yaml")
     assert main(["run", str(config), "--out", str(tmp_path / "hot"), "--quiet"]) in (0, 1, 3)
     evidence = json.loads((tmp_path / "hot" / "evidence.json").read_text())
-    assert "token_evidence" not in evidence and scoring_mock.scored == 0
+    # the greedy leak rule stands aside; the T > 0 phase (tais.pipeline.sampled) teacher-forces the samples instead
+    assert "token_evidence" not in evidence and "sampled" in evidence

@@ -27,6 +27,12 @@ from typing import Any, Mapping, Sequence
 from tais import __version__
 from tais.errors import InputError
 from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.sampled import (
+    StoredTokens,
+    load_stored,
+    sampled_section,
+    with_sampled_section,
+)
 from tais.pipeline.sweep import sweep_points
 from tais.pipeline.token_evidence import (
     TokenInputs,
@@ -68,6 +74,8 @@ class RunInputs:
     """where the arms ran on a Ray cluster (:func:`tais.pipeline.placement.cluster_evidence`); empty when local"""
     token: TokenInputs | None = None
     """the re-scoring phase's scorings (:mod:`tais.pipeline.token_evidence`); None for a run without them"""
+    sampled_tokens: StoredTokens | None = None
+    """the temperature > 0 phase's token-level figures (:mod:`tais.pipeline.sampled`); None at T = 0"""
 
 
 def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -158,7 +166,7 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
     }
     cluster = cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms})
     return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems), cluster,
-                     token=load_token_inputs(store, plan))
+                     token=load_token_inputs(store, plan), sampled_tokens=load_stored(store, run.id))
 
 
 def thresholds_for(plan: RunPlan, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
@@ -193,9 +201,9 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
                      thresholds=thresholds, manifest=inputs.manifest, meta=meta,
                      robustness_scorer=plan.robustness_scorer)
     result = replace(result, sweep=run_sweep(inputs.run, [a.name for a in inputs.arms]), cluster=dict(inputs.cluster))
-    if inputs.token is None:
-        return result
-    return with_token_evidence(result, build_token_evidence(inputs.token, plan, thresholds.tau), thresholds)
+    if inputs.token is not None:
+        result = with_token_evidence(result, build_token_evidence(inputs.token, plan, thresholds.tau), thresholds)
+    return with_sampled_section(result, sampled_section(inputs, thresholds))
 
 
 def run_sweep(run: RunRecord, arms: Sequence[str]) -> tuple[SweepPoint, ...]:

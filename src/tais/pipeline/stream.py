@@ -17,6 +17,8 @@ plan does not name (a stale request) is skipped, a missing one is a problem. Per
 - **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`;
 - **token evidence**: when the run has a re-scoring record, its scorings are read after the pass and decide the
   two-sided cells' leak rule (:mod:`tais.pipeline.token_evidence`), as in the in-memory path.
+- **temperature > 0**: the T > 0 section (:mod:`tais.pipeline.sampled`) from the phase's stored figures and the
+  per-prompt outcomes, which it reads back whole (one score per item and replicate).
 - **robustness**: with the plan's ``robustness_scorer``, the key and outcomes of each pair a second scorer must read,
   re-scored after the pass (:mod:`tais.pipeline.stream_robustness`).
 
@@ -43,8 +45,14 @@ from typing import Any, Iterator, TextIO
 
 from tais import __version__
 from tais.errors import IntegrityError
-from tais.pipeline.analysis import EVIDENCE_FILENAME, run_sweep, summed_telemetry
+from tais.pipeline.analysis import (
+    EVIDENCE_FILENAME,
+    read_run,
+    run_sweep,
+    summed_telemetry,
+)
 from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.sampled import load_stored, sampled_section, with_sampled_section
 from tais.pipeline.stream_robustness import (
     Rescoring,
     rescoring_for,
@@ -484,6 +492,10 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
     token = load_token_inputs(store, plan)  # the re-scored (non-identical) pairs only, read after the pass
     if token is not None:
         result = with_token_evidence(result, build_token_evidence(token, plan, thresholds.tau), thresholds)
+    stored = load_stored(store, run.id)
+    if stored is not None:  # a T > 0 screen: its section reads the per-prompt outcomes in memory (replicates x items)
+        inputs = dataclasses.replace(read_run(store, run), sampled_tokens=stored)
+        result = with_sampled_section(result, sampled_section(inputs, thresholds))
     checked = sum(s.checked for s in states.values())
     return StreamedScreen(result, Path(spill.name), problems.all(), checked, trees)
 

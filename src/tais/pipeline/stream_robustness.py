@@ -25,7 +25,12 @@ from tais.interfaces import Scorer
 from tais.scoring.registry import get_scorer
 from tais.screen.cells import CellTally, cells_from_tallies
 from tais.screen.result import CellResult, CellRobustness
-from tais.screen.robustness import CheckedCell, alternative_scorer, noted_cells, robustness_records
+from tais.screen.robustness import (
+    CheckedCell,
+    alternative_scorer,
+    noted_cells,
+    robustness_records,
+)
 from tais.store import PlannedArm, RunPlan, RunStore
 from tais.types import CompletionKey, Item, Task, Thresholds
 

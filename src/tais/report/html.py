@@ -14,6 +14,7 @@ from html import escape
 from typing import Sequence
 
 from tais.report import formatting as f
+from tais.report import sampled as sampled_report
 from tais.report import svg, sweep
 from tais.report import tokens as token_report
 from tais.screen.result import CellResult, Divergence, ScreenResult
@@ -242,6 +243,8 @@ def render_html(result: ScreenResult) -> str:
                   _contrasts(result, Role.NULL)]  # fmt: skip
     if result.robustness:
         parts += ["<h2>Scorer robustness</h2>", _robustness(result)]
+    if result.sampled is not None:
+        parts.append(sampled_report.html(result.sampled))
     parts += ["<h2>Speed</h2>", _speed(result), sweep.sweep_html(result), "<h2>Plots</h2>", _plots(result)]
     parts += token_report.section_html(result, _e)
     parts.append(f"<h2>Divergences ({result.divergence_count})</h2>")

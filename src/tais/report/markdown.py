@@ -13,6 +13,7 @@ import re
 from typing import Iterable, Sequence
 
 from tais.report import formatting as f
+from tais.report import sampled as sampled_report
 from tais.report import svg, sweep
 from tais.report import tokens as token_report
 from tais.screen.result import CellResult, Divergence, ScreenResult
@@ -121,6 +122,8 @@ def render_markdown(result: ScreenResult) -> str:
                  "**flips**" if r.flips else "holds"] for r in result.robustness]
         out.append(_table(["contrast", "task", "second scorer", "re-scored pairs", "b/c", "verdict", "robust"],
                           rows) + "\n")
+    if result.sampled is not None:
+        out.append(sampled_report.markdown(result.sampled, _table))
     out.append("## Speed\n")
     speed_rows = [
         [md_escape(s.arm), s.role.value, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from tais.screen.sampled import SampledScreen
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
 
 if TYPE_CHECKING:
@@ -225,6 +226,9 @@ class ScreenResult:
 
     token_evidence: "TokenEvidence | None" = None
     """teacher-forced token evidence per cell (:mod:`tais.screen.token_cells`); None when the run has none"""
+    sampled: SampledScreen | None = None
+    """the temperature > 0 section (:mod:`tais.screen.sampled`): token-level and outcome-level figures per contrast;
+    None for a greedy screen"""
 
     @property
     def divergence_count(self) -> int:

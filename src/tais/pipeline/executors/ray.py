@@ -39,7 +39,6 @@ from tais.pipeline.placement import ArmPlacement
 from tais.pipeline.run import KeyedRequest, ProgressEvent, build_requests
 from tais.types import ArmSpec, Completion, Request
 
-
 ACTOR_PREFIX = "tais-arm-"
 """Each arm's actor is named ``tais-arm-<arm>-<random>`` (``ray list actors`` shows which arm a worker serves)."""
 
