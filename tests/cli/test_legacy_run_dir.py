@@ -37,7 +37,7 @@ def legacy_run(tmp_path_factory):
     """(config path, a run dir whose stored plan is the version-1 dict, its evidence.json bytes)."""
     tmp = tmp_path_factory.mktemp("legacy")
     # tais 12fe0c8 had no verdict-robustness check, so its evidence had no robustness section
-    config = write(tmp, mock_config(items=4, extra_arms=BROKEN_ARM) + "robustness_scorer: none\n")
+    config = write(tmp, mock_config(items=4, extra_arms=BROKEN_ARM) + "robustness_scorer: none\ntoken_evidence: off\n")
     out = tmp / "run"
     assert main(["run", str(config), "--out", str(out), "--quiet"]) == 1
     assert _plan_json(out)["plan_version"] == PLAN_VERSION  # positive control: the current layout before the rewrite

@@ -19,8 +19,12 @@ MARKERS = ("thirdparty-futurewarning", "thirdparty-logger", "thirdparty-bar-stde
 
 
 class ChattyEngine(MockEngine):
+    calls = 0
+
     async def generate(self, requests):
-        warnings.warn(f"{MARKERS[0]}: `past_key_values` as a tuple is deprecated", FutureWarning, stacklevel=1)
+        ChattyEngine.calls += 1  # a new message each call: the once-per-location registry cannot swallow it
+        warnings.warn(f"{MARKERS[0]}: `past_key_values` as a tuple is deprecated ({ChattyEngine.calls})",
+                      FutureWarning, stacklevel=1)
         logging.getLogger("transformers.fake").warning(MARKERS[1])
         print(f"\r{MARKERS[2]} 100%|##########|", file=sys.stderr)
         print(MARKERS[3], flush=True)
@@ -31,6 +35,11 @@ class ChattyEngine(MockEngine):
 @pytest.fixture
 def chatty(monkeypatch):
     monkeypatch.setitem(BACKENDS, "mock", f"{__name__}:ChattyEngine")
+    # a filter another test (or a library it imported) left behind must not hide the warning from this test
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        yield
 
 
 def test_third_party_output_goes_to_the_run_log(tmp_path, chatty, capfd):
@@ -44,6 +53,27 @@ def test_third_party_output_goes_to_the_run_log(tmp_path, chatty, capfd):
         assert marker not in captured.out + captured.err, marker
     assert "FutureWarning" in log
     assert code == 3 and "verdict: INCONCLUSIVE" in captured.out  # tais's own table is on the terminal
+
+
+def test_a_library_logger_with_its_own_stderr_handler_goes_to_the_log(tmp_path, chatty, capfd):
+    """transformers gives its ``transformers`` logger a handler on the stderr of import time and no propagation;
+    without the run log taking such loggers over, their warnings reach the terminal (the control below)."""
+    own = logging.getLogger("transformers.fake")
+    parent = logging.getLogger("transformers")
+    saved = (list(parent.handlers), parent.propagate)
+    parent.addHandler(logging.StreamHandler(sys.stderr))
+    parent.propagate = False
+    try:
+        own.warning("control-before-the-run")
+        assert "control-before-the-run" in capfd.readouterr().err  # the library's own handler does print
+        config = write(tmp_path, mock_config(items=2))
+        main(["run", str(config), "--out", str(tmp_path / "run"), "--quiet"])
+        captured = capfd.readouterr()
+        assert MARKERS[1] in (tmp_path / "run" / "tais.log").read_text()
+        assert MARKERS[1] not in captured.out + captured.err
+        assert parent.propagate is False and len(parent.handlers) == len(saved[0]) + 1  # restored after the run
+    finally:
+        parent.handlers, parent.propagate = saved
 
 
 def test_a_run_refused_before_it_starts_leaves_no_log(tmp_path, capfd):

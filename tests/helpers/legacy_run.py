@@ -32,6 +32,7 @@ def make_legacy(run_dir: Path) -> None:
         for run_id, text in db.execute("SELECT id, plan_json FROM runs").fetchall():
             plan = RunPlan.from_dict(json.loads(text))
             assert plan.robustness_scorer is None, "a version-1 run had no robustness check"
+            assert plan.rescoring is None, "a version-1 run had no token evidence"
             db.execute("UPDATE runs SET plan_json=? WHERE id=?", (canonical_json(legacy_plan(plan)), run_id))
         db.commit()
     finally:

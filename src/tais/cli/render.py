@@ -147,17 +147,17 @@ class ProgressDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for label in ("scoring", "screening"):
+        for label in ("scoring", "re-scoring", "screening"):
             if label in self.tasks and exc[0] is None:
                 self.progress.update(self.tasks[label], total=1, completed=1)
         self.progress.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.phase != "generate":
-            for done in ("scoring", "screening"):  # a phase is finished when a later one starts
+            for done in ("scoring", "re-scoring", "screening"):  # a phase is finished when a later one starts
                 if done in self.tasks:
                     self.progress.update(self.tasks[done], total=1, completed=1)
-            label = "scoring" if event.phase == "score" else "screening"
+            label = {"score": "scoring", "rescore": "re-scoring"}.get(event.phase, "screening")
             if label not in self.tasks:
                 self.tasks[label] = self.progress.add_task(label, total=None, note=f"{label} {event.arm}".strip())
             else:

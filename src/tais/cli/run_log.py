@@ -80,13 +80,34 @@ def output_to_run_log(run_dir: Path) -> Iterator[Path]:
     root.addHandler(handler)
     root.setLevel(min(level, logging.INFO) if level else logging.INFO)
     logging.captureWarnings(True)
+    detached = _detach_own_handlers()
     sys.stdout, sys.stderr = out, err
     try:
         yield log.path
     finally:
         sys.stdout, sys.stderr = saved_out, saved_err
+        _reattach(detached)
         logging.captureWarnings(False)
         root.removeHandler(handler)
         root.setLevel(level)
         out.released = err.released = True
         log.close()
+
+
+def _detach_own_handlers() -> list[tuple[logging.Logger, list[logging.Handler], bool]]:
+    """Loggers that a library set up before the run with handlers of their own and no propagation (transformers'
+    ``transformers`` logger writes to the stderr it saw at import) go through the root logger's log handler while the
+    run lasts; returns what :func:`_reattach` restores."""
+    detached: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and not logger.propagate:
+            detached.append((logger, list(logger.handlers), logger.propagate))
+            logger.handlers = []
+            logger.propagate = True
+    return detached
+
+
+def _reattach(detached: list[tuple[logging.Logger, list[logging.Handler], bool]]) -> None:
+    for logger, handlers, propagate in detached:
+        logger.handlers = handlers + [h for h in logger.handlers if h not in handlers]
+        logger.propagate = propagate

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,32 @@ from typing import Any
 from tais import __version__
 from tais.errors import InputError
 from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.sampled import (
+    StoredTokens,
+    load_stored,
+    sampled_section,
+    with_sampled_section,
+)
 from tais.pipeline.sweep import sweep_points
+from tais.pipeline.token_evidence import (
+    TokenInputs,
+    build_token_evidence,
+    load_token_inputs,
+    with_token_evidence,
+)
 from tais.report import write_reports
 from tais.report.evidence import LEGACY_SCHEMA, evidence_json
 from tais.screen.analyse import analyse
 from tais.screen.result import ArmInfo, ScreenResult, SweepPoint
 from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, task_content_sha256
-from tais.types import THRESHOLD_KEYS, Battery, Completion, CompletionKey, Score, Thresholds
+from tais.types import (
+    THRESHOLD_KEYS,
+    Battery,
+    Completion,
+    CompletionKey,
+    Score,
+    Thresholds,
+)
 
 MANIFEST_VERSION = 1
 EVIDENCE_FILENAME = "evidence.json"
@@ -54,6 +73,10 @@ class RunInputs:
     """stored rows whose bytes no longer match their recorded sha256, or rows the plan names but the store lacks"""
     cluster: Mapping[str, Any] = field(default_factory=dict)
     """where the arms ran on a Ray cluster (:func:`tais.pipeline.placement.cluster_evidence`); empty when local"""
+    token: TokenInputs | None = None
+    """the re-scoring phase's scorings (:mod:`tais.pipeline.token_evidence`); None for a run without them"""
+    sampled_tokens: StoredTokens | None = None
+    """the temperature > 0 phase's token-level figures (:mod:`tais.pipeline.sampled`); None at T = 0"""
 
 
 def summed_telemetry(sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,7 +167,8 @@ def read_run(store: RunStore, run: RunRecord | None = None) -> RunInputs:
         "scores": manifest_scores,
     }
     cluster = cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms})
-    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems), cluster)
+    return RunInputs(run, battery, tuple(arms), completions, scores, manifest, tuple(problems), cluster,
+                     token=load_token_inputs(store, plan), sampled_tokens=load_stored(store, run.id))
 
 
 def thresholds_for(plan: RunPlan, overrides: Mapping[str, float | None] | None = None) -> Thresholds:
@@ -178,10 +202,16 @@ def analyse_run(inputs: RunInputs, thresholds: Thresholds) -> ScreenResult:
     result = analyse(battery=inputs.battery, arms=inputs.arms, completions=inputs.completions, scores=inputs.scores,
                      thresholds=thresholds, manifest=inputs.manifest, meta=meta,
                      robustness_scorer=plan.robustness_scorer)
-    sweep = tuple(SweepPoint(arm, template, point)
-                  for arm, (template, point) in sweep_points(inputs.run.config_text).items()
-                  if arm in {a.name for a in inputs.arms})
-    return replace(result, sweep=sweep, cluster=dict(inputs.cluster))
+    result = replace(result, sweep=run_sweep(inputs.run, [a.name for a in inputs.arms]), cluster=dict(inputs.cluster))
+    if inputs.token is not None:
+        result = with_token_evidence(result, build_token_evidence(inputs.token, plan, thresholds.tau), thresholds)
+    return with_sampled_section(result, sampled_section(inputs, thresholds))
+
+
+def run_sweep(run: RunRecord, arms: Sequence[str]) -> tuple[SweepPoint, ...]:
+    """The sweep grid point of each of ``arms`` that the run's config sweeps (empty without a sweep)."""
+    return tuple(SweepPoint(arm, template, point)
+                 for arm, (template, point) in sweep_points(run.config_text).items() if arm in set(arms))
 
 
 def write_run_reports(store: RunStore, inputs: RunInputs, result: ScreenResult, out_dir: Path) -> dict[str, Path]:

@@ -147,6 +147,17 @@ class ThresholdsModel(_Strict):
     power: float = Field(0.8, gt=0.0, lt=1.0)
 
 
+class SampledModel(_Strict):
+    """The screen at temperature > 0 (:mod:`tais.pipeline.sampled`): the equivalence margin of the tempering theta,
+    the hard-leak tolerances, and how many of the reference's most likely tokens each law keeps (the rest as one
+    tail mass)."""
+
+    theta_margin: float = Field(0.02, gt=0.0, lt=1.0)
+    tau_p: float = Field(0.02, ge=0.0, lt=1.0)
+    tau_logit: float = Field(1.0, ge=0.0)
+    top: int = Field(256, ge=2)
+
+
 class ScreenConfigModel(_Strict):
     """The whole config file."""
 
@@ -174,6 +185,18 @@ class ScreenConfigModel(_Strict):
         if isinstance(value, Mapping) and "ray" in value and value["ray"] is None:
             return {"ray": {}}
         return value
+
+    #: the re-scoring phase of teacher-forced token evidence (:mod:`tais.pipeline.token_evidence`): ``auto`` runs it
+    #: (an arm whose backend cannot teacher-force degrades to the one-sided rule), ``off`` skips it
+    token_evidence: Literal["auto", "off"] = "auto"
+
+    @field_validator("token_evidence", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off`` as false (and ``on`` as true)."""
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+    sampled: SampledModel = Field(default_factory=SampledModel)
 
 
 

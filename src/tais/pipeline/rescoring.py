@@ -26,7 +26,7 @@ cell's differing completions that have no re-scoring (no token ids: an OpenAI se
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from tais.screen.token_metrics import (
 )
 from tais.screen.trajectory import Tolerances, classify_trajectory, summarize_cell
 from tais.store import CompletionKey, RunStore
+from tais.store.run_plan import RescoringRecord, ScoringArm
 from tais.types import ArmSpec, Battery, Completion, Request, Role, ScoringRequest
 
 TOKEN_EVIDENCE_VERSION = 1
@@ -57,44 +58,6 @@ def target_spec(spec: ArmSpec) -> ArmSpec:
     """The arm with speculation switched off: the same model, dtype, device and options, no draft, no speculative
     config (its name gets ``/target``; names do not enter fingerprints)."""
     return replace(spec, name=f"{spec.name}/target", speculative={}, draft=None)
-
-
-@dataclass(frozen=True)
-class ScoringArm:
-    """One scoring engine: the arm it stands for, its fingerprint (None when it could not be built or cannot
-    teacher-force) and why not."""
-
-    arm: str
-    fingerprint: str | None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"arm": self.arm, "fingerprint": self.fingerprint, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class RescoringRecord:
-    """What the phase did: the reference's scoring arm, each candidate's target scoring arm, and how many scorings
-    it committed now. Goes into the run plan so :func:`token_evidence` can find the scorings."""
-
-    reference: ScoringArm
-    targets: Mapping[str, ScoringArm]
-    scored_now: int = 0
-    dtypes: Mapping[str, str] = field(default_factory=dict)
-    exact_kl: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """candidate -> task -> exact KL summary (:meth:`DivergenceSummary.to_dict`), where both arms run in-process
-    and expose full distributions (``log_prob_rows``: the hf engine)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference.to_dict(),
-                "targets": {name: arm.to_dict() for name, arm in self.targets.items()},
-                "dtypes": dict(self.dtypes), "exact_kl": {c: dict(t) for c, t in self.exact_kl.items()}}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RescoringRecord:
-        return cls(reference=ScoringArm(**d["reference"]),
-                   targets={name: ScoringArm(**a) for name, a in d["targets"].items()}, dtypes=d.get("dtypes", {}),
-                   exact_kl=d.get("exact_kl", {}))
 
 
 @dataclass(frozen=True)
@@ -173,14 +136,16 @@ def _exact_kl(make_engine: EngineFactory, reference: ArmSpec, candidate: ArmSpec
 def rescore_run(store: RunStore, arms: Sequence[ArmSetup], fingerprints: Mapping[str, str],
                 keys: Sequence[CompletionKey], requests: Mapping[CompletionKey, Request],
                 make_engine: EngineFactory, *, top_k: int = 20,
-                keys_by_task: Mapping[str, Sequence[CompletionKey]] | None = None) -> RescoringRecord:
+                keys_by_task: Mapping[str, Sequence[CompletionKey]] | None = None,
+                exact_kl: Mapping[str, Mapping[str, Any]] | None = None) -> RescoringRecord:
     """Fill the scorings the token evidence needs (see the module docstring). ``keys`` are the run's completion
     keys, ``requests`` the request each key was generated from, ``make_engine`` builds an engine for an arm spec
     (the run's ``build_engine``). With ``keys_by_task``, candidates whose target and the reference both run
     in-process also get the exact KL per task (``RescoringRecord.exact_kl``; not stored row by row: computed
-    again by a resumed phase)."""
+    again by a resumed phase, unless ``exact_kl`` gives it: the figures of an earlier phase over the same arms and
+    tasks). Null (A/A) arms are re-scored as candidates are (their KL against the reference is the noise floor)."""
     reference = next(a for a in arms if a.spec.role is Role.REFERENCE)
-    candidates = [a for a in arms if a.spec.role is Role.CANDIDATE]
+    candidates = [a for a in arms if a.spec.role in (Role.CANDIDATE, Role.NULL)]
     ref_jobs = _jobs_of(store, fingerprints[reference.spec.name], keys, requests)
     differing: dict[str, list[_Job]] = {}
     for arm in candidates:
@@ -201,8 +166,8 @@ def rescore_run(store: RunStore, arms: Sequence[ArmSetup], fingerprints: Mapping
                                                  list(ref_jobs.values()) + differing[arm.spec.name], top_k,
                                                  "as-listed", 0)
         scored += n
-    exact: dict[str, Any] = {}
-    if keys_by_task is not None:
+    exact: dict[str, Any] = dict(exact_kl or {})
+    if keys_by_task is not None and exact_kl is None:
         by_task = {task: [ref_jobs[k] for k in task_keys if k in ref_jobs] for task, task_keys in keys_by_task.items()}
         for arm in candidates:
             summary = _exact_kl(make_engine, reference.spec, arm.spec, by_task)

@@ -14,6 +14,8 @@ Steps of :func:`run_config`:
    fingerprint and is generated afresh: a stale answer is never reused. Before the timed generation, a short untimed
    warm-up generate (:func:`warm_up`) takes the one-off start-up costs out of the arm's tokens/s.
 4. **Score** every completion not yet scored by its task's scorer (keyed by scorer id).
+4b. **Re-score** (``token_evidence: auto``): teacher-force the completions the token evidence needs
+   (:mod:`tais.pipeline.token_evidence`); what the scorings table holds is not scored again.
 5. **Record the run**: config text, its sha256 and the :class:`~tais.store.RunPlan` (built once, here: which
    tasks, fingerprints and request hashes make it up).
 6. **Screen and report**: :mod:`tais.pipeline.analysis` reads the run back from the store, so the evidence of a
@@ -26,6 +28,7 @@ completion and per phase change.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -37,24 +40,45 @@ from tais.battery import load_tasks, messages_for
 from tais.engines import create_engine
 from tais.errors import ConfigError, EngineError, InputError
 from tais.interfaces import Engine, Scorer
-from tais.pipeline.analysis import thresholds_for
+from tais.pipeline.analysis import read_run, thresholds_for
 from tais.pipeline.config import ArmSetup, ScreenConfig, arm_setup
 from tais.pipeline.fingerprint import arm_fingerprint, request_sha256
+from tais.pipeline.sampled import sampled_tokens_phase
 from tais.pipeline.stream import screen_to_reports
+from tais.pipeline.token_evidence import rescore_phase
 from tais.scoring import get_scorer
 from tais.screen.result import ScreenResult
-from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
-from tais.types import ArmSpec, Battery, Completion, CompletionKey, Item, Request, SamplingParams, Task, Thresholds
+from tais.store import (
+    STORE_FILENAME,
+    PlannedArm,
+    PlannedItem,
+    PlannedTask,
+    RunPlan,
+    RunStore,
+)
+from tais.types import (
+    ArmSpec,
+    Battery,
+    Completion,
+    CompletionKey,
+    Item,
+    Request,
+    Role,
+    SamplingParams,
+    Task,
+    Thresholds,
+)
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Where a run stands. ``phase``: ``generate`` (per committed completion), ``score``, ``screen``.
+    """Where a run stands. ``phase``: ``generate`` (per committed completion), ``score``, ``rescore``
+    (teacher-forced token evidence), ``screen``.
 
     ``done`` / ``total`` count this arm's completions (``cached`` of them were already in the store);
     ``output_tokens`` and ``elapsed_s`` cover what this process generated for the arm, for items/s and tokens/s."""
 
-    phase: Literal["generate", "score", "screen"]
+    phase: Literal["generate", "score", "rescore", "screen"]
     arm: str
     done: int
     total: int
@@ -158,7 +182,7 @@ def build_requests(battery: Battery, tasks: Sequence[PlannedTask], arm: ArmSetup
         for item, planned_item in zip(task.items, planned.items, strict=True):
             messages = messages_for(task, item)
             for key in planned_item.keys():
-                sampling = _sampling_for(arm.spec.sampling, key.replicate)
+                sampling = sampling_for(arm.spec.sampling, item.id, key.replicate)
                 keyed.append(KeyedRequest(key, Request(item_id=item.id, sampling=sampling, messages=messages,
                                                        replicate=key.replicate)))
     if arm.order == "shuffled":
@@ -166,7 +190,13 @@ def build_requests(battery: Battery, tasks: Sequence[PlannedTask], arm: ArmSetup
     return keyed
 
 
-def _sampling_for(sampling: SamplingParams, replicate: int) -> SamplingParams:
+def sampling_for(sampling: SamplingParams, item_id: str, replicate: int) -> SamplingParams:
+    """The sampling of one (item, replicate) request. At temperature > 0 every request carries its own seed,
+    :func:`request_seed` of the arm's seed (0 when unset), the item and the replicate: recorded in the request and in
+    its completion, the same on every resume, and different across replicates and arms with different seeds. Greedy
+    requests keep the historical rule (replicate r > 0 adds r to a set seed), so T = 0 runs are unchanged."""
+    if not sampling.greedy:
+        return replace(sampling, seed=request_seed(sampling.seed, item_id, replicate))
     if replicate == 0 or sampling.seed is None:
         return sampling
     return replace(sampling, seed=sampling.seed + replicate)
@@ -176,6 +206,16 @@ COMMIT_WITHIN_S = 0.02
 """group commit: completions that arrive within this many seconds of the first uncommitted one share a transaction"""
 COMMIT_MAX = 256
 """... and at most this many"""
+
+
+def request_seed(seed: int | None, item_id: str, replicate: int) -> int:
+    """A 31-bit seed (every server accepts it) from sha256 of the arm's seed, the item id and the replicate.
+
+    >>> request_seed(0, "q1", 0), request_seed(0, "q1", 1) != request_seed(0, "q1", 0)
+    (560871389, True)
+    """
+    text = f"tais.request-seed\x1f{0 if seed is None else int(seed)}\x1f{item_id}\x1f{int(replicate)}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1
 
 
 async def _generate(engine: Engine, store: RunStore, fingerprint: str, todo: list[KeyedRequest], *, arm: str,
@@ -322,10 +362,19 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: P
                 if progress:
                     progress(ProgressEvent("score", arm.spec.name, 0, 0))
                 score_arm(arm.spec.name, fingerprints[arm.spec.name], store, battery, scorers, plan)
+            plan = replace(plan, rescoring=rescore_phase(
+                config.model.token_evidence, store, arms, plan,
+                {p.key: p.request for p in build_requests(battery, tasks, config.reference)},
+                lambda spec: create_engine(spec, workdir=out / "engines" / spec.name.replace("/", "-")),
+                notify=(lambda: progress(ProgressEvent("rescore", "", 0, 0))) if progress else None))
             run_id = _record_run(store, config, plan)
             if progress:
                 progress(ProgressEvent("screen", "", 0, 0))
             run = store.run(run_id)
+            if not config.reference.spec.sampling.greedy:  # T > 0: teacher-force the samples (tais.pipeline.sampled)
+                sampled_tokens_phase(store, read_run(store, run), config.model.sampled, plan.thresholds.alpha,
+                                     lambda: build_engine(config, [a.spec.role for a in arms].index(Role.REFERENCE),
+                                                          out))
             result, reports = screen_to_reports(store, run, thresholds_for(run.plan), out)
     finally:
         runner.close()

@@ -14,12 +14,22 @@ plan does not name (a stale request) is skipped, a missing one is a problem. Per
 - **pairing and forensics**: an identical pair (same text, same token ids where both sides have them) is counted from
   the parsed JSON alone; only a diverging pair becomes :class:`~tais.types.Completion` objects for
   :func:`~tais.screen.forensics.first_divergence`;
-- **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`.
+- **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`;
+- **token evidence**: when the run has a re-scoring record, its scorings are read after the pass and decide the
+  two-sided cells' leak rule (:mod:`tais.pipeline.token_evidence`), as in the in-memory path.
+- **temperature > 0**: the T > 0 section (:mod:`tais.pipeline.sampled`) from the phase's stored figures and the
+  per-prompt outcomes, which it reads back whole (one score per item and replicate).
+- **robustness**: with the plan's ``robustness_scorer``, the key and outcomes of each pair a second scorer must read,
+  re-scored after the pass (:mod:`tais.pipeline.stream_robustness`).
 
-Memory: one row per cursor, one tally per cell, log2(n) hashes per tree, and the first :data:`HELD_DIVERGENCES`
-divergences (what the human reports show); every divergence goes, serialised, to a temporary file that is streamed
-into ``evidence.json`` (:func:`tais.report.evidence.write_evidence`). The figures are exactly those of the in-memory
-:func:`tais.screen.analyse.analyse` on the same rows (tests/pipeline/test_stream.py checks every field).
+The result also carries the sweep points of the stored config and the arms' cluster placement, as
+:func:`tais.pipeline.analysis.analyse_run` sets them.
+
+Memory: one row per cursor, one tally per cell (and a key per pair to re-score), log2(n) hashes per tree, the first
+:data:`HELD_DIVERGENCES` divergences (what the human reports show); every divergence goes, serialised, to a temporary
+file that is streamed into ``evidence.json`` (:func:`tais.report.evidence.write_evidence`). The figures are exactly
+those of the in-memory :func:`tais.screen.analyse.analyse` on the same rows (tests/pipeline/test_stream.py checks
+every field).
 """
 
 from __future__ import annotations
@@ -36,7 +46,25 @@ from typing import Any, TextIO
 
 from tais import __version__
 from tais.errors import IntegrityError
-from tais.pipeline.analysis import EVIDENCE_FILENAME, summed_telemetry
+from tais.pipeline.analysis import (
+    EVIDENCE_FILENAME,
+    read_run,
+    run_sweep,
+    summed_telemetry,
+)
+from tais.pipeline.placement import cluster_evidence
+from tais.pipeline.sampled import load_stored, sampled_section, with_sampled_section
+from tais.pipeline.stream_robustness import (
+    Rescoring,
+    rescoring_for,
+    streamed_robustness,
+    task_meta,
+)
+from tais.pipeline.token_evidence import (
+    build_token_evidence,
+    load_token_inputs,
+    with_token_evidence,
+)
 from tais.report import write_reports
 from tais.report.evidence import divergence_entry
 from tais.screen.analyse import check_arms, divergence_record, pooled_odds
@@ -45,11 +73,19 @@ from tais.screen.forensics import first_divergence
 from tais.screen.pairing import Pair
 from tais.screen.precision import near_tie_threshold
 from tais.screen.result import ArmInfo, Divergence, ScreenResult, contrast_name
+from tais.screen.robustness import needs_rescore
 from tais.screen.speed import ArmTally, speeds_from_tallies
 from tais.screen.verdict import decide_screen
-from tais.store import STORE_FILENAME, PlannedArm, PlannedTask, RunRecord, RunStore, sha256_text
+from tais.store import (
+    STORE_FILENAME,
+    PlannedArm,
+    PlannedTask,
+    RunRecord,
+    RunStore,
+    sha256_text,
+)
 from tais.store.merkle import MerkleBuilder, leaf_bytes
-from tais.types import Completion, Role, Score, StepLogprobs, Thresholds
+from tais.types import Completion, CompletionKey, Role, Score, StepLogprobs, Thresholds
 
 MANIFEST_VERSION = 2
 """manifest version of evidence schema 2: one Merkle root per arm, task and kind (1: every completion's sha256)"""
@@ -293,17 +329,37 @@ def _task_problem(store: RunStore, task: PlannedTask) -> str | None:
         digest.update((b"," if index else b"") + item_json.encode("utf-8", "surrogatepass"))
     digest.update(b'],"task":' + meta.encode("utf-8", "surrogatepass") + b"}")
     if digest.hexdigest() != task.content_sha256:
-        return f"task {task.name}: stored items no longer hash to {task.content_sha256[:12]}"
+        renamed = "".join(f"; item {row_id}'s record names it {record_id!r}"
+                          for row_id, record_id in _renamed_items(store, task.content_sha256))
+        return f"task {task.name}: stored items no longer hash to {task.content_sha256[:12]}{renamed}"
     return None
 
 
-def _pair(key: tuple[str, int], reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
-          tally: CellTally, contrast: str, task: str, role: Role) -> Divergence | None:
-    """Count one pair in its cell; returns its first divergence (None for an identical pair)."""
+def _renamed_items(store: RunStore, task_sha256: str, limit: int = 8) -> Iterator[tuple[str, Any]]:
+    """(row id, the id its stored record names) of the first ``limit`` items of a damaged task where the two differ
+    (an edited item id): read only once the task's hash has failed."""
+    found = 0
+    for row_id, item_json in store.item_json_rows(task_sha256):
+        try:
+            record_id = json.loads(item_json).get("id")
+        except (ValueError, AttributeError):
+            continue
+        if record_id != row_id:
+            found += 1
+            yield row_id, record_id
+            if found == limit:
+                return
+
+
+def _pair(key: CompletionKey, reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
+          tally: CellTally, contrast: str, task: str, role: Role, rescoring: Rescoring | None) -> Divergence | None:
+    """Count one pair in its cell; returns its first divergence (None for an identical pair). With ``rescoring``
+    (the cell's robustness check) a pair the second scorer must read is noted there."""
     (rc, rs), (cc, cs) = reference, candidate
     if rc.identity is not None and rc.identity == cc.identity:
         ids_known = ',"token_ids":null,' not in rc.identity + ","
         tally.add(True, True if ids_known else None, rs.get("outcome"), cs.get("outcome"), None)
+        _note(rescoring, key, True, rs, cs)
         return None
     rd, cd = _full(rc), _full(cc)
     same_text = rd.get("text") == cd.get("text")
@@ -317,18 +373,25 @@ def _pair(key: tuple[str, int], reference: tuple[_Stored, dict], candidate: tupl
             ref = _with_top(ref, rd, info.position)
             info = first_divergence(ref, cand, tau)
         if info is not None:
-            pair = Pair(key[0], key[1], ref, cand, _score_object(rs, key), _score_object(cs, key))
+            pair = Pair(key.item_id, key.replicate, ref, cand, _score_object(rs, key), _score_object(cs, key))
             divergence = divergence_record(contrast, task, pair, info, role)
     tally.add(same_text, same_ids, rs.get("outcome"), cs.get("outcome"),
               None if divergence is None else divergence.cls)
+    _note(rescoring, key, same_text, rs, cs)
     return divergence
 
 
-def _score_object(score: dict, key: tuple[str, int]) -> Score:
+def _note(rescoring: Rescoring | None, key: CompletionKey, same_text: bool, rs: dict, cs: dict) -> None:
+    if rescoring is not None and needs_rescore(same_text, rs.get("outcome"), cs.get("outcome")):
+        rescoring.pending.append((key, rs.get("outcome"), cs.get("outcome")))
+
+
+def _score_object(score: dict, key: CompletionKey) -> Score:
     try:
         return Score.from_dict(json.loads(score["raw"]))
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"score {key[0]}#{key[1]}: stored bytes are not a score any more ({exc})") from None
+        raise IntegrityError(f"score {key.item_id}#{key.replicate}: stored bytes are not a score any more "
+                             f"({exc})") from None
 
 
 def _full(stored: _Stored) -> dict:
@@ -378,32 +441,37 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
     ordered = [a for a in plan.arms if a.role is Role.CANDIDATE] + [a for a in plan.arms if a.role is Role.NULL]
     states = {a.name: _ArmState(i, a, plan.tasks, folder) for i, a in enumerate(plan.arms)}
     tau = near_tie_threshold(thresholds.tau, specs[reference.name].get("dtype"))
+    tasks = task_meta(store, plan)
     tallies: list[CellTally] = []
+    rescorings: list[Rescoring | None] = []
     held: list[Divergence] = []
     total = 0
     for index, arm in enumerate(ordered):
         contrast = contrast_name(arm.name, reference.name)
         for task in plan.tasks:
             tally = CellTally(contrast, arm.name, reference.name, task.name, arm.role)
-            keys = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
+            rescoring = rescoring_for(tasks, plan.robustness_scorer, arm, task.name)
+            keys = (key for item in task.items for key in item.keys())
             sides = zip(keys, _side(store, states[reference.name], task, index == 0, problems),
                         _side(store, states[arm.name], task, True, problems))
             for key, ref_side, arm_side in sides:
                 if ref_side is None or arm_side is None:
                     continue
-                divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role)
+                divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role, rescoring)
                 if divergence is not None:
                     spill.write((",\n" if total else "") + divergence_entry(divergence))
                     total += 1
                     if len(held) < HELD_DIVERGENCES:
                         held.append(divergence)
             tallies.append(tally)
+            rescorings.append(rescoring)
     arms = tuple(
         ArmInfo(a.name, a.role, a.fingerprint, specs[a.name], round(states[a.name].wall, 6),
                 _telemetry(store, a.fingerprint))
         for a in plan.arms
     )
-    cells = cells_from_tallies(tallies, thresholds)
+    cells, robustness = streamed_robustness(store, plan, tallies, rescorings, cells_from_tallies(tallies, thresholds),
+                                            tasks, thresholds)
     trees = tuple(tree for state in states.values() for tree in state.trees.values())
     result = ScreenResult(
         verdict=decide_screen([c.verdict for c in cells if c.role is Role.CANDIDATE]),
@@ -418,7 +486,17 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
               "replicates": plan.replicates},
         near_tie_tau=tau,
         divergences_total=total if total > len(held) else None,
+        robustness=robustness,
+        sweep=run_sweep(run, [a.name for a in plan.arms]),
+        cluster=cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms}),
     )
+    token = load_token_inputs(store, plan)  # the re-scored (non-identical) pairs only, read after the pass
+    if token is not None:
+        result = with_token_evidence(result, build_token_evidence(token, plan, thresholds.tau), thresholds)
+    stored = load_stored(store, run.id)
+    if stored is not None:  # a T > 0 screen: its section reads the per-prompt outcomes in memory (replicates x items)
+        inputs = dataclasses.replace(read_run(store, run), sampled_tokens=stored)
+        result = with_sampled_section(result, sampled_section(inputs, thresholds))
     checked = sum(s.checked for s in states.values())
     return StreamedScreen(result, Path(spill.name), problems.all(), checked, trees)
 

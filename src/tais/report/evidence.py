@@ -22,6 +22,18 @@ sha256 of every completion and score where schema 2 has one Merkle root per arm,
   (:mod:`tais.screen.robustness`):
   ``contrast``, ``task``, ``scorer``, ``alt_scorer``, ``rescored`` (pairs re-scored), ``b``/``c`` and
   ``b_alt``/``c_alt``, ``undecided_alt``, ``verdict``, ``verdict_alt``, ``flips``;
+- ``sampled`` (present only for a temperature > 0 screen, :mod:`tais.screen.sampled`): the reference's law
+  (``temperature``, ``top_p``, ``top_k``), ``theta_margin``, ``tau_p``, ``tau_logit``, ``exact_laws``, ``verdict``
+  and per ``contrasts`` entry: ``arm``, ``reference``, ``role``, ``tokens`` (theta with its interval and TOST, the
+  surprisal / top-1 Z, PIT A2 and histogram, Holm p-values, hard and soft leaks), ``outcomes`` (per task the per-prompt
+  rate difference with its interval, TOST, p-value, Cohen's h), ``verdict``, ``reasons``, ``tokens_needed``,
+  ``prompts_needed``;
+- ``manifest`` and ``meta``: passed through from the caller.
+- ``token_evidence`` (present only when the run has teacher-forced token evidence,
+  :mod:`tais.screen.token_cells`): ``available``, ``reason``, ``tau`` and per (arm, task) cell ``two_sided``,
+  ``one_sided_reason``, ``unscored``, ``trajectory`` (counts by class incl. ``shift``, leak positions, prompts with a
+  leak, largest gap, position histogram), ``leaks`` (item, replicate, position, token ids), ``kl`` (KL /
+  same-top-1 / Δp summary), ``kl_exact`` and ``approximate`` (the figures that are top-k lower bounds);
 - ``manifest`` and ``meta``: passed through from the caller;
 - ``sweep`` (only when the config has a ``sweep:``): per expanded arm its ``arm``, ``template`` and grid ``point``
   (key -> value);
@@ -110,7 +122,22 @@ def evidence_dict(result: ScreenResult, schema: str = SCHEMA) -> dict[str, Any]:
                          for p in result.sweep]
     if result.cluster:
         data["cluster"] = _plain(result.cluster)
+    if result.token_evidence is not None:
+        data["token_evidence"] = result.token_evidence.to_dict()
+    if result.sampled is not None:
+        data["sampled"] = _sampled(result)
     return _plain(data)
+
+
+def _sampled(result: ScreenResult) -> dict[str, Any]:
+    """The T > 0 section: its fields, each outcome with ``significant``, each token level with its soft-leak rate."""
+    plain = _plain(result.sampled)
+    assert result.sampled is not None
+    for c, pc in zip(result.sampled.contrasts, plain["contrasts"]):
+        pc["tokens"]["soft_leak_rate"] = c.tokens.soft_leak_rate
+        for o, po in zip(c.outcomes, pc["outcomes"]):
+            po["significant"] = o.significant
+    return plain
 
 
 def divergence_entry(d: Divergence) -> str:

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from html import escape
 
 from tais.report import formatting as f
+from tais.report import sampled as sampled_report
 from tais.report import svg, sweep
+from tais.report import tokens as token_report
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role, Verdict
@@ -62,6 +64,7 @@ pre { margin: 0; padding: 8px 10px; background: var(--soft); border: 1px solid v
       white-space: pre-wrap; word-break: break-word; font: 12.5px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; }
 .prefix { color: var(--muted); }
 mark.tok { background: #fff8c5; border-bottom: 2px solid #d4a72c; padding: 0 1px; }
+svg.token-strip { display: block; max-width: 100%; height: auto; }
 mark.tok.leak { background: #ffebe9; border-bottom-color: var(--fail); }
 code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, monospace; background: var(--soft); padding: 0 3px;
        border-radius: 4px; }
@@ -111,7 +114,8 @@ def _contrasts(result: ScreenResult, role: Role) -> str:
             continue
         worst = decide_screen(c.verdict for c in cells)
         table = _cells_table(cells, 1 - 2 * result.thresholds.alpha)
-        out.append(f"<section class='contrast'><h3>{_e(contrast)} {_badge(worst)}</h3>{table}")
+        out.append(f"<section class='contrast'><h3>{_e(contrast)} {_badge(worst)}</h3>{table}"
+                   + token_report.cells_html(result, contrast, _e))
         pooled = result.pooled.get(contrast)
         if pooled is not None:
             out.append(
@@ -239,7 +243,10 @@ def render_html(result: ScreenResult) -> str:
                   _contrasts(result, Role.NULL)]  # fmt: skip
     if result.robustness:
         parts += ["<h2>Scorer robustness</h2>", _robustness(result)]
+    if result.sampled is not None:
+        parts.append(sampled_report.html(result.sampled))
     parts += ["<h2>Speed</h2>", _speed(result), sweep.sweep_html(result), "<h2>Plots</h2>", _plots(result)]
+    parts += token_report.section_html(result, _e)
     parts.append(f"<h2>Divergences ({result.divergence_count})</h2>")
     if not result.divergence_count:
         parts.append("<p class='muted'>Every pair is identical.</p>")

@@ -13,7 +13,9 @@ import re
 from collections.abc import Iterable, Sequence
 
 from tais.report import formatting as f
+from tais.report import sampled as sampled_report
 from tais.report import svg, sweep
+from tais.report import tokens as token_report
 from tais.screen.result import CellResult, Divergence, ScreenResult
 from tais.screen.verdict import decide_screen
 from tais.types import DivergenceClass, Role
@@ -120,6 +122,8 @@ def render_markdown(result: ScreenResult) -> str:
                  "**flips**" if r.flips else "holds"] for r in result.robustness]
         out.append(_table(["contrast", "task", "second scorer", "re-scored pairs", "b/c", "verdict", "robust"],
                           rows) + "\n")
+    if result.sampled is not None:
+        out.append(sampled_report.markdown(result.sampled, _table))
     out.append("## Speed\n")
     speed_rows = [
         [md_escape(s.arm), s.role.value, str(s.output_tokens), f"{s.wall_s:.1f}", f.number(s.tokens_per_s, 1),
@@ -134,6 +138,7 @@ def render_markdown(result: ScreenResult) -> str:
         out.append(sweep.sweep_markdown(result, md_escape))
     out.append("## Plots\n")
     out += [f"![{caption}](plots/{stem}.svg)\n" for stem, caption in svg.CAPTIONS.items()]
+    out += token_report.section_markdown(result, _table, md_escape)
     out.append(f"## Divergences ({result.divergence_count})\n")
     if not result.divergence_count:
         out.append("Every pair is identical.\n")

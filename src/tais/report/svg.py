@@ -222,3 +222,44 @@ def report_plots(result: ScreenResult) -> dict[str, str]:
                                                      found=result.divergences_total),
         "acceptance": acceptance_plot(result.speed),
     }
+
+
+STRIP_COLUMNS = 48
+"""Tokens per row of a token strip."""
+STRIP_GAP_MAX = 4.0
+"""The reference gap (nats) drawn at full colour; larger gaps are drawn the same."""
+
+
+def gap_colour(gap: float) -> str:
+    """The fill of a token by the reference's gap there: white-green at 0 (the reference's own top-1), through
+    yellow, to red at :data:`STRIP_GAP_MAX` nats and beyond.
+
+    >>> gap_colour(0.0), gap_colour(4.0), gap_colour(99.0)
+    ('#e6f4ea', '#f0a8a0', '#f0a8a0')
+    """
+    t = max(0.0, min(1.0, gap / STRIP_GAP_MAX))
+    start, end = (0xE6, 0xF4, 0xEA), (0xF0, 0xA8, 0xA0)
+    return "#" + "".join(f"{round(a + (b - a) * t):02x}" for a, b in zip(start, end))
+
+
+def token_strip(label: str, token_ids: Sequence[int], tokens: Sequence[str] | None, gaps: Sequence[float],
+                classes: Sequence[DivergenceClass | None]) -> str:
+    """One completion as a strip of cells, one per token, coloured by the reference's gap at that token
+    (:func:`gap_colour`); a near-tie / shift has a blue outline, a leak a thick red outline and a mark above. Each
+    cell's ``<title>`` names the position, the token, the gap and the class."""
+    cell, pad = 14, 6
+    rows = max(1, math.ceil(len(gaps) / STRIP_COLUMNS))
+    width, height = pad * 2 + STRIP_COLUMNS * cell, pad + rows * (cell + 6) + 4
+    body = []
+    for i, (gap, cls) in enumerate(zip(gaps, classes)):
+        x, y = pad + (i % STRIP_COLUMNS) * cell, pad + (i // STRIP_COLUMNS) * (cell + 6)
+        token = tokens[i] if tokens is not None else f"[id {token_ids[i]}]"
+        stroke = ""
+        if cls is DivergenceClass.LEAK:
+            stroke = f" stroke='{CLASS_COLOURS[DivergenceClass.LEAK]}' stroke-width='2.5' class='leak'"
+        elif cls is not None:
+            stroke = f" stroke='{CLASS_COLOURS[DivergenceClass.NEAR_TIE]}' stroke-width='1.2'"
+        what = "" if cls is None else f", {cls.value}"
+        body.append(f"<rect x='{x}' y='{y}' width='{cell - 2}' height='{cell - 2}' fill='{gap_colour(gap)}'{stroke}>"
+                    f"<title>{escape(f'token {i} {token!r}: gap {gap:.3f} nats{what}')}</title></rect>")
+    return _svg("token-strip", label, width, height, body).replace("<svg ", "<svg class='token-strip' ", 1)

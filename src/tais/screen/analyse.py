@@ -19,7 +19,15 @@ from tais.screen.cells import CellInput, build_cells
 from tais.screen.forensics import DivergenceInfo, first_divergence
 from tais.screen.pairing import Pair, pair_arm, reference_keys
 from tais.screen.precision import near_tie_threshold
-from tais.screen.result import ArmInfo, CellResult, CellRobustness, Divergence, PooledOdds, ScreenResult, contrast_name
+from tais.screen.result import (
+    ArmInfo,
+    CellResult,
+    CellRobustness,
+    Divergence,
+    PooledOdds,
+    ScreenResult,
+    contrast_name,
+)
 from tais.screen.robustness import check_robustness
 from tais.screen.speed import arm_speeds
 from tais.screen.verdict import decide_screen

@@ -90,21 +90,36 @@ class CellTally:
             self.identical_tokens += bool(identical_tokens)
         if divergence is not None:
             self.counts[divergence] += 1
+        self._count(outcome_reference, outcome_candidate, 1)
+
+    def rescore(self, old: tuple[int | None, int | None], new: tuple[int | None, int | None]) -> None:
+        """Move one counted pair's outcomes from ``old`` (reference, candidate) to ``new``: what a second scorer's
+        reading of the pair changes (its identity and divergence stay counted as they were).
+
+        >>> t = CellTally("s vs r", "s", "r", "harm", Role.CANDIDATE)
+        >>> t.add(False, None, 1, 0, None); t.rescore((1, 0), (1, 1)); t.rescore((1, 1), (None, 1))
+        >>> (t.a, t.b, t.c, t.d), t.undecided
+        ((0, 0, 0, 0), 1)
+        """
+        self._count(*old, -1)
+        self._count(*new, 1)
+
+    def _count(self, outcome_reference: int | None, outcome_candidate: int | None, step: int) -> None:
         if outcome_reference is None or outcome_candidate is None:
-            self.undecided += 1
+            self.undecided += step
             return
         for name, y in (("y_reference", outcome_reference), ("y_candidate", outcome_candidate)):
             if y not in (0, 1):
                 raise ValueError(f"{name} must hold only 0 and 1, found {y!r}")
         if outcome_reference:
             if outcome_candidate:
-                self.a += 1
+                self.a += step
             else:
-                self.b += 1
+                self.b += step
         elif outcome_candidate:
-            self.c += 1
+            self.c += step
         else:
-            self.d += 1
+            self.d += step
 
 
 def tally_of(cell: CellInput) -> CellTally:
@@ -214,6 +229,11 @@ def _decide(cell: CellResult, thresholds: Thresholds) -> CellResult:
         reasons=tuple(decision.reasons) + undecided_note,
         n_more=None if decision.n_more is None else int(decision.n_more),
     )
+
+
+decide = _decide
+"""The cell policy on a built cell (its leak count read from ``divergences``), public for
+:func:`tais.screen.token_cells.apply_token_evidence`."""
 
 
 def _pair(interval: tuple[float, float]) -> tuple[float, float]:

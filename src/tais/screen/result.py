@@ -20,9 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tais.screen.sampled import SampledScreen
 from tais.types import DivergenceClass, Role, Thresholds, Verdict
+
+if TYPE_CHECKING:
+    from tais.screen.token_cells import TokenEvidence
 
 
 def contrast_name(arm: str, reference: str) -> str:
@@ -220,6 +224,12 @@ class ScreenResult:
     """how many first divergences the screen found when ``divergences`` holds only the first of them (the streaming
     analysis keeps a bounded number in memory and writes every one to ``evidence.json``); None: ``divergences`` is
     every one"""
+
+    token_evidence: TokenEvidence | None = None
+    """teacher-forced token evidence per cell (:mod:`tais.screen.token_cells`); None when the run has none"""
+    sampled: SampledScreen | None = None
+    """the temperature > 0 section (:mod:`tais.screen.sampled`): token-level and outcome-level figures per contrast;
+    None for a greedy screen"""
 
     @property
     def divergence_count(self) -> int:

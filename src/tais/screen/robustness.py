@@ -27,7 +27,7 @@ which reads them as refusals too; if that changes the verdict, the cell's reason
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from tais.errors import ConfigError
 from tais.interfaces import Scorer
@@ -72,9 +72,64 @@ def _rescore(pair: Pair, task: Task, item: Item, scorer: Scorer) -> Pair:
     return replace(pair, score_reference=ref, score_candidate=cand)
 
 
+def needs_rescore(identical_text: bool, outcome_reference: int | None, outcome_candidate: int | None) -> bool:
+    """A pair the second scorer must read: discordant under the first scorer (both decided, different) or with
+    different texts. The streaming analysis (:mod:`tais.pipeline.stream`) asks the same of each pair it counts.
+
+    >>> needs_rescore(True, 1, 0), needs_rescore(False, 1, 1), needs_rescore(True, None, 1), needs_rescore(True, 1, 1)
+    (True, True, False, False)
+    """
+    discordant = outcome_reference is not None and outcome_candidate is not None and \
+        outcome_reference != outcome_candidate
+    return discordant or not identical_text
+
+
 def _needs_rescore(pair: Pair) -> bool:
-    discordant = pair.decided and pair.outcome_reference != pair.outcome_candidate
-    return discordant or not pair.identical_text
+    return needs_rescore(pair.identical_text, pair.outcome_reference, pair.outcome_candidate)
+
+
+@dataclass(frozen=True)
+class CheckedCell:
+    """A cell the second scorer read: which scorers, and how many of its pairs it re-scored."""
+
+    contrast: str
+    task: str
+    scorer: str
+    """the task's own scorer"""
+    alt_scorer: str
+    """the second scorer's id"""
+    rescored: int
+
+
+def robustness_records(checked: Sequence[CheckedCell], cells: Sequence[CellResult],
+                       alt_cells: Sequence[CellResult]) -> tuple[CellRobustness, ...]:
+    """One :class:`CellRobustness` per checked cell, in the order of ``checked``: the cell as screened (``cells``)
+    beside the same cell re-screened with the second scorer's outcomes (``alt_cells``)."""
+    first = {(c.contrast, c.task): c for c in cells}
+    second = {(c.contrast, c.task): c for c in alt_cells}
+    records = []
+    for check in checked:
+        cell, alt = first[(check.contrast, check.task)], second[(check.contrast, check.task)]
+        records.append(CellRobustness(contrast=cell.contrast, task=cell.task, scorer=check.scorer,
+                                      alt_scorer=check.alt_scorer, rescored=check.rescored, b=cell.b, c=cell.c,
+                                      b_alt=alt.b, c_alt=alt.c, undecided_alt=alt.undecided,
+                                      verdict=cell.verdict.value, verdict_alt=alt.verdict.value))
+    return tuple(records)
+
+
+def noted_cells(cells: Sequence[CellResult], records: Sequence[CellRobustness]) -> list[CellResult]:
+    """``cells`` with a note appended to the reasons of each cell whose verdict flips under the second scorer."""
+    flips = {(r.contrast, r.task): r for r in records if r.flips}
+    out = []
+    for cell in cells:
+        r = flips.get((cell.contrast, cell.task))
+        if r is None:
+            out.append(cell)
+        else:
+            note = (f"verdict {r.verdict_alt} under {r.alt_scorer} (b, c: {r.b}, {r.c} -> {r.b_alt}, {r.c_alt}): "
+                    f"the verdict depends on the scorer")
+            out.append(replace(cell, reasons=tuple(cell.reasons) + (note,)))
+    return out
 
 
 def check_robustness(inputs: Sequence[CellInput], cells: Sequence[CellResult], battery: Battery,
@@ -86,47 +141,21 @@ def check_robustness(inputs: Sequence[CellInput], cells: Sequence[CellResult], b
     ``cells`` are parallel (the order :func:`build_cells` was given)."""
     tasks = {t.name: t for t in battery.tasks}
     scorers: dict[str, Scorer] = {}
-    alt_inputs: list[CellInput] = []
-    checked: list[str | None] = []
-    rescored: list[int] = []
+    alt_inputs, checked = [], []
     for cell_input in inputs:
         task = tasks[cell_input.task]
         name = alternative_scorer(task, choice)
         if name is None:
             alt_inputs.append(cell_input)
-            checked.append(None)
-            rescored.append(0)
             continue
         scorer = scorers[name] if name in scorers else scorers.setdefault(name, make_scorer(name))
         items = {i.id: i for i in task.items}
         pairs = [(_rescore(p, task, items[p.item_id], scorer), True) if _needs_rescore(p) else (p, False)
                  for p in cell_input.pairs]
         alt_inputs.append(replace(cell_input, pairs=[p for p, _ in pairs]))
-        checked.append(scorer.id)
-        rescored.append(sum(flag for _, flag in pairs))
-    if not any(checked):
+        checked.append(CheckedCell(cell_input.contrast, task.name, task.scorer, scorer.id,
+                                   sum(flag for _, flag in pairs)))
+    if not checked:
         return list(cells), ()
-    alt_cells = build_cells(alt_inputs, thresholds)
-    by_key = {(c.contrast, c.task): c for c in alt_cells}
-    out, records = [], []
-    primary_ids = {t.name: t.scorer for t in battery.tasks}
-    for cell_input, alt_id, n_rescored in zip(inputs, checked, rescored):
-        cell = next(c for c in cells if (c.contrast, c.task) == (cell_input.contrast, cell_input.task))
-        if alt_id is None:
-            continue
-        alt = by_key[(cell.contrast, cell.task)]
-        record = CellRobustness(contrast=cell.contrast, task=cell.task, scorer=primary_ids[cell.task],
-                                alt_scorer=alt_id, rescored=n_rescored, b=cell.b, c=cell.c, b_alt=alt.b, c_alt=alt.c,
-                                undecided_alt=alt.undecided, verdict=cell.verdict.value,
-                                verdict_alt=alt.verdict.value)
-        records.append(record)
-    flips = {(r.contrast, r.task): r for r in records if r.flips}
-    for cell in cells:
-        r = flips.get((cell.contrast, cell.task))
-        if r is None:
-            out.append(cell)
-        else:
-            note = (f"verdict {r.verdict_alt} under {r.alt_scorer} (b, c: {r.b}, {r.c} -> {r.b_alt}, {r.c_alt}): "
-                    f"the verdict depends on the scorer")
-            out.append(replace(cell, reasons=tuple(cell.reasons) + (note,)))
-    return out, tuple(records)
+    records = robustness_records(checked, cells, build_cells(alt_inputs, thresholds))
+    return noted_cells(cells, records), records

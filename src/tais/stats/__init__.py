@@ -6,7 +6,8 @@ shape. Module map: :mod:`.paired` (the 2x2 table), :mod:`.tango` (score test and
 equivalence), :mod:`.mcnemar`, :mod:`.proportions` (Wilson, h, Holm), :mod:`.mantel_haenszel`, :mod:`.power`.
 Sampling at temperature > 0: :mod:`.predictable` (reference laws, predictable-score Z tests), :mod:`.tempering`
 (effective-temperature error theta, cluster-robust interval, TOST, sizing), :mod:`.pit` (randomised PIT,
-Anderson-Darling), :mod:`.sampling_law` (the three joined with Holm).
+Anderson-Darling), :mod:`.sampling_law` (the three joined with Holm), :mod:`.prompt_rates` (per-prompt outcome
+rates over replicates: clustered paired difference, TOST, Cohen's h).
 """
 
 from .mantel_haenszel import MantelHaenszel, mantel_haenszel_paired

@@ -33,7 +33,7 @@ Worked example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tais.errors import SchemaVersionError
@@ -85,6 +85,46 @@ class PlannedArm:
 
 
 @dataclass(frozen=True)
+class ScoringArm:
+    """One scoring engine: the arm it stands for, its fingerprint (None when it could not be built or cannot
+    teacher-force) and why not."""
+
+    arm: str
+    fingerprint: str | None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arm": self.arm, "fingerprint": self.fingerprint, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RescoringRecord:
+    """What the re-scoring phase (:mod:`tais.pipeline.rescoring`) did: the reference's scoring arm, each candidate's
+    target scoring arm, and how many scorings
+    it committed now. Goes into the run plan (:attr:`RunPlan.rescoring`) so
+    :func:`tais.pipeline.rescoring.token_evidence` can find the scorings; ``scored_now`` is not part of it."""
+
+    reference: ScoringArm
+    targets: Mapping[str, ScoringArm]
+    scored_now: int = field(default=0, compare=False)
+    dtypes: Mapping[str, str] = field(default_factory=dict)
+    exact_kl: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """candidate -> task -> exact KL summary (:meth:`DivergenceSummary.to_dict`), where both arms run in-process
+    and expose full distributions (``log_prob_rows``: the hf engine)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference.to_dict(),
+                "targets": {name: arm.to_dict() for name, arm in self.targets.items()},
+                "dtypes": dict(self.dtypes), "exact_kl": {c: dict(t) for c, t in self.exact_kl.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RescoringRecord:
+        return cls(reference=ScoringArm(**d["reference"]),
+                   targets={name: ScoringArm(**a) for name, a in d["targets"].items()}, dtypes=d.get("dtypes", {}),
+                   exact_kl=d.get("exact_kl", {}))
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """Which rows of the store make up one run; see the module docstring."""
 
@@ -96,6 +136,9 @@ class RunPlan:
     #: the verdict-robustness check's second scorer (``auto``, ``none``, a scorer name); None for runs recorded
     #: before the check existed, whose evidence has no ``robustness`` section
     robustness_scorer: str | None = None
+    #: where the token evidence's teacher-forced scorings are (the re-scoring phase's record); None for runs with
+    #: ``token_evidence: off`` and runs recorded before the phase existed (their plan dict has no ``rescoring`` key)
+    rescoring: RescoringRecord | None = None
 
     def task(self, name: str) -> PlannedTask:
         for task in self.tasks:
@@ -125,7 +168,8 @@ class RunPlan:
                 for t in self.tasks
             ],
             "arms": [{"name": a.name, "role": a.role.value, "fingerprint": a.fingerprint} for a in self.arms],
-        } | ({"robustness_scorer": self.robustness_scorer} if self.robustness_scorer is not None else {})
+        } | ({"robustness_scorer": self.robustness_scorer} if self.robustness_scorer is not None else {}) \
+            | ({"rescoring": self.rescoring.to_dict()} if self.rescoring is not None else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunPlan:
@@ -145,6 +189,7 @@ class RunPlan:
             ),
             arms=tuple(PlannedArm(a["name"], Role(a["role"]), a["fingerprint"]) for a in d["arms"]),
             robustness_scorer=d.get("robustness_scorer"),
+            rescoring=RescoringRecord.from_dict(d["rescoring"]) if d.get("rescoring") is not None else None,
         )
 
     @classmethod

@@ -552,6 +552,14 @@ class RunStore:
 
     # -- integrity and export ----------------------------------------------------------------------------------------
 
+    def put_meta(self, key: str, value: str) -> None:
+        """Record (or replace) a keyed text value in the ``meta`` table (e.g. a phase's stored result)."""
+        self._write([("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     def integrity_problems(self) -> list[str]:
         """SQLite's own structural check (``PRAGMA integrity_check``); empty when the file is sound."""
         rows = [r[0] for r in self._db.execute("PRAGMA integrity_check")]

@@ -40,6 +40,10 @@ def request_body(request: Request, *, model: str, api: str, extra_body: Mapping[
     body: dict[str, Any] = {"model": model, "max_tokens": sampling.max_tokens, "temperature": sampling.temperature}
     if sampling.seed is not None:
         body["seed"] = sampling.seed
+    if sampling.top_p < 1.0:
+        body["top_p"] = sampling.top_p
+    if sampling.top_k > 0:  # not OpenAI's API; vLLM's and llama.cpp's servers read it
+        body["top_k"] = sampling.top_k
     if sampling.stop:
         body["stop"] = list(sampling.stop)
     k = sampling.logprobs or 0
@@ -101,6 +105,7 @@ def parse_answer(request: Request, data: Any, *, wall_s: float) -> Completion:
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         output_tokens=int(output_tokens),
         wall_s=wall_s,
+        seed=None if request.sampling.greedy else request.sampling.seed,
     )
 
 

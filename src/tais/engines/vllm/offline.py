@@ -39,6 +39,7 @@ from tais.types import (
     Completion,
     PositionScore,
     Request,
+    SamplingParams,
     ScoringRequest,
     StepLogprobs,
     TokenScores,
@@ -95,7 +96,25 @@ def completion_from_output(request: Request, output: Any, *, wall_s: float) -> C
         prompt_tokens=len(output.prompt_token_ids or ()),
         output_tokens=len(choice.token_ids),
         wall_s=wall_s,
+        seed=None if request.sampling.greedy else request.sampling.seed,
     )
+
+
+def sampling_extras(s: SamplingParams) -> dict[str, Any]:
+    """``top_p`` / ``top_k`` for ``vllm.SamplingParams`` where they cut (vLLM's "off" is top_k -1 or 0, top_p 1),
+    so a greedy request's parameters are unchanged.
+
+    >>> sampling_extras(SamplingParams(temperature=0.8, top_p=0.9, top_k=40))
+    {'top_p': 0.9, 'top_k': 40}
+    >>> sampling_extras(SamplingParams())
+    {}
+    """
+    out: dict[str, Any] = {}
+    if s.top_p < 1.0:
+        out["top_p"] = s.top_p
+    if s.top_k > 0:
+        out["top_k"] = s.top_k
+    return out
 
 
 def scores_from_prompt_logprobs(request: ScoringRequest, prompt_length: int, prompt_logprobs: Any) -> TokenScores:
@@ -162,6 +181,7 @@ class VLLMEngine(Engine):
             logprobs=s.logprobs or None,
             stop=list(s.stop) or None,
             seed=s.seed,
+            **sampling_extras(s),
         )
 
     def _run(self, requests: Sequence[Request]) -> list[Completion]:

@@ -1,0 +1,76 @@
+"""The T > 0 decision pieces: the per-prompt rate difference against scipy's one-sample t test and a hand-computed
+TOST, and each rule of the equivalence-first verdict (tais.screen.sampled)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tais.screen.sampled import OutcomeLevel, TokenLevel, contrast, decide, overall
+from tais.stats.prompt_rates import prompt_rate_difference, prompts_needed
+from tais.types import Role, Verdict
+
+
+def test_prompt_rate_difference_matches_scipy():
+    rng = np.random.default_rng(4)
+    ref, cand = rng.uniform(size=30), rng.uniform(size=30)
+    r = prompt_rate_difference(ref, cand, margin=0.2, alpha=0.05)
+    d = cand - ref
+    assert r.p_value == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, rel=1e-10)
+    low, high = stats.t.interval(0.90, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert (r.ci_low, r.ci_high) == (pytest.approx(low), pytest.approx(high))
+    upper = stats.ttest_1samp(d, 0.2, alternative="less").pvalue
+    lower = stats.ttest_1samp(d, -0.2, alternative="greater").pvalue
+    assert r.tost_p == pytest.approx(max(upper, lower), rel=1e-10)
+    assert r.cohens_h == pytest.approx(2 * np.arcsin(np.sqrt(cand.mean())) - 2 * np.arcsin(np.sqrt(ref.mean())))
+
+
+def test_prompts_needed_shrinks_the_interval_inside_the_margin():
+    r = prompt_rate_difference([1, .5, .5, 0, 1, 0], [1, .5, 0, 0, 1, .5], margin=0.15, alpha=0.05)
+    need = prompts_needed(r)
+    assert need is not None and need > r.n_prompts
+    # at the needed size, with the same mean and spread, the interval fits inside the margin
+    half = stats.t.ppf(0.95, need - 1) * r.se * np.sqrt(r.n_prompts / need)
+    assert abs(r.diff) + half < r.margin * 1.05
+
+
+TOK = TokenLevel(n_tokens=2000, n_prompts=40, theta=0.001, theta_se=0.008, theta_low=-0.012, theta_high=0.014,
+                 theta_tost_p=0.001, theta_equivalent=True, surprisal_z=0.1, top1_z=-0.2, pit_a2=0.5,
+                 p_holm=(0.9, 0.9, 0.9), rejects=False, mean_varentropy=1.5, hard_leaks=0, soft_leaks=0)
+
+
+def outcome(diff, low, high, p, equivalent):
+    r = prompt_rate_difference([0.5, 0.5], [0.5, 0.5], margin=0.05)
+    return OutcomeLevel("t", 4, replace(r, diff=diff, ci_low=low, ci_high=high, p_value=p, equivalent=equivalent))
+
+
+EQUIVALENT = outcome(0.0, -0.02, 0.02, 0.9, True)
+
+
+def test_each_rule_of_the_verdict():
+    assert decide(TOK, [EQUIVALENT], theta_margin=0.02)[0] is Verdict.PASS
+    assert decide(replace(TOK, hard_leaks=1), [EQUIVALENT], theta_margin=0.02)[0] is Verdict.FAIL
+    far = replace(TOK, theta=-0.25, rejects=True, theta_equivalent=False, p_holm=(1e-8, 1e-3, 1e-4))
+    assert decide(far, [EQUIVALENT], theta_margin=0.02)[0] is Verdict.FAIL
+    # a rejection with theta inside the margin is not a FAIL by itself (equivalence first)
+    near = replace(TOK, rejects=True, p_holm=(0.01, 0.5, 0.5))
+    assert decide(near, [EQUIVALENT], theta_margin=0.02)[0] is Verdict.PASS
+    shifted = outcome(0.2, 0.1, 0.3, 1e-4, False)
+    assert decide(TOK, [shifted], theta_margin=0.02)[0] is Verdict.FAIL
+    wide = outcome(0.0, -0.2, 0.2, 0.9, False)
+    verdict, reasons = decide(TOK, [wide], theta_margin=0.02)
+    assert verdict is Verdict.INCONCLUSIVE and "outcome interval" in reasons[0]
+    c = contrast("a", "r", Role.CANDIDATE, replace(TOK, theta_equivalent=False, theta_low=-0.03), [wide],
+                 theta_margin=0.02)
+    expected = 2 * (stats.norm.ppf(0.95) + stats.norm.ppf(0.9)) ** 2 / (1.5 * 0.02 ** 2)  # sizing rule, ~17/(v m^2)
+    assert c.verdict is Verdict.INCONCLUSIVE and c.tokens_needed == int(np.ceil(expected)) == 28547
+
+
+def test_overall_counts_candidates_only():
+    c = contrast("a", "r", Role.CANDIDATE, TOK, [EQUIVALENT], theta_margin=0.02)
+    bad_null = contrast("n", "r", Role.NULL, replace(TOK, hard_leaks=2), [EQUIVALENT], theta_margin=0.02)
+    assert overall([c, bad_null]) is Verdict.PASS
+    assert overall([bad_null]) is Verdict.INCONCLUSIVE
