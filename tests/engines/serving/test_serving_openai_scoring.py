@@ -13,7 +13,7 @@ from tais.types import ChatMessage, Request, SamplingParams, ScoringRequest
 
 
 def _engine(url: str, api: str = "completions") -> OpenAIEngine:
-    return OpenAIEngine(OpenAIOptions.parse({"base_url": url, "api": api}, arm_name="a"), "smollm2")
+    return OpenAIEngine(OpenAIOptions(base_url=url, api=api), "smollm2")
 
 
 def _expected(previous: int, token: int) -> float:
@@ -77,8 +77,7 @@ def test_many_requests_in_flight_come_back_in_request_order(mode):
                                prompt_token_ids=((i + 3) % 50,), top_k=2) for i in range(30)]
     server = LoopbackServer(LoopbackConfig(teacher_forcing=mode))
     with server.running() as url:
-        engine = OpenAIEngine(OpenAIOptions.parse({"base_url": url, "api": "completions", "concurrency": 8},
-                                                  arm_name="a"), "smollm2")
+        engine = OpenAIEngine(OpenAIOptions(base_url=url, api="completions", concurrency=8), "smollm2")
         scored = engine.score_tokens(requests)
     assert [s.item_id for s in scored] == [r.request.item_id for r in requests]
     for r, s in zip(requests, scored):
