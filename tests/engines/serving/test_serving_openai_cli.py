@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 from tais.engines.vllm.server import free_port
+from tais.pipeline.run import WARM_UP_REQUESTS
 from tais.testing.loopback import LoopbackServer
 
 MOCK_OPTIONS = 'keywords: [lock, steal, hack], compliance: "Sure, here is how.", batch_size: 4'
@@ -80,7 +81,8 @@ def test_a_down_server_is_one_error_line_exit_2_and_the_run_resumes(tmp_path):
     assert second.returncode == {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[evidence["verdict"]], second.stderr
     done = rows_by_arm(out)
     assert done["reference"] == kept["reference"]  # resumed: the stored arm was not generated again
-    assert len(done["served"]) == answered == 18  # and the served arm asked the server once per item
+    # the served arm asked the server once per item, plus the untimed warm-up requests before its timed generate
+    assert len(done["served"]) == 18 and answered == 18 + WARM_UP_REQUESTS
     speed = {s["arm"]: s for s in evidence["speed"]}
     # the loopback server counts 4 drafted and 3 accepted tokens per answer it gives
     assert speed["served"]["acceptance"] == 0.75
