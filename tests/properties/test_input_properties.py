@@ -149,7 +149,8 @@ WORDS = ["run", "screen", "verify", "report", "export", "stats", "paired", "plan
          "--source", "smoke", "nope", "-1", "0", "0.5", "2", "1e9", "nan", "--", "-x", "screen.yaml", "missing/dir"]
 
 
-@settings(max_examples=200, deadline=None)
+# the monkeypatched cwd is undone at the end of every example (monkeypatch.undo below)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(argv=st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=7))
 def test_any_arguments_give_a_result_or_one_error_line(monkeypatch, capsys, argv):
     import tempfile
