@@ -104,3 +104,78 @@ def test_no_rescoring_at_temperature_above_zero(tmp_path, scoring_mock, capsys):
     evidence = json.loads((tmp_path / "hot" / "evidence.json").read_text())
     # the greedy leak rule stands aside; the T > 0 phase (tais.pipeline.sampled) teacher-forces the samples instead
     assert "token_evidence" not in evidence and "sampled" in evidence
+
+
+def test_the_streamed_token_evidence_reads_by_key_a_chunk_at_a_time_and_equals_the_in_memory_one(
+        tmp_path, scoring_mock, monkeypatch, capsys):
+    from tais.pipeline import stream, token_evidence
+    from tais.pipeline.analysis import analyse_run, read_run, thresholds_for
+    from tais.store import RunStore
+
+    config, out = _config(tmp_path), tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 1
+    with RunStore(out / "store.sqlite") as store:
+        run = store.latest_run()
+        thresholds = thresholds_for(run.plan)
+        memory = analyse_run(read_run(store, run), thresholds).token_evidence
+        assert memory is not None and sum(c.trajectory.completions for c in memory.cells) >= 3
+        calls: list[tuple[str, int | None]] = []
+        full_reads = {"scorings": RunStore.scorings, "completions": RunStore.completions}
+
+        building = []
+
+        def spy(name):
+            def read(self, fingerprint, keys=None, **kw):
+                if building:  # only the token evidence's reads (the pass and the robustness check read too)
+                    calls.append((name, None if keys is None else len(list(keys))))
+                return full_reads[name](self, fingerprint, keys, **kw) if keys is not None else \
+                    full_reads[name](self, fingerprint)
+            return read
+
+        def build(*args, **kwargs):
+            building.append(1)
+            try:
+                return token_evidence.build_token_evidence(*args, **kwargs)
+            finally:
+                building.clear()
+
+        monkeypatch.setattr(stream, "build_token_evidence", build)
+        monkeypatch.setattr(token_evidence, "CHUNK", 2)
+        monkeypatch.setattr(RunStore, "scorings", spy("scorings"))
+        monkeypatch.setattr(RunStore, "completions", spy("completions"))
+        with stream.streamed_screen(store, run, thresholds) as streamed:
+            assert streamed.result.token_evidence == memory  # the same cells, leaks, strips and figures
+        assert not [c for c in calls if c[0] == "scorings"]  # never every scoring of a fingerprint
+        assert calls and all(n is not None and n <= 2 for _, n in calls)  # never an arm's rows: 2 keys at a time
+        # positive control: the in-memory reading does read every scoring and every row of an arm
+        calls.clear()
+        building.append(1)
+        token_evidence.load_token_inputs(store, run.plan)
+        assert ("scorings", None) in calls and ("completions", None) in calls
+
+
+def test_a_cell_holds_the_strips_the_report_can_draw_and_the_report_counts_the_rest(tmp_path, scoring_mock,
+                                                                                    monkeypatch, capsys):
+    from tais.pipeline import token_evidence
+    from tais.pipeline.analysis import analyse_run, read_run, thresholds_for
+    from tais.report import tokens as report_tokens
+    from tais.screen.result import ScreenResult
+    from tais.store import RunStore
+
+    config, out = _config(tmp_path), tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 1
+    with RunStore(out / "store.sqlite") as store:
+        inputs = read_run(store, store.latest_run())
+        full = analyse_run(inputs, thresholds_for(inputs.run.plan))
+        monkeypatch.setattr(token_evidence, "MAX_STRIPS", 1)
+        monkeypatch.setattr(report_tokens, "MAX_STRIPS", 1)
+        capped = analyse_run(inputs, thresholds_for(inputs.run.plan))
+    assert full.token_evidence is not None and capped.token_evidence is not None
+    many = [c for c in full.token_evidence.cells if len(c.strips) > 2]
+    assert many  # positive control: without the cap a cell holds more strips than 2 x 1
+    for cell, small in zip(full.token_evidence.cells, capped.token_evidence.cells):
+        assert len(small.strips) <= 2 and small.trajectory == cell.trajectory and small.leaks == cell.leaks
+        assert [s for s in cell.strips if s in small.strips] == list(small.strips)  # the first ones, in key order
+    total = sum(c.trajectory.completions for c in full.token_evidence.cells)
+    html = "".join(report_tokens.section_html(capped, str))
+    assert isinstance(capped, ScreenResult) and f"{total - 1} more differing completions" in html

@@ -15,8 +15,9 @@ plan does not name (a stale request) is skipped, a missing one is a problem. Per
   the parsed JSON alone; only a diverging pair becomes :class:`~tais.types.Completion` objects for
   :func:`~tais.screen.forensics.first_divergence`;
 - **counts**: the cell's :class:`~tais.screen.cells.CellTally` and the arm's :class:`~tais.screen.speed.ArmTally`;
-- **token evidence**: when the run has a re-scoring record, its scorings are read after the pass and decide the
-  two-sided cells' leak rule (:mod:`tais.pipeline.token_evidence`), as in the in-memory path.
+- **token evidence**: when the run has a re-scoring record, its scorings are read after the pass, per cell in key
+  order and a chunk of keys at a time through the primary keys, and decide the two-sided cells' leak rule
+  (:mod:`tais.pipeline.token_evidence`), as in the in-memory path.
 - **temperature > 0**: the T > 0 section (:mod:`tais.pipeline.sampled`) from the phase's stored figures and the
   per-prompt outcomes, which it reads back whole (one score per item and replicate).
 - **robustness**: with the plan's ``robustness_scorer``, the key and outcomes of each pair a second scorer must read,
@@ -62,7 +63,7 @@ from tais.pipeline.stream_robustness import (
 )
 from tais.pipeline.token_evidence import (
     build_token_evidence,
-    load_token_inputs,
+    store_token_reader,
     with_token_evidence,
 )
 from tais.report import write_reports
@@ -490,7 +491,7 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
         sweep=run_sweep(run, [a.name for a in plan.arms]),
         cluster=cluster_evidence({a.name: store.arm_telemetry(a.fingerprint) for a in plan.arms}),
     )
-    token = load_token_inputs(store, plan)  # the re-scored (non-identical) pairs only, read after the pass
+    token = store_token_reader(store, plan)  # read after the pass, a chunk of keys at a time
     if token is not None:
         result = with_token_evidence(result, build_token_evidence(token, plan, thresholds.tau), thresholds)
     stored = load_stored(store, run.id)

@@ -6,23 +6,32 @@
   for every candidate and null arm, and returns the :class:`~tais.store.run_plan.RescoringRecord` that goes into
   the :class:`~tais.store.RunPlan` (``rescoring``). A rerun scores nothing already stored, and reuses the exact KL
   of the newest recorded run when its arms and tasks are the same.
-- :func:`load_token_inputs` (``read_run``): the stored scorings and completion rows the plan's record names; None
-  for a run without one (``token_evidence: off``, or recorded before the phase existed).
-- :func:`build_token_evidence` (``analyse_run``): per (arm, task) cell the typed
-  :class:`~tais.screen.token_cells.CellTokenEvidence` under the screen's tau; :func:`with_token_evidence` then
-  re-decides the candidate cells' leak rule (:func:`tais.screen.token_cells.apply_token_evidence`) and the verdict.
+- :func:`load_token_inputs` (``read_run``, the in-memory analysis): every stored scoring and completion row the
+  plan's record names; :func:`store_token_reader` (the streaming analysis): the same rows read from the store on
+  demand. None for a run without a record (``token_evidence: off``, or recorded before the phase existed).
+- :func:`build_token_evidence` (``analyse_run`` and the streaming analysis): per (arm, task) cell the typed
+  :class:`~tais.screen.token_cells.CellTokenEvidence` under the screen's tau, walking the cell's keys in plan order
+  :data:`CHUNK` at a time; :func:`with_token_evidence` then re-decides the candidate cells' leak rule
+  (:func:`tais.screen.token_cells.apply_token_evidence`) and the verdict.
+
+Memory of the streaming reading: one chunk of completion rows and their scorings at a time; per cell, the forensics
+counts, every leak site, at most 2 x :data:`~tais.report.tokens.MAX_STRIPS` token strips (the first with a leak
+and the first without, in key order: what the report can draw) and, for the top-k KL summary, three float64 per
+reference token (the percentiles need every value): ~24 bytes a token, 24 MB for a million reference tokens. The
+exact KL figures are computed by the re-scoring phase and read from the plan's record.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
 
 from tais.errors import InputError
 from tais.pipeline.config import ArmSetup
 from tais.pipeline.rescoring import EngineFactory, rescore_run
+from tais.report.tokens import MAX_STRIPS
 from tais.screen.cells import decide
 from tais.screen.result import ScreenResult
 from tais.screen.token_cells import (
@@ -32,20 +41,22 @@ from tais.screen.token_cells import (
     TokenStrip,
     apply_token_evidence,
 )
-from tais.screen.token_metrics import position_metrics_from_scores, summarize
+from tais.screen.token_metrics import PositionMetrics, position_metrics_from_scores, summarize
 from tais.screen.trajectory import (
+    CellTally,
     Tolerances,
     TrajectoryForensics,
     classify_trajectory,
-    summarize_cell,
 )
 from tais.screen.verdict import decide_screen
 from tais.store import CompletionKey, RunPlan, RunStore
 from tais.store.run_plan import RescoringRecord
 from tais.store.run_store import StoredCompletion
-from tais.types import Completion, Request, Role, Thresholds, TokenScores
+from tais.types import Completion, DivergenceClass, Request, Role, Thresholds, TokenScores
 
 TokenEvidenceMode = Literal["auto", "off"]
+CHUNK = 256
+"""Keys of a cell read from the store at a time."""
 
 
 def rescore_phase(mode: TokenEvidenceMode, store: RunStore, arms: Sequence[ArmSetup], plan: RunPlan,
@@ -78,31 +89,71 @@ def _previous_exact_kl(store: RunStore, plan: RunPlan) -> Mapping | None:
     return prev.rescoring.exact_kl
 
 
-@dataclass(frozen=True)
-class TokenInputs:
-    """What the token evidence reads from the store: the plan's record, the scorings under the reference's and
-    each target's fingerprint (completion sha256 -> scores), and every arm's completion rows."""
+class TokenReader(Protocol):
+    """Where the token evidence reads its rows from, a chunk of keys at a time: an arm's completion rows for some
+    keys, and the scorings of some completions under a scoring fingerprint."""
 
     record: RescoringRecord
-    under_reference: Mapping[str, TokenScores]
-    under_target: Mapping[str, Mapping[str, TokenScores]]
-    rows: Mapping[str, Mapping[CompletionKey, StoredCompletion]]
+
+    def rows(self, arm: str, keys: Sequence[CompletionKey]) -> Mapping[CompletionKey, StoredCompletion]: ...
+
+    def scorings(self, fingerprint: str, completion_sha256s: Sequence[str]) -> Mapping[str, TokenScores]: ...
+
+
+@dataclass(frozen=True)
+class TokenInputs:
+    """In memory (the in-memory analysis, :func:`tais.pipeline.analysis.read_run`): the plan's record, every stored
+    scoring under each scoring fingerprint (completion sha256 -> scores), and every arm's completion rows."""
+
+    record: RescoringRecord
+    by_fingerprint: Mapping[str, Mapping[str, TokenScores]]
+    by_arm: Mapping[str, Mapping[CompletionKey, StoredCompletion]]
+
+    def rows(self, arm: str, keys: Sequence[CompletionKey]) -> Mapping[CompletionKey, StoredCompletion]:
+        held = self.by_arm.get(arm, {})
+        return {k: held[k] for k in keys if k in held}
+
+    def scorings(self, fingerprint: str, completion_sha256s: Sequence[str]) -> Mapping[str, TokenScores]:
+        held = self.by_fingerprint.get(fingerprint, {})
+        return {s: held[s] for s in completion_sha256s if s in held}
+
+
+@dataclass(frozen=True)
+class StoreTokens:
+    """Straight from the store (the streaming analysis): each chunk of keys is looked up through the primary keys
+    of ``completions`` and ``scorings``, so memory holds one chunk of rows, never an arm's."""
+
+    record: RescoringRecord
+    store: RunStore
+    fingerprints: Mapping[str, str]
+
+    def rows(self, arm: str, keys: Sequence[CompletionKey]) -> Mapping[CompletionKey, StoredCompletion]:
+        return self.store.completions(self.fingerprints[arm], keys)
+
+    def scorings(self, fingerprint: str, completion_sha256s: Sequence[str]) -> Mapping[str, TokenScores]:
+        return self.store.scorings_of(fingerprint, completion_sha256s)
 
 
 def load_token_inputs(store: RunStore, plan: RunPlan) -> TokenInputs | None:
+    """Every scoring and completion row the record names, in memory (for :func:`tais.pipeline.analysis.read_run`,
+    which holds the whole run anyway); None for a run without a record."""
     record = plan.rescoring
     if record is None:
         return None
-    ref = record.reference.fingerprint
-    return TokenInputs(
-        record=record,
-        under_reference=store.scorings(ref) if ref else {},
-        under_target={arm: store.scorings(t.fingerprint) for arm, t in record.targets.items() if t.fingerprint},
-        rows={a.name: store.completions(a.fingerprint) for a in plan.arms},
-    )
+    fingerprints = [record.reference.fingerprint] + [t.fingerprint for t in record.targets.values()]
+    return TokenInputs(record=record, by_fingerprint={fp: store.scorings(fp) for fp in fingerprints if fp},
+                       by_arm={a.name: store.completions(a.fingerprint) for a in plan.arms})
 
 
-def build_token_evidence(inputs: TokenInputs, plan: RunPlan, tau: float) -> TokenEvidence:
+def store_token_reader(store: RunStore, plan: RunPlan) -> StoreTokens | None:
+    """The bounded reader of the streaming analysis; None for a run without a record."""
+    if plan.rescoring is None:
+        return None
+    return StoreTokens(plan.rescoring, store, {a.name: a.fingerprint for a in plan.arms})
+
+
+def build_token_evidence(inputs: TokenReader, plan: RunPlan, tau: float) -> TokenEvidence:
+    """Per (arm, task) cell of the record, walked in the plan's key order, :data:`CHUNK` keys at a time."""
     record = inputs.record
     if record.reference.fingerprint is None:
         return TokenEvidence(False, f"the reference cannot teacher-force: {record.reference.reason}", tau, ())
@@ -110,46 +161,74 @@ def build_token_evidence(inputs: TokenInputs, plan: RunPlan, tau: float) -> Toke
     cells = []
     for arm, target in record.targets.items():
         tol = Tolerances(tau, record.dtypes.get(reference), record.dtypes.get(arm))
-        under_target = inputs.under_target.get(arm) if target.fingerprint else None
         for task in plan.tasks:
-            cells.append(_cell(inputs, arm, task.name, task.keys(), reference, under_target, target.reason, tol))
+            cells.append(_cell(inputs, arm, task.name, task.keys(), reference, target.fingerprint, target.reason,
+                               tol))
     return TokenEvidence(True, None, tau, tuple(cells))
 
 
-def _cell(inputs: TokenInputs, arm: str, task: str, keys: Sequence[CompletionKey], reference: str,
-          under_target: Mapping[str, TokenScores] | None, reason: str | None, tol: Tolerances) -> CellTokenEvidence:
-    ref_rows, cand_rows = inputs.rows.get(reference, {}), inputs.rows.get(arm, {})
-    forensics: list[TrajectoryForensics] = []
-    strips: list[TokenStrip] = []
-    leaks: list[LeakSite] = []
-    kl_metrics = []
-    unscored = 0
-    for key in keys:
-        ref, cand = ref_rows.get(key), cand_rows.get(key)
-        if ref is None or cand is None:
-            continue
-        if cand.completion.token_ids != ref.completion.token_ids:
-            scores = inputs.under_reference.get(cand.sha256)
+@dataclass
+class _CellWalk:
+    """What one cell keeps while its keys are walked: the forensics tally, every leak, at most
+    :data:`~tais.report.tokens.MAX_STRIPS` strips with a leak and as many without (the first in key order: all the
+    report can draw), and the per-position KL metrics (three numbers per reference token: percentiles need them all)."""
+
+    tally: CellTally = field(default_factory=CellTally)
+    leaks: list[LeakSite] = field(default_factory=list)
+    leak_strips: list[TokenStrip] = field(default_factory=list)
+    other_strips: list[TokenStrip] = field(default_factory=list)
+    kl_metrics: list[PositionMetrics] = field(default_factory=list)
+    unscored: int = 0
+
+    def add_strip(self, strip: TokenStrip) -> None:
+        held = self.leak_strips if DivergenceClass.LEAK in strip.classes else self.other_strips
+        if len(held) < MAX_STRIPS:
+            held.append(strip)
+
+    def strips(self, order: Mapping[tuple[str, int], int]) -> tuple[TokenStrip, ...]:
+        return tuple(sorted(self.leak_strips + self.other_strips, key=lambda s: order[(s.item_id, s.replicate)]))
+
+
+def _cell(inputs: TokenReader, arm: str, task: str, keys: Sequence[CompletionKey], reference: str,
+          target: str | None, reason: str | None, tol: Tolerances) -> CellTokenEvidence:
+    walk = _CellWalk()
+    for start in range(0, len(keys), CHUNK):
+        _walk_chunk(inputs, walk, arm, keys[start:start + CHUNK], reference, target, tol)
+    exact = inputs.record.exact_kl.get(arm, {}).get(task)
+    kl = exact if exact is not None else (summarize(walk.kl_metrics).to_dict() if walk.kl_metrics else None)
+    order = {(k.item_id, k.replicate): i for i, k in enumerate(keys)}
+    return CellTokenEvidence(arm=arm, task=task, two_sided=target is not None, one_sided_reason=reason,
+                             unscored=walk.unscored, trajectory=walk.tally.summary(), leaks=tuple(walk.leaks),
+                             strips=walk.strips(order), kl=kl, kl_exact=bool(kl and kl.get("kl_exact")))
+
+
+def _walk_chunk(inputs: TokenReader, walk: _CellWalk, arm: str, keys: Sequence[CompletionKey], reference: str,
+                target: str | None, tol: Tolerances) -> None:
+    ref_rows, cand_rows = inputs.rows(reference, keys), inputs.rows(arm, keys)
+    pairs = [(k, ref_rows[k], cand_rows[k]) for k in keys if k in ref_rows and k in cand_rows]
+    differ = {k for k, ref, cand in pairs if cand.completion.token_ids != ref.completion.token_ids}
+    wanted = [cand.sha256 for k, _, cand in pairs if k in differ] + [ref.sha256 for _, ref, _ in pairs]
+    assert inputs.record.reference.fingerprint is not None  # build_token_evidence returns before otherwise
+    under_reference = inputs.scorings(inputs.record.reference.fingerprint, wanted)
+    under_target = None if target is None else inputs.scorings(target, wanted)
+    for key, ref, cand in pairs:
+        if key in differ:
+            scores = under_reference.get(cand.sha256)
             if scores is None:
-                unscored += 1
+                walk.unscored += 1
             else:
                 result = classify_trajectory(scores, None if under_target is None else under_target.get(cand.sha256),
                                              tol)
-                forensics.append(result)
+                walk.tally.add(result)
                 texts = _token_texts(cand.completion)
-                strips.append(_strip(scores, result, texts))
-                leaks += [LeakSite(key.item_id, key.replicate, f.position, f.token_id,
-                                   texts[f.position] if texts else None, f.reference_top1_id, f.reference_gap,
-                                   f.candidate_gap) for f in result.leaks]
+                walk.add_strip(_strip(scores, result, texts))
+                walk.leaks += [LeakSite(key.item_id, key.replicate, f.position, f.token_id,
+                                        texts[f.position] if texts else None, f.reference_top1_id, f.reference_gap,
+                                        f.candidate_gap) for f in result.leaks]
         if under_target is not None:
-            p, q = inputs.under_reference.get(ref.sha256), under_target.get(ref.sha256)
+            p, q = under_reference.get(ref.sha256), under_target.get(ref.sha256)
             if p is not None and q is not None and p.positions:
-                kl_metrics.append(position_metrics_from_scores(p.positions, q.positions))
-    exact = inputs.record.exact_kl.get(arm, {}).get(task)
-    kl = exact if exact is not None else (summarize(kl_metrics).to_dict() if kl_metrics else None)
-    return CellTokenEvidence(arm=arm, task=task, two_sided=under_target is not None, one_sided_reason=reason,
-                             unscored=unscored, trajectory=summarize_cell(forensics), leaks=tuple(leaks),
-                             strips=tuple(strips), kl=kl, kl_exact=bool(kl and kl.get("kl_exact")))
+                walk.kl_metrics.append(position_metrics_from_scores(p.positions, q.positions))
 
 
 def _token_texts(completion: Completion) -> tuple[str, ...] | None:

@@ -84,8 +84,9 @@ def section_html(result: ScreenResult, e: Callable[[object], str]) -> list[str]:
         out.append(f"<div class='strip'><h4>{e(label)}</h4>"
                    + svg.token_strip(label, strip.token_ids, strip.tokens, strip.gaps, strip.classes)
                    + (f"<ul>{listed}</ul>" if listed else "") + "</div>")
-    if len(strips) > MAX_STRIPS:
-        out.append(f"<p class='muted'>{len(strips) - MAX_STRIPS} more differing completions are counted in "
+    total = sum(c.trajectory.completions for c in evidence.cells)  # a cell holds at most 2 x MAX_STRIPS strips
+    if total > MAX_STRIPS:
+        out.append(f"<p class='muted'>{total - MAX_STRIPS} more differing completions are counted in "
                    "evidence.json.</p>")
     return out
 

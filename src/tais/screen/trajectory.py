@@ -193,22 +193,57 @@ class CellTrajectoryForensics:
         }
 
 
+class CellTally:
+    """:func:`summarize_cell` one completion at a time: holds the counts and the leak locations only (not the
+    completions' findings), so a cell of any size is summarised in memory bounded by its leak count.
+
+    >>> f = TokenFinding(3, DivergenceClass.LEAK, 9, 4, 2.0, 1.5, False)
+    >>> tally = CellTally()
+    >>> tally.add(TrajectoryForensics("t/1", 0, 8, (f,), False))
+    >>> s = tally.summary()
+    >>> s.count(DivergenceClass.LEAK), s.leak_positions, s.largest_gap
+    (1, (('t/1', 0, 3),), 2.0)
+    """
+
+    CLASSES = (DivergenceClass.NEAR_TIE, DivergenceClass.SHIFT, DivergenceClass.LEAK)
+
+    def __init__(self) -> None:
+        self.counts: Counter[DivergenceClass] = Counter()
+        self.histogram: Counter[tuple[DivergenceClass, str]] = Counter()
+        self.leak_positions: list[tuple[str, int, int]] = []
+        self.prompts_with_leak = self.one_sided = self.completions = self.positions = 0
+        self.largest_gap: float | None = None
+
+    def add(self, result: TrajectoryForensics) -> None:
+        for f in result.findings:
+            self.counts[f.cls] += 1
+            label = next(label for label, lo, hi in POSITION_BINS if lo <= f.position < hi)
+            self.histogram[(f.cls, label)] += 1
+            self.largest_gap = f.reference_gap if self.largest_gap is None else max(self.largest_gap,
+                                                                                    f.reference_gap)
+        self.leak_positions += [(result.item_id, result.replicate, f.position) for f in result.leaks]
+        self.prompts_with_leak += bool(result.leaks)
+        self.one_sided += result.one_sided
+        self.completions += 1
+        self.positions += result.positions
+
+    def summary(self) -> CellTrajectoryForensics:
+        return CellTrajectoryForensics(
+            counts=tuple((cls, self.counts.get(cls, 0)) for cls in self.CLASSES),
+            leak_positions=tuple(self.leak_positions),
+            prompts_with_leak=self.prompts_with_leak,
+            largest_gap=self.largest_gap,
+            position_histogram=tuple((cls, tuple((label, self.histogram.get((cls, label), 0))
+                                                 for label, _, _ in POSITION_BINS)) for cls in self.CLASSES),
+            one_sided=self.one_sided,
+            completions=self.completions,
+            positions=self.positions,
+        )
+
+
 def summarize_cell(results: Sequence[TrajectoryForensics]) -> CellTrajectoryForensics:
     """Per-cell counts, leak locations and position distribution of many completions' forensics."""
-    findings = [f for r in results for f in r.findings]
-    counts = Counter(f.cls for f in findings)
-    classes = (DivergenceClass.NEAR_TIE, DivergenceClass.SHIFT, DivergenceClass.LEAK)
-    histogram = tuple(
-        (cls, tuple((label, sum(f.cls is cls and lo <= f.position < hi for f in findings))
-                    for label, lo, hi in POSITION_BINS))
-        for cls in classes)
-    return CellTrajectoryForensics(
-        counts=tuple((cls, counts.get(cls, 0)) for cls in classes),
-        leak_positions=tuple((r.item_id, r.replicate, f.position) for r in results for f in r.leaks),
-        prompts_with_leak=sum(bool(r.leaks) for r in results),
-        largest_gap=max((f.reference_gap for f in findings), default=None),
-        position_histogram=histogram,
-        one_sided=sum(r.one_sided for r in results),
-        completions=len(results),
-        positions=sum(r.positions for r in results),
-    )
+    tally = CellTally()
+    for r in results:
+        tally.add(r)
+    return tally.summary()

@@ -496,6 +496,19 @@ class RunStore:
                 (fingerprint,))
         }
 
+    def scorings_of(self, fingerprint: str, completion_sha256s: Iterable[str]) -> dict[str, TokenScores]:
+        """The stored scorings of the given completions under ``fingerprint`` (looked up one by one through the
+        primary key, so a batch costs its own size, not the arm's); completions with none are left out."""
+        if not self._has_table("scorings"):
+            return {}
+        out: dict[str, TokenScores] = {}
+        for sha in completion_sha256s:
+            row = self._db.execute("SELECT scoring_json FROM scorings WHERE fingerprint=? AND completion_sha256=?",
+                                   (fingerprint, sha)).fetchone()
+            if row is not None:
+                out[sha] = TokenScores.from_dict(_loads(row[0], f"scoring {sha[:12]}"))
+        return out
+
     # -- runs and analyses -------------------------------------------------------------------------------------------
 
     def add_run(self, config_sha256: str, config_text: str, plan: RunPlan) -> int:
