@@ -5,8 +5,13 @@ No outcome changes here: the candidate is the same model in bfloat16, without sp
 forensics at tau = 0.1 judges a bfloat16 rounding flip by the float32 reference alone and may call it a leak;
 whole-trajectory forensics asks the candidate's own (bfloat16) target as well.
 
+``--backend hf`` (default): the hf engine, KL exact from full float32 rows. ``--backend vllm``: real vLLM-CPU
+(in-process ``vllm.LLM``, ``enforce_eager``), re-scored through ``prompt_logprobs`` (top-20): KL is the top-k lower
+bound (``kl_exact`` false), same top-1 and Δp exact.
+
     python benchmarks/token_forensics.py                 # 48 prompts x 32 tokens
     python benchmarks/token_forensics.py --prompts 16 --max-tokens 24
+    python benchmarks/token_forensics.py --backend vllm --prompts 150 --max-tokens 32   # issue 16's scenario
 
 Prints a few lines and a final JSON line.
 """
@@ -15,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
+import os
 import tempfile
 import time
 from collections import Counter
@@ -24,7 +31,7 @@ from pathlib import Path
 import torch
 from hf_cpu_speculative import prompts  # the benchmarks' shared prompt set (this folder is on sys.path)
 
-from tais.engines.hf.engine import HFEngine
+from tais.engines import create_engine
 from tais.pipeline.config import ArmSetup
 from tais.pipeline.rescoring import rescore_run, token_evidence
 from tais.screen.forensics import first_divergence
@@ -47,35 +54,72 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=48)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--tau", type=float, default=0.1)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (hf; vLLM-CPU binds its own)")
+    ap.add_argument("--xstest", type=Path, help="draw the prompts from this XSTest csv (read at run time) instead")
+    ap.add_argument("--backend", choices=("hf", "vllm"), default="hf")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    items = tuple(Item(f"b/{i}", p) for i, p in enumerate(prompts(args.prompts)))
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.backend == "vllm":
+            vllm_environment(Path(tmp))
+        run(args, Path(tmp))
+
+
+def vllm_environment(root: Path) -> None:
+    """vLLM on the CPU, its caches in the temporary folder (as tests/engines/serving do)."""
+    os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    for var, sub in [("VLLM_CACHE_ROOT", "vllm-cache"), ("VLLM_RPC_BASE_PATH", "rpc"),
+                     ("TORCHINDUCTOR_CACHE_DIR", "inductor")]:
+        (root / sub).mkdir()
+        os.environ.setdefault(var, str(root / sub))
+
+
+def xstest_prompts(path: Path, n: int) -> list[str]:
+    """``n`` prompts spread over an XSTest csv."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r["prompt"] for r in rows[::max(1, len(rows) // n)][:n]]
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    texts = xstest_prompts(args.xstest, args.prompts) if args.xstest else prompts(args.prompts)
+    items = tuple(Item(f"b/{i}", p) for i, p in enumerate(texts))
     task = Task(name="bench", items=items, outcome="compliance", scorer="refusal-rules")
     requests = {CompletionKey(i.id, 0, f"sha-{i.id}"): Request(i.id, SamplingParams(max_tokens=args.max_tokens,
                                                                                    logprobs=5),
                                                              messages=(ChatMessage("user", i.prompt),))
                 for i in task.items}
-    options = {"decoder": "dynamic", "batch_size": 16}
-    arms = [ArmSetup(ArmSpec(name="fp32", backend="hf", model=SMOLLM2, role="reference", options=options)),
-            ArmSetup(ArmSpec(name="bf16", backend="hf", model=SMOLLM2, dtype="bfloat16", options=options))]
+    options = ({"decoder": "dynamic", "batch_size": 16} if args.backend == "hf"
+               else {"enforce_eager": True, "max_model_len": 1024, "seed": 0})
+    arms = [ArmSetup(ArmSpec(name="fp32", backend=args.backend, model=SMOLLM2, role="reference", dtype="float32",
+                             options=options)),
+            ArmSetup(ArmSpec(name="bf16", backend=args.backend, model=SMOLLM2, dtype="bfloat16", options=options))]
     fingerprints = {"fp32": "fp-fp32", "bf16": "fp-bf16"}
-    with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "store.sqlite") as store:
+    generate_s = {}
+    with RunStore(tmp / "store.sqlite") as store:
         for arm in arms:
-            engine = HFEngine.from_arm(arm.spec)
+            engine = create_engine(arm.spec, workdir=tmp / arm.spec.name)
+            started = time.perf_counter()
 
             async def collect(engine=engine):
-                return [c async for c in engine.generate(list(requests.values()))]
+                return {c.item_id: c async for c in engine.generate(list(requests.values()))}
 
-            for key, completion in zip(requests, asyncio.run(collect())):
-                store.add_completion(fingerprints[arm.spec.name], key, completion)
+            try:
+                by_item = asyncio.run(collect())
+            finally:
+                engine.close()
+            generate_s[arm.spec.name] = round(time.perf_counter() - started, 2)
+            for key in requests:
+                store.add_completion(fingerprints[arm.spec.name], key, by_item[key.item_id])
         ref, cand = store.completions("fp-fp32"), store.completions("fp-bf16")
         first = Counter()
         for key in requests:
             info = first_divergence(ref[key].completion, cand[key].completion, args.tau)
             first[info.cls.value if info else "identical"] += 1
         started = time.perf_counter()
-        record = rescore_run(store, arms, fingerprints, list(requests), requests, HFEngine.from_arm,
+        record = rescore_run(store, arms, fingerprints, list(requests), requests,
+                             lambda spec: create_engine(spec, workdir=tmp / "scoring"),
                              keys_by_task={"bench": list(requests)})
         rescore_s = time.perf_counter() - started
         evidence = token_evidence(store, record, Battery((task,)), "fp32", fingerprints, {"bench": list(requests)},
@@ -85,11 +129,13 @@ def main() -> None:
     print(f"first divergence (tau {args.tau}): {dict(first)}")
     print(f"whole trajectory: {trajectory['counts']}, prompts with a leak {trajectory['prompts_with_leak']}, "
           f"verdict {trajectory['verdict']}")
-    print(f"KL exact: mean {kl['kl_mean']:.5f} +- {kl['kl_mean_se']:.5f} (top-20 lower bound {topk['kl_mean']:.5f}), "
-          f"same top-1 {100 * kl['same_top1']:.2f}%, RMS dp {100 * kl['dp_rms']:.3f}%")
+    print(f"KL {'exact' if kl['kl_exact'] else 'top-20 lower bound'}: mean {kl['kl_mean']:.5f} +- "
+          f"{kl['kl_mean_se']:.5f} (top-20 lower bound {topk['kl_mean']:.5f}, max tail mass "
+          f"{topk['max_tail_mass']:.4f}), same top-1 {100 * kl['same_top1']:.2f}%, RMS dp {100 * kl['dp_rms']:.3f}%")
     print(json.dumps({
-        "benchmark": "token_forensics", "model": "SmolLM2-135M-Instruct", "reference": "float32",
-        "candidate": "bfloat16", "device": "cpu", "threads": args.threads, "prompts": args.prompts,
+        "benchmark": "token_forensics", "backend": args.backend, "model": "SmolLM2-135M-Instruct",
+        "reference": "float32", "candidate": "bfloat16", "device": "cpu", "threads": args.threads,
+        "prompts": args.prompts, "generate_s": generate_s,
         "max_tokens": args.max_tokens, "tau": args.tau, "first_divergence": dict(first),
         "trajectory": trajectory, "kl": kl, "kl_topk": topk, "rescore_s": round(rescore_s, 2),
     }))

@@ -13,6 +13,12 @@ Worked example (prompt ``a b``, forced ``x y``; pad ``p``; ``^`` marks the colum
 Everything is computed in float32 from the model's logits, so the values equal the log-probabilities the engine
 reports while generating the same tokens (same ``logprob_tensors``); the full distribution is seen, so the top-1 and
 the entropy are exact (``exact=True``).
+
+Cost on a CPU (SmolLM2-135M, 32 prompts x 64 tokens, 1 thread; ``benchmarks/teacher_forcing.py``): the forward pass
+is ~90% of it, three quarters of that in matrix products; the per-row reductions (log-softmax, entropy, top-k) ~8%.
+The output projection runs once per batch over every kept column: computing it a few positions at a time (to keep
+the logits in cache) was tried and is a third slower, since each chunk reads the whole 113 MB projection matrix
+again. Batches of 8 and 16 cost the same within 2%.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ def row_positions(logits: torch.Tensor, forced: Sequence[int], top_k: int) -> li
     if not forced:
         return []
     logp = torch.log_softmax(logits.float(), dim=-1)  # [n, vocab]
-    entropy = -(logp.exp() * logp).sum(-1)  # [n]
+    entropy = -torch.linalg.vecdot(logp.exp(), logp)  # [n]
     values, ids = logp.topk(max(1, top_k), dim=-1)  # [n, top_k]
     chosen = logp.gather(-1, torch.tensor(list(forced), device=logp.device)[:, None])[:, 0]  # [n]
     rows = zip(chosen.cpu().tolist(), entropy.cpu().tolist(), values.cpu().tolist(), ids.cpu().tolist())
