@@ -207,7 +207,9 @@ def _walk_chunk(inputs: TokenReader, walk: _CellWalk, arm: str, keys: Sequence[C
     ref_rows, cand_rows = inputs.rows(reference, keys), inputs.rows(arm, keys)
     pairs = [(k, ref_rows[k], cand_rows[k]) for k in keys if k in ref_rows and k in cand_rows]
     differ = {k for k, ref, cand in pairs if cand.completion.token_ids != ref.completion.token_ids}
-    wanted = [cand.sha256 for k, _, cand in pairs if k in differ] + [ref.sha256 for _, ref, _ in pairs]
+    wanted = [cand.sha256 for k, _, cand in pairs if k in differ]
+    if target is not None:  # the reference's completions under both sides: the KL summary
+        wanted += [ref.sha256 for _, ref, _ in pairs]
     assert inputs.record.reference.fingerprint is not None  # build_token_evidence returns before otherwise
     under_reference = inputs.scorings(inputs.record.reference.fingerprint, wanted)
     under_target = None if target is None else inputs.scorings(target, wanted)
