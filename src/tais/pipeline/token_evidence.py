@@ -93,7 +93,8 @@ class TokenReader(Protocol):
     """Where the token evidence reads its rows from, a chunk of keys at a time: an arm's completion rows for some
     keys, and the scorings of some completions under a scoring fingerprint."""
 
-    record: RescoringRecord
+    @property
+    def record(self) -> RescoringRecord: ...
 
     def rows(self, arm: str, keys: Sequence[CompletionKey]) -> Mapping[CompletionKey, StoredCompletion]: ...
 
