@@ -5,7 +5,7 @@ re-scores exactly the tokens it generated (prompt + completion ids, one forward 
 scored log-probabilities equal the generation-time ones, and reports the cost ratio scoring / generating (target:
 under 1/5).
 
-    python benchmarks/teacher_forcing.py                # 32 prompts x 64 tokens, generate batch 8, score batch 16
+    python benchmarks/teacher_forcing.py                # 32 prompts x 64 tokens, generate and score batch 8
     python benchmarks/teacher_forcing.py --prompts 16 --max-tokens 32
 
 Prints one line per phase and a final JSON line.
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=32)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--generate-batch", type=int, default=8, help="the hf engine's default batch size")
-    ap.add_argument("--score-batch", type=int, default=16)
+    ap.add_argument("--score-batch", type=int, default=8, help="the engine scores in its own batch size (8)")
     ap.add_argument("--top-k", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
