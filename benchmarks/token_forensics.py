@@ -35,7 +35,9 @@ from tais.engines import create_engine
 from tais.pipeline.config import ArmSetup
 from tais.pipeline.rescoring import rescore_run, token_evidence
 from tais.screen.forensics import first_divergence
+from tais.screen.trajectory import Tolerances, classify_trajectory
 from tais.store import CompletionKey, RunStore
+from tais.store.run_plan import RescoringRecord
 from tais.types import (
     ArmSpec,
     Battery,
@@ -82,6 +84,49 @@ def xstest_prompts(path: Path, n: int) -> list[str]:
     return [r["prompt"] for r in rows[::max(1, len(rows) // n)][:n]]
 
 
+def leak_details(store: RunStore, record: RescoringRecord, ref: dict, cand: dict, tau: float) -> list[dict]:
+    """Each leak of the candidate's trajectories with both gaps and, where the candidate's completion carries its
+    generation-time top-k, what the candidate reported while generating that token (rank and gap to its top-1)."""
+    under_ref = store.scorings(record.reference.fingerprint or "")
+    target = record.targets["bf16"].fingerprint
+    under_cand = store.scorings(target) if target else {}
+    tol = Tolerances(tau, "float32", "bfloat16")
+    out = []
+    for key, row in cand.items():
+        if row.completion.token_ids == ref[key].completion.token_ids or row.sha256 not in under_ref:
+            continue
+        result = classify_trajectory(under_ref[row.sha256], under_cand.get(row.sha256), tol)
+        for f in result.leaks:
+            steps = row.completion.logprobs
+            step = steps[f.position] if steps and len(steps) > f.position else None
+            ids = [t.token_id for t in step.top] if step else []
+            out.append({"item": key.item_id, "position": f.position, "token_id": f.token_id,
+                        "reference_gap": round(f.reference_gap, 5), "candidate_gap": f.candidate_gap,
+                        "tolerance": tol.candidate_top1,
+                        "generation_rank": ids.index(f.token_id) + 1 if f.token_id in ids else None,
+                        "generation_gap": round(step.top[0].logprob - step.logprob, 5) if step else None})
+    return out
+
+
+def generation_agreement(store: RunStore, record: RescoringRecord, cand: dict) -> dict:
+    """How far the candidate target's teacher-forced logprob of each emitted token is from the logprob the candidate
+    reported while generating it (its differing completions, every position): the noise between the backend's
+    generation and scoring paths in the candidate's dtype."""
+    target = record.targets["bf16"].fingerprint
+    under_cand = store.scorings(target) if target else {}
+    diffs = []
+    for row in cand.values():
+        scores, steps = under_cand.get(row.sha256), row.completion.logprobs
+        if scores is None or not steps:
+            continue
+        diffs += [abs(s.logprob - p.logprob) for s, p in zip(steps, scores.positions)]
+    if not diffs:
+        return {}
+    ordered = sorted(diffs)
+    return {"positions": len(diffs), "max": ordered[-1], "p99": ordered[int(0.99 * (len(ordered) - 1))],
+            "median": ordered[len(ordered) // 2]}
+
+
 def run(args: argparse.Namespace, tmp: Path) -> None:
     texts = xstest_prompts(args.xstest, args.prompts) if args.xstest else prompts(args.prompts)
     items = tuple(Item(f"b/{i}", p) for i, p in enumerate(texts))
@@ -124,6 +169,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         rescore_s = time.perf_counter() - started
         evidence = token_evidence(store, record, Battery((task,)), "fp32", fingerprints, {"bench": list(requests)},
                                   args.tau)
+        leaks = leak_details(store, record, ref, cand, args.tau)
+        agreement = generation_agreement(store, record, cand)
     cell = evidence["cells"][0]
     trajectory, kl, topk = cell["trajectory"], cell["kl"], cell["kl_topk"]
     print(f"first divergence (tau {args.tau}): {dict(first)}")
@@ -132,7 +179,11 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     print(f"KL {'exact' if kl['kl_exact'] else 'top-20 lower bound'}: mean {kl['kl_mean']:.5f} +- "
           f"{kl['kl_mean_se']:.5f} (top-20 lower bound {topk['kl_mean']:.5f}, max tail mass "
           f"{topk['max_tail_mass']:.4f}), same top-1 {100 * kl['same_top1']:.2f}%, RMS dp {100 * kl['dp_rms']:.3f}%")
+    for leak in leaks:
+        print(f"leak: {leak}")
+    print(f"candidate: |generation-time - teacher-forced| logprob of its emitted tokens: {agreement}")
     print(json.dumps({
+        "leaks": leaks, "candidate_generation_vs_scoring": agreement,
         "benchmark": "token_forensics", "backend": args.backend, "model": "SmolLM2-135M-Instruct",
         "reference": "float32", "candidate": "bfloat16", "device": "cpu", "threads": args.threads,
         "prompts": args.prompts, "generate_s": generate_s,
