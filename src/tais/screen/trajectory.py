@@ -9,7 +9,8 @@ own prefix, from two teacher-forced re-scorings of that completion (:meth:`tais.
   below it (``reference gap`` = reference top-1 logprob - reference logprob of the token, nats);
 - under the **candidate's own target** (the candidate arm with speculation switched off): is the token that target's
   own top-1 (``candidate gap`` = its top-1 logprob - its logprob of the token, within ``top1_tolerance`` of the
-  candidate's dtype, :func:`tais.screen.precision.top1_tolerance`).
+  candidate's dtype, :func:`tais.screen.precision.top1_tolerance`, inclusive up to float32 rounding:
+  :data:`~tais.screen.precision.GAP_ROUNDING`).
 
 At every position where the token is not the reference's top-1:
 
@@ -57,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tais.screen.precision import (
+    GAP_ROUNDING,
     near_tie_threshold,
     one_sided_threshold,
     top1_tolerance,
@@ -140,7 +142,7 @@ def classify_trajectory(reference: TokenScores, candidate: TokenScores | None, t
             cls, own_gap = (DivergenceClass.NEAR_TIE if gap < tol.one_sided else DivergenceClass.LEAK), None
         else:
             own_gap = 0.0 if cand.top1_id == token else max(0.0, cand.top1_logprob - cand.logprob)
-            if own_gap > tol.candidate_top1:
+            if own_gap > tol.candidate_top1 + GAP_ROUNDING:  # two logit steps inclusive
                 cls = DivergenceClass.LEAK
             else:
                 cls = DivergenceClass.NEAR_TIE if gap < tol.near_tie else DivergenceClass.SHIFT

@@ -109,7 +109,8 @@ def differing(completions):
 
 def own_findings(tokens, under_ref, under_cand):
     """(position, class, reference gap) at every position where the token is not the reference's top-1, by
-    docs/design.md's rule (both arms' dtype tolerances written out here)."""
+    docs/design.md's rule (both arms' dtype tolerances written out here; "within two logit steps" inclusive up to
+    float32 rounding)."""
     near_tie, own_tolerance = near_tie_threshold(TAU, "float32"), top1_tolerance("bfloat16")
     out = []
     for i, (token, r, c) in enumerate(zip(tokens, under_ref, under_cand)):
@@ -117,7 +118,7 @@ def own_findings(tokens, under_ref, under_cand):
             continue
         gap = r[2] - r[0]
         own_gap = 0.0 if c[1] == token else c[2] - c[0]
-        cls = "leak" if own_gap > own_tolerance else ("near-tie" if gap < near_tie else "shift")
+        cls = "leak" if own_gap > own_tolerance + 1e-5 else ("near-tie" if gap < near_tie else "shift")
         out.append((i, cls, gap))
     return out
 
