@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -163,33 +164,41 @@ class _ArmState:
             tree.leaves.touch()
 
 
-def _aligned(task: PlannedTask, rows: Iterator[tuple]) -> Iterator[tuple | None]:
-    """For each key of the task (item position, replicate, request sha256), the row of ``rows`` (ordered by the same
-    three) with that key, or None. Rows that no key names are skipped."""
-    row = next(rows, None)
+def _plan_keys(task: PlannedTask) -> Generator[tuple[int, CompletionKey], None, None]:
+    """(item position, key) for each key of the task, in plan order: one walk of its planned items (read by cursor
+    when the plan keeps them in the store)."""
     for position, item in enumerate(task.items):
         for replicate, request in enumerate(item.request_sha256):
-            want = (position, replicate, request)
-            while row is not None and (row[0], row[1], row[2]) < want:
-                row = next(rows, None)
-            if row is not None and (row[0], row[1], row[2]) == want:
-                yield row
-                row = next(rows, None)
-            else:
-                yield None
+            yield position, CompletionKey(item.item_id, replicate, request)
 
 
-def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
-          problems: _Problems) -> Iterator[tuple[_Stored, dict] | None]:
-    """One arm's (completion dict, score dict) for each key of the task, None where it cannot be paired. With
-    ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and tallied."""
+def _aligned(keys: Iterator[tuple[int, CompletionKey]],
+             rows: Iterator[tuple]) -> Iterator[tuple[CompletionKey, tuple | None]]:
+    """For each key (item position, replicate, request sha256), the row of ``rows`` (ordered by the same three) with
+    that key, or None. Rows that no key names are skipped."""
+    row = next(rows, None)
+    for position, key in keys:
+        want = (position, key.replicate, key.request_sha256)
+        while row is not None and (row[0], row[1], row[2]) < want:
+            row = next(rows, None)
+        if row is not None and (row[0], row[1], row[2]) == want:
+            yield key, row
+            row = next(rows, None)
+        else:
+            yield key, None
+
+
+def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[tuple[int, CompletionKey]],
+          record: bool, problems: _Problems) -> Iterator[tuple[_Stored, dict] | None]:
+    """One arm's (completion dict, score dict) for each of ``keys`` (the task's, :func:`_plan_keys`), None where it
+    cannot be paired. With ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and
+    tallied."""
     name, fp = state.arm.name, state.arm.fingerprint
     trees = state.trees[(task.name, "completions")], state.trees[(task.name, "scores")]
-    rows = _aligned(task, store.completion_rows(fp, task.content_sha256, task.scorer_id))
-    labels = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
+    rows = _aligned(keys, store.completion_rows(fp, task.content_sha256, task.scorer_id))
     with open(trees[0].leaves, "ab") as c_leaves, open(trees[1].leaves, "ab") as s_leaves:
-        for (item_id, replicate), crow in zip(labels, rows):
-            label = _Label(item_id, replicate)
+        for key, crow in rows:
+            label = _Label(key.item_id, key.replicate)
             if crow is None:
                 if record:
                     problems.add(f"arm {name}: completion {label} is missing from the store")
@@ -451,18 +460,21 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
         for task in plan.tasks:
             tally = CellTally(contrast, arm.name, reference.name, task.name, arm.role)
             rescoring = rescoring_for(tasks, plan.robustness_scorer, arm, task.name)
-            keys = (key for item in task.items for key in item.keys())
-            sides = zip(keys, _side(store, states[reference.name], task, index == 0, problems),
-                        _side(store, states[arm.name], task, True, problems))
-            for key, ref_side, arm_side in sides:
-                if ref_side is None or arm_side is None:
-                    continue
-                divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role, rescoring)
-                if divergence is not None:
-                    spill.write((",\n" if total else "") + divergence_entry(divergence))
-                    total += 1
-                    if len(held) < HELD_DIVERGENCES:
-                        held.append(divergence)
+            # one walk of the plan's keys feeds both sides and the pairs (tee holds the one or two keys between);
+            # closed however the pass ends, so no cursor of the walk stays open
+            with closing(_plan_keys(task)) as plan_keys:
+                walk, ref_keys, arm_keys = itertools.tee(plan_keys, 3)
+                sides = zip(walk, _side(store, states[reference.name], task, ref_keys, index == 0, problems),
+                            _side(store, states[arm.name], task, arm_keys, True, problems))
+                for (_, key), ref_side, arm_side in sides:
+                    if ref_side is None or arm_side is None:
+                        continue
+                    divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role, rescoring)
+                    if divergence is not None:
+                        spill.write((",\n" if total else "") + divergence_entry(divergence))
+                        total += 1
+                        if len(held) < HELD_DIVERGENCES:
+                            held.append(divergence)
             tallies.append(tally)
             rescorings.append(rescoring)
     arms = tuple(
