@@ -66,6 +66,8 @@ from tais.types import Completion, CompletionKey, Item, Score, Task, TokenScores
 
 STORE_FILENAME = "store.sqlite"
 SCHEMA_VERSION = 1
+LEAVES_PER_ROW = 4096
+"""Merkle leaves (32 bytes each) kept per ``merkle_leaves`` row"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -422,8 +424,9 @@ class RunStore:
         return self._db.execute("SELECT 1 FROM merkle_trees WHERE root=?", (root,)).fetchone() is not None
 
     def put_merkle_tree(self, root: str, leaves: Iterable[bytes]) -> None:
-        """Keep the leaves of a tree under its root (once: a root already kept is left as it is), in one
-        transaction, streaming the leaves (see :mod:`tais.store.merkle`)."""
+        """Keep the 32-byte leaves of a tree under its root (once: a root already kept is left as it is), in one
+        transaction, streaming the leaves (see :mod:`tais.store.merkle`): :data:`LEAVES_PER_ROW` of them to a row,
+        concatenated (one row per leaf cost a B-tree insert per completion)."""
         if self.has_merkle_tree(root):
             return
         self._db.execute("BEGIN IMMEDIATE")
@@ -433,9 +436,16 @@ class RunStore:
 
             def rows() -> Iterator[tuple[int | None, int, bytes]]:
                 nonlocal size
-                for position, leaf in enumerate(leaves):
-                    size += 1
-                    yield tree, position, leaf
+                chunk: list[bytes] = []
+                for leaf in leaves:
+                    chunk.append(leaf)
+                    if len(chunk) == LEAVES_PER_ROW:
+                        yield tree, size // LEAVES_PER_ROW, b"".join(chunk)
+                        size += len(chunk)
+                        chunk = []
+                if chunk:
+                    yield tree, size // LEAVES_PER_ROW, b"".join(chunk)
+                    size += len(chunk)
 
             self._db.executemany("INSERT INTO merkle_leaves VALUES (?, ?, ?)", rows())
             self._db.execute("UPDATE merkle_trees SET size=? WHERE id=?", (size, tree))
@@ -445,12 +455,14 @@ class RunStore:
             raise
 
     def merkle_tree_leaves(self, root: str) -> Iterator[bytes] | None:
-        """A cursor over the kept leaves of the tree with this root, in order; None when no such tree is kept."""
+        """A cursor over the kept leaves of the tree with this root, in order (each row's bytes cut into 32-byte
+        leaves: a store written before rows held several leaves has one per row); None when no such tree is kept."""
         row = self._db.execute("SELECT id FROM merkle_trees WHERE root=?", (root,)).fetchone()
         if row is None:
             return None
-        return (r[0] for r in self._db.execute(
-            "SELECT leaf FROM merkle_leaves WHERE tree=? ORDER BY position", (row[0],)))
+        return (blob[i:i + 32] for (blob,) in self._db.execute(
+            "SELECT leaf FROM merkle_leaves WHERE tree=? ORDER BY position", (row[0],))
+            for i in range(0, len(blob), 32))
 
     def count_completions(self, fingerprint: str | None = None) -> int:
         if fingerprint is None:
