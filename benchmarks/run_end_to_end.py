@@ -17,10 +17,11 @@ Stages, timed by wrapping the pipeline's own functions (their wall time inside t
   Merkle leaves;
 - ``other``: the remainder (config, engine start-up, run record).
 
-Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--compare]``; the last line is
-JSON with ``completions_per_s`` (completions / total wall time; goal >= 2,000/s). ``--compare`` first runs the same
-screen with the writes ``tais run`` did before (one transaction per completion, scorers handed every step's
-logprobs), side by side.
+Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--compare] [--baseline SRC]``;
+the last line is JSON with ``completions_per_s`` (completions / total wall time; goal >= 2,000/s). ``--compare``
+first runs the same screen with the writes ``tais run`` did before (one transaction per completion, scorers handed
+every step's logprobs), side by side. ``--baseline SRC`` (the ``src`` folder of another tais checkout) first runs
+this benchmark, same size, with that tais in a child process: before and after on the same machine and load.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -155,7 +157,17 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=None, help="folder for the run (default: $TMPDIR)")
     parser.add_argument("--compare", action="store_true",
                         help="also run with the old writes (a transaction per completion, scorers reading logprobs)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="the src folder of another tais: run this benchmark with it first, same size")
     args = parser.parse_args()
+    baseline = None
+    if args.baseline is not None:
+        child = subprocess.run([sys.executable, __file__, "--items", str(args.items), "--concurrency",
+                                str(args.concurrency)] + (["--dir", str(args.dir)] if args.dir else []),
+                               capture_output=True, text=True, check=True,
+                               env={**os.environ, "PYTHONPATH": str(args.baseline.resolve())})
+        baseline = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"baseline: {baseline['completions_per_s']:,} completions/s; stages {baseline['stages_s']}", flush=True)
     process, url = start_server()
     try:
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -184,6 +196,7 @@ def main() -> int:
         "goal_per_s": GOAL, "meets_goal": rate >= GOAL,
         **({"old_writes_per_s": round(old_rate), "old_writes_stages_s": {k: round(v, 2) for k, v in old_stages.items()}}
            if args.compare else {}),
+        **({"baseline": baseline, "speedup": round(rate / baseline["completions_per_s"], 3)} if baseline else {}),
     }))
     return 0
 
