@@ -390,10 +390,16 @@ def _pair(key: PlanKey, reference: tuple[_Stored, dict], candidate: tuple[_Store
     divergence = None
     if not same_text or same_ids is False:
         ref, cand = _forensic_completion(rd), _forensic_completion(cd)
-        info = first_divergence(ref, cand, tau)
-        if info is not None and ref.logprobs is not None and info.position < len(ref.logprobs):
-            ref = _with_top(ref, rd, info.position)
+        if same_ids is False:  # forensics splits at the first differing id: put that step's top-k back first
+            position = _first_id_difference(ids_r, ids_c)
+            if ref.logprobs is not None and position < len(ref.logprobs):
+                ref = _with_top(ref, rd, position)
             info = first_divergence(ref, cand, tau)
+        else:
+            info = first_divergence(ref, cand, tau)
+            if info is not None and ref.logprobs is not None and info.position < len(ref.logprobs):
+                ref = _with_top(ref, rd, info.position)
+                info = first_divergence(ref, cand, tau)
         if info is not None:
             pair = Pair(key[1], key[2], ref, cand, _score_object(rs, key), _score_object(cs, key))
             divergence = divergence_record(contrast, task, pair, info, role)
@@ -401,6 +407,19 @@ def _pair(key: PlanKey, reference: tuple[_Stored, dict], candidate: tuple[_Store
               None if divergence is None else divergence.cls)
     _note(rescoring, key, same_text, rs, cs)
     return divergence
+
+
+def _first_id_difference(a: list[int], b: list[int]) -> int:
+    """The first index where two token id lists differ (the shorter's length when one is a prefix of the other):
+    the position :func:`~tais.screen.forensics.first_divergence` reports when both sides have token ids.
+
+    >>> _first_id_difference([1, 2, 3], [1, 5]), _first_id_difference([1, 2], [1, 2, 3])
+    (1, 2)
+    """
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
 
 
 def _note(rescoring: Rescoring | None, key: PlanKey, same_text: bool, rs: dict, cs: dict) -> None:
