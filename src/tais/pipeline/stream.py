@@ -390,7 +390,8 @@ def _pair(key: PlanKey, reference: tuple[_Stored, dict], candidate: tuple[_Store
     divergence = None
     if not same_text or same_ids is False:
         ref, cand = _forensic_completion(rd), _forensic_completion(cd)
-        if same_ids is False:  # forensics splits at the first differing id: put that step's top-k back first
+        if same_ids is False and ids_r is not None and ids_c is not None:  # forensics splits at the first
+            # differing id: put that step's top-k back first
             position = _first_id_difference(ids_r, ids_c)
             if ref.logprobs is not None and position < len(ref.logprobs):
                 ref = _with_top(ref, rd, position)
