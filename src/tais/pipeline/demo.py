@@ -21,8 +21,11 @@ project-written smoke battery has 30 prompts per task, so its cells cannot PASS 
 INCONCLUSIVE with both prompt figures ("about 58 more if the pairs stay identical; about 957 at the worst discordance
 consistent with 0/30"). ``DEMO_ITEMS`` = 100 AdvBench goals let a strict arm's AdvBench cell PASS when its outcomes
 stay identical, while the positive control's leaks fail it outright. ``DEMO_MAX_TOKENS`` = 24 tokens per completion
-(enough for the refusal scorer's openings) keep the 5 x 190 completions near seven minutes on two idle CPU cores
-(an estimate scaled from the 4 min 31 s of 5 x 90 completions at 32 tokens; not yet timed at this size).
+(enough for the refusal scorer's openings). Timed once at this size on two otherwise idle CPU cores: 507 s in all,
+356 s of it generation (5 x 190 completions, batches of ``DEMO_BATCH_SIZE``), most of the rest the re-scoring
+phase (the strict arms and the positive control share the reference's target, so only the reference's and the null
+arm's targets run teacher-forced passes); both strict arms PASSed on AdvBench (100/100 identical) and the positive
+control FAILed on every task.
 ``tais demo --items 4 --max-tokens 16`` is a one-minute look (4 prompts per task).
 """
 
