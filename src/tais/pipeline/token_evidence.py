@@ -24,8 +24,9 @@ exact KL figures are computed by the re-scoring phase and read from the plan's r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Literal, Protocol
 
 from tais.errors import InputError
@@ -163,7 +164,7 @@ def build_token_evidence(inputs: TokenReader, plan: RunPlan, tau: float) -> Toke
     for arm, target in record.targets.items():
         tol = Tolerances(tau, record.dtypes.get(reference), record.dtypes.get(arm))
         for task in plan.tasks:
-            cells.append(_cell(inputs, arm, task.name, task.keys(), reference, target.fingerprint, target.reason,
+            cells.append(_cell(inputs, arm, task.name, task.iter_keys(), reference, target.fingerprint, target.reason,
                                tol))
     return TokenEvidence(True, None, tau, tuple(cells))
 
@@ -176,31 +177,31 @@ class _CellWalk:
 
     tally: CellTally = field(default_factory=CellTally)
     leaks: list[LeakSite] = field(default_factory=list)
-    leak_strips: list[TokenStrip] = field(default_factory=list)
-    other_strips: list[TokenStrip] = field(default_factory=list)
+    leak_strips: list[tuple[int, TokenStrip]] = field(default_factory=list)
+    other_strips: list[tuple[int, TokenStrip]] = field(default_factory=list)
     kl_metrics: list[PositionMetrics] = field(default_factory=list)
     unscored: int = 0
 
     def add_strip(self, strip: TokenStrip) -> None:
         held = self.leak_strips if DivergenceClass.LEAK in strip.classes else self.other_strips
         if len(held) < MAX_STRIPS:
-            held.append(strip)
+            held.append((self.tally.completions, strip))  # its place in key order
 
-    def strips(self, order: Mapping[tuple[str, int], int]) -> tuple[TokenStrip, ...]:
-        return tuple(sorted(self.leak_strips + self.other_strips, key=lambda s: order[(s.item_id, s.replicate)]))
+    def strips(self) -> tuple[TokenStrip, ...]:
+        return tuple(strip for _, strip in sorted(self.leak_strips + self.other_strips, key=lambda s: s[0]))
 
 
-def _cell(inputs: TokenReader, arm: str, task: str, keys: Sequence[CompletionKey], reference: str,
+def _cell(inputs: TokenReader, arm: str, task: str, keys: Iterable[CompletionKey], reference: str,
           target: str | None, reason: str | None, tol: Tolerances) -> CellTokenEvidence:
     walk = _CellWalk()
-    for start in range(0, len(keys), CHUNK):
-        _walk_chunk(inputs, walk, arm, keys[start:start + CHUNK], reference, target, tol)
+    keys = iter(keys)
+    while chunk := list(islice(keys, CHUNK)):
+        _walk_chunk(inputs, walk, arm, chunk, reference, target, tol)
     exact = inputs.record.exact_kl.get(arm, {}).get(task)
     kl = exact if exact is not None else (summarize(walk.kl_metrics).to_dict() if walk.kl_metrics else None)
-    order = {(k.item_id, k.replicate): i for i, k in enumerate(keys)}
     return CellTokenEvidence(arm=arm, task=task, two_sided=target is not None, one_sided_reason=reason,
                              unscored=walk.unscored, trajectory=walk.tally.summary(), leaks=tuple(walk.leaks),
-                             strips=walk.strips(order), kl=kl, kl_exact=bool(kl and kl.get("kl_exact")))
+                             strips=walk.strips(), kl=kl, kl_exact=bool(kl and kl.get("kl_exact")))
 
 
 def _walk_chunk(inputs: TokenReader, walk: _CellWalk, arm: str, keys: Sequence[CompletionKey], reference: str,
