@@ -90,13 +90,13 @@ class Scored:
     hard: int = 0
     soft: int = 0
 
-    def token_level(self, which: Sequence[int]) -> TokenLevel:
+    def token_level(self, which: Sequence[int], seed: int = 0) -> TokenLevel:
         ids = np.concatenate([self.laws[i][0] for i in which])
         probs = np.concatenate([self.laws[i][1] for i in which])
         tokens = np.concatenate([self.tokens[i] for i in which])
         clusters = np.concatenate([np.full(len(self.tokens[i]), self.prompt[i]) for i in which])
         return token_level(ReferenceLaws.top(ids, probs), tokens, clusters, hard_leaks=self.hard,
-                           soft_leaks=self.soft, theta_margin=SETTINGS.theta_margin, alpha=ALPHA)
+                           soft_leaks=self.soft, theta_margin=SETTINGS.theta_margin, alpha=ALPHA, seed=seed)
 
     def sums(self, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per completion: (sum of h - E h, sum of Var h, tokens) of the ``ratio`` or ``surprisal`` score."""
@@ -144,11 +144,13 @@ def clopper_pearson(k: int, n: int) -> tuple[float, float]:
 
 
 def calibration(name: str, scored: Scored, trials: int, per_trial: int) -> dict:
-    """Per-trial figures (trial r = completions r * per_trial ... (r + 1) * per_trial - 1) and their summary."""
+    """Per-trial figures (trial r = completions r * per_trial ... (r + 1) * per_trial - 1) and their summary. Each
+    trial draws its PIT randomisation from its own seed: with one seed for all, trials of equal layout share the V's
+    (at a near-deterministic position u = V), so their PIT tests reject together and the count is not binomial."""
     rows = []
     for r in range(trials):
         which = list(range(r * per_trial, (r + 1) * per_trial))
-        t = scored.token_level(which)
+        t = scored.token_level(which, seed=1000 + r)
         c, v, _ = (a[which] for a in scored.sums("ratio"))
         z_ratio = float(c.sum() / math.sqrt(v.sum()))
         rows.append({"theta": t.theta, "se": t.theta_se, "low": t.theta_low, "high": t.theta_high,
@@ -230,6 +232,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-lossless-aa", action="store_true", help="part 1 for target-only sampling only")
+    ap.add_argument("--skip-power", action="store_true", help="part 1 only")
     ap.add_argument("--json", help="also write the final JSON here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -275,7 +278,8 @@ def main() -> None:
     prequests = requests_for(ptexts, psampling, range(args.power_replicates))
     budgets = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
     report["power"] = {}
-    for name, engine in (("resample_from_target", buggy), ("lossless-speculative", lossless)):
+    power_arms = (("resample_from_target", buggy), ("lossless-speculative", lossless))
+    for name, engine in () if args.skip_power else power_arms:
         t0 = time.perf_counter()
         completions = generate(engine, prequests, args.batch)
         t1 = time.perf_counter()

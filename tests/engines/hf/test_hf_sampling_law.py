@@ -130,7 +130,9 @@ def test_top_k_off_by_one_fails_the_screen_end_to_end(bug, target_only):
     through the reference engine, :func:`tais.screen.sampled.token_level`, :func:`tais.screen.sampled.decide`): with
     top-k 3 and top-k keeping 4 tokens (prompt-lookup drafts, so the wrong law is the target's own), the emitted
     4th-ranked tokens have probability 0 under the reference's law: leaks, surprisal at the clip, theta far above 0,
-    FAIL. The lossless sampler (positive control of the negative) emits no leak and is not failed."""
+    FAIL. The lossless sampler (positive control of the negative) emits no leak and is not failed. Measured (16 prompts
+    x 24 tokens): the bug 18 of 384 tokens outside the top 3 (2 hard leaks), theta +0.58 [+0.40, +0.76], FAIL;
+    lossless 0 leaks, theta +0.02 [-0.13, +0.17], INCONCLUSIVE."""
     spec = {"proposer": "ngram", "k": 3, **({"planted_bug": bug} if bug else {})}
     _, completions, requests = sample(spec, TOP_K)
     messages = {r.item_id: r.messages for r in requests}
