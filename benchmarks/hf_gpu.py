@@ -148,6 +148,45 @@ def check_static_against_dynamic(device) -> dict:
     }
 
 
+KERNEL_CLASSES = (("gemm", ("gemm", "gemv", "cutlass", "sm90", "matmul", "dot")),
+                  ("attention", ("flash", "attn", "fmha")),
+                  ("reduce / softmax / norm", ("reduce", "softmax", "norm", "topk", "sort", "argmax", "max")),
+                  ("copy", ("copy", "memcpy", "memset", "cat", "index")))
+
+
+def kernel_class(name: str) -> str:
+    """The class of a CUDA kernel, by name: gemm, attention, reduce / softmax / norm, copy, else elementwise.
+
+    >>> kernel_class("sm90_xmma_gemm_bf16bf16_bf16f32"), kernel_class("void at::native::vectorized_elementwise_kernel")
+    ('gemm', 'elementwise')
+    """
+    lowered = name.lower()
+    return next((c for c, keys in KERNEL_CLASSES if any(k in lowered for k in keys)), "elementwise")
+
+
+def profile_greedy(target, prompts, args, steps: int = 64) -> dict:
+    """Kernels per decoding step and GPU time per kernel class of the static greedy decoder at batch 1."""
+    from torch.profiler import ProfilerActivity, profile
+
+    greedy = StaticGreedy(target, batch_size=1, width=args.prompt_len + steps + 1, top_k=0)
+    run_greedy(greedy, prompts, steps, 0)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        run_greedy(greedy, prompts, steps, 0)
+        torch.cuda.synchronize()
+    by_class: dict[str, float] = {}
+    kernels = 0
+    for event in prof.key_averages():
+        device_us = getattr(event, "device_time_total", 0.0) or getattr(event, "cuda_time_total", 0.0)
+        if device_us <= 0:
+            continue
+        kernels += event.count
+        by_class[kernel_class(event.key)] = by_class.get(kernel_class(event.key), 0.0) + device_us
+    total = sum(by_class.values())
+    return {"steps": steps, "kernels_per_step": round(kernels / steps, 1), "gpu_ms_per_step": round(total / steps / 1e3,
+                                                                                                  4),
+            "share": {k: round(v / total, 3) for k, v in sorted(by_class.items(), key=lambda kv: -kv[1])}}
+
+
 def timed(fn, device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -170,6 +209,7 @@ def main() -> None:
     ap.add_argument("--assisted-new", type=int, default=128, help="new tokens for the slow assisted baseline")
     ap.add_argument("--tiny", action="store_true", help="small model on CPU: a smoke run of the code path")
     ap.add_argument("--out", default=None, help="also write the JSON result here")
+    ap.add_argument("--profile", action="store_true", help="also profile the static greedy decoder at batch 1")
     args = ap.parse_args()
     device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
     check = check_static_against_dynamic(device)
@@ -254,6 +294,9 @@ def main() -> None:
         res["tais_speculative_b1_tok_s"] / res["tais_greedy_b1_tok_s"], 2)
     res[f"speculative_b{args.batch}_ratio_vs_tais_greedy_b{args.batch}"] = round(
         res[f"tais_speculative_b{args.batch}_tok_s"] / res[f"tais_greedy_b{args.batch}_tok_s"], 2)
+    if args.profile:
+        res["profile_greedy_b1"] = profile_greedy(target, prompts[:1], args)
+        print(f"profile, static greedy b1: {res['profile_greedy_b1']}", flush=True)
     line = json.dumps(res)
     if args.out:
         with open(args.out, "w") as f:
