@@ -23,6 +23,11 @@ The noisy draft is SmolLM2 with seeded Gaussian noise (std ``--noise``) added to
     python3 benchmarks/sampled_calibration.py --pairs 4 --power-prompts 4 --power-replicates 1   # smoke
 
 Prints a table per part and a final JSON line (``--json FILE`` writes it too).
+
+Measured (torch CPU, 2 shared cores, 14 min; docs/design.md "Temperature > 0" has the tables): A/A theta sd 0.071
+(target-only) and 0.078 (lossless) at 128 tokens a trial; surprisal Z 4/80, top-1 5/80, draft log-ratio 4/80, Holm
+battery 5/80 rejected; resample_from_target caught by the draft log-ratio at 80% power with ~190 tokens, by the
+surprisal only with ~11 100.
 """
 
 from __future__ import annotations
