@@ -15,12 +15,16 @@ Stages, timed by wrapping the pipeline's own functions (their wall time inside t
 - ``http + engine``: the rest of the generation loop (``_generate``: sending, receiving, parsing);
 - ``scoring``: ``score_arm``; ``analysis``: the streaming screen; ``reports``: writing the reports and keeping the
   Merkle leaves;
+- ``rescore``: the token evidence's teacher-forced re-scoring of non-identical pairs (``rescore_phase``; with
+  ``--token-evidence auto`` only: the default here is ``off``, the screen issue 10 timed, since that phase sends one
+  scoring request per non-identical completion and its cost is the server's);
 - ``other``: the remainder (config, engine start-up, run record).
 
-Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--compare]``; the last line is
-JSON with ``completions_per_s`` (completions / total wall time; goal >= 2,000/s). ``--compare`` first runs the same
-screen with the writes ``tais run`` did before (one transaction per completion, scorers handed every step's
-logprobs), side by side.
+Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--compare] [--baseline SRC]``;
+the last line is JSON with ``completions_per_s`` (completions / total wall time; goal >= 2,000/s). ``--compare``
+first runs the same screen with the writes ``tais run`` did before (one transaction per completion, scorers handed
+every step's logprobs), side by side. ``--baseline SRC`` (the ``src`` folder of another tais checkout) first runs
+this benchmark, same size, with that tais in a child process: before and after on the same machine and load.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -76,7 +81,7 @@ def patched(target: Any, name: str, replacement: Any) -> Iterator[None]:
         setattr(target, name, original)
 
 
-def write_config(folder: Path, items: int, url: str, concurrency: int) -> Path:
+def write_config(folder: Path, items: int, url: str, concurrency: int, token_evidence: str = "off") -> Path:
     with open(folder / "prompts.jsonl", "w", encoding="utf-8") as handle:
         for i in range(items):
             handle.write(json.dumps({"id": f"p{i}", "prompt": f"benchmark prompt number {i}"}) + "\n")
@@ -91,6 +96,7 @@ def write_config(folder: Path, items: int, url: str, concurrency: int) -> Path:
         "     outcome: refusal,\n"
         "     scorer: refusal-rules}\n"
         "sampling: {max_tokens: 8, logprobs: 5}\n"
+        f"token_evidence: {token_evidence}\n"
         "arms:\n" + arm("reference", "reference", 0) + arm("candidate", "candidate", 1)
     )
     path = folder / "screen.yaml"
@@ -121,6 +127,7 @@ def run(config_path: Path, out: Path, *, old_writes: bool = False) -> tuple[floa
         (RunStore, "add_completion", timers.wrap("store commit", RunStore.add_completion)),
         (RunStore, "add_completions", timers.wrap("store commit", RunStore.add_completions)),
         (run_module, "score_arm", timers.wrap("scoring", run_module.score_arm)),
+        (run_module, "rescore_phase", timers.wrap("rescore", run_module.rescore_phase)),
         (stream_module, "_stream", timers.wrap("analysis", stream_module._stream)),
         (stream_module, "write_reports", timers.wrap("reports", stream_module.write_reports)),
         (stream_module, "keep_leaves", timers.wrap("reports", stream_module.keep_leaves)),
@@ -155,12 +162,25 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=None, help="folder for the run (default: $TMPDIR)")
     parser.add_argument("--compare", action="store_true",
                         help="also run with the old writes (a transaction per completion, scorers reading logprobs)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="the src folder of another tais: run this benchmark with it first, same size")
+    parser.add_argument("--token-evidence", choices=("off", "auto"), default="off",
+                        help="the config's token_evidence (auto adds the teacher-forced re-scoring phase)")
     args = parser.parse_args()
+    baseline = None
+    if args.baseline is not None:
+        child = subprocess.run([sys.executable, __file__, "--items", str(args.items), "--concurrency",
+                                str(args.concurrency), "--token-evidence", args.token_evidence]
+                               + (["--dir", str(args.dir)] if args.dir else []),
+                               capture_output=True, text=True, check=True,
+                               env={**os.environ, "PYTHONPATH": str(args.baseline.resolve())})
+        baseline = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"baseline: {baseline['completions_per_s']:,} completions/s; stages {baseline['stages_s']}", flush=True)
     process, url = start_server()
     try:
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
             folder = Path(tmp)
-            config = write_config(folder, args.items, url, args.concurrency)
+            config = write_config(folder, args.items, url, args.concurrency, args.token_evidence)
             if args.compare:
                 old_total, old_stages, old = run(config, folder / "old", old_writes=True)
                 old_rate = sum(old.generated.values()) / old_total
@@ -181,9 +201,11 @@ def main() -> int:
         "benchmark": "run_end_to_end", "items": args.items, "completions": completions, "wall_s": round(total, 1),
         "completions_per_s": round(rate), "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "verdict": outcome.result.verdict.value, "concurrency": args.concurrency, "cores": cores,
+        "token_evidence": args.token_evidence,
         "goal_per_s": GOAL, "meets_goal": rate >= GOAL,
         **({"old_writes_per_s": round(old_rate), "old_writes_stages_s": {k: round(v, 2) for k, v in old_stages.items()}}
            if args.compare else {}),
+        **({"baseline": baseline, "speedup": round(rate / baseline["completions_per_s"], 3)} if baseline else {}),
     }))
     return 0
 

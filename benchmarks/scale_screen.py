@@ -14,7 +14,13 @@ Each command runs as ``python -m tais.cli.main ...`` in a child of a small wrapp
 time and ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of its one child: the peak resident memory of that command
 alone. Goal: each under 60 s and 1 GB at 1,000,000 completions.
 
-Usage: ``python benchmarks/scale_screen.py [--sizes 100000 1000000] [--dir DIR]``; the last line is JSON.
+With ``--baseline SRC`` (the ``src`` folder of another tais checkout, e.g. ``git archive COMMIT src | tar -x``),
+each store is also copied, its run plan rewritten in the version-2 layout (request hashes inline, which every tais
+since the RunPlan reads), and screened and verified by that tais too, one command after the other: before and after
+side by side on the same machine and load.
+
+Usage: ``python benchmarks/scale_screen.py [--sizes 100000 1000000] [--dir DIR] [--baseline SRC]``; the last line
+is JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import platform
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,7 +40,16 @@ import time
 from pathlib import Path
 
 from tais.pipeline.fingerprint import arm_fingerprint
-from tais.store import STORE_FILENAME, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore, sha256_text
+from tais.store import (
+    STORE_FILENAME,
+    PlannedArm,
+    PlannedItem,
+    PlannedTask,
+    RunPlan,
+    RunStore,
+    canonical_json,
+    sha256_text,
+)
 from tais.types import (
     ArmSpec,
     Completion,
@@ -151,11 +167,42 @@ _WRAPPER = ("import resource, subprocess, sys, time, json; t = time.perf_counter
             "'max_rss_mb': u.ru_maxrss / 1024}))")
 
 
-def measure(*command: str) -> dict[str, float]:
-    """Wall time and peak RSS of one ``tais`` command, run as the only child of a wrapper process."""
+def measure(*command: str, src: Path | None = None) -> dict[str, float]:
+    """Wall time and peak RSS of one ``tais`` command, run as the only child of a wrapper process (with the tais of
+    ``src`` first on the path when given)."""
+    env = {**os.environ} | ({"PYTHONPATH": str(src)} if src is not None else {})
     out = subprocess.run([sys.executable, "-c", _WRAPPER, sys.executable, "-m", "tais.cli.main", *command],
-                         capture_output=True, text=True, check=True, env={**os.environ})
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def as_version_2(run_dir: Path, copy: Path) -> None:
+    """Copy a built run directory with its plan in the version-2 layout (every item's request hashes inline in the
+    plan's JSON), which a tais from before the plan kept its items in the store reads."""
+    copy.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / STORE_FILENAME, copy / STORE_FILENAME)
+    with RunStore(copy / STORE_FILENAME, create=False) as store:
+        plan = store.latest_run().plan
+        data = {**plan.to_dict(), "plan_version": 2, "tasks": [
+            {"name": t.name, "content_sha256": t.content_sha256, "scorer": t.scorer, "scorer_id": t.scorer_id,
+             "items": [{"item_id": i.item_id, "request_sha256": list(i.request_sha256)} for i in t.items]}
+            for t in plan.tasks]}
+    db = sqlite3.connect(copy / STORE_FILENAME)
+    try:
+        db.execute("UPDATE runs SET plan_json=?", (canonical_json(data),))
+        db.commit()
+    finally:
+        db.close()
+
+
+def _screen_and_verify(run_dir: Path, src: Path | None = None) -> dict[str, float]:
+    screen = measure("screen", str(run_dir), src=src)
+    verify = measure("verify", str(run_dir), src=src)
+    assert verify["rc"] == 0, f"tais verify failed on {run_dir}"
+    return {"screen_s": round(screen["wall_s"], 1), "screen_cpu_s": round(screen["cpu_s"], 1),
+            "screen_rss_mb": round(screen["max_rss_mb"]), "screen_exit": screen["rc"],
+            "verify_s": round(verify["wall_s"], 1), "verify_cpu_s": round(verify["cpu_s"], 1),
+            "verify_rss_mb": round(verify["max_rss_mb"])}
 
 
 def main() -> int:
@@ -163,6 +210,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dir", type=Path, default=None, help="folder for the run stores (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the stores")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="the src folder of another tais: screen and verify each store with it too")
     args = parser.parse_args()
     rows = []
     base = Path(tempfile.mkdtemp(prefix="tais-scale-", dir=args.dir))
@@ -172,23 +221,24 @@ def main() -> int:
             started = time.perf_counter()
             planted = build_store(run_dir, size)
             build_s = time.perf_counter() - started
-            screen = measure("screen", str(run_dir))
-            verify = measure("verify", str(run_dir))
-            assert verify["rc"] == 0, f"tais verify failed on the {size} store"
-            evidence_mb = (run_dir / "evidence.json").stat().st_size / 2**20
-            store_mb = (run_dir / STORE_FILENAME).stat().st_size / 2**20
-            rows.append({"completions": planted["completions"], "divergent_pairs": planted["divergent"],
-                         "build_s": round(build_s, 1), "screen_s": round(screen["wall_s"], 1),
-                         "screen_cpu_s": round(screen["cpu_s"], 1),
-                         "screen_rss_mb": round(screen["max_rss_mb"]), "screen_exit": screen["rc"],
-                         "verify_s": round(verify["wall_s"], 1), "verify_cpu_s": round(verify["cpu_s"], 1),
-                         "verify_rss_mb": round(verify["max_rss_mb"]),
-                         "evidence_mb": round(evidence_mb, 1), "store_mb": round(store_mb)})
+            row: dict = {"completions": planted["completions"], "divergent_pairs": planted["divergent"],
+                         "build_s": round(build_s, 1)}
+            if args.baseline is not None:
+                as_version_2(run_dir, base / f"baseline-{size}")
+                measured = _screen_and_verify(base / f"baseline-{size}", args.baseline.resolve())
+                row["baseline"] = measured
+                print(f"{size:>9,} baseline: {measured}", flush=True)
+                shutil.rmtree(base / f"baseline-{size}", ignore_errors=True)
+            measured = _screen_and_verify(run_dir)
+            row |= measured
+            row["evidence_mb"] = round((run_dir / "evidence.json").stat().st_size / 2**20, 1)
+            row["store_mb"] = round((run_dir / STORE_FILENAME).stat().st_size / 2**20)
+            rows.append(row)
             print(f"{planted['completions']:>9,} completions ({planted['divergent']:,} divergent pairs): built in "
-                  f"{build_s:.0f} s; screen {screen['wall_s']:.1f} s (cpu {screen['cpu_s']:.1f} s) "
-                  f"{screen['max_rss_mb']:.0f} MB; verify {verify['wall_s']:.1f} s (cpu {verify['cpu_s']:.1f} s) "
-                  f"{verify['max_rss_mb']:.0f} MB; evidence {evidence_mb:.1f} MB, store "
-                  f"{store_mb:.0f} MB", flush=True)
+                  f"{build_s:.0f} s; screen {row['screen_s']:.1f} s (cpu {row['screen_cpu_s']:.1f} s) "
+                  f"{row['screen_rss_mb']:.0f} MB; verify {row['verify_s']:.1f} s (cpu {row['verify_cpu_s']:.1f} s) "
+                  f"{row['verify_rss_mb']:.0f} MB; evidence {row['evidence_mb']:.1f} MB, store "
+                  f"{row['store_mb']:.0f} MB", flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

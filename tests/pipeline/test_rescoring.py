@@ -138,3 +138,16 @@ def test_a_reference_that_cannot_teacher_force_leaves_the_targets_unscored(run):
     assert record.targets["planted"].reason == "the reference cannot teacher-force"
     evidence = token_evidence(store, record, Battery((TASK,)), "ref", fingerprints, {"t": keys}, 0.1)
     assert evidence["available"] is False and "cannot teacher-force" in evidence["reason"]
+
+
+def test_a_target_identical_to_the_reference_gets_the_kl_two_full_passes_give_without_running_them(run):
+    """The planted arm's target has the reference target's fingerprint, so the phase skips its two exact-KL passes
+    (the demo's strict arms are such arms); computing them anyway gives the very summary recorded."""
+    from tais.pipeline.rescoring import _exact_kl, _jobs_of
+
+    store, record, fingerprints, keys, requests = run
+    assert record.targets["planted"].fingerprint == record.reference.fingerprint  # the shortcut's case
+    assert record.targets["bf16"].fingerprint != record.reference.fingerprint  # ... and not this one's
+    jobs = _jobs_of(store, fingerprints["ref"], keys, requests)
+    computed = _exact_kl(_make_engine, REF.spec, PLANTED.spec, {"t": [jobs[k] for k in keys]})
+    assert computed == record.exact_kl["planted"] and computed["t"]["n"] > 0

@@ -200,3 +200,16 @@ def test_a_dropped_analyses_table_is_named(run, capsys):
     code, lines = _verify(run, capsys)
     assert code == 1
     _one_matching(lines, r"store.sqlite: analyses: SQLite cannot read it \(no such table: analyses\)")
+
+
+def test_an_edited_request_hash_of_the_plan_is_named(run, capsys):
+    """The plan keeps its request hashes in ``plan_items``: an edited row no longer hashes to the items the plan
+    names, which is a problem of reading the run back (and a screen refuses it in one line)."""
+    _sql(run, "UPDATE plan_items SET requests = substr(requests, 2) || 'f' WHERE position = 1")
+    code, lines = _verify(run, capsys)
+    assert code == 1
+    _one_matching(lines, r"store.sqlite: reading run 1 back: run plan items \w+: the 4 stored rows no longer hash to "
+                         r"the 4 items the plan names")
+    assert main(["screen", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [next(line for line in err.splitlines() if "no longer hash to the 4 items" in line)]

@@ -63,3 +63,25 @@ def test_non_finite_numbers_become_null(screen_result):
 def test_unserialisable_values_are_refused(screen_result):
     with pytest.raises(TypeError, match="cannot put object into evidence.json"):
         evidence_dict(replace(screen_result, meta={"x": object()}))
+
+
+def test_a_divergence_entry_is_the_json_modules_indented_text():
+    """The field-by-field writer of divergence entries gives exactly ``json.dumps(..., indent=2)`` of the entry,
+    indented one level, for the awkward values: quotes, control characters, non-ASCII, an unknown gap, a
+    non-finite gap (written null), no top-k, the null arm's role and an outcome of None."""
+    from tais.report.evidence import _divergence, divergence_entry
+    from tais.screen.result import Divergence, DivergenceClass
+    from tais.types import Role
+
+    cases = [
+        Divergence("c vs r", "t", 't/"1"', 3, 2, DivergenceClass.NEAR_TIE, 0.05, " a", "\n\t",
+                   ((" a", -0.1), ("\u00e9\u4e2d", -1e-20)), "x\x00", ' "y"\\', "", 1, None),
+        Divergence("aa vs r", "t", "t/2", 0, 0, DivergenceClass.LEAK, None, None, "[id 7]", (), "", "r", "c", None, 0,
+                   basis="text", role=Role.NULL),
+        Divergence("c vs r", "t", "t/3", 1, 5, DivergenceClass.UNEXPLAINED, float("inf"), "<end>", " b",
+                   ((" a", -0.5),), "p", "", "q", 0, 1, basis="token_ids"),
+    ]
+    for d in cases:
+        want = json.dumps(_divergence(d), sort_keys=True, indent=2, ensure_ascii=False)
+        want = want.replace("Infinity", "null")  # _plain writes a non-finite gap as null
+        assert divergence_entry(d) == "    " + want.replace("\n", "\n    ")

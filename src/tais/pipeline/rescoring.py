@@ -36,6 +36,7 @@ from tais.interfaces import Engine
 from tais.pipeline.config import ArmSetup
 from tais.pipeline.fingerprint import arm_fingerprint
 from tais.screen.token_metrics import (
+    PositionMetrics,
     position_metrics,
     position_metrics_from_scores,
     summarize,
@@ -133,6 +134,26 @@ def _exact_kl(make_engine: EngineFactory, reference: ArmSpec, candidate: ArmSpec
         ref_engine.close()
 
 
+def _identical_kl(jobs_by_task: Mapping[str, Sequence[_Job]]) -> dict[str, Any]:
+    """The exact KL summary per task of a candidate whose target *is* the reference's target (the same scoring
+    fingerprint: model, dtype, device, options): both sides are one deterministic forward pass over the same tokens,
+    so at every position KL = 0, the top-1 is the same and Δp = 0, and :func:`_exact_kl` would compute exactly this
+    with two full passes (a strict speculative arm's target is the reference model: the demo's case).
+
+    >>> job = _Job(None, None, Completion("q", "a b", token_ids=(5, 6)), "sha")
+    >>> s = _identical_kl({"t": [job]})["t"]
+    >>> s["n"], s["kl_mean"], s["same_top1"], s["kl_exact"]
+    (2, 0.0, 1.0, True)
+    """
+    out: dict[str, Any] = {}
+    for task, jobs in jobs_by_task.items():
+        metrics = [PositionMetrics(kl=np.zeros(n), same_top1=np.ones(n, dtype=bool), dp=np.zeros(n), kl_exact=True,
+                                   tail_mass=np.zeros(n))
+                   for n in (len(j.completion.token_ids or ()) for j in jobs) if n]
+        out[task] = summarize(metrics).to_dict() if metrics else None
+    return out
+
+
 def rescore_run(store: RunStore, arms: Sequence[ArmSetup], fingerprints: Mapping[str, str],
                 keys: Sequence[CompletionKey], requests: Mapping[CompletionKey, Request],
                 make_engine: EngineFactory, *, top_k: int = 20,
@@ -170,6 +191,9 @@ def rescore_run(store: RunStore, arms: Sequence[ArmSetup], fingerprints: Mapping
     if keys_by_task is not None and exact_kl is None:
         by_task = {task: [ref_jobs[k] for k in task_keys if k in ref_jobs] for task, task_keys in keys_by_task.items()}
         for arm in candidates:
+            if targets[arm.spec.name].fingerprint == ref_arm.fingerprint:  # the same target: P = Q, nothing to run
+                exact[arm.spec.name] = _identical_kl(by_task)
+                continue
             summary = _exact_kl(make_engine, reference.spec, arm.spec, by_task)
             if summary is not None:
                 exact[arm.spec.name] = summary

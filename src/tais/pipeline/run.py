@@ -156,14 +156,15 @@ def build_scorers(config: ScreenConfig, battery: Battery, judge: Engine | None) 
     return out
 
 
-def plan_tasks(battery: Battery, task_keys: dict[str, str], scorers: dict[str, Scorer],
+def plan_tasks(store: RunStore, battery: Battery, task_keys: dict[str, str], scorers: dict[str, Scorer],
                replicates: int) -> tuple[PlannedTask, ...]:
     """The tasks of the run plan: each task's stored content sha256 and scorer, and the request sha256 of every
-    (item, replicate). The one place request hashes are computed; every arm's keys come from here."""
+    (item, replicate), written to the store's ``plan_items`` as they are computed (the plan holds their sha256 and
+    reads them back by cursor). The one place request hashes are computed; every arm's keys come from here."""
     return tuple(
         PlannedTask(
             name=task.name, content_sha256=task_keys[task.name], scorer=task.scorer, scorer_id=scorers[task.name].id,
-            items=tuple(_planned_item(task, item, replicates) for item in task.items),
+            items=store.put_plan_items(_planned_item(task, item, replicates) for item in task.items),
         )
         for task in battery.tasks
     )
@@ -346,7 +347,7 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: P
         runner.check(config, out)  # local: an arm the engine rejects leaves nothing written
         out.mkdir(parents=True, exist_ok=True)
         with RunStore(out / STORE_FILENAME) as store:
-            tasks = plan_tasks(battery, store.put_tasks(battery.tasks), scorers, config.model.replicates)
+            tasks = plan_tasks(store, battery, store.put_tasks(battery.tasks), scorers, config.model.replicates)
             done = runner.generate_arms(GenerateJob(config, store, battery, tasks, out, progress))
             fingerprints = {name: arm.fingerprint for name, arm in done.items()}
             generated = {a.spec.name: done[a.spec.name].generated for a in arms}

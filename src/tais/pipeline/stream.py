@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -94,6 +95,8 @@ HELD_DIVERGENCES = 1000
 MAX_PROBLEMS = 200
 """problems kept word for word; beyond that only counted"""
 KINDS = ("completions", "scores")
+LEAF_CHUNK = 4096
+"""leaves a Merkle tree takes at a time (a power of two: each full chunk is one complete subtree)"""
 
 
 @dataclass
@@ -109,16 +112,29 @@ class Tree:
     missing: int = 0
     """keys of the plan with no row (their leaves are absent, so leaf i is the i-th key only when this is 0)"""
 
-    def add(self, handle: Any, sha256_hex: str) -> None:
-        leaf = leaf_bytes(sha256_hex)
-        self.builder.add(leaf)
-        handle.write(leaf)
+    pending: list[bytes] = field(default_factory=list)
+    """leaves not yet in the builder and the file (at most :data:`LEAF_CHUNK`)"""
+
+    def add(self, sha256_hex: str) -> None:
+        self.pending.append(leaf_bytes(sha256_hex))
+        if len(self.pending) == LEAF_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hash the pending leaves into the tree (a full chunk as one complete subtree) and append them to the
+        file."""
+        if self.pending:
+            self.builder.add_many(self.pending)
+            with open(self.leaves, "ab") as handle:
+                handle.write(b"".join(self.pending))
+            self.pending = []
 
     def stored_leaves(self) -> Iterator[bytes]:
         """The 32-byte leaves in order, read back from the temporary file."""
+        self.flush()
         with open(self.leaves, "rb") as handle:
-            while chunk := handle.read(32):
-                yield chunk
+            while chunk := handle.read(1 << 16):
+                yield from (chunk[i:i + 32] for i in range(0, len(chunk), 32))
 
 
 @dataclass(frozen=True)
@@ -163,72 +179,88 @@ class _ArmState:
             tree.leaves.touch()
 
 
-def _aligned(task: PlannedTask, rows: Iterator[tuple]) -> Iterator[tuple | None]:
-    """For each key of the task (item position, replicate, request sha256), the row of ``rows`` (ordered by the same
-    three) with that key, or None. Rows that no key names are skipped."""
-    row = next(rows, None)
+PlanKey = tuple[int, str, int, str]
+"""(item position, item id, replicate, request sha256): one key of the plan as the walk carries it (a
+:class:`~tais.types.CompletionKey` is made only for a pair that needs one)"""
+
+
+def _plan_keys(task: PlannedTask) -> Generator[PlanKey, None, None]:
+    """Each key of the task, in plan order: one walk of its planned items (read by cursor when the plan keeps them
+    in the store)."""
     for position, item in enumerate(task.items):
+        item_id = item.item_id
         for replicate, request in enumerate(item.request_sha256):
-            want = (position, replicate, request)
-            while row is not None and (row[0], row[1], row[2]) < want:
-                row = next(rows, None)
-            if row is not None and (row[0], row[1], row[2]) == want:
-                yield row
-                row = next(rows, None)
-            else:
-                yield None
+            yield position, item_id, replicate, request
 
 
-def _side(store: RunStore, state: _ArmState, task: PlannedTask, record: bool,
-          problems: _Problems) -> Iterator[tuple[_Stored, dict] | None]:
-    """One arm's (completion dict, score dict) for each key of the task, None where it cannot be paired. With
-    ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and tallied."""
+def _aligned(keys: Iterator[PlanKey], rows: Iterator[tuple]) -> Iterator[tuple[PlanKey, tuple | None]]:
+    """For each key (item position, replicate, request sha256), the row of ``rows`` (ordered by the same three) with
+    that key, or None. Rows that no key names are skipped."""
+    row = next(rows, None)
+    for key in keys:
+        want = (key[0], key[2], key[3])
+        while row is not None and row[:3] < want:
+            row = next(rows, None)
+        if row is not None and row[:3] == want:
+            yield key, row
+            row = next(rows, None)
+        else:
+            yield key, None
+
+
+def _label(key: PlanKey) -> str:
+    """``ITEM#REPLICATE`` of a key, for problem lines."""
+    return f"{key[1]}#{key[2]}"
+
+
+def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[PlanKey],
+          record: bool, problems: _Problems) -> Iterator[tuple[_Stored, dict] | None]:
+    """One arm's (completion dict, score dict) for each of ``keys`` (the task's, :func:`_plan_keys`), None where it
+    cannot be paired. With ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and
+    tallied."""
     name, fp = state.arm.name, state.arm.fingerprint
     trees = state.trees[(task.name, "completions")], state.trees[(task.name, "scores")]
-    rows = _aligned(task, store.completion_rows(fp, task.content_sha256, task.scorer_id))
-    labels = ((item.item_id, r) for item in task.items for r in range(len(item.request_sha256)))
-    with open(trees[0].leaves, "ab") as c_leaves, open(trees[1].leaves, "ab") as s_leaves:
-        for (item_id, replicate), crow in zip(labels, rows):
-            label = _Label(item_id, replicate)
-            if crow is None:
-                if record:
-                    problems.add(f"arm {name}: completion {label} is missing from the store")
-                    trees[0].missing += 1
-                    trees[1].missing += 1
-                yield None
-                continue
-            text, recorded = crow[3], crow[4]
+    found = problems if record else None
+    for key, crow in _aligned(keys, store.completion_rows(fp, task.content_sha256, task.scorer_id)):
+        if crow is None:
             if record:
-                actual = sha256_text(text)
-                if actual != recorded:
-                    problems.add(f"arm {name}: completion {label}: stored bytes hash to {actual[:12]}, "
-                                 f"recorded {recorded[:12]}")
-                trees[0].add(c_leaves, recorded)
-                state.checked += 1
-                state.wall += crow[5] if crow[5] is not None else 0.0
-            completion = _summary(text, ("arm", name, "completion", label), problems if record else None)
-            if completion is None:
-                yield None
-                continue
+                problems.add(f"arm {name}: completion {_label(key)} is missing from the store")
+                trees[0].missing += 1
+                trees[1].missing += 1
+            yield None
+            continue
+        text, recorded = crow[3], crow[4]
+        if record:
+            actual = sha256_text(text)
+            if actual != recorded:
+                problems.add(f"arm {name}: completion {_label(key)}: stored bytes hash to {actual[:12]}, "
+                             f"recorded {recorded[:12]}")
+            trees[0].add(recorded)
+            state.checked += 1
+            state.wall += crow[5] if crow[5] is not None else 0.0
+        completion = _summary(text, ("arm", name, "completion", key), found)
+        if completion is None:
+            yield None
+            continue
+        if record:
+            small = completion.small
+            spec = small.get("spec") or {}
+            state.tally.add(task.name, small.get("output_tokens", 0), small.get("wall_s", 0.0),
+                            spec.get("accepted", 0), spec.get("drafted", 0))
+        if crow[6] is None:
             if record:
-                small = completion.small
-                spec = small.get("spec") or {}
-                state.tally.add(task.name, small.get("output_tokens", 0), small.get("wall_s", 0.0),
-                                spec.get("accepted", 0), spec.get("drafted", 0))
-            if crow[6] is None:
-                if record:
-                    problems.add(f"arm {name}: score {label} is missing from the store")
-                    trees[1].missing += 1
-                yield None
-                continue
-            if record:
-                actual = sha256_text(crow[6])
-                if actual != crow[7]:
-                    problems.add(f"arm {name}: score {label}: stored bytes hash to {actual[:12]}, "
-                                 f"recorded {crow[7][:12]}")
-                trees[1].add(s_leaves, crow[7])
-            score = _score(crow[6], ("arm", name, "score", label), problems if record else None)
-            yield None if score is None else (completion, score)
+                problems.add(f"arm {name}: score {_label(key)} is missing from the store")
+                trees[1].missing += 1
+            yield None
+            continue
+        if record:
+            actual = sha256_text(crow[6])
+            if actual != crow[7]:
+                problems.add(f"arm {name}: score {_label(key)}: stored bytes hash to {actual[:12]}, "
+                             f"recorded {crow[7][:12]}")
+            trees[1].add(crow[7])
+        score = _score(crow[6], ("arm", name, "score", key), found)
+        yield None if score is None else (completion, score)
 
 
 @dataclass(frozen=True)
@@ -246,19 +278,9 @@ class _Stored:
 _TEXT_KEY, _WALL_KEY, _TOKENS_KEY = ',"text":', ',"wall_s":', ',"output_tokens":'
 
 
-class _Label(tuple):
-    """``ITEM#REPLICATE`` for problem lines, formatted only when one is written."""
-
-    def __new__(cls, item_id: str, replicate: int) -> _Label:
-        return super().__new__(cls, (item_id, replicate))
-
-    def __str__(self) -> str:
-        return f"{self[0]}#{self[1]}"
-
-
 def _what(what: tuple) -> str:
-    """``("arm", "ref", "completion", label)`` -> ``arm ref: completion t/1#0``."""
-    return f"{what[0]} {what[1]}: {what[2]} {what[3]}"
+    """``("arm", "ref", "completion", key)`` -> ``arm ref: completion t/1#0``."""
+    return f"{what[0]} {what[1]}: {what[2]} {_label(what[3])}"
 
 
 _OUTCOME_KEY, _REPLICATE_KEY = ',"outcome":', ',"replicate":'
@@ -351,7 +373,7 @@ def _renamed_items(store: RunStore, task_sha256: str, limit: int = 8) -> Iterato
                 return
 
 
-def _pair(key: CompletionKey, reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
+def _pair(key: PlanKey, reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
           tally: CellTally, contrast: str, task: str, role: Role, rescoring: Rescoring | None) -> Divergence | None:
     """Count one pair in its cell; returns its first divergence (None for an identical pair). With ``rescoring``
     (the cell's robustness check) a pair the second scorer must read is noted there."""
@@ -368,12 +390,19 @@ def _pair(key: CompletionKey, reference: tuple[_Stored, dict], candidate: tuple[
     divergence = None
     if not same_text or same_ids is False:
         ref, cand = _forensic_completion(rd), _forensic_completion(cd)
-        info = first_divergence(ref, cand, tau)
-        if info is not None and ref.logprobs is not None and info.position < len(ref.logprobs):
-            ref = _with_top(ref, rd, info.position)
+        if same_ids is False and ids_r is not None and ids_c is not None:  # forensics splits at the first
+            # differing id: put that step's top-k back first
+            position = _first_id_difference(ids_r, ids_c)
+            if ref.logprobs is not None and position < len(ref.logprobs):
+                ref = _with_top(ref, rd, position)
             info = first_divergence(ref, cand, tau)
+        else:
+            info = first_divergence(ref, cand, tau)
+            if info is not None and ref.logprobs is not None and info.position < len(ref.logprobs):
+                ref = _with_top(ref, rd, info.position)
+                info = first_divergence(ref, cand, tau)
         if info is not None:
-            pair = Pair(key.item_id, key.replicate, ref, cand, _score_object(rs, key), _score_object(cs, key))
+            pair = Pair(key[1], key[2], ref, cand, _score_object(rs, key), _score_object(cs, key))
             divergence = divergence_record(contrast, task, pair, info, role)
     tally.add(same_text, same_ids, rs.get("outcome"), cs.get("outcome"),
               None if divergence is None else divergence.cls)
@@ -381,16 +410,29 @@ def _pair(key: CompletionKey, reference: tuple[_Stored, dict], candidate: tuple[
     return divergence
 
 
-def _note(rescoring: Rescoring | None, key: CompletionKey, same_text: bool, rs: dict, cs: dict) -> None:
+def _first_id_difference(a: list[int], b: list[int]) -> int:
+    """The first index where two token id lists differ (the shorter's length when one is a prefix of the other):
+    the position :func:`~tais.screen.forensics.first_divergence` reports when both sides have token ids.
+
+    >>> _first_id_difference([1, 2, 3], [1, 5]), _first_id_difference([1, 2], [1, 2, 3])
+    (1, 2)
+    """
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+def _note(rescoring: Rescoring | None, key: PlanKey, same_text: bool, rs: dict, cs: dict) -> None:
     if rescoring is not None and needs_rescore(same_text, rs.get("outcome"), cs.get("outcome")):
-        rescoring.pending.append((key, rs.get("outcome"), cs.get("outcome")))
+        rescoring.pending.append((CompletionKey(key[1], key[2], key[3]), rs.get("outcome"), cs.get("outcome")))
 
 
-def _score_object(score: dict, key: CompletionKey) -> Score:
+def _score_object(score: dict, key: PlanKey) -> Score:
     try:
         return Score.from_dict(json.loads(score["raw"]))
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"score {key.item_id}#{key.replicate}: stored bytes are not a score any more "
+        raise IntegrityError(f"score {_label(key)}: stored bytes are not a score any more "
                              f"({exc})") from None
 
 
@@ -451,18 +493,21 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
         for task in plan.tasks:
             tally = CellTally(contrast, arm.name, reference.name, task.name, arm.role)
             rescoring = rescoring_for(tasks, plan.robustness_scorer, arm, task.name)
-            keys = (key for item in task.items for key in item.keys())
-            sides = zip(keys, _side(store, states[reference.name], task, index == 0, problems),
-                        _side(store, states[arm.name], task, True, problems))
-            for key, ref_side, arm_side in sides:
-                if ref_side is None or arm_side is None:
-                    continue
-                divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role, rescoring)
-                if divergence is not None:
-                    spill.write((",\n" if total else "") + divergence_entry(divergence))
-                    total += 1
-                    if len(held) < HELD_DIVERGENCES:
-                        held.append(divergence)
+            # one walk of the plan's keys feeds both sides and the pairs (tee holds the one or two keys between);
+            # closed however the pass ends, so no cursor of the walk stays open
+            with closing(_plan_keys(task)) as plan_keys:
+                walk, ref_keys, arm_keys = itertools.tee(plan_keys, 3)
+                sides = zip(walk, _side(store, states[reference.name], task, ref_keys, index == 0, problems),
+                            _side(store, states[arm.name], task, arm_keys, True, problems))
+                for key, ref_side, arm_side in sides:
+                    if ref_side is None or arm_side is None:
+                        continue
+                    divergence = _pair(key, ref_side, arm_side, tau, tally, contrast, task.name, arm.role, rescoring)
+                    if divergence is not None:
+                        spill.write((",\n" if total else "") + divergence_entry(divergence))
+                        total += 1
+                        if len(held) < HELD_DIVERGENCES:
+                            held.append(divergence)
             tallies.append(tally)
             rescorings.append(rescoring)
     arms = tuple(
@@ -473,6 +518,8 @@ def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Pat
     cells, robustness = streamed_robustness(store, plan, tallies, rescorings, cells_from_tallies(tallies, thresholds),
                                             tasks, thresholds)
     trees = tuple(tree for state in states.values() for tree in state.trees.values())
+    for tree in trees:
+        tree.flush()
     result = ScreenResult(
         verdict=decide_screen([c.verdict for c in cells if c.role is Role.CANDIDATE]),
         cells=tuple(cells),

@@ -209,10 +209,7 @@ def _check_store(store: RunStore, digest: str, evidence_path: Path, evidence: di
     elif analysis is not None and digest != analysis[1]:
         problems.append(f"{EVIDENCE_FILENAME}: sha256 {digest[:12]} differs from the "
                         f"{analysis[1][:12]} recorded when it was written")
-    for _task_sha, item_id, recorded, item_json in guarded(problems, f"{where}: items",
-                                                           lambda: list(store.iter_item_rows())) or []:
-        if sha256_text(item_json) != recorded:
-            problems.append(f"{where}: item {item_id}: stored bytes no longer hash to {recorded[:12]}")
+    problems += guarded(problems, f"{where}: items", lambda: _item_problems(store)) or []
     schema = evidence.get("schema") if isinstance(evidence, dict) else None
     if evidence is not None and schema not in (SCHEMA, LEGACY_SCHEMA):
         problems.append(f"{EVIDENCE_FILENAME}: schema {schema!r}: this tais verifies {SCHEMA} (and "
@@ -236,6 +233,13 @@ def _check_store(store: RunStore, digest: str, evidence_path: Path, evidence: di
             diffs = differing_paths(expected, evidence)
             problems += [f"{EVIDENCE_FILENAME}: {d} (re-derived from the store)" for d in diffs]
     return sum(len(c) for c in inputs.completions.values())
+
+
+def _item_problems(store: RunStore) -> list[str]:
+    """Every stored item whose bytes no longer hash to its recorded sha256 (the items read by cursor)."""
+    return [f"{STORE_FILENAME}: item {item_id}: stored bytes no longer hash to {recorded[:12]}"
+            for _task_sha, item_id, recorded, item_json in store.iter_item_rows()
+            if sha256_text(item_json) != recorded]
 
 
 def _check_streamed(store: RunStore, run: RunRecord, analysis: tuple[dict[str, Any], str] | None, evidence_path: Path,

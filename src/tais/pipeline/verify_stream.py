@@ -77,14 +77,15 @@ def _changed_leaves(store: RunStore, tree: Tree, pinned: str) -> list[str]:
     if merkle_root(store.merkle_tree_leaves(pinned) or ()) != pinned:
         return [f"{STORE_FILENAME}: {what}: the recorded sha256 no longer give the Merkle root {pinned[:12]} of "
                 f"{EVIDENCE_FILENAME}, and the leaves kept for it were edited too"]
-    labels = [f"{item.item_id}#{r}" for item in tree.task.items for r in range(len(item.request_sha256))] \
-        if tree.missing == 0 else None
+    # leaf i is the i-th key of the plan when no key lacked its row (read in step, by cursor)
+    labels = (f"{k.item_id}#{k.replicate}" for k in tree.task.iter_keys()) if tree.missing == 0 else iter(())
     out = []
     for index, (was, now) in enumerate(zip_longest(kept, tree.stored_leaves())):
+        key_label = next(labels, None)
         if was == now:
             continue
         noun = tree.kind[:-1]
-        label = labels[index] if labels is not None and index < len(labels) else f"leaf {index}"
+        label = key_label or f"leaf {index}"
         if was is None or now is None:
             out.append(f"{STORE_FILENAME}: arm {tree.arm}: {noun} {label}: "
                        + ("not pinned by" if was is None else "pinned by, but gone from the store for")

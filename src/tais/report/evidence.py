@@ -141,8 +141,66 @@ def _sampled(result: ScreenResult) -> dict[str, Any]:
 
 
 def divergence_entry(d: Divergence) -> str:
-    """One divergence as it appears inside ``evidence.json``'s ``divergences`` list (indented, no trailing comma)."""
-    return "    " + _pretty(_divergence(d), "\n    ")
+    r"""One divergence as it appears inside ``evidence.json``'s ``divergences`` list (indented, no trailing comma):
+    ``"    " + _pretty(_divergence(d), "\n    ")``, written field by field in the keys' sorted order (a divergence
+    entry is written per diverging pair: this is several times faster than the generic path, which a field of an
+    unexpected type still takes).
+
+    >>> from tais.screen.result import DivergenceClass
+    >>> d = Divergence("c vs r", "t", "t/1", 0, 2, DivergenceClass.NEAR_TIE, 0.05, " a", " b",
+    ...                ((" a", -0.1), (" b", -0.15)), "x\u00e9", ' "y"', " z", 1, None)
+    >>> divergence_entry(d) == "    " + _pretty(_divergence(d), "\n    ")
+    True
+    """
+    parts = []
+    for key, name in _DIVERGENCE_KEYS:
+        value = getattr(d, name)
+        text = _top_text(value) if name == "reference_top" else _scalar_text(value)
+        if text is None:
+            text = _pretty(_plain(value), "\n      ")
+        parts.append(key + text)
+    return "    {\n      " + ",\n      ".join(parts) + "\n    }"
+
+
+_DIVERGENCE_KEYS = tuple(sorted((json.dumps("kind" if f.name == "role" else f.name) + ": ", f.name)
+                                for f in fields(Divergence)))
+"""(``"key": ``, field name) of a divergence entry in sorted key order (``role`` is written as ``kind``)"""
+
+
+def _scalar_text(value: Any) -> str | None:
+    """A string, number, None, bool or enum of a string or number as :func:`_pretty` of :func:`_plain` writes it;
+    None for anything else."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        return float.__repr__(value) if math.isfinite(value) else "null"
+    if isinstance(value, enum.Enum) and type(value.value) in (str, int):
+        return _scalar_text(value.value)
+    return None
+
+
+def _top_text(top: Any) -> str | None:
+    """The reference's top-k (pairs of token and logprob) as :func:`_pretty` writes it at a divergence's field."""
+    if type(top) is not tuple:
+        return None
+    if not top:
+        return "[]"
+    rows = []
+    for pair in top:
+        if type(pair) is not tuple or len(pair) != 2:
+            return None
+        token, logprob = _scalar_text(pair[0]), _scalar_text(pair[1])
+        if token is None or logprob is None:
+            return None
+        rows.append("[\n          " + token + ",\n          " + logprob + "\n        ]")
+    return "[\n        " + ",\n        ".join(rows) + "\n      ]"
 
 
 def _pretty(value: Any, newline: str) -> str:

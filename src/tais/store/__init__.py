@@ -1,7 +1,7 @@
 """SQLite run store (WAL, one writer): arms, items, completions, scores and the RunPlan of each run; resume, export."""
 
 from tais.store.canonical import canonical_json, sha256_json, sha256_text
-from tais.store.run_plan import PLAN_VERSION, PlannedArm, PlannedItem, PlannedTask, RunPlan
+from tais.store.run_plan import PLAN_VERSION, PlannedArm, PlannedItem, PlannedItems, PlannedTask, RunPlan
 from tais.store.run_store import (
     STORE_FILENAME,
     RunRecord,
@@ -18,6 +18,7 @@ __all__ = [
     "CompletionKey",
     "PlannedArm",
     "PlannedItem",
+    "PlannedItems",
     "PlannedTask",
     "RunPlan",
     "RunRecord",

@@ -10,11 +10,20 @@ engines). Who holds it: the store's run record (``runs.plan_json``, :meth:`tais.
 it: :func:`tais.pipeline.analysis.read_run` (``tais run``, ``tais screen``, ``tais report``), ``tais verify``, and a
 resumed ``tais run`` (which reuses the newest run when its plan is equal).
 
+The request hashes (one row per item: at 1,000,000 items about 340 MB as Python objects) are not part of the plan's
+JSON: each task's :class:`PlannedItems` is a value of a few fields (the sha256 of its items and hashes, in order, and
+how many items), and its rows live in the store's ``plan_items`` table, written once when the plan is built
+(:meth:`tais.store.RunStore.put_plan_items`) and read back by cursor each time they are walked (resume, screen,
+verify), their sha256 checked at the end of each walk. Two plans are equal when their items' sha256 are, however
+each holds its rows (in memory or in a store). A plan built in memory (tests, a converted old plan) holds its rows
+inline.
+
 It round-trips exactly through JSON (:meth:`RunPlan.to_dict` / :meth:`RunPlan.from_dict`); ``plan_version`` says
-which layout a stored dict has. Version 1 is the untyped dict that tais wrote before the RunPlan existed (no
-``plan_version`` key; the request hashes in one mapping of item id -> hashes): :meth:`RunPlan.from_legacy` converts
-it, given the item order of each stored task. A version newer than this code reads is refused with one line naming
-both versions.
+which layout a stored dict has. Version 3 (this one) names each task's items by sha256 and count. Version 2 kept
+every item's request hashes inline in the JSON: it is read as it is (its rows held in memory, as that tais held them).
+Version 1 is the untyped dict that tais wrote before the RunPlan existed (no ``plan_version`` key; the request hashes
+in one mapping of item id -> hashes): :meth:`RunPlan.from_legacy` converts it, given the item order of each stored
+task. A version newer than this code reads is refused with one line naming the versions it reads.
 
 Worked example::
 
@@ -32,16 +41,20 @@ Worked example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from tais.errors import SchemaVersionError
 from tais.types import CompletionKey, Role, Thresholds
 
-PLAN_VERSION = 2
-"""The layout :meth:`RunPlan.to_dict` writes. 1: the untyped dict of tais before the RunPlan (read via
+PLAN_VERSION = 3
+"""The layout :meth:`RunPlan.to_dict` writes (each task's items by sha256 and count, their rows in the store). 2: the
+request hashes inline (still read); 1: the untyped dict of tais before the RunPlan (read via
 :meth:`RunPlan.from_legacy`)."""
+INLINE_PLAN_VERSION = 2
 LEGACY_PLAN_VERSION = 1
 
 
@@ -56,20 +69,127 @@ class PlannedItem:
         return tuple(CompletionKey(self.item_id, r, sha) for r, sha in enumerate(self.request_sha256))
 
 
+class ItemsDigest:
+    r"""The sha256 that names a task's planned items: fed item by item, in order (each item's id, length-prefixed,
+    and its request hashes), with how many were fed.
+
+    >>> d = ItemsDigest(); d.add(PlannedItem("t/1", ("r1", "r2")))
+    >>> d.count, d.hexdigest() == hashlib.sha256(b"tais.plan-items/1\n3:t/1r1,r2\n").hexdigest()
+    (1, True)
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256(b"tais.plan-items/1\n")
+        self.count = 0
+
+    def add(self, item: PlannedItem) -> None:
+        self.add_row(item.item_id, ",".join(item.request_sha256))
+
+    def add_row(self, item_id: str, requests: str) -> None:
+        """One item as the store keeps it: its id and its request hashes joined by commas."""
+        raw = item_id.encode("utf-8", "surrogatepass")
+        self._sha.update(b"%d:%b%b\n" % (len(raw), raw, requests.encode("utf-8", "surrogatepass")))
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+ItemReader = Callable[[str, int], Iterator[PlannedItem]]
+"""Reads the items named by (sha256, count) back in order (:meth:`tais.store.RunStore.plan_items`)."""
+
+
+class PlannedItems:
+    """The items of one planned task, in order: named by their :class:`ItemsDigest` (``sha256``) and ``count``, and
+    held either inline (a tuple) or in a store (read by cursor through ``reader`` at each walk). Equal when sha256 and
+    count are; iterable, sized and indexable whichever way they are held. A value read from a plan's JSON with no
+    store to read from (``reader`` None) knows only its name: walking it raises :class:`LookupError`.
+
+    >>> items = PlannedItems.of([PlannedItem("t/1", ("r1",)), PlannedItem("t/2", ("r2",))])
+    >>> len(items), items[1].item_id, PlannedItems(items.sha256, 2) == items
+    (2, 't/2', True)
+    """
+
+    __slots__ = ("sha256", "count", "_inline", "_reader")
+
+    def __init__(self, sha256: str, count: int, inline: tuple[PlannedItem, ...] | None = None,
+                 reader: ItemReader | None = None) -> None:
+        self.sha256, self.count, self._inline, self._reader = sha256, int(count), inline, reader
+
+    @classmethod
+    def of(cls, items: Iterable[PlannedItem]) -> PlannedItems:
+        """Items held inline (their sha256 computed here)."""
+        held = tuple(items)
+        digest = ItemsDigest()
+        for item in held:
+            digest.add(item)
+        return cls(digest.hexdigest(), digest.count, inline=held)
+
+    @property
+    def inline(self) -> bool:
+        return self._inline is not None
+
+    def __iter__(self) -> Iterator[PlannedItem]:
+        if self._inline is not None:
+            return iter(self._inline)
+        if self._reader is None:
+            raise LookupError(f"the plan's items {self.sha256[:12]} are kept in the run store: read the plan "
+                              "through RunStore to walk them")
+        return self._reader(self.sha256, self.count)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> PlannedItem:
+        if self._inline is not None:
+            return self._inline[index]
+        position = index + self.count if index < 0 else index
+        found = next(islice(iter(self), position, None), None) if 0 <= position < self.count else None
+        if found is None:
+            raise IndexError(index)
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PlannedItems):
+            return NotImplemented
+        return (self.sha256, self.count) == (other.sha256, other.count)
+
+    def __hash__(self) -> int:
+        return hash((self.sha256, self.count))
+
+    def __repr__(self) -> str:
+        where = "inline" if self._inline is not None else "stored" if self._reader is not None else "unread"
+        return f"PlannedItems(sha256={self.sha256[:12]!r}, count={self.count}, {where})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "items": self.count}
+
+
 @dataclass(frozen=True)
 class PlannedTask:
     """One task of the run: its name, the sha256 its content is stored under, the scorer named in the config
-    (``scorer``) and the id of the scorer that scored it (``scorer_id``, ``NAME@VERSION``), and its items in order."""
+    (``scorer``) and the id of the scorer that scored it (``scorer_id``, ``NAME@VERSION``), and its items in order
+    (:class:`PlannedItems`; a sequence of :class:`PlannedItem` given here is held inline)."""
 
     name: str
     content_sha256: str
     scorer: str
     scorer_id: str
-    items: tuple[PlannedItem, ...]
+    items: PlannedItems
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.items, PlannedItems):
+            object.__setattr__(self, "items", PlannedItems.of(self.items))
 
     def keys(self) -> tuple[CompletionKey, ...]:
         """Every completion key of the task: item by item, replicate by replicate."""
-        return tuple(key for item in self.items for key in item.keys())
+        return tuple(self.iter_keys())
+
+    def iter_keys(self) -> Iterator[CompletionKey]:
+        """:meth:`keys` one at a time (a stored plan's items are read by cursor)."""
+        for item in self.items:
+            for replicate, sha in enumerate(item.request_sha256):
+                yield CompletionKey(item.item_id, replicate, sha)
 
 
 @dataclass(frozen=True)
@@ -164,7 +284,7 @@ class RunPlan:
             "thresholds": self.thresholds.to_dict(),
             "tasks": [
                 {"name": t.name, "content_sha256": t.content_sha256, "scorer": t.scorer, "scorer_id": t.scorer_id,
-                 "items": [{"item_id": i.item_id, "request_sha256": list(i.request_sha256)} for i in t.items]}
+                 "requests": t.items.to_dict()}
                 for t in self.tasks
             ],
             "arms": [{"name": a.name, "role": a.role.value, "fingerprint": a.fingerprint} for a in self.arms],
@@ -172,21 +292,27 @@ class RunPlan:
             | ({"rescoring": self.rescoring.to_dict()} if self.rescoring is not None else {})
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RunPlan:
-        """A plan written by :meth:`to_dict`. A dict of another ``plan_version`` raises :class:`SchemaVersionError`."""
+    def from_dict(cls, d: Mapping[str, Any], reader: ItemReader | None = None) -> RunPlan:
+        """A plan written by :meth:`to_dict` (version 3: each task's items read through ``reader``, or, with None,
+        named only), or by the tais before it (version 2: the items inline). A dict of another ``plan_version``
+        raises :class:`SchemaVersionError`."""
         version = plan_version(d)
-        if version != PLAN_VERSION:
+        if version not in (PLAN_VERSION, INLINE_PLAN_VERSION):
             raise SchemaVersionError(f"run plan version {version}: this tais reads run plan version {PLAN_VERSION} "
-                             f"(and converts version {LEGACY_PLAN_VERSION}, through RunPlan.from_legacy)")
+                                     f"(and {INLINE_PLAN_VERSION}, and converts version {LEGACY_PLAN_VERSION}, "
+                                     "through RunPlan.from_legacy)")
+
+        def items(t: Mapping[str, Any]) -> PlannedItems:
+            if version == INLINE_PLAN_VERSION:
+                return PlannedItems.of(PlannedItem(i["item_id"], tuple(i["request_sha256"])) for i in t["items"])
+            return PlannedItems(str(t["requests"]["sha256"]), int(t["requests"]["items"]), reader=reader)
+
         return cls(
             name=d["name"],
             replicates=int(d["replicates"]),
             thresholds=Thresholds.from_dict(d["thresholds"]),
-            tasks=tuple(
-                PlannedTask(t["name"], t["content_sha256"], t["scorer"], t["scorer_id"],
-                            tuple(PlannedItem(i["item_id"], tuple(i["request_sha256"])) for i in t["items"]))
-                for t in d["tasks"]
-            ),
+            tasks=tuple(PlannedTask(t["name"], t["content_sha256"], t["scorer"], t["scorer_id"], items(t))
+                        for t in d["tasks"]),
             arms=tuple(PlannedArm(a["name"], Role(a["role"]), a["fingerprint"]) for a in d["arms"]),
             robustness_scorer=d.get("robustness_scorer"),
             rescoring=RescoringRecord.from_dict(d["rescoring"]) if d.get("rescoring") is not None else None,
@@ -212,7 +338,7 @@ class RunPlan:
             thresholds=Thresholds.from_dict(d["thresholds"]),
             tasks=tuple(
                 PlannedTask(t["name"], t["content_sha256"], t["scorer"], t["scorer_id"],
-                            tuple(PlannedItem(i, tuple(requests[i])) for i in item_ids[t["content_sha256"]]))
+                            PlannedItems.of(PlannedItem(i, tuple(requests[i])) for i in item_ids[t["content_sha256"]]))
                 for t in d["tasks"]
             ),
             arms=tuple(PlannedArm(a["name"], Role(a["role"]), a["fingerprint"]) for a in d["arms"]),

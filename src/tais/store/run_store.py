@@ -10,8 +10,13 @@ What it holds (all append-only; nothing is ever updated in place):
 - ``scores``: keyed like completions plus the scorer id (``NAME@VERSION``), so a new scorer version re-scores without
   regenerating.
 - ``runs``: one row per ``tais run``: the config text and its sha256, and the :class:`~tais.store.run_plan.RunPlan`
-  (arms and fingerprints, tasks, replicates, thresholds, request hashes) that says which rows of the tables above make
-  up that run. A plan stored by an older tais (plan version 1) is converted on read.
+  (arms and fingerprints, tasks, replicates, thresholds) that says which rows of the tables above make up that run.
+  A plan stored by an older tais (plan version 1 or 2) is read as it is.
+- ``plan_item_sets`` / ``plan_items``: each planned task's items and their request hashes, one row per item, under
+  the sha256 that names them in the plan (:class:`~tais.store.run_plan.PlannedItems`): written once when the plan is
+  built (:meth:`RunStore.put_plan_items`, shared by every run whose plan names the same items), read by cursor
+  (:meth:`RunStore.plan_items`), so a plan of any size costs no memory. Added after schema 1 shipped, like the
+  Merkle tables.
 - ``analyses``: one row per screen of a run (thresholds and the sha256 of the evidence it wrote).
 - ``arm_telemetry``: what an engine reported about an arm as a whole, one row per generation session.
 - ``scorings``: teacher-forced re-scorings (:class:`~tais.types.TokenScores`), keyed by *(scoring arm fingerprint,
@@ -49,11 +54,20 @@ from typing import Any
 
 from tais.errors import InputError, IntegrityError
 from tais.store.canonical import canonical_json, sha256_text
-from tais.store.run_plan import LEGACY_PLAN_VERSION, RunPlan, plan_version
+from tais.store.run_plan import (
+    LEGACY_PLAN_VERSION,
+    ItemsDigest,
+    PlannedItem,
+    PlannedItems,
+    RunPlan,
+    plan_version,
+)
 from tais.types import Completion, CompletionKey, Item, Score, Task, TokenScores
 
 STORE_FILENAME = "store.sqlite"
 SCHEMA_VERSION = 1
+LEAVES_PER_ROW = 4096
+"""Merkle leaves (32 bytes each) kept per ``merkle_leaves`` row"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,9 +107,14 @@ CREATE TABLE IF NOT EXISTS merkle_trees (id INTEGER PRIMARY KEY AUTOINCREMENT, r
     size INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS merkle_leaves (tree INTEGER NOT NULL, position INTEGER NOT NULL, leaf BLOB NOT NULL,
     PRIMARY KEY (tree, position)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS plan_item_sets (id INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT UNIQUE,
+    items INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS plan_items (item_set INTEGER NOT NULL, position INTEGER NOT NULL, item_id TEXT NOT NULL,
+    requests TEXT NOT NULL, PRIMARY KEY (item_set, position)) WITHOUT ROWID;
 """
 """Added after schema 1 shipped: created on open when missing, so a store written by an older tais still opens (and
-gains the two empty tables). The completions / scores primary keys (fingerprint, item_id, replicate, ...) are the
+gains the empty tables; ``plan_items`` holds the request hashes of run plans of version 3, one row per item, their
+request sha256s joined by commas). The completions / scores primary keys (fingerprint, item_id, replicate, ...) are the
 index the streaming analysis reads through; no further index is needed."""
 
 _COMPLETION_ROWS = """
@@ -205,8 +224,15 @@ class RunStore:
     def __enter__(self) -> RunStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except sqlite3.Error:
+            pass  # the error in flight is the one to report (a cursor it left open blocks the checkpoint: the WAL
+            # is checkpointed at the next open)
 
     def _write(self, sql_rows: Iterable[tuple[str, tuple[Any, ...]]]) -> int:
         """Run several inserts in one committed transaction; returns how many rows were inserted."""
@@ -398,8 +424,9 @@ class RunStore:
         return self._db.execute("SELECT 1 FROM merkle_trees WHERE root=?", (root,)).fetchone() is not None
 
     def put_merkle_tree(self, root: str, leaves: Iterable[bytes]) -> None:
-        """Keep the leaves of a tree under its root (once: a root already kept is left as it is), in one
-        transaction, streaming the leaves (see :mod:`tais.store.merkle`)."""
+        """Keep the 32-byte leaves of a tree under its root (once: a root already kept is left as it is), in one
+        transaction, streaming the leaves (see :mod:`tais.store.merkle`): :data:`LEAVES_PER_ROW` of them to a row,
+        concatenated (one row per leaf cost a B-tree insert per completion)."""
         if self.has_merkle_tree(root):
             return
         self._db.execute("BEGIN IMMEDIATE")
@@ -409,9 +436,16 @@ class RunStore:
 
             def rows() -> Iterator[tuple[int | None, int, bytes]]:
                 nonlocal size
-                for position, leaf in enumerate(leaves):
-                    size += 1
-                    yield tree, position, leaf
+                chunk: list[bytes] = []
+                for leaf in leaves:
+                    chunk.append(leaf)
+                    if len(chunk) == LEAVES_PER_ROW:
+                        yield tree, size // LEAVES_PER_ROW, b"".join(chunk)
+                        size += len(chunk)
+                        chunk = []
+                if chunk:
+                    yield tree, size // LEAVES_PER_ROW, b"".join(chunk)
+                    size += len(chunk)
 
             self._db.executemany("INSERT INTO merkle_leaves VALUES (?, ?, ?)", rows())
             self._db.execute("UPDATE merkle_trees SET size=? WHERE id=?", (size, tree))
@@ -421,12 +455,14 @@ class RunStore:
             raise
 
     def merkle_tree_leaves(self, root: str) -> Iterator[bytes] | None:
-        """A cursor over the kept leaves of the tree with this root, in order; None when no such tree is kept."""
+        """A cursor over the kept leaves of the tree with this root, in order (each row's bytes cut into 32-byte
+        leaves: a store written before rows held several leaves has one per row); None when no such tree is kept."""
         row = self._db.execute("SELECT id FROM merkle_trees WHERE root=?", (root,)).fetchone()
         if row is None:
             return None
-        return (r[0] for r in self._db.execute(
-            "SELECT leaf FROM merkle_leaves WHERE tree=? ORDER BY position", (row[0],)))
+        return (blob[i:i + 32] for (blob,) in self._db.execute(
+            "SELECT leaf FROM merkle_leaves WHERE tree=? ORDER BY position", (row[0],))
+            for i in range(0, len(blob), 32))
 
     def count_completions(self, fingerprint: str | None = None) -> int:
         if fingerprint is None:
@@ -496,10 +532,62 @@ class RunStore:
                 (fingerprint,))
         }
 
+    # -- planned items -----------------------------------------------------------------------------------------------
+
+    def has_plan_items(self, sha256: str) -> bool:
+        return self._db.execute("SELECT 1 FROM plan_item_sets WHERE sha256=?", (sha256,)).fetchone() is not None
+
+    def put_plan_items(self, items: Iterable[PlannedItem]) -> PlannedItems:
+        """Keep a task's planned items (streamed: they are hashed as they are written) and return them as
+        :class:`PlannedItems` read back from this store. Written once: items whose sha256 the store already keeps
+        are not written again (the transaction is rolled back)."""
+        digest = ItemsDigest()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            item_set = self._db.execute("INSERT INTO plan_item_sets (sha256, items) VALUES (NULL, 0)").lastrowid
+
+            def rows() -> Iterator[tuple[int | None, int, str, str]]:
+                for item in items:
+                    requests = ",".join(item.request_sha256)
+                    yield item_set, digest.count, item.item_id, requests
+                    digest.add_row(item.item_id, requests)
+
+            self._db.executemany("INSERT INTO plan_items VALUES (?, ?, ?, ?)", rows())
+            sha256 = digest.hexdigest()
+            if self.has_plan_items(sha256):
+                self._db.execute("ROLLBACK")
+            else:
+                self._db.execute("UPDATE plan_item_sets SET sha256=?, items=? WHERE id=?",
+                                 (sha256, digest.count, item_set))
+                self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return PlannedItems(sha256, digest.count, reader=self.plan_items)
+
+    def plan_items(self, sha256: str, count: int) -> Iterator[PlannedItem]:
+        """A cursor over the planned items kept under ``sha256``, in order. Once the last is read, the rows must
+        hash to ``sha256`` and be ``count``: an edited, added or deleted row raises :class:`IntegrityError`."""
+        row = self._db.execute("SELECT id FROM plan_item_sets WHERE sha256=?", (sha256,)).fetchone()
+        if row is None:
+            raise IntegrityError(f"run plan items {sha256[:12]}: not in the store")
+        digest = ItemsDigest()
+        for item_id, requests in self._db.execute(
+                "SELECT item_id, requests FROM plan_items WHERE item_set=? ORDER BY position", (row[0],)):
+            digest.add_row(item_id, requests)
+            yield PlannedItem(item_id, tuple(requests.split(",")) if requests else ())
+        if digest.count != count or digest.hexdigest() != sha256:
+            raise IntegrityError(f"run plan items {sha256[:12]}: the {digest.count} stored rows no longer hash to "
+                                 f"the {count} items the plan names")
+
     # -- runs and analyses -------------------------------------------------------------------------------------------
 
     def add_run(self, config_sha256: str, config_text: str, plan: RunPlan) -> int:
-        """Record a finished run (its completions and scores are all committed); returns its id."""
+        """Record a finished run (its completions and scores are all committed); returns its id. Items of the plan
+        this store does not keep yet (a plan built in memory) are written to ``plan_items`` first."""
+        for task in plan.tasks:
+            if not self.has_plan_items(task.items.sha256):
+                self.put_plan_items(task.items)
         self._write([("INSERT INTO runs (config_sha256, config_text, plan_json) VALUES (?, ?, ?)",
                       (config_sha256, config_text, canonical_json(plan.to_dict())))])
         return int(self._db.execute("SELECT MAX(id) FROM runs").fetchone()[0])
@@ -528,7 +616,7 @@ class RunStore:
                 item_ids = {t["content_sha256"]: self._item_ids(t["content_sha256"]) for t in data["tasks"]}
                 plan = RunPlan.from_legacy(data, item_ids)
             else:
-                plan = RunPlan.from_dict(data)
+                plan = RunPlan.from_dict(data, reader=self.plan_items)
         except InputError as exc:
             raise type(exc)(f"run {row[0]}: {exc.message}", path=str(self.path)) from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -568,7 +656,7 @@ class RunStore:
     def table_rows(self, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and all rows of one table (for export)."""
         if table not in {"tasks", "items", "arms", "completions", "timings", "arm_telemetry", "scores", "scorings",
-                         "runs", "analyses", "merkle_trees", "merkle_leaves"}:
+                         "runs", "analyses", "merkle_trees", "merkle_leaves", "plan_item_sets", "plan_items"}:
             raise ValueError(table)
         cur = self._db.execute(f"SELECT * FROM {table}")
         return [d[0] for d in cur.description], cur.fetchall()

@@ -138,7 +138,8 @@ class CompletionClient:
     async def _post(self, url: str, payload: bytes) -> tuple[int, bytes, dict[str, str]]:
         assert self._session is not None, "use CompletionClient inside 'async with'"
         async with self._session.post(url, data=payload) as response:
-            return response.status, await response.read(), dict(response.headers)
+            raw = await response.read()  # the headers are read only by a retry (Retry-After): not copied for a 200
+            return response.status, raw, {} if response.status == 200 else dict(response.headers)
 
     async def complete(self, request: Request, budget: RetryBudget) -> Completion:
         """One completion, retrying transient failures within ``max_retries`` and the shared ``budget``."""

@@ -68,38 +68,34 @@ def request_body(request: Request, *, model: str, api: str, extra_body: Mapping[
 
 
 def parse_answer(request: Request, data: Any, *, wall_s: float) -> Completion:
-    """A completion from the decoded JSON answer to ``request``; raises :class:`MalformedAnswer` when it is none."""
+    """A completion from the decoded JSON answer to ``request``; raises :class:`MalformedAnswer` when it is none.
+    Each step is built once, with its token id when the server gave as many ids as steps (an answer is parsed per
+    completion: this is on the path of every ``tais run`` against a server)."""
     try:
         choice = data["choices"][0]
+        token_ids = choice.get("token_ids")
+        ids = None if token_ids is None else tuple(int(t) for t in token_ids)
         if "message" in choice:
             text = choice["message"].get("content") or ""
-            steps = _chat_logprobs(choice.get("logprobs"))
+            steps = _chat_logprobs(choice.get("logprobs"), ids)
         else:
             text = choice["text"]
-            steps = _completion_logprobs(choice.get("logprobs"))
+            steps = _completion_logprobs(choice.get("logprobs"), ids)
         usage = data.get("usage") or {}
-        token_ids = choice.get("token_ids")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise MalformedAnswer(
             f"request {request.item_id!r}: the server's answer is not an OpenAI completion (missing {exc})"
         ) from None
     if not isinstance(text, str):
         raise MalformedAnswer(f"request {request.item_id!r}: the server's answer text is not a string")
-    if token_ids is not None:
-        token_ids = tuple(int(t) for t in token_ids)
-        if steps is not None and len(steps) == len(token_ids):
-            steps = tuple(
-                StepLogprobs(token=s.token, logprob=s.logprob, token_id=tid, top=s.top)
-                for s, tid in zip(steps, token_ids)
-            )
     output_tokens = usage.get("completion_tokens")
     if output_tokens is None:
-        output_tokens = len(token_ids) if token_ids is not None else len(steps or ())
+        output_tokens = len(ids) if ids is not None else len(steps or ())
     return Completion(
         item_id=request.item_id,
         replicate=request.replicate,
         text=text,
-        token_ids=token_ids,
+        token_ids=ids,
         logprobs=steps,
         finish_reason=choice.get("finish_reason") or "stop",
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
@@ -109,32 +105,43 @@ def parse_answer(request: Request, data: Any, *, wall_s: float) -> Completion:
     )
 
 
-def _chat_logprobs(logprobs: Any) -> tuple[StepLogprobs, ...] | None:
+def _step_ids(ids: tuple[int, ...] | None, steps: int) -> tuple[int | None, ...]:
+    """The token id of each step: the server's ids when it gave one per step, else None for each."""
+    return ids if ids is not None and len(ids) == steps else (None,) * steps
+
+
+def _chat_logprobs(logprobs: Any, ids: tuple[int, ...] | None = None) -> tuple[StepLogprobs, ...] | None:
+    """The steps of a chat answer's ``logprobs.content``, each with its token id from ``ids`` (see
+    :func:`_step_ids`).
+
+    >>> steps = _chat_logprobs({"content": [{"token": "a", "logprob": -0.5,
+    ...                                      "top_logprobs": [{"token": "a", "logprob": -0.5}]}]}, (7,))
+    >>> steps[0].token_id, steps[0].top[0]
+    (7, TopLogprob(token='a', logprob=-0.5, token_id=None))
+    """
     if not logprobs or logprobs.get("content") is None:
         return None
+    content = logprobs["content"]
     return tuple(
-        StepLogprobs(
-            token=step["token"],
-            logprob=float(step["logprob"]),
-            top=tuple(
-                TopLogprob(token=t["token"], logprob=float(t["logprob"])) for t in step.get("top_logprobs") or ()
-            ),
-        )
-        for step in logprobs["content"]
+        StepLogprobs(step["token"], float(step["logprob"]), token_id,
+                     tuple([TopLogprob(t["token"], float(t["logprob"])) for t in step.get("top_logprobs") or ()]))
+        for step, token_id in zip(content, _step_ids(ids, len(content)))
     )
 
 
-def _completion_logprobs(logprobs: Any) -> tuple[StepLogprobs, ...] | None:
+def _completion_logprobs(logprobs: Any, ids: tuple[int, ...] | None = None) -> tuple[StepLogprobs, ...] | None:
     if not logprobs or logprobs.get("tokens") is None:
         return None
-    tops = logprobs.get("top_logprobs") or [None] * len(logprobs["tokens"])
+    tokens = logprobs["tokens"]
+    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
     steps = []
-    for token, logprob, top in zip(logprobs["tokens"], logprobs["token_logprobs"], tops):
+    for token, logprob, top, token_id in zip(tokens, logprobs["token_logprobs"], tops, _step_ids(ids, len(tokens))):
         ranked = sorted((top or {}).items(), key=lambda kv: -kv[1])
         steps.append(
             StepLogprobs(
                 token=token,
                 logprob=float(logprob) if logprob is not None else float("nan"),
+                token_id=token_id,
                 top=tuple(TopLogprob(token=t, logprob=float(lp)) for t, lp in ranked),
             )
         )
