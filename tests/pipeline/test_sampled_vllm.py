@@ -13,9 +13,9 @@ per smoke task x 3 replicates x 16 tokens (18 samples per arm), margin 0.1 (``sa
   (four runs; the ngram arm's samples differ from run to run although every request carries a seed, the null's do
   not): theta +0.60 [+0.49, +0.71] on 281 tokens, +0.54 [+0.40, +0.68] on 270 (surprisal and PIT Holm p < 1e-4, PIT
   piled in its top bin: 62 of 270 in [0.9, 1]) and +0.26 [-0.02, +0.53] on 236 (Holm p 0.031 / 0.15 / 0.012), FAIL
-  each time (a fourth: +0.56 [+0.49, +0.64]); the test asserts theta > 0 and not PASS, the sure part; the null arm in the same run theta -0.47
-  [-2.66, +1.73] on 220 tokens (6 prompts: a rough interval), Holm p 0.22 / 0.23 / 0.58, flat PIT. At T = 0 the same
-  two arms are token-identical (``tests/engines/serving/test_serving_vllm.py``), so the change is in vLLM's sampled
+  each time (a fourth: +0.56 [+0.49, +0.64]); the test asserts theta > 0 and not PASS, the sure part; the null
+  arm in the same run theta -0.47 [-2.66, +1.73] on 220 tokens (6 prompts: a rough interval), Holm p 0.22 / 0.23 /
+  0.58, flat PIT. At T = 0 the same two arms are token-identical (``tests/engines/serving/test_serving_vllm.py``), so the change is in vLLM's sampled
   verification on CPU, not in the model.
 """
 
