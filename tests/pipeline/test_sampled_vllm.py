@@ -15,8 +15,8 @@ per smoke task x 3 replicates x 16 tokens (18 samples per arm), margin 0.1 (``sa
   piled in its top bin: 62 of 270 in [0.9, 1]) and +0.26 [-0.02, +0.53] on 236 (Holm p 0.031 / 0.15 / 0.012), FAIL
   each time (a fourth: +0.56 [+0.49, +0.64]); the test asserts theta > 0 and not PASS, the sure part; the null
   arm in the same run theta -0.47 [-2.66, +1.73] on 220 tokens (6 prompts: a rough interval), Holm p 0.22 / 0.23 /
-  0.58, flat PIT. At T = 0 the same two arms are token-identical (``tests/engines/serving/test_serving_vllm.py``), so the change is in vLLM's sampled
-  verification on CPU, not in the model.
+  0.58, flat PIT. At T = 0 the same two arms are token-identical (``tests/engines/serving/test_serving_vllm.py``),
+  so the change is in vLLM's sampled verification on CPU, not in the model.
 """
 
 from __future__ import annotations
