@@ -22,7 +22,13 @@ import tais.stats.predictable as predictable_module
 import tais.stats.sampling_law as sampling_law_module
 import tais.stats.tempering as tempering_module
 from tais.stats.pit import anderson_darling_uniform, randomised_pit
-from tais.stats.predictable import ReferenceLaws, impossible_tokens, score_test, surprisal_scores
+from tais.stats.predictable import (
+    ReferenceLaws,
+    impossible_tokens,
+    log_ratio_scores,
+    score_test,
+    surprisal_scores,
+)
 from tais.stats.sampling_law import sampling_law_test
 from tais.stats.tempering import tempering_test, tokens_needed
 
@@ -183,3 +189,36 @@ def test_pit_places_unlisted_tokens_in_the_tail_block_and_counts_impossible_toke
     assert 0.8 <= u[0] <= 1.0
     full = ReferenceLaws.full(np.array([[0.5, 0.5, 0.0]]))
     assert impossible_tokens(full, [2]) == 1 and impossible_tokens(full, [1]) == 0
+
+
+def resample_from_target(rng, q, d):
+    """Tokens of the planted bug, simulated step by step (not from its closed-form law): draw ``y ~ d``, keep it with
+    probability ``min(1, q(y) / d(y))``, else draw again from ``q`` (instead of the residual)."""
+    y = draw(rng, d)
+    q_y = np.take_along_axis(q, y[..., None], -1)[..., 0]
+    d_y = np.take_along_axis(d, y[..., None], -1)[..., 0]
+    keep = rng.uniform(size=y.shape) < np.minimum(1.0, q_y / d_y)
+    return np.where(keep, y, draw(rng, q))
+
+
+def test_draft_log_ratio_is_calibrated_and_catches_resampling_from_the_target_with_a_noisy_draft():
+    """The draft log-ratio Z (:func:`log_ratio_scores`): at its nominal rate on draws from the reference, and it
+    catches ``resample_from_target`` with a merely noisy draft (same logit scale as the target, Gaussian noise), which
+    the surprisal Z mostly misses at the same size."""
+    rng = np.random.default_rng(4)
+    replicates, n = 250, PROMPTS * PER_PROMPT
+    logits = rng.normal(size=(replicates, n, VOCAB)) * rng.uniform(0.5, 3.0, size=(replicates, n, 1))
+    noisy = logits + rng.normal(size=logits.shape) * 0.7
+    q, d = (np.exp(z) / np.exp(z).sum(-1, keepdims=True) for z in (logits, noisy))
+    low, high = interval(replicates, ALPHA)
+    null = sum(score_test(*log_ratio_scores(q[r], d[r], x)).p_value < ALPHA
+               for r, x in enumerate(draw(rng, q)))
+    assert low <= null <= high, f"{null} of {replicates} A/A replicates rejected"
+    bug = resample_from_target(rng, q, d)
+    ratio = [score_test(*log_ratio_scores(q[r], d[r], bug[r])) for r in range(replicates)]
+    surprisal = [score_test(*surprisal_scores(ReferenceLaws.full(q[r]), bug[r])) for r in range(replicates)]
+    caught = sum(t.p_value < ALPHA for t in ratio)
+    missed_by_surprisal = sum(t.p_value >= ALPHA for t in surprisal)
+    print(f"\nlog-ratio: {null}/{replicates} A/A, {caught}/{replicates} bug; surprisal misses {missed_by_surprisal}")
+    assert caught >= 0.95 * replicates and all(t.z > 0 for t in ratio[:20])
+    assert missed_by_surprisal > replicates / 2

@@ -113,6 +113,39 @@ def top1_scores(laws: ReferenceLaws, tokens: ArrayLike) -> tuple[np.ndarray, ...
     return h, q_max, q_max * (1 - q_max)
 
 
+def log_ratio_scores(q: ArrayLike, d: ArrayLike, tokens: ArrayLike,
+                     clip: float = DEFAULT_CLIP) -> tuple[np.ndarray, ...]:
+    """``(h(x_t), E h, Var h)`` [n] of the draft log-ratio ``h(x) = log d_t(x) - log q_t(x)`` (clipped to
+    ``[-clip, clip]``), for full laws ``q`` [n, vocab] (the reference's sampling law) and ``d`` [n, vocab] (the
+    draft's sampling law at the same prefix, after the same temperature / top-k / top-p), emitted ``tokens`` [n].
+
+    The draft's law at position t depends on the tokens before t only, so ``h_t`` is predictable and its Z is N(0, 1)
+    under H0 like any other score. It is the score that sees a sampler leaning towards the draft: speculative sampling
+    that recovers from ``q`` instead of the residual ``norm(max(0, q - p))`` (planted bug ``resample_from_target``)
+    emits ``min(p, q) + (1 - sum min(p, q)) q``, which moves mass from the tokens where the draft is below the target
+    to those where it is above: ``E h`` rises even when the draft is merely noisy (neither sharper nor flatter, so
+    the surprisal barely moves).
+
+    Worked example: q = (0.7, 0.2, 0.1), d = (0.4, 0.5, 0.1); h = (-0.560, 0.916, 0), E_q h = -0.208,
+    E_q h**2 = 0.387, Var 0.344. The buggy law is (0.4, 0.2, 0.1) + 0.3 q = (0.61, 0.26, 0.13): ten positions that
+    emit token 1 three times (where q expects two) give Z = (7 (-0.560) + 3 (0.916) + 10 (0.208)) / sqrt(3.44) = 0.494::
+
+        >>> q, d = np.tile([0.7, 0.2, 0.1], (10, 1)), np.tile([0.4, 0.5, 0.1], (10, 1))
+        >>> h, mean, var = log_ratio_scores(q, d, [0] * 7 + [1] * 3)
+        >>> round(float(mean[0]), 3), round(float(var[0]), 3), round(score_test(h, mean, var).z, 3)
+        (-0.208, 0.344, 0.494)
+    """
+    q = np.asarray(q, dtype=np.float64)
+    d = np.asarray(d, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.clip(np.log(d) - np.log(q), -clip, clip)  # [n, vocab]; q = d = 0 gives nan
+    ratio = np.where(np.isnan(ratio), 0.0, ratio)
+    mean = (q * ratio).sum(1)
+    second = (q * ratio * ratio).sum(1)
+    h = np.take_along_axis(ratio, np.asarray(tokens, dtype=np.int64)[:, None], 1)[:, 0]
+    return h, mean, np.maximum(second - mean * mean, 0.0)
+
+
 def impossible_tokens(laws: ReferenceLaws, tokens: ArrayLike) -> int:
     """How many emitted tokens have probability 0 under a law given in full (``tail`` 0): impossible under H0."""
     listed, q = laws.observed(tokens)

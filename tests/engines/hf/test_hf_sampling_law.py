@@ -28,9 +28,12 @@ import torch
 from conftest import SMOLLM2, benign_prompts, chat_requests
 from tais.engines.hf.engine import HFEngine
 from tais.engines.speculative.truncation import Law, sampling_probs
+from tais.pipeline.config import SampledModel
+from tais.pipeline.sampled import arm_laws
+from tais.screen.sampled import decide, token_level
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.sampling_law import sampling_law_test
-from tais.types import ArmSpec, SamplingParams
+from tais.types import ArmSpec, CompletionKey, SamplingParams, Verdict
 
 SAMPLING = SamplingParams(temperature=0.8, max_tokens=40, logprobs=0, seed=3)
 PROMPTS = 16
@@ -116,3 +119,32 @@ def test_top_p_applied_to_the_draft_only_emits_tokens_outside_the_top_p_set(bug,
     outside = int((q == 0).sum())
     print(f"\n{bug or 'lossless'} at top_p 0.6: {outside} of {len(tokens)} tokens outside the reference's top-p set")
     assert (outside > 0) == (bug is not None)
+
+
+TOP_K = SamplingParams(temperature=0.8, top_k=3, max_tokens=24, logprobs=0, seed=6)
+
+
+@pytest.mark.parametrize("bug", [None, "top_k_off_by_one"])
+def test_top_k_off_by_one_fails_the_screen_end_to_end(bug, target_only):
+    """End to end through the screen's own T > 0 path (:func:`tais.pipeline.sampled.arm_laws` teacher-forcing
+    through the reference engine, :func:`tais.screen.sampled.token_level`, :func:`tais.screen.sampled.decide`): with
+    top-k 3 and top-k keeping 4 tokens (prompt-lookup drafts, so the wrong law is the target's own), the emitted
+    4th-ranked tokens have probability 0 under the reference's law: leaks, surprisal at the clip, theta far above 0,
+    FAIL. The lossless sampler (positive control of the negative) emits no leak and is not failed. Measured (16 prompts
+    x 24 tokens): the bug 18 of 384 tokens outside the top 3 (2 hard leaks), theta +0.58 [+0.40, +0.76], FAIL;
+    lossless 0 leaks, theta +0.02 [-0.13, +0.17], INCONCLUSIVE."""
+    spec = {"proposer": "ngram", "k": 3, **({"planted_bug": bug} if bug else {})}
+    _, completions, requests = sample(spec, TOP_K)
+    messages = {r.item_id: r.messages for r in requests}
+    keyed = {CompletionKey(c.item_id, c.replicate, ""): c for c in completions}
+    laws, tokens, clusters, hard, soft, exact = arm_laws(target_only[0], messages, keyed, TOP_K, SampledModel())
+    level = token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft, theta_margin=0.02, alpha=0.05)
+    verdict, reasons = decide(level, (), theta_margin=0.02)
+    print(f"\n{bug or 'lossless'} at top_k 3: {level.n_tokens} tokens, {soft} leaks ({hard} hard), theta "
+          f"{level.theta:+.3f} [{level.theta_low:+.3f}, {level.theta_high:+.3f}], Holm p "
+          f"{[round(p, 4) for p in level.p_holm]}: {verdict.value} {reasons}")
+    assert exact
+    if bug:
+        assert soft > 0 and verdict is Verdict.FAIL and level.theta > 0.02
+    else:
+        assert soft == 0 and hard == 0 and verdict is not Verdict.FAIL
