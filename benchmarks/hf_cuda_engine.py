@@ -20,7 +20,7 @@ Phases (each prints one line; a final JSON line holds every figure):
    seed-coupled ``gumbel`` sampler's identity check (strict speculative == target-only, same seed, float32) and a
    planted ``double_temperature`` positive control. Every sample is teacher-forced through the float32 reference
    (full log-softmax rows, cut by the arm's temperature / top-p / top-k as the run's T > 0 phase does) and the laws'
-   top ``--law-top`` tokens, the tokens and the prompt index are written to ``--store-dir/laws.npz``; the
+   top ``--law-top`` tokens, the tokens and the prompt index are written to ``--store-dir/laws-ARM.npz``; the
    calibration statistics (theta, the predictable-score Z) are computed from that file by ``--evidence-from``.
 
     python benchmarks/hf_cuda_engine.py --device cuda --store-dir out/         # on the GPU machine
