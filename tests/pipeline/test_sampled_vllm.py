@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.vllm_env import vllm_cpu_env
 from tais.cli.main import main
 
 pytestmark = pytest.mark.slow
@@ -52,12 +53,8 @@ arms:
 def vllm_sampled_run(smollm2, tmp_path_factory):
     root: Path = tmp_path_factory.mktemp("vllm-sampled")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VLLM_TARGET_DEVICE", "cpu")
-        mp.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        for var, sub in [("VLLM_CACHE_ROOT", "vllm-cache"), ("VLLM_RPC_BASE_PATH", "rpc"),
-                         ("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("HF_HOME", "hf"), ("TMPDIR", "tmp")]:
-            (root / sub).mkdir()
-            mp.setenv(var, str(root / sub))
+        for var, value in vllm_cpu_env(root).items():
+            mp.setenv(var, value)
         (root / "screen.yaml").write_text(CONFIG)
         out = root / "run"
         code = main(["run", str(root / "screen.yaml"), "--out", str(out), "--quiet"])

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from vllm_runs import DRAFT, NGRAM, SMOLLM2, ArmRuns
 
+from helpers.vllm_env import vllm_cpu_env
 from tais.engines.openai import OpenAIEngine, OpenAIOptions
 from tais.engines.vllm.server import VLLMServerEngine
 from tais.errors import EngineError
@@ -36,17 +37,8 @@ TOKENS = 48
 def runs(tmp_path_factory, smollm2, xstest_dir):
     root = tmp_path_factory.mktemp("vllm")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VLLM_TARGET_DEVICE", "cpu")
-        mp.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        for var, sub in [
-            ("VLLM_CACHE_ROOT", "vllm-cache"),
-            ("VLLM_RPC_BASE_PATH", "rpc"),
-            ("TORCHINDUCTOR_CACHE_DIR", "inductor"),
-            ("HF_HOME", "hf"),
-            ("TMPDIR", "tmp"),
-        ]:
-            (root / sub).mkdir()
-            mp.setenv(var, str(root / sub))
+        for var, value in vllm_cpu_env(root).items():
+            mp.setenv(var, value)
         yield ArmRuns(xstest_dir, root / "work")
 
 

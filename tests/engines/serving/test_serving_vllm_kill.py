@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.vllm_env import vllm_cpu_env
 from tais.pipeline.demo import SMOLLM2
 
 pytestmark = pytest.mark.slow
@@ -134,12 +135,7 @@ def wait_until(condition, timeout_s: float) -> bool:
 
 @pytest.fixture
 def vllm_env(tmp_path) -> dict[str, str]:
-    env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    for var, sub in [("VLLM_CACHE_ROOT", "vllm-cache"), ("VLLM_RPC_BASE_PATH", "rpc"),
-                     ("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("HF_HOME", "hf"), ("TMPDIR", "tmp")]:
-        (tmp_path / sub).mkdir()
-        env[var] = str(tmp_path / sub)
-    return env
+    return {**os.environ, **vllm_cpu_env(tmp_path)}
 
 
 def test_kill_9_of_tais_run_takes_the_real_vllm_serve_down_and_the_rerun_resumes(tmp_path, smollm2, vllm_env):

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 from vllm_runs import ENGINE_ARGS, SMOLLM2
 
+from helpers.vllm_env import vllm_cpu_env
 from tais.engines import create_engine
 from tais.types import ArmSpec, ChatMessage, Request, SamplingParams, ScoringRequest
 
@@ -21,12 +22,8 @@ PROMPTS = ["Explain why the sky is blue.", "Give three tips for keeping a garden
 def engine(tmp_path_factory, smollm2):
     root = tmp_path_factory.mktemp("vllm-scoring")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VLLM_TARGET_DEVICE", "cpu")
-        mp.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        for var, sub in [("VLLM_CACHE_ROOT", "vllm-cache"), ("VLLM_RPC_BASE_PATH", "rpc"),
-                         ("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("HF_HOME", "hf"), ("TMPDIR", "tmp")]:
-            (root / sub).mkdir()
-            mp.setenv(var, str(root / sub))
+        for var, value in vllm_cpu_env(root).items():
+            mp.setenv(var, value)
         engine = create_engine(ArmSpec(name="reference", backend="vllm", model=SMOLLM2, dtype="float32",
                                        options=dict(ENGINE_ARGS)), workdir=root / "work")
         yield engine

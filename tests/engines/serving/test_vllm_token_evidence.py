@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 from vllm_runs import ENGINE_ARGS, SMOLLM2
 
+from helpers.vllm_env import vllm_cpu_env
 from tais.cli.main import main
 from tais.screen.precision import near_tie_threshold, top1_tolerance
 from tais.screen.trajectory import Tolerances, classify_trajectory
@@ -71,12 +72,8 @@ def run(tmp_path_factory, smollm2, xstest_dir):
     options = json.dumps(ENGINE_ARGS)
     config.write_text(CONFIG.format(source=source, tokens=TOKENS, model=SMOLLM2, options=options, tau=TAU))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VLLM_TARGET_DEVICE", "cpu")
-        mp.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        for var, sub in [("VLLM_CACHE_ROOT", "vllm-cache"), ("VLLM_RPC_BASE_PATH", "rpc"),
-                         ("TORCHINDUCTOR_CACHE_DIR", "inductor"), ("HF_HOME", "hf"), ("TMPDIR", "tmp")]:
-            (root / sub).mkdir()
-            mp.setenv(var, str(root / sub))
+        for var, value in vllm_cpu_env(root).items():
+            mp.setenv(var, value)
         out = root / "run"
         code = main(["run", str(config), "--out", str(out), "--quiet"])
     yield code, out, json.loads((out / "evidence.json").read_text()), raw_rows(out)
