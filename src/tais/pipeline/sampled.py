@@ -34,6 +34,7 @@ from tais.interfaces import Engine
 from tais.screen.result import ScreenResult
 from tais.screen.sampled import (
     OutcomeLevel,
+    PromptRate,
     SampledScreen,
     TokenLevel,
     contrast,
@@ -41,6 +42,7 @@ from tais.screen.sampled import (
     prompt_rates,
     token_level,
 )
+from tais.screen.sampled_diagnostics import arm_diagnostics
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
 from tais.store import RunStore
@@ -130,6 +132,9 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
             exact = exact and exact_arm
             figures[arm.name] = token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft,
                                             theta_margin=settings.theta_margin, alpha=alpha)
+            reference = next(a.name for a in inputs.arms if a.role is Role.REFERENCE)
+            figures[arm.name] = replace(figures[arm.name], diagnostics=arm_diagnostics(
+                laws, tokens, clusters, inputs.completions[arm.name], inputs.completions[reference]))
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
                           settings.tau_p, settings.tau_logit, exact, figures)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())
@@ -238,7 +243,8 @@ def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen 
             if both:
                 rates = prompt_rate_difference([rates_ref[i] for i in both], [rates_arm[i] for i in both],
                                                margin=thresholds.margin, alpha=thresholds.alpha)
-                outcomes.append(OutcomeLevel(task.name, replicates, rates))
+                outcomes.append(OutcomeLevel(task.name, replicates, rates,
+                                             tuple(PromptRate(i, rates_ref[i], rates_arm[i]) for i in both)))
         contrasts.append(contrast(arm.name, ref.name, arm.role, stored.arms[arm.name], outcomes,
                                   theta_margin=stored.theta_margin))
     return SampledScreen(stored.temperature, stored.top_p, stored.top_k, stored.theta_margin, stored.tau_p,

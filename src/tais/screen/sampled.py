@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from tais.screen.sampled_diagnostics import SampledDiagnostics
 from tais.stats.prompt_rates import PromptRateDifference, prompts_needed
 from tais.stats.tempering import tokens_needed
 from tais.types import Role, Verdict
@@ -74,6 +75,7 @@ class TokenLevel:
     hard_leaks: int
     soft_leaks: int
     pit_histogram: tuple[int, ...] = ()
+    diagnostics: SampledDiagnostics | None = None  # strata and RNG-reuse diagnostics (None in older runs' figures)
 
     @property
     def soft_leak_rate(self) -> float:
@@ -83,16 +85,29 @@ class TokenLevel:
     def from_dict(cls, d: Mapping[str, Any]) -> TokenLevel:
         kwargs: dict[str, Any] = {f.name: (tuple(d[f.name]) if f.name in ("p_holm", "pit_histogram") else d[f.name])
                                   for f in fields(cls) if f.name in d}
+        if kwargs.get("diagnostics") is not None:
+            kwargs["diagnostics"] = SampledDiagnostics.from_dict(kwargs["diagnostics"])
         return cls(**kwargs)
 
 
 @dataclass(frozen=True)
+class PromptRate:
+    """One prompt's outcome rate over its replicates in the reference and in the arm."""
+
+    item: str
+    reference: float
+    arm: float
+
+
+@dataclass(frozen=True)
 class OutcomeLevel:
-    """One task's outcome rates at T > 0 (:class:`tais.stats.prompt_rates.PromptRateDifference`) and the replicates."""
+    """One task's outcome rates at T > 0 (:class:`tais.stats.prompt_rates.PromptRateDifference`), the replicates and
+    the per-prompt rates the difference came from (in the task's item order)."""
 
     task: str
     replicates: int
     rates: PromptRateDifference
+    prompts: tuple[PromptRate, ...] = ()
 
     @property
     def significant(self) -> bool:

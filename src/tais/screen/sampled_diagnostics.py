@@ -1,0 +1,166 @@
+"""Diagnostics of a temperature > 0 contrast, beside its verdict (they do not enter it): the surprisal test and theta
+per stratum of positions, and two signs of a sampler reusing its random numbers.
+
+- **strata** (:mod:`tais.stats.strata`): theta and its Z on the positions of each entropy bin of the reference's law
+  ([0, 0.5), [0.5, 1.5), [1.5, 3), >= 3 nats) and of each output-position bin (0-7, 8-31, 32-127, 128+), with
+  Holm-adjusted p-values over the eight. Each is a predictable selection, so each Z is N(0, 1) under H0; a
+  located error (flat laws only, late positions only) shows in its stratum. Strata by draft slot or bonus token
+  would need each token's acceptance record, which completions do not store: not built.
+- **RNG reuse** (:mod:`tais.stats.rng_reuse`): the lag-1 autocorrelation of the randomised PIT within completions
+  (null se ``1/sqrt(pairs)``), and the rate of token-identical replicate pairs of one prompt for the arm, the rate
+  the reference's laws expect for it under H0, and the reference arm's own rate (it samples too).
+
+Why not gates: the PIT is a diagnostic in the method (the verdict's battery already holds its Anderson-Darling
+test), the strata re-test the same tokens as the pooled surprisal test (a gate on eight more tests would need its own
+multiplicity budget), and the expected duplicate rate is an estimate, not a test with a known null law.
+
+:func:`sampled_diagnostics` computes the record from what the T > 0 phase already has: the laws, tokens and prompts of
+an arm laid out completion after completion (:func:`completion_lengths` gives the layout of
+:func:`tais.pipeline.sampled.arm_laws`), and the reference arm's replicates (:func:`replicate_groups`);
+:func:`arm_diagnostics` takes both arms' completions.
+
+Worked example: two completions of one prompt under the law (0.5, 0.5), both emitting (0, 1): identical (1 pair of 1),
+each of probability 0.25, the rate H0 expects::
+
+    >>> laws = ReferenceLaws.full(np.tile([0.5, 0.5], (4, 1)))
+    >>> d = sampled_diagnostics(laws, [0, 1, 0, 1], [0, 0, 0, 0], [2, 2], reference_groups=[[(3,), (4,)]])
+    >>> d.duplicates.rate, d.expected_duplicate_rate, d.reference_duplicates.rate
+    (1.0, 0.25, 0.0)
+    >>> [(s.label, s.n_tokens) for s in d.strata if s.n_tokens]
+    [('[0.5, 1.5)', 4), ('0-7', 4)]
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from tais.stats.pit import randomised_pit
+from tais.stats.predictable import ReferenceLaws, holm_adjusted
+from tais.stats.rng_reuse import DuplicateRate, Lag1, duplicate_rate, expected_duplicate_rate, pit_lag1
+from tais.stats.strata import (
+    ENTROPY_EDGES,
+    POSITION_EDGES,
+    bin_labels,
+    entropy_strata,
+    position_strata,
+    stratified_tests,
+)
+from tais.types import Completion, CompletionKey
+
+
+class StratumKind(enum.Enum):
+    ENTROPY = "entropy"
+    POSITION = "position"
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """One stratum's surprisal test: ``theta`` None when it has no varentropy; ``p_holm`` adjusted over every
+    stratum of the record."""
+
+    kind: StratumKind
+    label: str
+    n_tokens: int
+    theta: float | None
+    z: float
+    p_value: float
+    p_holm: float
+    mean_varentropy: float
+
+
+@dataclass(frozen=True)
+class SampledDiagnostics:
+    """One arm's diagnostics (module docstring): ``strata`` (entropy bins, then position bins), ``pit_lag1``,
+    ``duplicates`` with ``expected_duplicate_rate`` under H0, and the reference arm's ``reference_duplicates``."""
+
+    strata: tuple[Stratum, ...]
+    pit_lag1: Lag1
+    duplicates: DuplicateRate
+    expected_duplicate_rate: float | None
+    reference_duplicates: DuplicateRate
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SampledDiagnostics:
+        """From the plain form written into the store and ``evidence.json``."""
+        strata = tuple(Stratum(**{**s, "kind": StratumKind(s["kind"])}) for s in d["strata"])
+        return cls(strata, Lag1(**d["pit_lag1"]), DuplicateRate(**d["duplicates"]), d["expected_duplicate_rate"],
+                   DuplicateRate(**d["reference_duplicates"]))
+
+
+def sampled_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, lengths: Sequence[int], *,
+                        reference_groups: Sequence[Sequence[tuple[int, ...]]], seed: int = 0) -> SampledDiagnostics:
+    """The diagnostics of one arm: ``laws`` the reference's sampling laws at its ``tokens`` [n], ``clusters`` [n] the
+    prompt of each, laid out as completions of ``lengths`` (summing to n); ``reference_groups`` the reference arm's
+    replicates per prompt; ``seed`` draws the PIT's randomisation (the verdict's PIT uses the same seed)."""
+    tokens = np.asarray(tokens)
+    clusters = np.asarray(clusters)
+    if sum(lengths) != tokens.size or laws.n != tokens.size or clusters.size != tokens.size:
+        raise ValueError(f"completion lengths sum to {sum(lengths)}, laws have {laws.n} rows, "
+                         f"{tokens.size} tokens and {clusters.size} prompt indices: they must agree")
+    positions = np.concatenate([np.arange(n) for n in lengths]) if lengths else np.zeros(0, dtype=np.int64)
+    strata = _strata(laws, tokens, positions)
+    u = randomised_pit(laws, tokens, np.random.default_rng(seed))
+    groups, probabilities = _replicates(laws, tokens, clusters, lengths)
+    return SampledDiagnostics(strata, pit_lag1(u, lengths), duplicate_rate(groups),
+                              expected_duplicate_rate(probabilities), duplicate_rate(reference_groups))
+
+
+def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray) -> tuple[Stratum, ...]:
+    rows = []
+    for kind, index, edges, integer in ((StratumKind.ENTROPY, entropy_strata(laws), ENTROPY_EDGES, False),
+                                        (StratumKind.POSITION, position_strata(positions), POSITION_EDGES, True)):
+        tests = stratified_tests(laws, tokens, index, len(edges) + 1)
+        rows += [(kind, label, t) for label, t in zip(bin_labels(edges, integer=integer), tests)]
+    adjusted = holm_adjusted([t.p_value for _, _, t in rows])
+    return tuple(Stratum(kind, label, t.n_tokens, t.theta, t.z, t.p_value, float(p), t.mean_varentropy)
+                 for (kind, label, t), p in zip(rows, adjusted))
+
+
+def _replicates(laws: ReferenceLaws, tokens: np.ndarray, clusters: np.ndarray,
+                lengths: Sequence[int]) -> tuple[list[list[tuple[int, ...]]], list[list[float]]]:
+    """Per prompt: each completion's token ids and its probability under the laws (unlisted tokens: 0)."""
+    _, q = laws.observed(tokens)
+    with np.errstate(divide="ignore"):
+        log_q = np.log(q)
+    groups: dict[int, list[tuple[int, ...]]] = defaultdict(list)
+    probabilities: dict[int, list[float]] = defaultdict(list)
+    start = 0
+    for n in lengths:
+        if n:
+            prompt = int(clusters[start])
+            groups[prompt].append(tuple(int(t) for t in tokens[start:start + n]))
+            probabilities[prompt].append(float(np.exp(log_q[start:start + n].sum())))
+        start += n
+    return [groups[k] for k in sorted(groups)], [probabilities[k] for k in sorted(probabilities)]
+
+
+def arm_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike,
+                    completions: Mapping[CompletionKey, Completion],
+                    reference: Mapping[CompletionKey, Completion], seed: int = 0) -> SampledDiagnostics:
+    """:func:`sampled_diagnostics` of an arm whose ``completions`` gave ``laws``, ``tokens`` and ``clusters`` (in
+    :func:`tais.pipeline.sampled.arm_laws`' layout), beside the ``reference`` arm's completions; ``seed`` 0 is
+    :func:`tais.screen.sampled.token_level`'s, so the PIT values are the verdict's."""
+    return sampled_diagnostics(laws, tokens, clusters, completion_lengths(completions),
+                               reference_groups=replicate_groups(reference), seed=seed)
+
+
+def completion_lengths(completions: Mapping[CompletionKey, Completion]) -> list[int]:
+    """The token counts of an arm's completions in the order :func:`tais.pipeline.sampled.arm_laws` lays out their
+    laws (sorted keys, completions with token ids only)."""
+    return [len(c.token_ids) for _, c in sorted(completions.items()) if c.token_ids]
+
+
+def replicate_groups(completions: Mapping[CompletionKey, Completion]) -> list[list[tuple[int, ...]]]:
+    """Per item (sorted), the token ids of each of its replicates that has any."""
+    groups: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    for key, c in sorted(completions.items()):
+        if c.token_ids:
+            groups[key.item_id].append(tuple(c.token_ids))
+    return [groups[k] for k in sorted(groups)]
