@@ -132,9 +132,10 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
             exact = exact and exact_arm
             figures[arm.name] = token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft,
                                             theta_margin=settings.theta_margin, alpha=alpha)
-            reference = next(a.name for a in inputs.arms if a.role is Role.REFERENCE)
-            figures[arm.name] = replace(figures[arm.name], diagnostics=arm_diagnostics(
-                laws, tokens, clusters, inputs.completions[arm.name], inputs.completions[reference]))
+            reference, level = next(a.name for a in inputs.arms if a.role is Role.REFERENCE), figures[arm.name]
+            figures[arm.name] = replace(level, diagnostics=arm_diagnostics(  # PIT drawn as the verdict's was
+                laws, tokens, clusters, inputs.completions[arm.name], inputs.completions[reference],
+                seed=getattr(level, "pit_seed", 0)))
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
                           settings.tau_p, settings.tau_logit, exact, figures)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())
