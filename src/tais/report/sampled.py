@@ -150,7 +150,7 @@ THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's t
 OUTCOME_HEADER = ["arm", "task", "prompts x replicates", "reference rate", "arm rate", "mean paired diff [interval]",
                   "TOST p", "Cohen's h", "prompts whose rate differs (reference → arm)"]
 LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate"]
-STRATA_HEADER = ["arm", "stratum", "tokens", "theta", "Z", "Holm p", "null arm's (tokens, theta, Z)"]
+STRATA_HEADER = ["arm", "stratum", "tokens", "theta (one step)", "Z", "Holm p", "null arm's (tokens, theta, Z)"]
 RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate replicates", "expected under H0",
               "reference arm's duplicates"]
 STRATA_NOTE = ("Diagnostics, not gates: theta and the surprisal Z per entropy bin of the reference's law (nats) and "
