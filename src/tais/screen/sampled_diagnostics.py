@@ -3,9 +3,9 @@ per stratum of positions, and two signs of a sampler reusing its random numbers.
 
 - **strata** (:mod:`tais.stats.strata`): theta (one Newton step) and its Z on the positions of each entropy bin of
   the reference's law ([0, 0.5), [0.5, 1.5), [1.5, 3), >= 3 nats) and of each output-position bin (0-7, 8-31,
-  32-127, 128+), with Holm-adjusted p-values over the eight. Each is a predictable selection, so each Z is N(0, 1) under H0; a
-  located error (flat laws only, late positions only) shows in its stratum. Strata by draft slot or bonus token
-  would need each token's acceptance record, which completions do not store: not built.
+  32-127, 128+), with Holm-adjusted p-values over the eight. Each is a predictable selection, so each Z is N(0, 1)
+  under H0; a located error (flat laws only, late positions only) shows in its stratum. Strata by draft slot or
+  bonus token would need each token's acceptance record, which completions do not store: not built.
 - **RNG reuse** (:mod:`tais.stats.rng_reuse`): the lag-1 autocorrelation of the randomised PIT within completions
   (null se ``1/sqrt(pairs)``), and the rate of token-identical replicate pairs of one prompt for the arm, the rate
   the reference's laws expect for it under H0, and the reference arm's own rate (it samples too).
