@@ -75,14 +75,18 @@ def test_entropy_counts_the_tail_as_one_atom_and_positions_bin_geometrically():
 
 
 def test_stratified_z_is_standard_normal_under_h0_and_finds_an_error_confined_to_flat_laws():
+    """Entropy and position strata of tokens drawn from the laws: their Z's pooled are N(0, 1) (mean, sd, KS)."""
     rng = np.random.default_rng(11)
     zs = []
     for _ in range(150):
         q = random_laws(rng, 400)
         laws = ReferenceLaws.full(q)
-        zs += [t.z for t in stratified_tests(laws, draw(rng, q), entropy_strata(laws), 4) if t.n_tokens >= 30]
+        tokens = draw(rng, q)
+        zs += [t.z for t in stratified_tests(laws, tokens, entropy_strata(laws), 4) if t.n_tokens >= 30]
+        positions = position_strata(np.tile(np.arange(100), 4))  # four completions of 100 tokens
+        zs += [t.z for t in stratified_tests(laws, tokens, positions, 4) if t.n_tokens >= 30]
     zs = np.array(zs)
-    assert len(zs) > 400
+    assert len(zs) > 800
     assert abs(zs.mean()) < 4 / np.sqrt(len(zs)) and 0.9 < zs.std() < 1.1
     assert stats.kstest(zs, "norm").pvalue > 0.001
     # positive control: a sampler too hot (T x 1.3) only where the law is flat (entropy >= 3 nats) -- the pooled
