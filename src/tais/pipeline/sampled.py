@@ -302,7 +302,8 @@ def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen 
             both = [i for i in items if i in rates_ref and i in rates_arm]
             if both:
                 rates = prompt_rate_difference([rates_ref[i] for i in both], [rates_arm[i] for i in both],
-                                               margin=thresholds.margin, alpha=thresholds.alpha)
+                                               margin=thresholds.margin, alpha=thresholds.alpha,
+                                               replicates=replicates)
                 outcomes.append(OutcomeLevel(task.name, replicates, rates))
         contrasts.append(contrast(arm.name, ref.name, arm.role, stored.arms[arm.name], outcomes,
                                   theta_margin=stored.theta_margin))
