@@ -175,3 +175,21 @@ def test_old_figures_render_without_the_new_tables():
     md = sampled_report.markdown(old, _table)
     assert "entropy >= 3" not in md and "PIT lag-1" not in md and "Temperature > 0" in md
     assert isinstance(TokenLevel.from_dict(_plain(old.contrasts[0].tokens)), TokenLevel)
+
+
+def test_left_out_tokens_break_the_pairs_and_keep_their_positions():
+    """Laws listed by a non-hf reference leave unlisted tokens out (``kept``): the lag-1 pairs skip them, the kept
+    tokens keep their own output positions, and no expected duplicate rate is claimed."""
+    rng = np.random.default_rng(8)
+    completions, laws, tokens, clusters, q = laid_out(rng, prompts=2, replicates=2, length=40)
+    kept = np.ones(160, dtype=bool)
+    kept[[5, 6, 39, 100]] = False  # two in the first completion's 0-7 bin, its last, one in the third completion
+    sub = ReferenceLaws.full(q[kept])
+    d = arm_diagnostics(sub, tokens[kept], clusters[kept], completions, completions, kept=kept, exact=False)
+    # pairs: 39 per completion, less those touching a left-out token: (4,5) (5,6) (6,7) (38,39) and (99,100) (100,101)
+    assert d.pit_lag1.n_pairs == 4 * 39 - 6
+    positions = {s.label: s.n_tokens for s in d.strata if s.kind is StratumKind.POSITION}
+    assert positions == {"0-7": 4 * 8 - 2, "8-31": 4 * 24 - 1, "32-127": 4 * 8 - 1, "128+": 0}
+    assert d.expected_duplicate_rate is None and d.duplicates.pairs == 2  # observed from the whole completions
+    full = arm_diagnostics(laws, tokens, clusters, completions, completions)
+    assert full.expected_duplicate_rate is not None and full.pit_lag1.n_pairs == 4 * 39

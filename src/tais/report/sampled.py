@@ -86,7 +86,7 @@ def outcome_rows(section: SampledScreen) -> list[list[str]]:
 
 def leak_rows(section: SampledScreen) -> list[list[str]]:
     return [[c.arm, c.role.value, str(c.tokens.hard_leaks), str(c.tokens.soft_leaks),
-             f"{c.tokens.soft_leak_rate:.4f}"] for c in section.contrasts]
+             f"{c.tokens.soft_leak_rate:.4f}", str(c.tokens.left_out)] for c in section.contrasts]
 
 
 def _stratum_text(s: Stratum | None) -> str:
@@ -149,7 +149,7 @@ THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's t
                 "verdict", "reasons"]
 OUTCOME_HEADER = ["arm", "task", "prompts x replicates", "reference rate", "arm rate", "mean paired diff [interval]",
                   "TOST p", "Cohen's h", "prompts whose rate differs (reference → arm)"]
-LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate"]
+LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "left out (unlisted)"]
 STRATA_HEADER = ["arm", "stratum", "tokens", "theta (one step)", "Z", "Holm p", "null arm's (tokens, theta, Z)"]
 RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate replicates", "expected under H0",
               "reference arm's duplicates"]
@@ -158,9 +158,12 @@ STRATA_NOTE = ("Diagnostics, not gates: theta and the surprisal Z per entropy bi
                "(RNG reuse).")
 
 
+LISTED = "laws from the top tokens, conditioned on the listed ones"
+
+
 def intro(section: SampledScreen) -> str:
     return (f"Reference law: temperature {section.temperature}, top-p {section.top_p}, top-k {section.top_k} "
-            f"({'exact teacher-forced laws' if section.exact_laws else 'laws from the top tokens, tail bounded'}); "
+            f"({'exact teacher-forced laws' if section.exact_laws else LISTED}); "
             f"theta margin ±{section.theta_margin}; hard leak beyond top-p + {section.tau_p} or {section.tau_logit} "
             f"below the k-th scaled logit. Verdict at T > 0: **{section.verdict.value}**.")
 

@@ -16,14 +16,16 @@ multiplicity budget), and the expected duplicate rate is an estimate, not a test
 
 :func:`sampled_diagnostics` computes the record from what the T > 0 phase already has: the laws, tokens and prompts of
 an arm laid out completion after completion (:func:`completion_lengths` gives the layout of
-:func:`tais.pipeline.sampled.arm_laws`), and the reference arm's replicates (:func:`replicate_groups`);
-:func:`arm_diagnostics` takes both arms' completions.
+:func:`tais.pipeline.sampled.arm_laws`; with laws listed by a non-hf reference, a token the reference did not list is
+left out, ``kept``, and breaks the lag-1 pairs around it), and both arms' replicates (:func:`replicate_groups`);
+:func:`arm_diagnostics` takes both arms' completions. The expected duplicate rate needs exact laws (hf reference).
 
 Worked example: two completions of one prompt under the law (0.5, 0.5), both emitting (0, 1): identical (1 pair of 1),
 each of probability 0.25, the rate H0 expects::
 
     >>> laws = ReferenceLaws.full(np.tile([0.5, 0.5], (4, 1)))
-    >>> d = sampled_diagnostics(laws, [0, 1, 0, 1], [0, 0, 0, 0], [2, 2], reference_groups=[[(3,), (4,)]])
+    >>> d = sampled_diagnostics(laws, [0, 1, 0, 1], [0, 0, 0, 0], [2, 2], arm_groups=[[(0, 1), (0, 1)]],
+    ...                         reference_groups=[[(3,), (4,)]])
     >>> d.duplicates.rate, d.expected_duplicate_rate, d.reference_duplicates.rate
     (1.0, 0.25, 0.0)
     >>> [(s.label, s.n_tokens) for s in d.strata if s.n_tokens]
@@ -95,21 +97,47 @@ class SampledDiagnostics:
 
 
 def sampled_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, lengths: Sequence[int], *,
-                        reference_groups: Sequence[Sequence[tuple[int, ...]]], seed: int = 0) -> SampledDiagnostics:
+                        arm_groups: Sequence[Sequence[tuple[int, ...]]],
+                        reference_groups: Sequence[Sequence[tuple[int, ...]]], kept: ArrayLike | None = None,
+                        exact: bool = True, seed: int = 0) -> SampledDiagnostics:
     """The diagnostics of one arm: ``laws`` the reference's sampling laws at its ``tokens`` [n], ``clusters`` [n] the
-    prompt of each, laid out as completions of ``lengths`` (summing to n); ``reference_groups`` the reference arm's
-    replicates per prompt; ``seed`` draws the PIT's randomisation (the verdict's PIT uses the same seed)."""
+    prompt of each; the completions, of ``lengths``, laid end to end hold ``sum(lengths)`` tokens of which ``kept``
+    [sum(lengths)] (None: all) are the n with a law; ``arm_groups`` and ``reference_groups``: each arm's replicates
+    per prompt (token ids); ``exact``: the laws are the reference's own (the expected duplicate rate needs every
+    token's probability: None with laws conditioned on a listed set or a token left out); ``seed`` draws the PIT's
+    randomisation (the verdict's seed, so the values are the verdict's)."""
     tokens = np.asarray(tokens)
     clusters = np.asarray(clusters)
-    if sum(lengths) != tokens.size or laws.n != tokens.size or clusters.size != tokens.size:
-        raise ValueError(f"completion lengths sum to {sum(lengths)}, laws have {laws.n} rows, "
-                         f"{tokens.size} tokens and {clusters.size} prompt indices: they must agree")
-    positions = np.concatenate([np.arange(n) for n in lengths]) if lengths else np.zeros(0, dtype=np.int64)
+    total = int(sum(lengths))
+    mask = np.ones(total, dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
+    if mask.size != total or int(mask.sum()) != tokens.size or laws.n != tokens.size or clusters.size != tokens.size:
+        raise ValueError(f"completion lengths sum to {total} with {int(mask.sum())} kept ({mask.size} flags), "
+                         f"laws have {laws.n} rows, {tokens.size} tokens and {clusters.size} prompt indices: "
+                         "they must agree")
+    positions = np.concatenate([np.arange(n) for n in lengths])[mask] if total else np.zeros(0, dtype=np.int64)
     strata = _strata(laws, tokens, positions)
     u = randomised_pit(laws, tokens, np.random.default_rng(seed))
-    groups, probabilities = _replicates(laws, tokens, clusters, lengths)
-    return SampledDiagnostics(strata, pit_lag1(u, lengths), duplicate_rate(groups),
-                              expected_duplicate_rate(probabilities), duplicate_rate(reference_groups))
+    expected = (expected_duplicate_rate(_probabilities(laws, tokens, clusters, lengths))
+                if exact and bool(mask.all()) else None)
+    return SampledDiagnostics(strata, pit_lag1(u, kept_runs(mask, lengths)), duplicate_rate(arm_groups), expected,
+                              duplicate_rate(reference_groups))
+
+
+def kept_runs(kept: ArrayLike, lengths: Sequence[int]) -> list[int]:
+    """The lengths of the runs of consecutive kept tokens inside each completion: the pairs the lag-1 statistic may
+    use (a left-out token or a completion's end breaks a run).
+
+    >>> kept_runs([1, 1, 0, 1, 1, 1], [4, 2])
+    [2, 1, 2]
+    """
+    kept = np.asarray(kept, dtype=bool)
+    if not kept.any():
+        return []
+    first = np.zeros(kept.size, dtype=bool)
+    first[np.cumsum([0, *lengths[:-1]])[np.asarray(lengths) > 0]] = True  # each completion's first token
+    previous = np.concatenate([[False], kept[:-1]])
+    starts = kept & (~previous | first)
+    return [int(n) for n in np.bincount(np.cumsum(starts)[kept])[1:]]
 
 
 def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray) -> tuple[Stratum, ...]:
@@ -123,32 +151,30 @@ def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray) -> t
                  for (kind, label, t), p in zip(rows, adjusted))
 
 
-def _replicates(laws: ReferenceLaws, tokens: np.ndarray, clusters: np.ndarray,
-                lengths: Sequence[int]) -> tuple[list[list[tuple[int, ...]]], list[list[float]]]:
-    """Per prompt: each completion's token ids and its probability under the laws (unlisted tokens: 0)."""
+def _probabilities(laws: ReferenceLaws, tokens: np.ndarray, clusters: np.ndarray,
+                   lengths: Sequence[int]) -> list[list[float]]:
+    """Per prompt, each completion's probability under the laws (every token kept; unlisted tokens: 0)."""
     _, q = laws.observed(tokens)
     with np.errstate(divide="ignore"):
         log_q = np.log(q)
-    groups: dict[int, list[tuple[int, ...]]] = defaultdict(list)
     probabilities: dict[int, list[float]] = defaultdict(list)
     start = 0
     for n in lengths:
         if n:
-            prompt = int(clusters[start])
-            groups[prompt].append(tuple(int(t) for t in tokens[start:start + n]))
-            probabilities[prompt].append(float(np.exp(log_q[start:start + n].sum())))
+            probabilities[int(clusters[start])].append(float(np.exp(log_q[start:start + n].sum())))
         start += n
-    return [groups[k] for k in sorted(groups)], [probabilities[k] for k in sorted(probabilities)]
+    return [probabilities[k] for k in sorted(probabilities)]
 
 
 def arm_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike,
-                    completions: Mapping[CompletionKey, Completion],
-                    reference: Mapping[CompletionKey, Completion], seed: int = 0) -> SampledDiagnostics:
-    """:func:`sampled_diagnostics` of an arm whose ``completions`` gave ``laws``, ``tokens`` and ``clusters`` (in
-    :func:`tais.pipeline.sampled.arm_laws`' layout), beside the ``reference`` arm's completions; ``seed`` 0 is
-    :func:`tais.screen.sampled.token_level`'s, so the PIT values are the verdict's."""
+                    completions: Mapping[CompletionKey, Completion], reference: Mapping[CompletionKey, Completion], *,
+                    kept: ArrayLike | None = None, exact: bool = True, seed: int = 0) -> SampledDiagnostics:
+    """:func:`sampled_diagnostics` of an arm whose ``completions`` gave ``laws``, ``tokens``, ``clusters`` and the
+    ``kept`` mask (:class:`tais.pipeline.sampled.ArmLaws`, laid out as :func:`completion_lengths` says), beside the
+    ``reference`` arm's completions; ``seed``: the verdict's PIT seed (:func:`tais.screen.sampled.token_level`)."""
     return sampled_diagnostics(laws, tokens, clusters, completion_lengths(completions),
-                               reference_groups=replicate_groups(reference), seed=seed)
+                               arm_groups=replicate_groups(completions), reference_groups=replicate_groups(reference),
+                               kept=kept, exact=exact, seed=seed)
 
 
 def completion_lengths(completions: Mapping[CompletionKey, Completion]) -> list[int]:
