@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,7 +146,7 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
     messages = {item.id: messages_for(task, item) for task in inputs.battery.tasks for item in task.items}
     with reference_engine() as engine:
         for arm in arms:
-            spec = ArmSpec.from_dict(arm.spec)
+            spec = arm_spec(arm.spec)
             plan = draft_plan(spec)
             try:
                 if isinstance(plan, DraftPlan) and arm_engine is not None and hasattr(engine, "log_prob_rows"):
@@ -170,6 +170,13 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
                           settings.tau_p, settings.tau_logit, exact, figures, settings.draft_margin)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())
     return stored
+
+
+def arm_spec(stored: Mapping[str, Any]) -> ArmSpec:
+    """The :class:`ArmSpec` of a stored arm spec (the run's own keys beside it, such as the request ``order``, left
+    out)."""
+    names = {f.name for f in fields(ArmSpec)}
+    return ArmSpec.from_dict({k: v for k, v in stored.items() if k in names})
 
 
 @dataclass(frozen=True)
