@@ -64,3 +64,24 @@ def test_draft_plan_per_arm_kind():
     vllm = draft_plan(ArmSpec("v", "vllm", "m", speculative={"model": "hf:org/d", "num_speculative_tokens": 4}))
     assert isinstance(vllm, DraftPlan) and vllm.spec.model == "hf:org/d" and not vllm.own
     assert "names no draft" in draft_plan(ArmSpec("g", "vllm", "m", speculative={"method": "ngram"}))
+
+
+def test_which_draft_log_ratio_is_tested_and_why_not():
+    from tais.pipeline.sampled import ForcedArm, measured_draft
+    from tais.screen.sampled import DraftScores
+    from tais.stats.predictable import ReferenceLaws
+
+    laws = ReferenceLaws.full(np.tile([0.5, 0.5], (3, 1)))
+    ratio = DraftScores("d", np.zeros(3), np.zeros(3), np.array([0.2, 0.3, 0.1]))
+    plan = draft_plan(ArmSpec("q", "hf", "m", speculative={"proposer": "quantized"}))
+
+    def forced(draft, exact=True):
+        return ForcedArm(laws, np.zeros(3, dtype=int), np.zeros(3, dtype=int), 0, 0, exact, draft)
+
+    assert measured_draft(plan, forced(ratio)) == (ratio, "")
+    assert measured_draft(None, forced(None)) == (None, "")
+    assert "point mass" in measured_draft("the ngram proposer's draft is a point mass", forced(None))[1]
+    assert "listed" in measured_draft(plan, forced(None, exact=False))[1]
+    same = DraftScores("d", np.zeros(3), np.zeros(3), np.zeros(3))  # d = q everywhere: lambda undefined, skipped
+    assert measured_draft(plan, forced(same)) == (None, "the draft's law equals the reference's at every token "
+                                                        "(Var h = 0): no draft log-ratio")

@@ -106,3 +106,36 @@ def test_each_arm_draws_its_pit_from_its_own_recorded_seed_and_the_run_verifies(
     assert seeds == {"lossless": pit_seed(1, "lossless"), "planted": pit_seed(1, "planted")}
     assert len(set(seeds.values())) == 2
     assert main(["verify", str(out)]) == 0
+
+
+def test_an_arm_of_another_backend_naming_the_draft_gets_the_same_log_ratio_from_an_hf_copy_of_it(draft_run):
+    """The path for a non-hf arm (a vLLM arm naming ``draft:``): an hf float32 engine of the draft model gives the
+    rows (``log_prob_rows``); on the planted arm's stored samples it reproduces the lambda that the arm's own engine
+    (``draft_log_prob_rows``, the same float32 draft) gave in the run."""
+    from dataclasses import replace
+
+    from tais.battery import messages_for
+    from tais.engines import create_engine
+    from tais.pipeline.analysis import read_run
+    from tais.pipeline.config import SampledModel
+    from tais.pipeline.draft_ratio import DraftPlan, draft_plan, draft_rows_of
+    from tais.pipeline.sampled import arm_spec, reference_sampling, teacher_force
+    from tais.stats.draft_tilt import draft_tilt_test
+    from tais.store import STORE_FILENAME, RunStore
+    from tais.types import Role
+
+    _, out, evidence = draft_run
+    with RunStore(out / STORE_FILENAME, create=False) as store:
+        inputs = read_run(store)
+    planted = arm_spec(next(a for a in inputs.arms if a.name == "planted").spec)
+    plan = draft_plan(replace(planted, backend="vllm", speculative={"num_speculative_tokens": 3}))
+    assert isinstance(plan, DraftPlan) and not plan.own and plan.spec.dtype == "float32"
+    messages = {item.id: messages_for(task, item) for task in inputs.battery.tasks for item in task.items}
+    reference = arm_spec(next(a for a in inputs.arms if a.role is Role.REFERENCE).spec)
+    with create_engine(reference) as ref, create_engine(plan.spec) as drafter:
+        forced = teacher_force(ref, messages, inputs.completions["planted"], reference_sampling(inputs),
+                               SampledModel(), draft=(plan.label, draft_rows_of(drafter, plan), planted.sampling))
+    assert forced.draft is not None
+    again = draft_tilt_test(forced.draft.observed, forced.draft.mean, forced.draft.variance, forced.clusters)
+    stored = next(c for c in evidence["sampled"]["contrasts"] if c["arm"] == "planted")["tokens"]["draft"]
+    assert again.tilt == pytest.approx(stored["tilt"], abs=1e-9) and again.z == pytest.approx(stored["z"], abs=1e-7)

@@ -159,17 +159,28 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
                 raise EngineError(f"the reference samples at temperature {sampling.temperature}, and a T > 0 screen "
                                   f"teacher-forces every sample through it, which it cannot: {exc}") from None
             exact = exact and forced.exact
-            skipped = plan if isinstance(plan, str) else ""
-            if isinstance(plan, DraftPlan) and forced.draft is None:
-                skipped = LISTED_LAWS if not forced.exact else "no engine to score the draft with"
+            draft, skipped = measured_draft(plan, forced)
             figures[arm.name] = token_level(forced.laws, forced.tokens, forced.clusters, hard_leaks=forced.hard,
                                             soft_leaks=forced.soft, theta_margin=settings.theta_margin, alpha=alpha,
-                                            seed=pit_seed(inputs.run.id, arm.name), draft=forced.draft,
+                                            seed=pit_seed(inputs.run.id, arm.name), draft=draft,
                                             draft_margin=settings.draft_margin, draft_skipped=skipped)
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
                           settings.tau_p, settings.tau_logit, exact, figures, settings.draft_margin)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())
     return stored
+
+
+def measured_draft(plan: DraftPlan | str | None, forced: ForcedArm) -> tuple[DraftScores | None, str]:
+    """The draft log-ratio to test, or None with why not (empty when the arm has no draft)."""
+    if isinstance(plan, str):
+        return None, plan
+    if plan is None:
+        return None, ""
+    if forced.draft is None:
+        return None, LISTED_LAWS if not forced.exact else "no engine to score the draft with"
+    if float(np.sum(forced.draft.variance)) <= 0:
+        return None, "the draft's law equals the reference's at every token (Var h = 0): no draft log-ratio"
+    return forced.draft, ""
 
 
 def arm_spec(stored: Mapping[str, Any]) -> ArmSpec:
