@@ -67,7 +67,7 @@ def test_draft_plan_per_arm_kind():
 
 
 def test_which_draft_log_ratio_is_tested_and_why_not():
-    from tais.pipeline.sampled import ForcedArm, measured_draft
+    from tais.pipeline.sampled import ArmLaws, measured_draft
     from tais.screen.sampled import DraftScores
     from tais.stats.predictable import ReferenceLaws
 
@@ -75,13 +75,13 @@ def test_which_draft_log_ratio_is_tested_and_why_not():
     ratio = DraftScores("d", np.zeros(3), np.zeros(3), np.array([0.2, 0.3, 0.1]))
     plan = draft_plan(ArmSpec("q", "hf", "m", speculative={"proposer": "quantized"}))
 
-    def forced(draft, exact=True):
-        return ForcedArm(laws, np.zeros(3, dtype=int), np.zeros(3, dtype=int), 0, 0, exact, draft)
+    def found(exact=True):
+        return ArmLaws(laws, np.zeros(3, dtype=int), np.zeros(3, dtype=int), 0, 0, exact)
 
-    assert measured_draft(plan, forced(ratio)) == (ratio, "")
-    assert measured_draft(None, forced(None)) == (None, "")
-    assert "point mass" in measured_draft("the ngram proposer's draft is a point mass", forced(None))[1]
-    assert "listed" in measured_draft(plan, forced(None, exact=False))[1]
+    assert measured_draft(plan, found(), ratio) == (ratio, "")
+    assert measured_draft(None, found(), None) == (None, "")
+    assert "point mass" in measured_draft("the ngram proposer's draft is a point mass", found(), None)[1]
+    assert "listed" in measured_draft(plan, found(exact=False), None)[1]
     same = DraftScores("d", np.zeros(3), np.zeros(3), np.zeros(3))  # d = q everywhere: lambda undefined, skipped
-    assert measured_draft(plan, forced(same)) == (None, "the draft's law equals the reference's at every token "
-                                                        "(Var h = 0): no draft log-ratio")
+    assert measured_draft(plan, found(), same) == (None, "the draft's law equals the reference's at every token "
+                                                         "(Var h = 0): no draft log-ratio")

@@ -133,9 +133,10 @@ def test_an_arm_of_another_backend_naming_the_draft_gets_the_same_log_ratio_from
     messages = {item.id: messages_for(task, item) for task in inputs.battery.tasks for item in task.items}
     reference = arm_spec(next(a for a in inputs.arms if a.role is Role.REFERENCE).spec)
     with create_engine(reference) as ref, create_engine(plan.spec) as drafter:
-        forced = teacher_force(ref, messages, inputs.completions["planted"], reference_sampling(inputs),
-                               SampledModel(), draft=(plan.label, draft_rows_of(drafter, plan), planted.sampling))
-    assert forced.draft is not None
-    again = draft_tilt_test(forced.draft.observed, forced.draft.mean, forced.draft.variance, forced.clusters)
+        found, ratio = teacher_force(ref, messages, inputs.completions["planted"], reference_sampling(inputs),
+                                     SampledModel(), draft=(plan.label, draft_rows_of(drafter, plan),
+                                                            planted.sampling))
+    assert ratio is not None
+    again = draft_tilt_test(ratio.observed, ratio.mean, ratio.variance, found.clusters)
     stored = next(c for c in evidence["sampled"]["contrasts"] if c["arm"] == "planted")["tokens"]["draft"]
     assert again.tilt == pytest.approx(stored["tilt"], abs=1e-9) and again.z == pytest.approx(stored["z"], abs=1e-7)

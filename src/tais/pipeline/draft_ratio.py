@@ -12,7 +12,7 @@ Which draft (:func:`draft_plan`):
   ``draft_model``): an ``hf`` engine of that draft in float32 on the CPU (``log_prob_rows``);
 - no log-ratio (said in the evidence, ``draft_skipped``): the ``ngram`` proposer (its draft is a point mass on the
   looked-up token), the ``self`` proposer (d = q: the log-ratio is 0), a speculative method without a draft model,
-  and any arm when the reference's laws are listed (top-k, tail bounded), since ``E_q h`` needs the full law.
+  and any arm when the reference's laws are listed (its top tokens only), since ``E_q h`` needs the full law.
 
 The score is valid whatever ``d_t`` is (any score fixed before ``x_t`` is N(0, 1) under H0), so a draft law that
 differs slightly from the one the sampler used (an adversarial draft's system prompt and logit bias are left out)
@@ -31,7 +31,7 @@ from tais.engines.speculative.config import SpeculativeConfig
 from tais.stats.predictable import DEFAULT_CLIP
 from tais.types import ArmSpec, SamplingParams, ScoringRequest
 
-LISTED_LAWS = ("the reference's laws are listed (top tokens, tail bounded): the draft log-ratio needs its full law, "
+LISTED_LAWS = ("the reference's laws are listed (its top tokens only): the draft log-ratio needs its full law, "
                "so it is not measured")
 
 
