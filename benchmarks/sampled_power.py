@@ -119,6 +119,7 @@ class Replication:
     ratio_h: np.ndarray  # [n]
     ratio_mean: np.ndarray  # [n]
     ratio_var: np.ndarray  # [n]
+    draft: str | None = None  # the arm's own draft (None: target-only; its ratio_* are the noisy draft's)
 
     @property
     def laws(self) -> ReferenceLaws:
@@ -140,18 +141,30 @@ SETTINGS = SampledModel()
 
 
 def draft_tilt_arguments(rep: Replication) -> dict[str, Any]:
-    """ADAPTER POINT (draft tilt). The keyword arguments through which the screen's ``token_level`` takes the draft
-    log-ratio of a replication (``rep.ratio_h``, ``rep.ratio_mean``, ``rep.ratio_var`` [n], ``rep.prompt`` [n] its
-    clusters), once the draft-tilt test (lambda, margin ``sampled.draft_margin``) is merged into
-    :mod:`tais.screen.sampled`; until then the screen has no such test and this returns ``{}``. Nothing else in this
-    benchmark needs to change: :func:`verdict_of` calls the screen's own ``decide``."""
-    return {}
+    """ADAPTER POINT (draft tilt): the keyword arguments through which the screen's ``token_level`` takes the draft
+    log-ratio of a replication. With the draft-tilt test in :mod:`tais.screen.sampled` (``DraftScores``, lambda at
+    ``sampled.draft_margin``), an arm that drafts with a model passes its scores, as the screen's T > 0 phase does;
+    a target-only arm passes none (the screen has no draft for it; its log-ratio column is calibration only). Before
+    that test exists this returns ``{}`` and the three-test battery decides."""
+    import tais.screen.sampled as screen
+
+    scores = getattr(screen, "DraftScores", None)
+    if scores is None or rep.draft is None or not rep.has_ratio:
+        return {}
+    return {"draft": scores(f"draft: {rep.draft}", rep.ratio_h, rep.ratio_mean, rep.ratio_var),
+            **decide_arguments()}
+
+
+def decide_arguments() -> dict[str, Any]:
+    """ADAPTER POINT (draft tilt): the draft margin, for ``token_level`` and ``decide``, once the screen has one."""
+    margin = getattr(SETTINGS, "draft_margin", None)
+    return {} if margin is None else {"draft_margin": margin}
 
 
 def verdict_of(rep: Replication) -> Verdict:
     """The screen's token-level verdict of one replication: :func:`tais.screen.sampled.decide` on its figures, with
     no outcome cells (so FAIL or INCONCLUSIVE, never PASS). The only place the decision rule is applied."""
-    return decide(rep.figures, (), theta_margin=SETTINGS.theta_margin)[0]
+    return decide(rep.figures, (), theta_margin=SETTINGS.theta_margin, **decide_arguments())[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,13 +248,19 @@ def arm_summary(name: str, reps: Sequence[Replication]) -> dict[str, Any]:
         hits = [getattr(t, key) for t in tests if getattr(t, key) is not None]
         out[f"reject_{key}"] = [int(sum(hits)), len(hits), *clopper_pearson(int(sum(hits)), len(hits))] if hits \
             else None
+    tilts = [r.figures.draft.tilt for r in reps if getattr(r.figures, "draft", None) is not None]
+    out["tilt_mean"] = float(np.mean(tilts)) if tilts else None
     pooled = drifts(reps)
+    tests = len(reps[0].figures.p_holm)  # Holm's first step divides alpha by the battery's size
     out["drift"] = {k: {"mu": d.mu, "var": d.var, "tokens": d.n, "n95": d.tokens_for(),
-                        "n95_holm": d.tokens_for(alpha=ALPHA / 3)} for k, d in pooled.items()}
+                        "n95_holm": d.tokens_for(alpha=ALPHA / tests)} for k, d in pooled.items()}
     best = max(pooled.items(), key=lambda kv: kv[1].mu ** 2 / kv[1].var if kv[1].var > 0 else 0.0)
     out["best_score"] = best[0]
     out["n95"] = best[1].tokens_for()
-    out["theta_beyond_margin"] = abs(out["theta_mean"]) > SETTINGS.theta_margin
+    # the FAIL rule needs an effect beyond its margin besides a rejection: theta, or lambda where measured
+    draft_margin = decide_arguments().get("draft_margin")
+    out["rule_can_fire"] = bool(abs(out["theta_mean"]) > SETTINGS.theta_margin or out["hard_leaks"] > 0 or (
+        tilts and draft_margin is not None and abs(out["tilt_mean"]) > draft_margin))
     return out
 
 
@@ -253,7 +272,8 @@ def save_replications(path: Path, reps: Sequence[dict[str, np.ndarray]]) -> None
 def load_replications(path: Path) -> list[Replication]:
     data = np.load(path)
     indices = sorted({int(k.split("/")[0]) for k in data.files})
-    return [Replication(path.stem, i, *(data[f"{i}/{f}"] for f in FIELDS)) for i in indices]
+    draft = next((a.draft for a in ARMS if a.name == path.stem), None)
+    return [Replication(path.stem, i, *(data[f"{i}/{f}"] for f in FIELDS), draft=draft) for i in indices]
 
 
 def evidence_from(folder: Path, arms: Sequence[str] | None = None) -> dict[str, Any]:
@@ -275,18 +295,19 @@ def evidence_from(folder: Path, arms: Sequence[str] | None = None) -> dict[str, 
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"\n{'arm':<25} {'reps':>4} {'tok/rep':>7} {'FAIL':>6} {'95% CI':>13} {'theta':>7} {'surpr':>5} "
-          f"{'top1':>5} {'pit':>5} {'holm':>5} {'ratio':>5} {'best':>9} {'n95':>8} {'n95 Holm':>8}")
+    print(f"\n{'arm':<25} {'reps':>4} {'tok/rep':>7} {'FAIL':>6} {'95% CI':>13} {'theta':>7} {'lambda':>7} "
+          f"{'surpr':>5} {'top1':>5} {'pit':>5} {'holm':>5} {'ratio':>5} {'best':>9} {'n95':>8} {'n95 Holm':>8}")
     for s in report["arms"]:
         k, n, lo, hi = s["fail"]
         rates = {key: "  -  " if s[f"reject_{key}"] is None else f"{s[f'reject_{key}'][0] / n:5.2f}"
                  for key in ("surprisal", "top1", "pit", "holm", "ratio")}
         best = s["drift"][s["best_score"]]
+        tilt = "-" if s["tilt_mean"] is None else f"{s['tilt_mean']:+.3f}"
         correct = s["kind"] in ("null", "lossless")  # H0 holds: a drift is noise, no token count catches it
         n95 = "-" if correct else "inf" if best["n95"] is None else f"{best['n95']:.0f}"
         holm = "-" if correct else "inf" if best["n95_holm"] is None else f"{best['n95_holm']:.0f}"
         print(f"{s['arm']:<25} {n:>4} {s['tokens_per_replication']:>7.0f} {k / n:>6.2f} [{lo:.2f}, {hi:.2f}] "
-              f"{s['theta_mean']:>+7.3f} {rates['surprisal']} {rates['top1']} {rates['pit']} {rates['holm']} "
+              f"{s['theta_mean']:>+7.3f} {tilt:>7} {rates['surprisal']} {rates['top1']} {rates['pit']} {rates['holm']} "
               f"{rates['ratio']} {s['best_score']:>9} {n95:>8} {holm:>8}")
 
 

@@ -62,8 +62,8 @@ def replication(rng: np.random.Generator, sample_temperature: float, index: int 
             "ratio_var": var}
 
 
-def rep(arrays: dict[str, np.ndarray], index: int = 0) -> bench.Replication:
-    return bench.Replication("synthetic", index, *(arrays[f] for f in bench.FIELDS))
+def rep(arrays: dict[str, np.ndarray], index: int = 0, draft: str | None = None) -> bench.Replication:
+    return bench.Replication("synthetic", index, *(arrays[f] for f in bench.FIELDS), draft=draft)
 
 
 def test_a_replication_from_the_reference_is_not_failed_and_one_at_t_squared_is():
@@ -85,6 +85,25 @@ def test_the_draft_log_ratio_is_calibrated_and_catches_resampling_from_the_targe
     assert bench.rejections(buggy).ratio
     drift = bench.drifts([buggy])["ratio"]
     assert drift.mu > 0 and drift.tokens_for() < PROMPTS * TOKENS
+
+
+def test_only_arms_with_a_draft_hand_their_log_ratio_to_the_screen():
+    """The adapter point: with the screen's draft-tilt test (``DraftScores``) a drafting arm's log-ratio joins the
+    verdict, and resampling from the target FAILs through lambda; a target-only arm hands none. Without the test the
+    adapter hands nothing and the three-test battery decides."""
+    import tais.screen.sampled as screen
+
+    rng = np.random.default_rng(11)
+    draft = logits(rng, PROMPTS * TOKENS)
+    arrays = replication(rng, T, draft=draft, resample_from_target=True)
+    assert bench.draft_tilt_arguments(rep(arrays)) == {}
+    drafting = rep(arrays, draft="noisy")
+    if not hasattr(screen, "DraftScores"):
+        assert bench.draft_tilt_arguments(drafting) == {}
+        return
+    assert set(bench.draft_tilt_arguments(drafting)) == {"draft", "draft_margin"}
+    assert drafting.figures.draft.tilt > bench.SETTINGS.draft_margin
+    assert bench.verdict_of(drafting) is Verdict.FAIL
 
 
 def test_n95_gives_95_percent_power_in_simulation():
