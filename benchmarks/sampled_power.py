@@ -248,6 +248,10 @@ def arm_summary(name: str, reps: Sequence[Replication]) -> dict[str, Any]:
         hits = [getattr(t, key) for t in tests if getattr(t, key) is not None]
         out[f"reject_{key}"] = [int(sum(hits)), len(hits), *clopper_pearson(int(sum(hits)), len(hits))] if hits \
             else None
+    out["per_replication"] = [
+        {"verdict": v.value, "tokens": int(r.tokens.size), "theta": round(r.figures.theta, 4),
+         "tilt": None if getattr(r.figures, "draft", None) is None else round(r.figures.draft.tilt, 4),
+         "p_holm": [float(f"{p:.3g}") for p in r.figures.p_holm]} for r, v in zip(reps, verdicts)]
     tilts = [r.figures.draft.tilt for r in reps if getattr(r.figures, "draft", None) is not None]
     out["tilt_mean"] = float(np.mean(tilts)) if tilts else None
     pooled = drifts(reps)
@@ -476,10 +480,14 @@ def generate(args: argparse.Namespace, plans: Sequence[ArmPlan]) -> None:
     print(f"drafts {sorted(kinds)} written and models loaded in {time.perf_counter() - started:.1f} s", flush=True)
     meta_path = store / "meta.json"
     meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {"arms": {}}
-    meta["settings"] = {k: v for k, v in vars(args).items() if k not in ("evidence_from", "json", "arms")}
+    meta["settings"] = {k: v for k, v in vars(args).items()
+                        if k not in ("evidence_from", "json", "arms", "started", "deadline_s")}
     if args.device == "cuda":
         meta["settings"]["gpu"] = torch.cuda.get_device_name()
     for plan in plans:
+        if args.deadline_s and time.perf_counter() - args.started > args.deadline_s:
+            print(f"{plan.name}: skipped, past --deadline-s {args.deadline_s}", flush=True)
+            continue
         meta["arms"][plan.name] = run_arm(plan, args, reference, scorers[plan.ratio_draft], drafts, models)
         meta_path.write_text(json.dumps(meta))
     meta["generate_wall_s"] = round(time.perf_counter() - started, 1)
@@ -504,9 +512,12 @@ def main() -> None:
     ap.add_argument("--arms", default="all", help="comma-separated arm names or groups (plain, top_p, top_k)")
     ap.add_argument("--store-dir", default="sampled_power_out")
     ap.add_argument("--draft-dir", default=None, help="where the drafts are written (default: STORE/drafts)")
+    ap.add_argument("--deadline-s", type=float, default=0.0,
+                    help="start no further arm after this many seconds (then analyse what was done); 0: none")
     ap.add_argument("--evidence-from", help="analyse a --store-dir written earlier; no model runs")
     ap.add_argument("--json", help="also write the final JSON line here")
     args = ap.parse_args()
+    args.started = time.perf_counter()
     args.batch = args.batch or (250 if args.device == "cuda" else 50)
     args.score_batch = args.score_batch or (50 if args.device == "cuda" else 8)
     wanted = set(args.arms.split(","))
