@@ -412,7 +412,7 @@ def score_replication(reference: Any, draft: Any, requests: Sequence[Any], compl
         chunk = forced[start:start + args.score_batch]
         tokens = torch.tensor([t for r in chunk for t in r.token_ids], dtype=torch.long)
         log_q = forced_rows(reference, chunk)  # [n, vocab]
-        ids, probs, hard, soft = exact_law(log_q, tokens.tolist(), sampling, settings)
+        ids, probs, hard, soft = exact_law(log_q, tokens.tolist(), sampling, settings)[:4]  # an exact law keeps all
         h, m, v = log_ratio_rows(log_q, forced_rows(draft, chunk), tokens, sampling)
         del log_q
         prompt = np.concatenate([np.full(len(r.token_ids), int(r.request.item_id.split("/")[1])) for r in chunk])
