@@ -74,3 +74,43 @@ def test_overall_counts_candidates_only():
     bad_null = contrast("n", "r", Role.NULL, replace(TOK, hard_leaks=2), [EQUIVALENT], theta_margin=0.02)
     assert overall([c, bad_null]) is Verdict.PASS
     assert overall([bad_null]) is Verdict.INCONCLUSIVE
+
+
+def _h0_rejection_rate(g: int, r: int, sims: int, rng: np.random.Generator, floors: bool) -> float:
+    """Share of simulated A/A screens (per-prompt rates pi_i ~ U(0, 1), the same in both arms, r replicates each)
+    whose outcome difference is significant at 5%."""
+    pi = rng.uniform(size=(sims, g))
+    ref, cand = rng.binomial(r, pi) / r, rng.binomial(r, pi) / r
+    hits = 0
+    for a, b in zip(ref, cand):
+        if floors:
+            hits += prompt_rate_difference(a, b, margin=0.1, replicates=r).p_value < 0.05
+        else:  # the bare one-sample t test, zero spread read as p 0 when the mean differs
+            d = b - a
+            sd = d.std(ddof=1)
+            hits += (d.mean() != 0) if sd == 0 else stats.ttest_1samp(d, 0.0).pvalue < 0.05
+    return hits / sims
+
+
+def test_with_few_prompts_the_floors_keep_the_a_a_false_difference_rate_at_alpha():
+    """Simulation: 2 prompts x 3 replicates (a small smoke screen). The bare t test calls identical per-prompt
+    differences (spread 0) a certain difference and exceeds alpha (measured 0.09); with the floors the rate stays at
+    or under 5% (binomial 99% bound over 3 000 A/A screens; measured 0.000, and 0.010 at 6 prompts: conservative)."""
+    rng = np.random.default_rng(11)
+    bare = _h0_rejection_rate(2, 3, 3000, rng, floors=False)
+    floored = _h0_rejection_rate(2, 3, 3000, rng, floors=True)
+    print(f"\nA/A, 2 prompts x 3 replicates: bare t test {bare:.3f}, with floors {floored:.3f}")
+    assert bare > stats.binom.ppf(0.99, 3000, 0.05) / 3000  # the positive control: the flaw is real
+    assert floored <= stats.binom.ppf(0.99, 3000, 0.05) / 3000
+
+
+def test_zero_spread_needs_enough_prompts_for_equivalence_and_a_real_shift_is_still_found():
+    # two prompts, both never refusing in either arm: not an equivalence (rule of three: +-1.5)
+    assert not prompt_rate_difference([0, 0], [0, 0], margin=0.03, replicates=3).equivalent
+    # 200 such prompts: +-0.015, inside a 0.03 margin
+    assert prompt_rate_difference(np.zeros(200), np.zeros(200), margin=0.03, replicates=3).equivalent
+    # 30 prompts x 4 replicates whose rate drops by half: still a significant difference
+    rng = np.random.default_rng(2)
+    pi = rng.uniform(0.4, 0.9, size=30)
+    ref, cand = rng.binomial(4, pi) / 4, rng.binomial(4, pi / 2) / 4
+    assert prompt_rate_difference(ref, cand, margin=0.03, replicates=4).p_value < 0.001

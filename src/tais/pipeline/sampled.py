@@ -7,7 +7,8 @@ Laws. With an ``hf`` reference the full float32 log-softmax rows (``log_prob_row
 own temperature, top-k and top-p (:func:`tais.engines.speculative.truncation.truncated_logits`, the order of
 transformers and vLLM): exact laws, cut to the ``sampled.top`` most likely tokens plus the exact mass of the rest.
 Another reference backend gives its top ``sampled.top`` raw log-probabilities (``score_tokens``); the law is then
-tempered from those with the unlisted mass bounded above (``exact_laws`` false in the evidence).
+tempered from those and conditioned on the listed tokens; a token outside the list is left out of the tests and
+counted (``left_out``; ``exact_laws`` false in the evidence): see :func:`listed_law`.
 
 Leaks (exact laws only). A token of probability 0 under the reference's law is a *soft* leak; it is a *hard* leak when
 the tempered mass of the tokens more likely than it reaches ``top_p + tau_p``, or its scaled logit lies more than
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -121,14 +122,13 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
     with reference_engine() as engine:
         for arm in arms:
             try:
-                laws, tokens, clusters, hard, soft, exact_arm = arm_laws(engine, messages,
-                                                                         inputs.completions[arm.name], sampling,
-                                                                         settings)
+                found = arm_laws(engine, messages, inputs.completions[arm.name], sampling, settings)
             except CannotTeacherForce as exc:
                 raise EngineError(f"the reference samples at temperature {sampling.temperature}, and a T > 0 screen "
                                   f"teacher-forces every sample through it, which it cannot: {exc}") from None
-            exact = exact and exact_arm
-            figures[arm.name] = token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft,
+            exact = exact and found.exact
+            figures[arm.name] = token_level(found.laws, found.tokens, found.clusters, hard_leaks=found.hard,
+                                            soft_leaks=found.soft, left_out=found.left_out,
                                             theta_margin=settings.theta_margin, alpha=alpha)
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
                           settings.tau_p, settings.tau_logit, exact, figures)
@@ -136,11 +136,26 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
     return stored
 
 
+class ArmLaws(NamedTuple):
+    """The reference's laws at every retained token of one arm: ``tokens`` [n], ``clusters`` [n] (prompt index),
+    ``hard`` / ``soft`` leak counts, ``exact`` (full teacher-forced rows), and ``left_out``: tokens left out because
+    the reference listed only its top tokens and the emitted one was not among them, or the top-p cut there depends
+    on the unlisted mass (always 0 for exact laws)."""
+
+    laws: ReferenceLaws
+    tokens: np.ndarray
+    clusters: np.ndarray
+    hard: int
+    soft: int
+    exact: bool
+    left_out: int = 0
+
+
 def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
              completions: Mapping[CompletionKey, Completion], sampling: SamplingParams,
-             settings: SampledModel) -> tuple[ReferenceLaws, np.ndarray, np.ndarray, int, int, bool]:
-    """The reference's laws at every token of ``completions`` (item id -> its chat ``messages``): (laws, tokens [n],
-    prompt index [n], hard leaks, soft leaks, exact)."""
+             settings: SampledModel) -> ArmLaws:
+    """The reference's laws at every token of ``completions`` (item id -> its chat ``messages``); with a listed
+    (top-k) law only the tokens it lists are kept, under the law conditioned on the listed set (:func:`listed_law`)."""
     prompt_index = {item_id: i for i, item_id in enumerate(messages)}
     requests = [ScoringRequest(Request(key.item_id, sampling, messages=messages[key.item_id],
                                        replicate=key.replicate), tuple(c.token_ids), top_k=settings.top)
@@ -154,17 +169,18 @@ def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
             parts += [exact_law(row, r.token_ids, sampling, settings) for row, r in zip(rows, batch)]
         else:
             parts += [listed_law(s, sampling, settings) for s in engine.score_tokens(batch)]
-    ids, probs, hard, soft = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    ids, probs, hard, soft, kept = (np.concatenate([p[i] for p in parts]) for i in range(5))
     tokens = np.concatenate([np.asarray(r.token_ids) for r in requests])
     clusters = np.concatenate([np.full(len(r.token_ids), prompt_index[r.request.item_id]) for r in requests])
-    return ReferenceLaws.top(ids, probs), tokens, clusters, int(hard.sum()), int(soft.sum()), exact
+    return ArmLaws(ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], int(hard.sum()),
+                   int(soft.sum()), exact, int((~kept).sum()))
 
 
 def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
               settings: SampledModel) -> tuple[np.ndarray, ...]:
     """From full log-softmax rows ``log_probs`` [n, vocab] (torch, on any device) at the emitted ``tokens`` [n]: the
-    top ``settings.top`` (ids [n, top], probabilities [n, top]) of the sampling law, hard leaks [n], soft leaks [n]
-    (numpy, on the CPU)."""
+    top ``settings.top`` (ids [n, top], probabilities [n, top]) of the sampling law, hard leaks [n], soft leaks [n],
+    and the kept mask [n] (all True: an exact law covers every token), as numpy arrays on the CPU."""
     import torch
 
     from tais.engines.speculative.truncation import Law, truncated_logits
@@ -187,37 +203,84 @@ def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
         above = (mass * (uncut > uncut.gather(1, tok))).sum(-1)  # tempered mass more likely than the token
         hard |= above >= sampling.top_p + settings.tau_p
     return (top.indices.cpu().numpy(), top.values.double().cpu().numpy(), (hard & soft).cpu().numpy(),
-            soft.cpu().numpy())
+            soft.cpu().numpy(), np.ones(len(tokens), dtype=bool))
 
 
 def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) -> tuple[np.ndarray, ...]:
-    """From teacher-forced top-k raw log-probabilities (:class:`tais.types.TokenScores`): the tempered law over the
-    listed tokens, top-k and top-p applied to them, the unlisted mass bounded above by ``rest * p_K**(1/T - 1)`` (no
-    unlisted token is more likely than the last listed one); no hard leaks are claimed from a partial law."""
+    """From teacher-forced top-k raw log-probabilities (:class:`tais.types.TokenScores`): the sampling law
+    *conditioned on the listed tokens* at each position, and which positions to keep (those whose emitted token is
+    listed).
+
+    Why conditioned. The listed tokens' tempered weights are exact up to one factor, but the tempered mass of the
+    unlisted ones is known only between bounds (each unlisted raw probability is at most the last listed one's), and a
+    bounded tail biases every score's expectation (with the upper bound, a correct sampler looks colder than its
+    law: measured on vLLM-CPU, a null arm's theta -0.34 on 900 tokens, rejected). Given that the emitted token is
+    listed, a correct sampler draws it from the listed tokens' renormalised law, which needs no tail at all; at each
+    position the event "listed" is decided by the sampler's draw, so keeping only listed positions keeps every score's
+    martingale increments centred (the normaliser sums the conditional variances over the kept positions). What it
+    costs: the unlisted tokens (their share is the arm's ``left_out`` count) carry no evidence.
+
+    Returns ids [n, top] (-1 pads), probabilities [n, top] (each row sums to 1), hard leaks [n] (none claimed from
+    a partial law), soft leaks [n] (a listed token the reference's top-k / top-p gives probability 0), kept [n].
+
+    Worked example: T = 0.5, raw listed log-probabilities (log 0.5, log 0.3); tempered weights 0.25 and 0.09, so the
+    conditional law is (0.735, 0.265) whatever the unlisted mass::
+
+        >>> import math
+        >>> from tais.pipeline.config import SampledModel
+        >>> from tais.types import PositionScore, TokenScores
+        >>> pos = PositionScore(math.log(0.3), 3, math.log(0.5), top=((3, math.log(0.5)), (7, math.log(0.3))))
+        >>> ids, p, hard, soft, kept = listed_law(TokenScores("a", 0, (7,), (pos,)), SamplingParams(temperature=0.5),
+        ...                                       SampledModel(top=2))
+        >>> ids.tolist(), p.round(3).tolist(), bool(kept[0])
+        ([[3, 7]], [[0.735, 0.265]], True)
+    """
     width = settings.top
     n = len(scores.positions)
     ids = np.full((n, width), -1, dtype=np.int64)
     probs = np.zeros((n, width))
     soft = np.zeros(n, dtype=bool)
+    kept = np.zeros(n, dtype=bool)
     for j, (pos, token) in enumerate(zip(scores.positions, scores.token_ids)):
         listed = sorted(pos.top, key=lambda t: -t[1])[:width]
         lp = np.array([v for _, v in listed])
-        rest = max(0.0, 1.0 - float(np.exp(lp).sum()))
         w = np.exp((lp - lp[0]) / sampling.temperature)
-        tail = rest * np.exp(lp[-1] * (1 / sampling.temperature - 1) - lp[0] / sampling.temperature)
+        cut_by_k = 0 < sampling.top_k <= len(w)
         if sampling.top_k > 0:
             w[sampling.top_k:] = 0.0
-            tail = 0.0 if sampling.top_k <= len(w) else tail
-        total = w.sum() + tail
-        p = w / total
-        if sampling.top_p < 1:
-            before = np.cumsum(p) - p
-            p = np.where(before < sampling.top_p, p, 0.0)
-            p = p / p.sum()
+        nucleus = _nucleus(w, 0.0 if cut_by_k else _tail_weight(lp, sampling.temperature), sampling.top_p)
+        p = w * nucleus / (w * nucleus).sum() if nucleus is not _AMBIGUOUS else w / w.sum()
         ids[j, :len(p)] = [t for t, _ in listed]
         probs[j, :len(p)] = p
-        soft[j] = int(token) in ids[j] and p[list(ids[j]).index(int(token))] == 0
-    return ids, probs, np.zeros(n, dtype=bool), soft
+        kept[j] = int(token) in ids[j] and nucleus is not _AMBIGUOUS
+        soft[j] = kept[j] and p[list(ids[j]).index(int(token))] == 0
+    return ids, probs, np.zeros(n, dtype=bool), soft, kept
+
+
+_AMBIGUOUS = np.ones(0)
+
+
+def _tail_weight(lp: np.ndarray, temperature: float) -> float:
+    """Upper bound of the unlisted tokens' tempered weight, on the scale where the first listed token weighs 1: each
+    unlisted raw probability is at most the last listed one's, p_K, so at T <= 1 their tempered sum is at most
+    ``rest * p_K**(1/T - 1)``; at T > 1 spreading the rest over a large vocabulary makes it unbounded."""
+    rest = max(0.0, 1.0 - float(np.exp(lp).sum()))
+    if temperature > 1:
+        return float("inf") if rest > 0 else 0.0
+    return rest * float(np.exp(lp[-1] * (1 / temperature - 1) - lp[0] / temperature))
+
+
+def _nucleus(w: np.ndarray, tail: float, top_p: float) -> np.ndarray:
+    """The listed tokens inside the top-p nucleus (1 / 0), or :data:`_AMBIGUOUS` when the cut depends on the unlisted
+    weight (between 0 and its bound ``tail``): such a position is left out, a choice made before the token is drawn,
+    so the tests stay centred."""
+    if top_p >= 1:
+        return np.ones_like(w)
+    cuts = []
+    for total in (w.sum(), w.sum() + tail):
+        before = (np.cumsum(w) - w) / total if np.isfinite(total) else np.zeros_like(w)
+        cuts.append((before < top_p).astype(float))
+    return cuts[0] if np.array_equal(cuts[0], cuts[1]) else _AMBIGUOUS
 
 
 def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen | None:
@@ -239,7 +302,8 @@ def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen 
             both = [i for i in items if i in rates_ref and i in rates_arm]
             if both:
                 rates = prompt_rate_difference([rates_ref[i] for i in both], [rates_arm[i] for i in both],
-                                               margin=thresholds.margin, alpha=thresholds.alpha)
+                                               margin=thresholds.margin, alpha=thresholds.alpha,
+                                               replicates=replicates)
                 outcomes.append(OutcomeLevel(task.name, replicates, rates))
         contrasts.append(contrast(arm.name, ref.name, arm.role, stored.arms[arm.name], outcomes,
                                   theta_margin=stored.theta_margin))

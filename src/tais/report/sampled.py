@@ -82,19 +82,22 @@ def outcome_rows(section: SampledScreen) -> list[list[str]]:
 
 def leak_rows(section: SampledScreen) -> list[list[str]]:
     return [[c.arm, c.role.value, str(c.tokens.hard_leaks), str(c.tokens.soft_leaks),
-             f"{c.tokens.soft_leak_rate:.4f}"] for c in section.contrasts]
+             f"{c.tokens.soft_leak_rate:.4f}", str(c.tokens.left_out)] for c in section.contrasts]
 
 
 THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's theta", "Holm p (surprisal, top-1, PIT)",
                 "verdict", "reasons"]
 OUTCOME_HEADER = ["arm", "task", "prompts x replicates", "reference rate", "arm rate", "mean paired diff [interval]",
                   "TOST p", "Cohen's h"]
-LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate"]
+LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "left out (unlisted)"]
+
+
+LISTED = "laws from the top tokens, conditioned on the listed ones"
 
 
 def intro(section: SampledScreen) -> str:
     return (f"Reference law: temperature {section.temperature}, top-p {section.top_p}, top-k {section.top_k} "
-            f"({'exact teacher-forced laws' if section.exact_laws else 'laws from the top tokens, tail bounded'}); "
+            f"({'exact teacher-forced laws' if section.exact_laws else LISTED}); "
             f"theta margin ±{section.theta_margin}; hard leak beyond top-p + {section.tau_p} or {section.tau_logit} "
             f"below the k-th scaled logit. Verdict at T > 0: **{section.verdict.value}**.")
 

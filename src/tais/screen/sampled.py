@@ -55,7 +55,9 @@ BATTERY = ("surprisal", "top1", "pit")
 class TokenLevel:
     """One arm's tokens against the reference's sampling laws (see the module docstring). ``p_holm``: Holm-adjusted
     p-values of :data:`BATTERY`; ``pit_histogram``: counts of the randomised PIT in ten equal bins (uniform under
-    H0)."""
+    H0); ``left_out``: emitted tokens the reference's listed top tokens cannot judge exactly (a law from a top-k list
+    only: the token is unlisted, or the top-p cut there depends on the unlisted mass), left out of every test (not in
+    ``n_tokens``)."""
 
     n_tokens: int
     n_prompts: int
@@ -74,6 +76,7 @@ class TokenLevel:
     hard_leaks: int
     soft_leaks: int
     pit_histogram: tuple[int, ...] = ()
+    left_out: int = 0
 
     @property
     def soft_leak_rate(self) -> float:
@@ -119,7 +122,8 @@ class SampledContrast:
 class SampledScreen:
     """The T > 0 section of a screen: the reference's sampling law, the tolerances, every contrast, and the verdict
     over the candidate contrasts (FAIL if any fails, else INCONCLUSIVE if any is, else PASS). ``exact_laws``: the
-    laws came from full teacher-forced rows (hf reference), not from a top-k list with a bounded tail."""
+    laws came from full teacher-forced rows (hf reference), not from a top-k list (then conditioned on the listed
+    tokens)."""
 
     temperature: float
     top_p: float
@@ -182,7 +186,7 @@ def overall(contrasts: Sequence[SampledContrast]) -> Verdict:
 
 
 def token_level(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, hard_leaks: int, soft_leaks: int,
-                theta_margin: float, alpha: float, seed: int = 0) -> TokenLevel:
+                theta_margin: float, alpha: float, seed: int = 0, left_out: int = 0) -> TokenLevel:
     """The token-level figures of one arm: ``laws`` the reference's sampling laws
     (:class:`tais.stats.predictable.ReferenceLaws`) at the arm's ``tokens`` [n], ``clusters`` [n] their prompts."""
     import numpy as np
@@ -199,7 +203,7 @@ def token_level(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, 
         theta_high=t.ci_high, theta_tost_p=t.tost_p, theta_equivalent=t.equivalent, surprisal_z=t.z,
         top1_z=result.top1.z, pit_a2=result.pit.statistic, p_holm=result.combined.p_holm,
         rejects=result.combined.reject, mean_varentropy=t.mean_varentropy, hard_leaks=hard_leaks,
-        soft_leaks=soft_leaks, pit_histogram=tuple(int(c) for c in histogram))
+        soft_leaks=soft_leaks, pit_histogram=tuple(int(c) for c in histogram), left_out=left_out)
 
 
 def prompt_rates(outcomes: Mapping[tuple[str, int], int | None], items: Sequence[str]) -> dict[str, float]:
