@@ -17,13 +17,25 @@ draft; the noisy one for null arms, as their calibration), from full rows on the
 Clopper-Pearson 95% interval, each test's rejection rate at 5% (surprisal Z, top-1 Z, PIT, Holm battery, draft
 log-ratio Z), and ``n95``: the tokens the most powerful Z score needs for 95% power, from its pooled per-token drift
 ``mu`` and variance ``v``: ``n95 = (z_{1-a/2} + z_{0.95})**2 v / mu**2`` (two-sided a = 0.05: 3.605**2 v / mu**2),
-beside ``n95_holm`` at a / 3 (the screen's Holm step) and whether the FAIL rule can fire at all (it also needs |theta|
-beyond ``sampled.theta_margin``).
+beside ``n95_holm`` at a / m (Holm's first step over the screen's m tests: 3, or 4 with the draft log-ratio) and
+whether the FAIL rule can fire at all (it also needs |theta| beyond ``sampled.theta_margin``, or the draft tilt
+|lambda| beyond ``sampled.draft_margin`` once the screen has that test; see :func:`draft_tilt_arguments`).
 
-    flock /tmp/tais-heavy.lock python3 benchmarks/sampled_power.py --device cpu --prompts 4 --max-tokens 8 \\
-        --replications 2 --store-dir /tmp/power-smoke                                              # smoke, ~3 min
-    python3 benchmarks/sampled_power.py --device cuda --store-dir /tmp/power --json $OUT/power.json  # GPU, full size
-    python3 benchmarks/sampled_power.py --evidence-from /tmp/power                                # analysis only
+    flock /tmp/tais-heavy.lock python3 benchmarks/sampled_power.py --prompts 4 --max-tokens 8 --replications 2 \
+        --store-dir /tmp/power-smoke                                                 # smoke (CPU), ~2 min
+    PYTHONPATH=src:benchmarks python3 benchmarks/sampled_power.py --device cuda --arms plain --deadline-s 420 \
+        --store-dir /tmp/power --json $OUT/power-plain.json                            # GPU, 7 arms x 20 x 3,200 tokens
+    PYTHONPATH=src:benchmarks python3 benchmarks/sampled_power.py --device cuda --arms top_p,top_k --deadline-s 420 \
+        --store-dir /tmp/power --json $OUT/power-truncated.json                        # GPU, the other 6 arms
+    python3 benchmarks/sampled_power.py --evidence-from /tmp/power                    # analysis only (seconds)
+
+``--deadline-s`` starts no further arm after that many seconds and then analyses what is done (an arm left out is
+named; run it again with ``--arms NAME``), so a command fits a 10-minute slot. The store (laws cut to ``--law-top``,
+~1.6 MB per replication of 3,200 tokens) stays on the machine; the JSON holds every figure, per replication too.
+
+Measured on the CPU (torch, 2 shared cores, batch 50): target-only sampling ~170 tok/s, speculative sampling 55-85
+tok/s, scoring (reference and draft forward passes, laws and log-ratio in float64) ~100 tok/s: 50 prompts x 16
+tokens x 3 replications of all 13 arms took 22 min. The figures are in docs/design.md ("Temperature > 0", power).
 
 Prints a progress line per arm (generation and scoring seconds, acceptance), a table and a final JSON line.
 """
@@ -300,7 +312,8 @@ def evidence_from(folder: Path, arms: Sequence[str] | None = None) -> dict[str, 
 
 def print_table(report: dict[str, Any]) -> None:
     print(f"\n{'arm':<25} {'reps':>4} {'tok/rep':>7} {'FAIL':>6} {'95% CI':>13} {'theta':>7} {'lambda':>7} "
-          f"{'surpr':>5} {'top1':>5} {'pit':>5} {'holm':>5} {'ratio':>5} {'best':>9} {'n95':>8} {'n95 Holm':>8}")
+          f"{'surpr':>5} {'top1':>5} {'pit':>5} {'holm':>5} {'ratio':>5} {'best':>9} {'n95':>8} {'n95 Holm':>8} "
+          f"{'leaks h/s':>9}")
     for s in report["arms"]:
         k, n, lo, hi = s["fail"]
         rates = {key: "  -  " if s[f"reject_{key}"] is None else f"{s[f'reject_{key}'][0] / n:5.2f}"
@@ -312,7 +325,7 @@ def print_table(report: dict[str, Any]) -> None:
         holm = "-" if correct else "inf" if best["n95_holm"] is None else f"{best['n95_holm']:.0f}"
         print(f"{s['arm']:<25} {n:>4} {s['tokens_per_replication']:>7.0f} {k / n:>6.2f} [{lo:.2f}, {hi:.2f}] "
               f"{s['theta_mean']:>+7.3f} {tilt:>7} {rates['surprisal']} {rates['top1']} {rates['pit']} {rates['holm']} "
-              f"{rates['ratio']} {s['best_score']:>9} {n95:>8} {holm:>8}")
+              f"{rates['ratio']} {s['best_score']:>9} {n95:>8} {holm:>8} {s['hard_leaks']:>4}/{s['soft_leaks']:<4}")
 
 
 # ---------------------------------------------------------------------------------------------------- generation
