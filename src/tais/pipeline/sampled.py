@@ -263,9 +263,9 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
 
 def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
               settings: SampledModel) -> tuple[np.ndarray, ...]:
-    """From full log-softmax rows ``log_probs`` [n, vocab] (torch) at the emitted ``tokens`` [n]: the top
-    ``settings.top`` (ids [n, top], probabilities [n, top]) of the sampling law, hard leaks [n], soft leaks [n], and
-    the kept mask [n] (all True: an exact law covers every token)."""
+    """From full log-softmax rows ``log_probs`` [n, vocab] (torch, on any device) at the emitted ``tokens`` [n]: the
+    top ``settings.top`` (ids [n, top], probabilities [n, top]) of the sampling law, hard leaks [n], soft leaks [n],
+    and the kept mask [n] (all True: an exact law covers every token), as numpy arrays on the CPU."""
     import torch
 
     from tais.engines.speculative.truncation import Law, truncated_logits
@@ -274,7 +274,7 @@ def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
     z = truncated_logits(log_probs[None], law)[0]  # [n, vocab]
     probs = z.softmax(-1)
     top = probs.topk(min(settings.top, probs.shape[-1]), dim=-1)
-    tok = torch.tensor(list(tokens), dtype=torch.long)[:, None]  # [n, 1]
+    tok = torch.tensor(list(tokens), dtype=torch.long, device=log_probs.device)[:, None]  # [n, 1]
     soft = probs.gather(1, tok)[:, 0] == 0  # [n]
     hard = torch.zeros_like(soft)
     scaled = log_probs.float() / sampling.temperature  # [n, vocab]
@@ -287,8 +287,8 @@ def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
         mass = uncut.softmax(-1)
         above = (mass * (uncut > uncut.gather(1, tok))).sum(-1)  # tempered mass more likely than the token
         hard |= above >= sampling.top_p + settings.tau_p
-    return (top.indices.numpy(), top.values.double().numpy(), (hard & soft).numpy(), soft.numpy(),
-            np.ones(len(tokens), dtype=bool))
+    return (top.indices.cpu().numpy(), top.values.double().cpu().numpy(), (hard & soft).cpu().numpy(),
+            soft.cpu().numpy(), np.ones(len(tokens), dtype=bool))
 
 
 def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) -> tuple[np.ndarray, ...]:
