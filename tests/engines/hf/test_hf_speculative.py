@@ -139,22 +139,11 @@ def test_bfloat16_strict_divergences_are_near_ties():
 @pytest.fixture(scope="module")
 def perturbed_draft(smollm2, tmp_path_factory):
     """A real draft that disagrees with the target: SmolLM2 with Gaussian noise (std 0.02, seeded) added to the MLP
-    weights of every layer, saved as its own model folder (same tokenizer)."""
-    import shutil
-
-    import torch
-    from transformers import AutoModelForCausalLM
+    weights of every layer, saved as its own model folder (same tokenizer): :mod:`tais.testing.drafts`' ``noisy``."""
+    from tais.testing.drafts import DraftRecipe, write_draft
 
     folder = tmp_path_factory.mktemp("perturbed-draft") / "smollm2-noisy"
-    shutil.copytree(smollm2.path, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
-    model = AutoModelForCausalLM.from_pretrained(smollm2.path, dtype=torch.float32)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, weight in model.named_parameters():
-            if ".mlp." in name:
-                weight.add_(torch.randn(weight.shape, generator=generator) * 0.02)
-    model.save_pretrained(folder)
-    return f"file:{folder}"
+    return write_draft(SMOLLM2, folder, DraftRecipe.of("noisy", 0.02))
 
 
 def test_strict_speculative_with_a_perturbed_draft_rejects_yet_equals_the_reference(perturbed_draft):

@@ -93,7 +93,10 @@ class ModelProposer(Proposer):
         assert cache is not None, "start() first"
         drop, missing = [], []
         for fed, done in zip(self.fed, committed):
-            keep = _common_prefix(fed, done)
+            # re-feed at least the last committed token: the logits after it are not kept, and a row whose
+            # committed tokens are all fed already (a sampler that recovers the rejected draft token itself, as
+            # typical acceptance or planted resampling from the target can) would otherwise have none to read
+            keep = min(_common_prefix(fed, done), max(len(done) - 1, 0))
             drop.append(len(fed) - keep)
             del fed[keep:]
             missing.append(list(done[keep:]))
