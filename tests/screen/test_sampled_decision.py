@@ -1,15 +1,18 @@
 """The T > 0 decision pieces: the per-prompt rate difference against scipy's one-sample t test and a hand-computed
-TOST, and each rule of the equivalence-first verdict (tais.screen.sampled)."""
+TOST, and each rule of the equivalence-first verdict (tais.screen.sampled), with and without the draft log-ratio, and
+figures stored before it existed (loaded with its defaults, decided as before)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from tais.screen.sampled import OutcomeLevel, TokenLevel, contrast, decide, overall
+from tais.pipeline.sampled import StoredTokens
+from tais.screen.sampled import BATTERY, DraftLevel, OutcomeLevel, TokenLevel, contrast, decide, overall
 from tais.stats.prompt_rates import prompt_rate_difference, prompts_needed
 from tais.types import Role, Verdict
 
@@ -74,6 +77,81 @@ def test_overall_counts_candidates_only():
     bad_null = contrast("n", "r", Role.NULL, replace(TOK, hard_leaks=2), [EQUIVALENT], theta_margin=0.02)
     assert overall([c, bad_null]) is Verdict.PASS
     assert overall([bad_null]) is Verdict.INCONCLUSIVE
+
+
+LEAN = DraftLevel("draft proposer: file:noisy", tilt=0.22, se=0.02, low=0.19, high=0.25, tost_p=1.0,
+                  equivalent=False, z=18.0, mean_variance=0.8)
+FLAT = DraftLevel("draft proposer: file:noisy", tilt=0.004, se=0.01, low=-0.012, high=0.02, tost_p=1e-4,
+                  equivalent=True, z=0.4, mean_variance=0.8)
+
+
+def with_draft(draft, **changes):
+    return replace(TOK, draft=draft, p_holm=changes.pop("p_holm", (0.9, 0.9, 0.9, 0.9)), **changes)
+
+
+def test_each_rule_with_the_draft_log_ratio():
+    # leaning towards the draft: the battery rejects (by the draft test) and lambda is beyond its margin, theta inside
+    lean = with_draft(LEAN, rejects=True, p_holm=(0.9, 0.9, 0.9, 1e-60))
+    verdict, reasons = decide(lean, [EQUIVALENT], theta_margin=0.02, draft_margin=0.05)
+    assert verdict is Verdict.FAIL and "draft test rejects" in reasons[0] and "towards its draft" in reasons[0]
+    away = with_draft(replace(LEAN, tilt=-0.2, low=-0.23, high=-0.17), rejects=True, p_holm=(0.9, 0.9, 0.9, 1e-9))
+    assert "away from its draft" in decide(away, [EQUIVALENT], theta_margin=0.02, draft_margin=0.05)[1][0]
+    # the same lean without a Holm rejection is not a FAIL (rejection and effect size are both needed)
+    assert decide(with_draft(LEAN), [EQUIVALENT], theta_margin=0.02, draft_margin=0.05)[0] is Verdict.INCONCLUSIVE
+    # a rejection with lambda inside its margin (and theta inside its own) is not a FAIL: equivalence first
+    small = with_draft(FLAT, rejects=True, p_holm=(0.9, 0.9, 0.9, 0.01))
+    assert decide(small, [EQUIVALENT], theta_margin=0.02, draft_margin=0.05)[0] is Verdict.PASS
+    # a PASS needs lambda equivalent where measured
+    assert decide(with_draft(FLAT), [EQUIVALENT], theta_margin=0.02, draft_margin=0.05)[0] is Verdict.PASS
+    wide = replace(FLAT, low=-0.06, high=0.07, equivalent=False, tost_p=0.2)
+    verdict, reasons = decide(with_draft(wide), [EQUIVALENT], theta_margin=0.02, draft_margin=0.05)
+    assert verdict is Verdict.INCONCLUSIVE and reasons == ("draft tilt lambda +0.004 [-0.060, +0.070] not inside "
+                                                           "+-0.05",)
+    # an outcome difference still FAILs; a hard leak still comes first
+    shifted = outcome(0.2, 0.1, 0.3, 1e-4, False)
+    assert decide(with_draft(FLAT), [shifted], theta_margin=0.02, draft_margin=0.05)[0] is Verdict.FAIL
+    assert "hard leak" in decide(replace(lean, hard_leaks=1), [EQUIVALENT], theta_margin=0.02)[1][0]
+
+
+def test_inconclusive_lambda_asks_for_the_tokens_of_its_sizing_rule():
+    wide = replace(FLAT, low=-0.06, high=0.07, equivalent=False, mean_variance=0.8)
+    c = contrast("a", "r", Role.CANDIDATE, with_draft(wide), [EQUIVALENT], theta_margin=0.02, draft_margin=0.05)
+    expected = 2 * (stats.norm.ppf(0.95) + stats.norm.ppf(0.9)) ** 2 / (0.8 * 0.05 ** 2)  # ~17 / (v m^2)
+    assert c.verdict is Verdict.INCONCLUSIVE and c.tokens_needed == int(np.ceil(expected)) == 8564
+    both = contrast("a", "r", Role.CANDIDATE, replace(with_draft(wide), theta_equivalent=False), [EQUIVALENT],
+                    theta_margin=0.02, draft_margin=0.05)
+    assert both.tokens_needed == 28547  # theta's rule (vbar 1.5, margin 0.02) is the larger
+
+
+def old_figures() -> dict:
+    """A token level as stored before the draft log-ratio and the per-arm PIT seed existed."""
+    d = {f.name: getattr(TOK, f.name) for f in fields(TokenLevel)}
+    for new in ("draft", "draft_skipped", "pit_seed"):
+        d.pop(new)
+    return json.loads(json.dumps(d))
+
+
+def test_figures_stored_before_the_draft_log_ratio_load_and_decide_as_before():
+    old = TokenLevel.from_dict(old_figures())
+    assert old.draft is None and old.battery == BATTERY and old.pit_seed == 0 and old == TOK
+    rejecting = TokenLevel.from_dict({**old_figures(), "rejects": True, "theta": -0.25, "theta_equivalent": False,
+                                      "p_holm": [1e-8, 1e-3, 1e-4]})
+    verdict, reasons = decide(rejecting, [EQUIVALENT], theta_margin=0.02)
+    assert verdict is Verdict.FAIL and reasons == ("token-level surprisal test rejects (Holm p 1e-08) with theta "
+                                                   "-0.250 beyond +-0.02",)
+    assert decide(old, [EQUIVALENT], theta_margin=0.02) == (Verdict.PASS, (
+        "theta +0.001 [-0.012, +0.014] and every outcome interval inside their margins",))
+    stored = {"temperature": 0.8, "top_p": 1.0, "top_k": 0, "theta_margin": 0.02, "tau_p": 0.02, "tau_logit": 1.0,
+              "exact_laws": True, "arms": {"c": old_figures()}}
+    back = StoredTokens.from_json(json.dumps(stored))
+    assert back.draft_margin == 0.05 and back.arms["c"] == TOK
+
+
+def test_figures_with_the_draft_log_ratio_round_trip_through_the_store_json():
+    level = with_draft(LEAN, rejects=True, p_holm=(0.9, 0.9, 0.9, 1e-60), pit_seed=12345)
+    stored = StoredTokens(0.8, 1.0, 0, 0.02, 0.02, 1.0, True, {"c": level}, 0.07)
+    back = StoredTokens.from_json(stored.to_json())
+    assert back == stored and back.arms["c"].battery == (*BATTERY, "draft")
 
 
 def _h0_rejection_rate(g: int, r: int, sims: int, rng: np.random.Generator, floors: bool) -> float:

@@ -148,11 +148,13 @@ class ThresholdsModel(_Strict):
 
 
 class SampledModel(_Strict):
-    """The screen at temperature > 0 (:mod:`tais.pipeline.sampled`): the equivalence margin of the tempering theta,
-    the hard-leak tolerances, and how many of the reference's most likely tokens each law keeps (the rest as one
-    tail mass)."""
+    """The screen at temperature > 0 (:mod:`tais.pipeline.sampled`): the equivalence margins of the tempering theta
+    and of the draft tilt lambda, the hard-leak tolerances, and how many of the reference's most likely tokens each
+    law keeps (the rest as one tail mass)."""
 
     theta_margin: float = Field(0.02, gt=0.0, lt=1.0)
+    #: equivalence margin of the draft tilt lambda (tais.stats.draft_tilt; docs/design.md "Temperature > 0")
+    draft_margin: float = Field(0.05, gt=0.0, lt=1.0)
     tau_p: float = Field(0.02, ge=0.0, lt=1.0)
     tau_logit: float = Field(1.0, ge=0.0)
     top: int = Field(256, ge=2)

@@ -375,7 +375,8 @@ def run_config(config: ScreenConfig, *, out_dir: Path | None = None, progress: P
             if not config.reference.spec.sampling.greedy:  # T > 0: teacher-force the samples (tais.pipeline.sampled)
                 sampled_tokens_phase(store, read_run(store, run), config.model.sampled, plan.thresholds.alpha,
                                      lambda: build_engine(config, [a.spec.role for a in arms].index(Role.REFERENCE),
-                                                          out))
+                                                          out),
+                                     lambda spec: create_engine(spec, workdir=out / "engines" / spec.name))
             result, reports = screen_to_reports(store, run, thresholds_for(run.plan), out)
     finally:
         runner.close()

@@ -10,21 +10,30 @@ Another reference backend gives its top ``sampled.top`` raw log-probabilities (`
 tempered from those and conditioned on the listed tokens; a token outside the list is left out of the tests and
 counted (``left_out``; ``exact_laws`` false in the evidence): see :func:`listed_law`.
 
+Draft log-ratio (:mod:`tais.pipeline.draft_ratio`). Where a candidate's draft is known and the reference's laws are
+exact, each batch is teacher-forced through the draft too, and the draft log-ratio ``(h, E_q h, Var_q h)`` per token
+joins the battery with the draft tilt lambda (:mod:`tais.stats.draft_tilt`), TOST at ``sampled.draft_margin``.
+
+PIT seed. Each arm's randomised PIT draws from its own seed, sha256 of (run id, arm name) (:func:`pit_seed`),
+recorded in its figures: arms of one run (a candidate and its null) never share their randomisation.
+
 Leaks (exact laws only). A token of probability 0 under the reference's law is a *soft* leak; it is a *hard* leak when
 the tempered mass of the tokens more likely than it reaches ``top_p + tau_p``, or its scaled logit lies more than
 ``tau_logit`` below the k-th largest: far outside the support, impossible for a correct sampler whatever the
 rounding.
 
 The figures are stored once per run (``meta`` key ``sampled-tokens/<run id>``), so a resumed or re-screened run
-reads them back without an engine and ``tais verify`` re-derives the same evidence. The theta margin and the leak
-tolerances are the config's ``sampled:`` keys, alpha the run's; the outcome level uses the current thresholds.
+reads them back without an engine and ``tais verify`` re-derives the same evidence. The theta and draft margins and
+the leak tolerances are the config's ``sampled:`` keys, alpha the run's; the outcome level uses the current
+thresholds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -32,8 +41,10 @@ import numpy as np
 from tais.battery import messages_for
 from tais.errors import CannotTeacherForce, EngineError
 from tais.interfaces import Engine
+from tais.pipeline.draft_ratio import LISTED_LAWS, DraftPlan, draft_plan, draft_rows_of, ratio_scores
 from tais.screen.result import ScreenResult
 from tais.screen.sampled import (
+    DraftScores,
     OutcomeLevel,
     SampledScreen,
     TokenLevel,
@@ -42,10 +53,12 @@ from tais.screen.sampled import (
     prompt_rates,
     token_level,
 )
+from tais.stats.draft_tilt import DEFAULT_DRAFT_MARGIN
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
 from tais.store import RunStore
 from tais.types import (
+    ArmSpec,
     ChatMessage,
     Completion,
     CompletionKey,
@@ -67,6 +80,15 @@ def meta_key(run_id: int) -> str:
     return f"sampled-tokens/{run_id}"
 
 
+def pit_seed(run_id: int, arm: str) -> int:
+    """The seed of an arm's randomised PIT: sha256 of ``"<run id>/<arm name>"``, cut to 31 bits.
+
+    >>> pit_seed(1, "candidate"), pit_seed(1, "null") != pit_seed(1, "candidate")
+    (332314673, True)
+    """
+    return int.from_bytes(hashlib.sha256(f"{run_id}/{arm}".encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
 @dataclass(frozen=True)
 class StoredTokens:
     """What the phase stores for one run: the reference's law settings, the tolerances and each arm's figures."""
@@ -79,6 +101,7 @@ class StoredTokens:
     tau_logit: float
     exact_laws: bool
     arms: dict[str, TokenLevel]
+    draft_margin: float = DEFAULT_DRAFT_MARGIN  # absent from figures stored before the draft log-ratio
 
     def to_json(self) -> str:
         from tais.report.evidence import (
@@ -106,8 +129,11 @@ def reference_sampling(inputs: RunInputs) -> SamplingParams:
 
 
 def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledModel, alpha: float,
-                         reference_engine: Callable[[], Engine]) -> StoredTokens | None:
-    """Run the phase unless the reference samples greedily or the run's figures are already stored; returns them."""
+                         reference_engine: Callable[[], Engine],
+                         arm_engine: Callable[[ArmSpec], Engine] | None = None) -> StoredTokens | None:
+    """Run the phase unless the reference samples greedily or the run's figures are already stored; returns them.
+    ``arm_engine`` builds the engine that gives an arm's draft laws (:func:`tais.pipeline.draft_ratio.draft_plan`);
+    without it no draft log-ratio is measured."""
     sampling = reference_sampling(inputs)
     if sampling.greedy:
         return None
@@ -121,19 +147,51 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
     messages = {item.id: messages_for(task, item) for task in inputs.battery.tasks for item in task.items}
     with reference_engine() as engine:
         for arm in arms:
+            spec = arm_spec(arm.spec)
+            plan = draft_plan(spec)
             try:
-                found = arm_laws(engine, messages, inputs.completions[arm.name], sampling, settings)
+                if isinstance(plan, DraftPlan) and arm_engine is not None and hasattr(engine, "log_prob_rows"):
+                    with arm_engine(plan.spec) as drafter:
+                        found, ratio = teacher_force(engine, messages, inputs.completions[arm.name], sampling,
+                                                     settings, draft=(plan.label, draft_rows_of(drafter, plan),
+                                                                      spec.sampling))
+                else:
+                    found, ratio = teacher_force(engine, messages, inputs.completions[arm.name], sampling, settings)
             except CannotTeacherForce as exc:
                 raise EngineError(f"the reference samples at temperature {sampling.temperature}, and a T > 0 screen "
                                   f"teacher-forces every sample through it, which it cannot: {exc}") from None
             exact = exact and found.exact
+            draft, skipped = measured_draft(plan, found, ratio)
             figures[arm.name] = token_level(found.laws, found.tokens, found.clusters, hard_leaks=found.hard,
                                             soft_leaks=found.soft, left_out=found.left_out,
-                                            theta_margin=settings.theta_margin, alpha=alpha)
+                                            theta_margin=settings.theta_margin, alpha=alpha,
+                                            seed=pit_seed(inputs.run.id, arm.name), draft=draft,
+                                            draft_margin=settings.draft_margin, draft_skipped=skipped)
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
-                          settings.tau_p, settings.tau_logit, exact, figures)
+                          settings.tau_p, settings.tau_logit, exact, figures, settings.draft_margin)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())
     return stored
+
+
+def measured_draft(plan: DraftPlan | str | None, found: ArmLaws,
+                   ratio: DraftScores | None) -> tuple[DraftScores | None, str]:
+    """The draft log-ratio to test, or None with why not (empty when the arm has no draft)."""
+    if isinstance(plan, str):
+        return None, plan
+    if plan is None:
+        return None, ""
+    if ratio is None:
+        return None, LISTED_LAWS if not found.exact else "no engine to score the draft with"
+    if float(np.sum(ratio.variance)) <= 0:
+        return None, "the draft's law equals the reference's at every token (Var h = 0): no draft log-ratio"
+    return ratio, ""
+
+
+def arm_spec(stored: Mapping[str, Any]) -> ArmSpec:
+    """The :class:`ArmSpec` of a stored arm spec (the run's own keys beside it, such as the request ``order``, left
+    out)."""
+    names = {f.name for f in fields(ArmSpec)}
+    return ArmSpec.from_dict({k: v for k, v in stored.items() if k in names})
 
 
 class ArmLaws(NamedTuple):
@@ -151,29 +209,56 @@ class ArmLaws(NamedTuple):
     left_out: int = 0
 
 
+DraftSource = tuple[str, Callable[[Sequence[ScoringRequest]], list[Any]], SamplingParams]
+"""A draft to score against: its label, its rows function (requests -> log-softmax rows [n, vocab] each) and the
+arm's sampling params (the draft's law is the arm's temperature / top-k / top-p on those rows)."""
+
+
 def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
              completions: Mapping[CompletionKey, Completion], sampling: SamplingParams,
              settings: SampledModel) -> ArmLaws:
     """The reference's laws at every token of ``completions`` (item id -> its chat ``messages``); with a listed
-    (top-k) law only the tokens it lists are kept, under the law conditioned on the listed set (:func:`listed_law`)."""
+    (top-k) law only the tokens it lists are kept, under the law conditioned on the listed set (:func:`listed_law`).
+    :func:`teacher_force` without a draft."""
+    return teacher_force(engine, messages, completions, sampling, settings)[0]
+
+
+def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
+                  completions: Mapping[CompletionKey, Completion], sampling: SamplingParams, settings: SampledModel,
+                  draft: DraftSource | None = None) -> tuple[ArmLaws, DraftScores | None]:
+    """:func:`arm_laws` batch by batch and, with ``draft`` and exact laws, the draft log-ratio at each kept token
+    (:func:`tais.pipeline.draft_ratio.ratio_scores`; no batch's full rows outlive it), else None."""
     prompt_index = {item_id: i for i, item_id in enumerate(messages)}
     requests = [ScoringRequest(Request(key.item_id, sampling, messages=messages[key.item_id],
                                        replicate=key.replicate), tuple(c.token_ids), top_k=settings.top)
                 for key, c in sorted(completions.items()) if c.token_ids]
     exact = hasattr(engine, "log_prob_rows")
+    with_draft = exact and draft is not None
     parts: list[tuple[np.ndarray, ...]] = []
+    ratios: list[tuple[np.ndarray, ...]] = []
     for start in range(0, len(requests), BATCH):
         batch = requests[start:start + BATCH]
         if exact:
             rows = engine.log_prob_rows(batch)  # type: ignore[attr-defined]  # exact: hasattr checked above
             parts += [exact_law(row, r.token_ids, sampling, settings) for row, r in zip(rows, batch)]
+            if with_draft:
+                assert draft is not None
+                _, draft_rows, arm_sampling = draft
+                ratios += [ratio_scores(row, d, r.token_ids, sampling, arm_sampling)
+                           for row, d, r in zip(rows, draft_rows(batch), batch)]
+            del rows
         else:
             parts += [listed_law(s, sampling, settings) for s in engine.score_tokens(batch)]
     ids, probs, hard, soft, kept = (np.concatenate([p[i] for p in parts]) for i in range(5))
     tokens = np.concatenate([np.asarray(r.token_ids) for r in requests])
     clusters = np.concatenate([np.full(len(r.token_ids), prompt_index[r.request.item_id]) for r in requests])
-    return ArmLaws(ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], int(hard.sum()),
-                   int(soft.sum()), exact, int((~kept).sum()))
+    found = ArmLaws(ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], int(hard.sum()),
+                    int(soft.sum()), exact, int((~kept).sum()))
+    scores = None
+    if with_draft:
+        assert draft is not None
+        scores = DraftScores(draft[0], *(np.concatenate([r[i] for r in ratios])[kept] for i in range(3)))
+    return found, scores
 
 
 def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
@@ -306,9 +391,10 @@ def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen 
                                                replicates=replicates)
                 outcomes.append(OutcomeLevel(task.name, replicates, rates))
         contrasts.append(contrast(arm.name, ref.name, arm.role, stored.arms[arm.name], outcomes,
-                                  theta_margin=stored.theta_margin))
+                                  theta_margin=stored.theta_margin, draft_margin=stored.draft_margin))
     return SampledScreen(stored.temperature, stored.top_p, stored.top_k, stored.theta_margin, stored.tau_p,
-                         stored.tau_logit, stored.exact_laws, tuple(contrasts), overall(contrasts))
+                         stored.tau_logit, stored.exact_laws, tuple(contrasts), overall(contrasts),
+                         stored.draft_margin)
 
 
 def with_sampled_section(result: ScreenResult, section: SampledScreen | None) -> ScreenResult:

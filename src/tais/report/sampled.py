@@ -1,6 +1,7 @@
 """The report's temperature > 0 section (:class:`tais.screen.sampled.SampledScreen`): theta per contrast with its
-interval (the null arm's beside each candidate), the outcome rates per task, the leak table and the PIT histogram of
-each contrast as inline SVG with the band a uniform PIT stays in (95% per bin, binomial).
+interval (the null arm's beside each candidate) and the draft tilt lambda where measured, the outcome rates per task,
+the leak table and the PIT histogram of each contrast as inline SVG with the band a uniform PIT stays in (95% per
+bin, binomial).
 
 >>> pit_band(1000)
 (82, 119)
@@ -55,6 +56,13 @@ def _theta(c: SampledContrast) -> str:
     return f"{t.theta:+.3f} [{t.theta_low:+.3f}, {t.theta_high:+.3f}]"
 
 
+def _tilt(c: SampledContrast) -> str:
+    d = c.tokens.draft
+    if d is None:
+        return c.tokens.draft_skipped or "–"
+    return f"{d.tilt:+.3f} [{d.low:+.3f}, {d.high:+.3f}] ({d.draft})"
+
+
 def _nulls(section: SampledScreen) -> list[SampledContrast]:
     return [c for c in section.contrasts if c.role is Role.NULL]
 
@@ -66,7 +74,7 @@ def theta_rows(section: SampledScreen) -> list[list[str]]:
     for c in section.contrasts:
         t = c.tokens
         rows.append([c.arm, c.role.value, f"{t.n_tokens} ({t.n_prompts} prompts)", _theta(c),
-                     null if c.role is Role.CANDIDATE else "–",
+                     null if c.role is Role.CANDIDATE else "–", _tilt(c),
                      ", ".join(f"{p:.2g}" for p in t.p_holm), c.verdict.value, "; ".join(c.reasons)
                      + (f" (needs ~{c.tokens_needed} tokens)" if c.tokens_needed else "")
                      + (f" (needs ~{c.prompts_needed} prompts)" if c.prompts_needed else "")])
@@ -85,8 +93,8 @@ def leak_rows(section: SampledScreen) -> list[list[str]]:
              f"{c.tokens.soft_leak_rate:.4f}", str(c.tokens.left_out)] for c in section.contrasts]
 
 
-THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's theta", "Holm p (surprisal, top-1, PIT)",
-                "verdict", "reasons"]
+THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's theta", "draft tilt λ [1-2α interval]",
+                "Holm p (surprisal, top-1, PIT[, draft])", "verdict", "reasons"]
 OUTCOME_HEADER = ["arm", "task", "prompts x replicates", "reference rate", "arm rate", "mean paired diff [interval]",
                   "TOST p", "Cohen's h"]
 LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "left out (unlisted)"]
@@ -98,7 +106,8 @@ LISTED = "laws from the top tokens, conditioned on the listed ones"
 def intro(section: SampledScreen) -> str:
     return (f"Reference law: temperature {section.temperature}, top-p {section.top_p}, top-k {section.top_k} "
             f"({'exact teacher-forced laws' if section.exact_laws else LISTED}); "
-            f"theta margin ±{section.theta_margin}; hard leak beyond top-p + {section.tau_p} or {section.tau_logit} "
+            f"theta margin ±{section.theta_margin}; draft tilt margin ±{section.draft_margin}; "
+            f"hard leak beyond top-p + {section.tau_p} or {section.tau_logit} "
             f"below the k-th scaled logit. Verdict at T > 0: **{section.verdict.value}**.")
 
 

@@ -11,9 +11,9 @@ and ``Z = theta_1 * sqrt(sum Var)`` is the predictable-score test of H0 ``theta 
 from 0 (by about a fifth at theta = 0.2), so the reported ``theta`` solves the estimating equation ``sum_t
 E_theta s_t = sum_t s_t(x_t)`` (Newton from ``theta_1``). Its interval is cluster-robust by prompt (CR1 sandwich:
 per-prompt sums of ``s_t(x_t) - E_theta s_t`` over the slope ``sum_t Cov_theta(s_t, -log q_t)``, t with G - 1
-degrees of freedom), so it stays honest when the candidate's error varies from prompt to prompt. TOST: the sampler is
-*equivalent* when the 1 - 2 alpha interval lies inside (-margin, +margin) (a relative temperature error below the
-margin).
+degrees of freedom; :mod:`tais.stats.cluster_robust`), so it stays honest when the candidate's error varies from
+prompt to prompt. TOST: the sampler is *equivalent* when the 1 - 2 alpha interval lies inside (-margin, +margin) (a
+relative temperature error below the margin).
 
 Sizing: the interval's half-width is about ``z / sqrt(N * mean varentropy)``; TOST at alpha = 0.05 with power 0.8
 when theta = 0 needs ``N = (z_0.95 + z_0.90)**2 / (vbar * margin**2) = 8.6 / (vbar * margin**2)`` tokens, doubled
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
-from scipy.stats import t as student_t
 
+from .cluster_robust import cluster_interval
 from .predictable import DEFAULT_CLIP, ReferenceLaws, surprisal_scores
 
 
@@ -83,19 +83,9 @@ def tempering_test(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, 
     z = float((h - mean).sum() / np.sqrt(total))
     theta = solve_theta(laws, float(h.sum()), float((h - mean).sum()) / total, clip)
     expected, slope = _tempered_moments(laws, theta, clip)
-    _, group = np.unique(np.asarray(clusters), return_inverse=True)
-    g = int(group.max()) + 1
-    residual = np.bincount(group, weights=h - expected, minlength=g)
-    se = float(np.sqrt(g / max(g - 1, 1) * np.sum(residual ** 2)) / slope.sum())
-    df = max(g - 1, 1)
-    crit = float(student_t.ppf(1 - alpha, df))
-    if se > 0:
-        tost_p = float(max(student_t.sf((theta + margin) / se, df), student_t.cdf((theta - margin) / se, df)))
-    else:
-        tost_p = 0.0 if abs(theta) < margin else 1.0
-    low, high = theta - crit * se, theta + crit * se
-    return TemperingResult(theta, se, low, high, z, float(2 * norm.sf(abs(z))), tost_p,
-                           bool(-margin < low and high < margin), margin, alpha, int(h.size), g, total / h.size)
+    ci = cluster_interval(theta, h - expected, float(slope.sum()), clusters, margin=margin, alpha=alpha)
+    return TemperingResult(theta, ci.se, ci.low, ci.high, z, float(2 * norm.sf(abs(z))), ci.tost_p, ci.equivalent,
+                           margin, alpha, int(h.size), ci.n_clusters, total / h.size)
 
 
 def solve_theta(laws: ReferenceLaws, observed: float, start: float, clip: float = DEFAULT_CLIP,

@@ -170,6 +170,25 @@ class HFEngine(Engine):
 
         return log_prob_rows(self.target, requests)
 
+    def draft_log_prob_rows(self, requests: Sequence[ScoringRequest]) -> list[Any]:
+        """The draft's full float32 log-softmax rows at every forced position (``[n, draft vocab]`` per request, on
+        the CPU), for the draft log-ratio of a T > 0 screen: the model this arm's speculative proposer drafts with
+        (the ``draft`` proposer's draft model, the ``quantized`` proposer's int8 copy of the target, the target for
+        ``self``), teacher-forced on the target's rendering of the prompt. An adversarial draft's other system prompt
+        and logit bias are not applied (the rows are the draft model's own). :class:`EngineError` when the arm drafts
+        with no model (target-only, or the ``ngram`` proposer, whose draft is a point mass)."""
+        import dataclasses
+
+        from tais.engines.hf.proposers import ModelProposer
+        from tais.engines.hf.scoring import log_prob_rows
+
+        if self._closed:
+            raise EngineError("the hf engine is closed")
+        proposer = None if self.speculative is None else self._proposer()
+        if not isinstance(proposer, ModelProposer):
+            raise EngineError("this arm drafts with no model (target-only or the ngram proposer): no draft rows")
+        return log_prob_rows(dataclasses.replace(self.target, model=proposer.model), requests)
+
     def _sample(self, rows: Sequence[RowState]) -> Any:
         """Decode a batch with a row at temperature > 0 (:mod:`tais.engines.hf.sampling`); speculative telemetry."""
         if self.decoder == "static":
