@@ -56,6 +56,8 @@ def pit_svg(contrast: SampledContrast) -> str:
 
 def _theta(c: SampledContrast) -> str:
     t = c.tokens
+    if t.mean_varentropy == 0:
+        return "– (no informative token)"
     return f"{t.theta:+.3f} [{t.theta_low:+.3f}, {t.theta_high:+.3f}]"
 
 
