@@ -154,10 +154,10 @@ SETTINGS = SampledModel()
 
 def draft_tilt_arguments(rep: Replication) -> dict[str, Any]:
     """ADAPTER POINT (draft tilt): the keyword arguments through which the screen's ``token_level`` takes the draft
-    log-ratio of a replication. With the draft-tilt test in :mod:`tais.screen.sampled` (``DraftScores``, lambda at
-    ``sampled.draft_margin``), an arm that drafts with a model passes its scores, as the screen's T > 0 phase does;
-    a target-only arm passes none (the screen has no draft for it; its log-ratio column is calibration only). Before
-    that test exists this returns ``{}`` and the three-test battery decides."""
+    log-ratio of a replication. With the draft-tilt test of :mod:`tais.screen.sampled` (``DraftScores``, lambda at
+    ``sampled.draft_margin``) an arm that drafts with a model passes its scores, as the screen's T > 0 phase does;
+    a target-only arm passes none (the screen has no draft for it; its log-ratio column is calibration only). On a
+    tree without that test (``DraftScores`` absent) this returns ``{}`` and the three-test battery decides."""
     import tais.screen.sampled as screen
 
     scores = getattr(screen, "DraftScores", None)

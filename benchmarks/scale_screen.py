@@ -15,9 +15,10 @@ time and ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of its one child: the
 alone. Goal: each under 60 s and 1 GB at 1,000,000 completions.
 
 With ``--baseline SRC`` (the ``src`` folder of another tais checkout, e.g. ``git archive COMMIT src | tar -x``),
-each store is also copied, its run plan rewritten in the version-2 layout (request hashes inline, which every tais
-since the RunPlan reads), and screened and verified by that tais too, one command after the other: before and after
-side by side on the same machine and load.
+each store is also screened and verified by that tais, first, one command after the other: before and after side by
+side on the same machine and load. A tais that writes plans of version 3 reads the same store; for an older one the
+store is copied with its run plan rewritten in the version-2 layout (request hashes inline, which every tais since
+the RunPlan reads).
 
 Usage: ``python benchmarks/scale_screen.py [--sizes 100000 1000000] [--dir DIR] [--baseline SRC]``; the last line
 is JSON.
@@ -195,6 +196,13 @@ def as_version_2(run_dir: Path, copy: Path) -> None:
         db.close()
 
 
+def baseline_plan_version(src: Path) -> int:
+    """The run plan version the tais of ``src`` writes (2 before the plan kept its items in the store)."""
+    out = subprocess.run([sys.executable, "-c", "import tais.store as s; print(getattr(s, 'PLAN_VERSION', 2))"],
+                         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(src)})
+    return int(out.stdout.strip())
+
+
 def _screen_and_verify(run_dir: Path, src: Path | None = None) -> dict[str, float]:
     screen = measure("screen", str(run_dir), src=src)
     verify = measure("verify", str(run_dir), src=src)
@@ -223,7 +231,11 @@ def main() -> int:
             build_s = time.perf_counter() - started
             row: dict = {"completions": planted["completions"], "divergent_pairs": planted["divergent"],
                          "build_s": round(build_s, 1)}
-            if args.baseline is not None:
+            if args.baseline is not None and baseline_plan_version(args.baseline.resolve()) >= 3:
+                measured = _screen_and_verify(run_dir, args.baseline.resolve())  # the same store, first
+                row["baseline"] = measured
+                print(f"{size:>9,} baseline: {measured}", flush=True)
+            elif args.baseline is not None:
                 as_version_2(run_dir, base / f"baseline-{size}")
                 measured = _screen_and_verify(base / f"baseline-{size}", args.baseline.resolve())
                 row["baseline"] = measured

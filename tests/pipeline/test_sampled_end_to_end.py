@@ -78,6 +78,15 @@ def test_planted_bug_fails_with_theta_located_and_lossless_sampler_is_not_failed
     assert [o["task"] for o in lossless["outcomes"]] == ["smoke-harmful", "smoke-benign", "smoke-mc"]
     report = (out / "report.md").read_text()
     assert "Temperature > 0" in report and "data-plot='pit-planted'" in (out / "report.html").read_text()
+    for name, c in by_arm.items():  # the diagnostics beside the verdict (tais.screen.sampled_diagnostics)
+        d = c["tokens"]["diagnostics"]
+        print(f"{name}: strata {[(s['label'], s['n_tokens'], round(s['z'], 2)) for s in d['strata']]}, PIT lag-1 "
+              f"{d['pit_lag1']['r']:+.3f} (z {d['pit_lag1']['z']:+.2f}), duplicates {d['duplicates']}, expected "
+              f"{d['expected_duplicate_rate']}, reference's {d['reference_duplicates']}")
+        for kind in ("entropy", "position"):
+            assert sum(s["n_tokens"] for s in d["strata"] if s["kind"] == kind) == c["tokens"]["n_tokens"]
+        assert d["duplicates"]["pairs"] == d["reference_duplicates"]["pairs"] == 6  # 6 prompts x 1 pair
+    assert "Strata and RNG reuse" in (out / "report.html").read_text()
 
 
 def test_each_replicate_records_its_own_seed_and_the_run_resumes_and_verifies(sampled_run):

@@ -114,6 +114,36 @@ def test_garbage_bytes_in_the_store_are_named(run, capsys, where):
     _one_matching(lines, r"store.sqlite: .*(not a tais run store|malformed|SQLite cannot read it|integrity|Tree|page)")
 
 
+def test_an_index_that_no_longer_matches_its_table_is_named(run, capsys):
+    """Damage no stored value shows: one byte of a completion's request hash edited in its table row (a page of the
+    file), not in the primary-key index the run is read through. The completion, its recorded sha256 and every Merkle
+    leaf read back unchanged, and ``PRAGMA quick_check`` passes the file (the control: only the full
+    ``integrity_check``, run in the background by verify, sees it)."""
+    path = run / "store.sqlite"
+    db = sqlite3.connect(path)
+    try:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        request, recorded = db.execute(
+            "SELECT request_sha256, sha256 FROM completions ORDER BY rowid DESC LIMIT 1").fetchone()
+    finally:
+        db.close()
+    data = bytearray(path.read_bytes())
+    row_end = data.index(recorded.encode())  # the recorded sha256 is stored in the table row only
+    page = row_end // page_size
+    assert data[page * page_size] == 0x0D  # a table leaf page (not the index's)
+    last = data.rindex(request.encode(), page * page_size, row_end) + len(request) - 1
+    data[last] = ord("0") if data[last] != ord("0") else ord("1")
+    path.write_bytes(bytes(data))
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    finally:
+        db.close()
+    code, lines = _verify(run, capsys)
+    assert code == 1
+    _one_matching(lines, r"store.sqlite: row \d+ missing from index sqlite_autoindex_completions_1")
+
+
 def test_a_dropped_table_is_named(run, capsys):
     _sql(run, "DROP TABLE scores")
     code, lines = _verify(run, capsys)

@@ -192,3 +192,23 @@ def test_zero_spread_needs_enough_prompts_for_equivalence_and_a_real_shift_is_st
     pi = rng.uniform(0.4, 0.9, size=30)
     ref, cand = rng.binomial(4, pi) / 4, rng.binomial(4, pi / 2) / 4
     assert prompt_rate_difference(ref, cand, margin=0.03, replicates=4).p_value < 0.001
+
+
+def test_laws_without_information_are_inconclusive_not_a_crash():
+    """Every judged law deterministic (one listed token each): theta is undefined, so the arm is INCONCLUSIVE with
+    the reason; a hard leak still FAILs. Positive control: the same tokens under informative laws are judged."""
+    from tais.screen.sampled import token_level
+    from tais.stats.predictable import ReferenceLaws
+
+    flat = ReferenceLaws.top(np.full((40, 1), 3), np.ones((40, 1)))
+    level = token_level(flat, np.full(40, 3), np.arange(40) // 10, hard_leaks=0, soft_leaks=0, theta_margin=0.02,
+                        alpha=0.05, left_out=7)
+    verdict, reasons = decide(level, (), theta_margin=0.02)
+    assert verdict is Verdict.INCONCLUSIVE
+    assert "no token carries information" in reasons[0] and "7 left out" in reasons[0]
+    assert decide(replace(level, hard_leaks=1), (), theta_margin=0.02)[0] is Verdict.FAIL
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(5), size=40)
+    judged = token_level(ReferenceLaws.full(p), (p.cumsum(1) > rng.uniform(size=(40, 1))).argmax(1),
+                         np.arange(40) // 10, hard_leaks=0, soft_leaks=0, theta_margin=0.02, alpha=0.05)
+    assert judged.mean_varentropy > 0 and "no token" not in " ".join(decide(judged, (), theta_margin=0.02)[1])

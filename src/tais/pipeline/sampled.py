@@ -46,6 +46,7 @@ from tais.screen.result import ScreenResult
 from tais.screen.sampled import (
     DraftScores,
     OutcomeLevel,
+    PromptRate,
     SampledScreen,
     TokenLevel,
     contrast,
@@ -53,6 +54,7 @@ from tais.screen.sampled import (
     prompt_rates,
     token_level,
 )
+from tais.screen.sampled_diagnostics import arm_diagnostics
 from tais.stats.draft_tilt import DEFAULT_DRAFT_MARGIN
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
@@ -167,6 +169,10 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
                                             theta_margin=settings.theta_margin, alpha=alpha,
                                             seed=pit_seed(inputs.run.id, arm.name), draft=draft,
                                             draft_margin=settings.draft_margin, draft_skipped=skipped)
+            reference, level = next(a.name for a in inputs.arms if a.role is Role.REFERENCE), figures[arm.name]
+            figures[arm.name] = replace(level, diagnostics=arm_diagnostics(  # PIT drawn as the verdict's was
+                found.laws, found.tokens, found.clusters, inputs.completions[arm.name], inputs.completions[reference],
+                kept=found.kept, exact=found.exact, seed=level.pit_seed))
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
                           settings.tau_p, settings.tau_logit, exact, figures, settings.draft_margin)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())
@@ -207,6 +213,7 @@ class ArmLaws(NamedTuple):
     soft: int
     exact: bool
     left_out: int = 0
+    kept: np.ndarray | None = None  # [N] which of every completion's tokens (sorted keys, in order) were kept
 
 
 DraftSource = tuple[str, Callable[[Sequence[ScoringRequest]], list[Any]], SamplingParams]
@@ -253,7 +260,7 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
     tokens = np.concatenate([np.asarray(r.token_ids) for r in requests])
     clusters = np.concatenate([np.full(len(r.token_ids), prompt_index[r.request.item_id]) for r in requests])
     found = ArmLaws(ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], int(hard.sum()),
-                    int(soft.sum()), exact, int((~kept).sum()))
+                    int(soft.sum()), exact, int((~kept).sum()), kept)
     scores = None
     if with_draft:
         assert draft is not None
@@ -389,7 +396,8 @@ def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen 
                 rates = prompt_rate_difference([rates_ref[i] for i in both], [rates_arm[i] for i in both],
                                                margin=thresholds.margin, alpha=thresholds.alpha,
                                                replicates=replicates)
-                outcomes.append(OutcomeLevel(task.name, replicates, rates))
+                outcomes.append(OutcomeLevel(task.name, replicates, rates,
+                                             tuple(PromptRate(i, rates_ref[i], rates_arm[i]) for i in both)))
         contrasts.append(contrast(arm.name, ref.name, arm.role, stored.arms[arm.name], outcomes,
                                   theta_margin=stored.theta_margin, draft_margin=stored.draft_margin))
     return SampledScreen(stored.temperature, stored.top_p, stored.top_k, stored.theta_margin, stored.tau_p,

@@ -3,7 +3,8 @@
 Checks, in order (every failed check is reported, not only the first):
 
 1. ``evidence.json`` parses, and its sha256 equals the one recorded in the store when it was written.
-2. The store passes SQLite's ``integrity_check``.
+2. The store passes SQLite's ``integrity_check`` (run in the background, on a connection of its own, while
+   the other checks read the run: :class:`~tais.store.IntegrityCheck`).
 3. Every stored item still hashes to its recorded sha256, and every task's items to the task's content sha256.
 4. Every completion and score of the run still hashes to the sha256 recorded when it was written, and none is missing.
 5. The config text stored with the run hashes to the config sha256 of the manifest.
@@ -41,7 +42,7 @@ from tais.pipeline.fingerprint import arm_fingerprint
 from tais.pipeline.stream import file_sha256
 from tais.pipeline.verify_stream import verify_streamed
 from tais.report.evidence import LEGACY_SCHEMA, SCHEMA
-from tais.store import STORE_FILENAME, RunPlan, RunRecord, RunStore, sha256_text
+from tais.store import STORE_FILENAME, IntegrityCheck, RunPlan, RunRecord, RunStore, sha256_text
 from tais.types import ArmSpec, Thresholds
 
 MAX_DIFFS = 8
@@ -193,9 +194,28 @@ def verify_run(run_dir: Path) -> VerifyReport:
 
 def _check_store(store: RunStore, digest: str, evidence_path: Path, evidence: dict[str, Any] | None,
                  problems: list[str]) -> int:
-    """Checks 1 to 6 against an open store; returns how many completions were read back."""
+    """Checks 1 to 6 against an open store; returns how many completions were read back. Check 2 runs in the
+    background (:class:`~tais.store.IntegrityCheck`) while the others read the run back; its problems are listed
+    where it comes in the order of the checks."""
     where = STORE_FILENAME
-    problems += [f"{where}: {p}" for p in guarded(problems, where, store.integrity_problems) or []]
+    at = len(problems)
+    integrity = IntegrityCheck(store.path) if isinstance(store.path, Path) else None
+    try:
+        checked = _check_run(store, digest, evidence_path, evidence, problems)
+    except BaseException:
+        if integrity is not None:
+            integrity.cancel()
+        raise
+    found: list[str] = []
+    rows = guarded(found, where, integrity.problems if integrity is not None else store.integrity_problems) or []
+    problems[at:at] = found + [f"{where}: {p}" for p in rows]
+    return checked
+
+
+def _check_run(store: RunStore, digest: str, evidence_path: Path, evidence: dict[str, Any] | None,
+               problems: list[str]) -> int:
+    """Checks 1 and 3 to 6 against an open store; returns how many completions were read back."""
+    where = STORE_FILENAME
     run_id = (evidence or {}).get("meta", {}).get("run_id") if isinstance((evidence or {}).get("meta"), dict) else None
     run = guarded(problems, where, lambda: store.run(run_id)) if isinstance(run_id, int) else None
     if run is None:  # evidence.json names no run, or one the store lacks: check it against the newest run

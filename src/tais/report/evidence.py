@@ -25,8 +25,11 @@ sha256 of every completion and score where schema 2 has one Merkle root per arm,
 - ``sampled`` (present only for a temperature > 0 screen, :mod:`tais.screen.sampled`): the reference's law
   (``temperature``, ``top_p``, ``top_k``), ``theta_margin``, ``tau_p``, ``tau_logit``, ``exact_laws``, ``verdict``
   and per ``contrasts`` entry: ``arm``, ``reference``, ``role``, ``tokens`` (theta with its interval and TOST, the
-  surprisal / top-1 Z, PIT A2 and histogram, Holm p-values, hard and soft leaks), ``outcomes`` (per task the per-prompt
-  rate difference with its interval, TOST, p-value, Cohen's h), ``verdict``, ``reasons``, ``tokens_needed``,
+  surprisal / top-1 Z, PIT A2 and histogram, Holm p-values, hard and soft leaks, and ``diagnostics``, absent in
+  figures stored before they existed: ``strata`` with theta and Z per entropy and position bin, ``pit_lag1``,
+  ``duplicates``, ``expected_duplicate_rate``, ``reference_duplicates``, :mod:`tais.screen.sampled_diagnostics`),
+  ``outcomes`` (per task the per-prompt rate difference with its interval, TOST, p-value, Cohen's h, and ``prompts``:
+  each prompt's ``item``, ``reference`` and ``arm`` rates), ``verdict``, ``reasons``, ``tokens_needed``,
   ``prompts_needed``;
 - ``manifest`` and ``meta``: passed through from the caller.
 - ``token_evidence`` (present only when the run has teacher-forced token evidence,
@@ -135,8 +138,12 @@ def _sampled(result: ScreenResult) -> dict[str, Any]:
     assert result.sampled is not None
     for c, pc in zip(result.sampled.contrasts, plain["contrasts"]):
         pc["tokens"]["soft_leak_rate"] = c.tokens.soft_leak_rate
+        if c.tokens.diagnostics is None:  # figures stored before the diagnostics existed: their evidence unchanged
+            del pc["tokens"]["diagnostics"]
         for o, po in zip(c.outcomes, pc["outcomes"]):
             po["significant"] = o.significant
+            if not o.prompts:
+                del po["prompts"]
     return plain
 
 

@@ -1,7 +1,8 @@
 """The report's temperature > 0 section (:class:`tais.screen.sampled.SampledScreen`): theta per contrast with its
-interval (the null arm's beside each candidate) and the draft tilt lambda where measured, the outcome rates per task,
-the leak table and the PIT histogram of each contrast as inline SVG with the band a uniform PIT stays in (95% per
-bin, binomial).
+interval (the null arm's beside each candidate) and the draft tilt lambda where measured, the outcome rates per task
+with the prompts whose rate differs, the leak table, the stratified theta table (the null arms' strata beside each
+candidate's) with the RNG-reuse diagnostics (:mod:`tais.screen.sampled_diagnostics`), and the PIT histogram of each
+contrast as inline SVG with the band a uniform PIT stays in (95% per bin, binomial).
 
 >>> pit_band(1000)
 (82, 119)
@@ -14,7 +15,9 @@ from html import escape
 
 from scipy.stats import binom
 
-from tais.screen.sampled import SampledContrast, SampledScreen
+from tais.screen.sampled import OutcomeLevel, SampledContrast, SampledScreen
+from tais.screen.sampled_diagnostics import Stratum
+from tais.stats.rng_reuse import DuplicateRate
 from tais.types import Role
 
 BINS = 10
@@ -53,6 +56,8 @@ def pit_svg(contrast: SampledContrast) -> str:
 
 def _theta(c: SampledContrast) -> str:
     t = c.tokens
+    if t.mean_varentropy == 0:
+        return "– (no informative token)"
     return f"{t.theta:+.3f} [{t.theta_low:+.3f}, {t.theta_high:+.3f}]"
 
 
@@ -84,7 +89,7 @@ def theta_rows(section: SampledScreen) -> list[list[str]]:
 def outcome_rows(section: SampledScreen) -> list[list[str]]:
     return [[c.arm, o.task, f"{o.rates.n_prompts} x {o.replicates}", f"{o.rates.rate_reference:.3f}",
              f"{o.rates.rate_candidate:.3f}", f"{o.rates.diff:+.3f} [{o.rates.ci_low:+.3f}, {o.rates.ci_high:+.3f}]",
-             f"{o.rates.tost_p:.2g}", f"{o.rates.cohens_h:+.3f}"]
+             f"{o.rates.tost_p:.2g}", f"{o.rates.cohens_h:+.3f}", prompts_cell(o)]
             for c in section.contrasts for o in c.outcomes]
 
 
@@ -93,11 +98,73 @@ def leak_rows(section: SampledScreen) -> list[list[str]]:
              f"{c.tokens.soft_leak_rate:.4f}", str(c.tokens.left_out)] for c in section.contrasts]
 
 
+def _stratum_text(s: Stratum | None) -> str:
+    if s is None or not s.n_tokens:
+        return "–"
+    theta = "–" if s.theta is None else f"{s.theta:+.3f}"
+    return f"{s.n_tokens}, {theta}, {s.z:+.2f}"
+
+
+def strata_rows(section: SampledScreen) -> list[list[str]]:
+    """Per contrast with diagnostics and per stratum holding tokens in it or its null arms: arm, stratum, tokens,
+    theta, Z, Holm p (over the strata), and on candidate rows the null arms' (tokens, theta, Z)."""
+    nulls = [c for c in _nulls(section) if c.tokens.diagnostics is not None]
+    rows = []
+    for c in section.contrasts:
+        diagnostics = c.tokens.diagnostics
+        if diagnostics is None:
+            continue
+        for i, s in enumerate(diagnostics.strata):
+            beside = [(n.arm, n.tokens.diagnostics.strata[i]) for n in nulls  # type: ignore[union-attr]
+                      if c.role is Role.CANDIDATE]
+            if not s.n_tokens and not any(b.n_tokens for _, b in beside):
+                continue
+            null = "; ".join(f"{name}: {_stratum_text(b)}" for name, b in beside) or "–"
+            theta = "–" if s.theta is None or not s.n_tokens else f"{s.theta:+.3f}"
+            rows.append([c.arm, f"{s.kind.value} {s.label}", str(s.n_tokens), theta,
+                         f"{s.z:+.2f}" if s.n_tokens else "–", f"{s.p_holm:.2g}" if s.n_tokens else "–", null])
+    return rows
+
+
+def rng_rows(section: SampledScreen) -> list[list[str]]:
+    """Per contrast with diagnostics: the PIT's lag-1 autocorrelation (null se 1/sqrt(pairs)), and the duplicate
+    rates of replicate pairs: the arm's, the one H0 expects for it, the reference arm's."""
+    rows = []
+    for c in section.contrasts:
+        d = c.tokens.diagnostics
+        if d is None:
+            continue
+        lag = d.pit_lag1
+        expected = "–" if d.expected_duplicate_rate is None else f"{d.expected_duplicate_rate:.3f}"
+        rows.append([c.arm, c.role.value, f"{lag.r:+.3f} ± {lag.se:.3f}", f"{lag.z:+.2f} (p {lag.p_value:.2g})",
+                     str(lag.n_pairs), _duplicates(d.duplicates), expected, _duplicates(d.reference_duplicates)])
+    return rows
+
+
+def _duplicates(d: DuplicateRate) -> str:
+    return f"{d.rate:.3f} ({d.identical}/{d.pairs})" if d.pairs else "–"
+
+
+def prompts_cell(o: OutcomeLevel, shown: int = 3) -> str:
+    """How many prompts' rates differ between the arms, and the ``shown`` largest differences (item: reference rate
+    -> arm rate)."""
+    differ = sorted((p for p in o.prompts if p.arm != p.reference), key=lambda p: (-abs(p.arm - p.reference), p.item))
+    largest = ", ".join(f"{p.item}: {p.reference:.2f} → {p.arm:.2f}" for p in differ[:shown])
+    return (f"{len(differ)} of {len(o.prompts)}" + (f": {largest}" if largest else "")
+            + (" …" if len(differ) > shown else ""))
+
+
 THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's theta", "draft tilt λ [1-2α interval]",
                 "Holm p (surprisal, top-1, PIT[, draft])", "verdict", "reasons"]
 OUTCOME_HEADER = ["arm", "task", "prompts x replicates", "reference rate", "arm rate", "mean paired diff [interval]",
-                  "TOST p", "Cohen's h"]
+                  "TOST p", "Cohen's h", "prompts whose rate differs (reference → arm)"]
 LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "left out (unlisted)"]
+STRATA_HEADER = ["arm", "stratum", "tokens", "theta (one step)", "Z", "Holm p", "null arm's (tokens, theta, Z)"]
+RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate replicates", "expected under H0",
+              "reference arm's duplicates"]
+STRATA_NOTE = ("Diagnostics, not gates: theta and the surprisal Z per entropy bin of the reference's law (nats) and "
+               "per output position; PIT lag-1 autocorrelation within completions and identical replicate pairs "
+               "(RNG reuse).")
 
 
 LISTED = "laws from the top tokens, conditioned on the listed ones"
@@ -117,6 +184,9 @@ def markdown(section: SampledScreen, table) -> str:
              table(THETA_HEADER, theta_rows(section)) + "\n",
              table(OUTCOME_HEADER, outcome_rows(section)) + "\n",
              table(LEAK_HEADER, leak_rows(section)) + "\n"]
+    strata, rng = strata_rows(section), rng_rows(section)
+    if strata:
+        parts += [STRATA_NOTE + "\n", table(STRATA_HEADER, strata) + "\n", table(RNG_HEADER, rng) + "\n"]
     parts += [f"PIT histogram of {c.arm}: {list(c.tokens.pit_histogram)} (uniform band per bin "
               f"{pit_band(sum(c.tokens.pit_histogram))})\n" for c in section.contrasts]
     return "\n".join(parts)
@@ -135,7 +205,15 @@ def html(section: SampledScreen) -> str:
         f"<p>{escape(intro(section)).replace('**', '')}</p>",
         _html_table(THETA_HEADER, theta_rows(section)), "<h3>Outcome rates</h3>",
         _html_table(OUTCOME_HEADER, outcome_rows(section)), "<h3>Leaks</h3>",
-        _html_table(LEAK_HEADER, leak_rows(section)), "<h3>PIT histograms</h3><div>",
+        _html_table(LEAK_HEADER, leak_rows(section)), *_html_diagnostics(section), "<h3>PIT histograms</h3><div>",
         *(f"<figure style='display:inline-block'>{pit_svg(c)}<figcaption>{escape(c.arm)}</figcaption></figure>"
           for c in section.contrasts),
         "</div>"])
+
+
+def _html_diagnostics(section: SampledScreen) -> list[str]:
+    strata = strata_rows(section)
+    if not strata:
+        return []
+    return ["<h3 id='sampled-strata'>Strata and RNG reuse</h3>", f"<p>{escape(STRATA_NOTE)}</p>",
+            _html_table(STRATA_HEADER, strata), _html_table(RNG_HEADER, rng_rows(section))]

@@ -61,6 +61,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from tais.screen.sampled_diagnostics import SampledDiagnostics
 from tais.stats.draft_tilt import DEFAULT_DRAFT_MARGIN
 from tais.stats.prompt_rates import PromptRateDifference, prompts_needed
 from tais.stats.tempering import tokens_needed
@@ -123,6 +124,7 @@ class TokenLevel:
     draft: DraftLevel | None = None
     draft_skipped: str = ""
     pit_seed: int = 0
+    diagnostics: SampledDiagnostics | None = None  # strata and RNG-reuse diagnostics (None in older runs' figures)
 
     @property
     def soft_leak_rate(self) -> float:
@@ -141,16 +143,29 @@ class TokenLevel:
                                   for f in fields(cls) if f.name in d}
         if kwargs.get("draft") is not None:
             kwargs["draft"] = DraftLevel(**kwargs["draft"])
+        if kwargs.get("diagnostics") is not None:
+            kwargs["diagnostics"] = SampledDiagnostics.from_dict(kwargs["diagnostics"])
         return cls(**kwargs)
 
 
 @dataclass(frozen=True)
+class PromptRate:
+    """One prompt's outcome rate over its replicates in the reference and in the arm."""
+
+    item: str
+    reference: float
+    arm: float
+
+
+@dataclass(frozen=True)
 class OutcomeLevel:
-    """One task's outcome rates at T > 0 (:class:`tais.stats.prompt_rates.PromptRateDifference`) and the replicates."""
+    """One task's outcome rates at T > 0 (:class:`tais.stats.prompt_rates.PromptRateDifference`), the replicates and
+    the per-prompt rates the difference came from (in the task's item order)."""
 
     task: str
     replicates: int
     rates: PromptRateDifference
+    prompts: tuple[PromptRate, ...] = ()
 
     @property
     def significant(self) -> bool:
@@ -197,6 +212,9 @@ def decide(tokens: TokenLevel, outcomes: Sequence[OutcomeLevel], *, theta_margin
     """The verdict of one contrast and its reasons (rules of the module docstring)."""
     if tokens.hard_leaks:
         return Verdict.FAIL, (f"{tokens.hard_leaks} hard leak(s): tokens far outside the reference's support",)
+    if tokens.mean_varentropy == 0:
+        return Verdict.INCONCLUSIVE, (f"no token carries information: {tokens.n_tokens} judged, every law "
+                                      f"deterministic ({tokens.left_out} left out)",)
     worst = min(zip(tokens.p_holm, tokens.battery))
     if tokens.rejects and abs(tokens.theta) > theta_margin:
         return Verdict.FAIL, ((f"token-level {worst[1]} test rejects (Holm p {worst[0]:.2g}) with theta "
@@ -285,6 +303,12 @@ def token_level(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, 
     from tais.stats.pit import randomised_pit
     from tais.stats.sampling_law import sampling_law_test
 
+    if not informative(laws, tokens):
+        return TokenLevel(n_tokens=laws.n, n_prompts=len(set(np.asarray(clusters).tolist())), theta=0.0,
+                          theta_se=0.0, theta_low=0.0, theta_high=0.0, theta_tost_p=1.0, theta_equivalent=False,
+                          surprisal_z=0.0, top1_z=0.0, pit_a2=0.0, p_holm=(1.0, 1.0, 1.0), rejects=False,
+                          mean_varentropy=0.0, hard_leaks=hard_leaks, soft_leaks=soft_leaks, left_out=left_out,
+                          draft_skipped=draft_skipped or "no informative token", pit_seed=seed)
     ratio = None if draft is None else (draft.observed, draft.mean, draft.variance)
     result = sampling_law_test(laws, tokens, clusters, margin=theta_margin, alpha=alpha, seed=seed,
                                draft_ratio=ratio, draft_margin=draft_margin)
@@ -301,6 +325,19 @@ def token_level(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, 
         rejects=result.combined.reject, mean_varentropy=t.mean_varentropy, hard_leaks=hard_leaks,
         soft_leaks=soft_leaks, pit_histogram=tuple(int(c) for c in histogram), left_out=left_out, draft=level,
         draft_skipped=draft_skipped, pit_seed=seed)
+
+
+def informative(laws: ReferenceLaws, tokens: ArrayLike) -> bool:
+    """Whether any judged token's law has varentropy: with none judged (all left out) or every law deterministic
+    (a single listed token, top-k 1, or uniform laws) the tempering has nothing to measure and theta is undefined.
+
+    >>> from tais.stats.predictable import ReferenceLaws
+    >>> informative(ReferenceLaws.top([[3]], [[1.0]]), [3]), informative(ReferenceLaws.full([[0.7, 0.3]]), [1])
+    (False, True)
+    """
+    from tais.stats.predictable import surprisal_scores
+
+    return laws.n > 0 and float(surprisal_scores(laws, tokens)[2].sum()) > 0
 
 
 def prompt_rates(outcomes: Mapping[tuple[str, int], int | None], items: Sequence[str]) -> dict[str, float]:

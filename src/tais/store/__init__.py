@@ -1,6 +1,7 @@
 """SQLite run store (WAL, one writer): arms, items, completions, scores and the RunPlan of each run; resume, export."""
 
 from tais.store.canonical import canonical_json, sha256_json, sha256_text
+from tais.store.integrity import IntegrityCheck
 from tais.store.run_plan import PLAN_VERSION, PlannedArm, PlannedItem, PlannedItems, PlannedTask, RunPlan
 from tais.store.run_store import (
     STORE_FILENAME,
@@ -16,6 +17,7 @@ __all__ = [
     "PLAN_VERSION",
     "STORE_FILENAME",
     "CompletionKey",
+    "IntegrityCheck",
     "PlannedArm",
     "PlannedItem",
     "PlannedItems",
