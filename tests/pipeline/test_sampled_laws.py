@@ -50,19 +50,22 @@ def _position(token: int, top: tuple[tuple[int, float], ...]) -> PositionScore:
 def test_listed_law_is_the_tempered_law_conditioned_on_the_listed_tokens():
     top = ((0, math.log(0.5)), (1, math.log(0.3)), (2, math.log(0.15)))
     scores = TokenScores("q", 0, (1, 4), (_position(1, top), _position(4, top)))
-    ids, probs, hard, soft, kept = listed_law(scores, SamplingParams(temperature=0.5), SampledModel(top=3))
+    ids, probs, hard, soft, kept, bound = listed_law(scores, SamplingParams(temperature=0.5), SampledModel(top=3))
     # at T = 0.5 weights 0.25, 0.09, 0.0225, renormalised over the listed three (the unlisted 0.05 plays no part)
     assert ids[0].tolist() == [0, 1, 2]
     assert probs[0] == pytest.approx(np.array([0.25, 0.09, 0.0225]) / 0.3625, rel=1e-9)
     assert kept.tolist() == [True, False]  # token 4 is not listed: left out
     assert not hard.any() and not soft.any()
+    # the unlisted mass is at most 0.05 x 0.15 (each unlisted token at most the last listed one's 0.15, tempered)
+    assert bound == pytest.approx([0.0075 / (0.3625 + 0.0075)] * 2, rel=1e-9)
 
 
 def test_listed_law_top_k_below_the_list_makes_the_cut_tokens_soft_leaks():
     top = ((0, math.log(0.5)), (1, math.log(0.3)), (2, math.log(0.15)))
     scores = TokenScores("q", 0, (2,), (_position(2, top),))
-    _, probs, _, soft, kept = listed_law(scores, SamplingParams(temperature=1.0, top_k=2), SampledModel(top=3))
+    _, probs, _, soft, kept, bound = listed_law(scores, SamplingParams(temperature=1.0, top_k=2), SampledModel(top=3))
     assert probs[0] == pytest.approx([0.625, 0.375, 0.0]) and soft.tolist() == [True] and kept.tolist() == [True]
+    assert bound.tolist() == [0.0]  # top-k cut inside the list: no unlisted token is possible
 
 
 def _listed_trial(rng: np.random.Generator, logits: np.ndarray, temperature: float, sampler_temperature: float,
@@ -79,40 +82,46 @@ def _listed_trial(rng: np.random.Generator, logits: np.ndarray, temperature: flo
     parts = [listed_law(TokenScores("q", 0, (int(x),), (_position(int(x), tuple(
         (int(i), float(raw[j, i])) for i in order[j])),)), SamplingParams(temperature=temperature),
         SampledModel(top=listed)) for j, x in enumerate(tokens)]
-    ids, probs, _, _, kept = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    ids, probs, _, _, kept, bound = (np.concatenate([p[i] for p in parts]) for i in range(6))
     clusters = np.arange(len(tokens)) // 20
-    return ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], kept
+    return ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], kept, bound
 
 
 def test_listed_laws_keep_the_tests_calibrated_and_see_a_hotter_sampler():
     """Simulation: a vocabulary of 400 with a long tail (about 10% of the mass beyond the top 20 at T = 0.8), laws
     from the top 20 only. A sampler at the reference's temperature: the Holm battery rejects at about its 5% (the
     tail bound used before gave theta -0.3 and rejected a correct vLLM sampler); positive control: a sampler at
-    T = 0.96 (20% hotter) is rejected with theta > 0 in nearly every trial."""
+    T = 0.96 (20% hotter) is rejected with theta > 0 in nearly every trial. The count of tokens outside the list
+    (tais.stats.tail_count) never rejects the correct sampler (its bound is conservative) and sees the hotter one."""
     from scipy.stats import binom
 
     from tais.stats.sampling_law import sampling_law_test
+    from tais.stats.tail_count import tail_count_test
 
     rng = np.random.default_rng(5)
     trials, n = 60, 400
-    rejected, thetas, hot_rejected, unlisted = 0, [], 0, 0
+    rejected, thetas, hot_rejected, unlisted, tail_aa, tail_hot = 0, [], 0, 0, 0, 0
     for _ in range(trials):
         logits = rng.normal(size=(n, 400)) * 1.5 + np.linspace(20.0, 0.0, 400)
-        laws, tokens, clusters, kept = _listed_trial(rng, logits, 0.8, 0.8, 20)
+        laws, tokens, clusters, kept, bound = _listed_trial(rng, logits, 0.8, 0.8, 20)
+        tail_aa += tail_count_test(~kept, bound).p_value < 0.05
         result = sampling_law_test(laws, tokens, clusters, margin=0.05, seed=int(rng.integers(1 << 30)))
         rejected += result.combined.reject
         thetas.append(result.tempering.theta)
         unlisted += int((~kept).sum())
-        laws, tokens, clusters, _ = _listed_trial(rng, logits, 0.8, 0.96, 20)
+        laws, tokens, clusters, kept, bound = _listed_trial(rng, logits, 0.8, 0.96, 20)
+        tail_hot += tail_count_test(~kept, bound).p_value < 0.05
         hot = sampling_law_test(laws, tokens, clusters, margin=0.05, seed=int(rng.integers(1 << 30)))
         hot_rejected += hot.combined.reject and hot.tempering.theta > 0
     share = unlisted / (trials * n)
     print(f"\nlisted laws: {rejected}/{trials} A/A rejected, mean theta {np.mean(thetas):+.4f}, "
-          f"unlisted share {share:.3f}; hotter sampler rejected {hot_rejected}/{trials}")
+          f"unlisted share {share:.3f}; hotter sampler rejected {hot_rejected}/{trials}; tail count rejects "
+          f"{tail_aa}/{trials} A/A, {tail_hot}/{trials} hotter")
     assert 0.03 < share < 0.3  # the tail is really there
     assert rejected <= binom.ppf(0.99, trials, 0.05)
     assert abs(np.mean(thetas)) < 3 * np.std(thetas) / np.sqrt(trials)
     assert hot_rejected >= 0.9 * trials
+    assert tail_aa <= binom.ppf(0.99, trials, 0.05) and tail_hot > tail_aa
 
 
 def test_stored_token_figures_round_trip_through_the_store(tmp_path):
@@ -137,9 +146,10 @@ def test_listed_law_leaves_out_a_position_whose_top_p_cut_depends_on_the_unliste
     # token 1 is 0.5 / 0.8 = 0.625 >= 0.6 (cut); with the rest at its bound, 0.5 / 1.0 = 0.5 < 0.6 (kept): ambiguous
     top = ((0, math.log(0.5)), (1, math.log(0.3)))
     scores = TokenScores("q", 0, (0,), (_position(0, top),))
-    *_, kept = listed_law(scores, SamplingParams(temperature=1.0, top_p=0.6), SampledModel(top=2))
-    assert kept.tolist() == [False]
+    *_, kept, bound = listed_law(scores, SamplingParams(temperature=1.0, top_p=0.6), SampledModel(top=2))
+    assert kept.tolist() == [False] and np.isnan(bound[0])  # ambiguous: out of the tail count too
     # top-p 0.4: token 1 is cut either way (0.5 / 1.0 >= 0.4), so the position is judged, token 1 a soft leak
     scores = TokenScores("q", 0, (1,), (_position(1, top),))
-    _, probs, _, soft, kept = listed_law(scores, SamplingParams(temperature=1.0, top_p=0.4), SampledModel(top=2))
+    _, probs, _, soft, kept, bound = listed_law(scores, SamplingParams(temperature=1.0, top_p=0.4), SampledModel(top=2))
     assert kept.tolist() == [True] and soft.tolist() == [True] and probs[0].tolist() == [1.0, 0.0]
+    assert bound.tolist() == [0.0]  # the nucleus ends inside the list

@@ -58,6 +58,7 @@ from tais.screen.sampled_diagnostics import arm_diagnostics
 from tais.stats.draft_tilt import DEFAULT_DRAFT_MARGIN
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
+from tais.stats.tail_count import TailCount, tail_count_test
 from tais.store import RunStore
 from tais.types import (
     ArmSpec,
@@ -168,7 +169,8 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
                                             soft_leaks=found.soft, left_out=found.left_out,
                                             theta_margin=settings.theta_margin, alpha=alpha,
                                             seed=pit_seed(inputs.run.id, arm.name), draft=draft,
-                                            draft_margin=settings.draft_margin, draft_skipped=skipped)
+                                            draft_margin=settings.draft_margin, draft_skipped=skipped,
+                                            tail=found.tail)
             reference, level = next(a.name for a in inputs.arms if a.role is Role.REFERENCE), figures[arm.name]
             figures[arm.name] = replace(level, diagnostics=arm_diagnostics(  # PIT drawn as the verdict's was
                 found.laws, found.tokens, found.clusters, inputs.completions[arm.name], inputs.completions[reference],
@@ -214,6 +216,7 @@ class ArmLaws(NamedTuple):
     exact: bool
     left_out: int = 0
     kept: np.ndarray | None = None  # [N] which of every completion's tokens (sorted keys, in order) were kept
+    tail: TailCount | None = None  # listed laws: the tokens outside the list against the law's bound
 
 
 DraftSource = tuple[str, Callable[[Sequence[ScoringRequest]], list[Any]], SamplingParams]
@@ -259,8 +262,13 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
     ids, probs, hard, soft, kept = (np.concatenate([p[i] for p in parts]) for i in range(5))
     tokens = np.concatenate([np.asarray(r.token_ids) for r in requests])
     clusters = np.concatenate([np.full(len(r.token_ids), prompt_index[r.request.item_id]) for r in requests])
+    tail = None
+    if not exact:
+        bound = np.concatenate([p[5] for p in parts])
+        judged = np.isfinite(bound)
+        tail = tail_count_test(~kept[judged], bound[judged])
     found = ArmLaws(ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], int(hard.sum()),
-                    int(soft.sum()), exact, int((~kept).sum()), kept)
+                    int(soft.sum()), exact, int((~kept).sum()), kept, tail)
     scores = None
     if with_draft:
         assert draft is not None
@@ -313,7 +321,9 @@ def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) ->
     costs: the unlisted tokens (their share is the arm's ``left_out`` count) carry no evidence.
 
     Returns ids [n, top] (-1 pads), probabilities [n, top] (each row sums to 1), hard leaks [n] (none claimed from
-    a partial law), soft leaks [n] (a listed token the reference's top-k / top-p gives probability 0), kept [n].
+    a partial law), soft leaks [n] (a listed token the reference's top-k / top-p gives probability 0), kept [n], and
+    the bound [n] on the unlisted tokens' probability (NaN where the position is left out as ambiguous), for the
+    count of tokens that fall outside the list (:mod:`tais.stats.tail_count`), the evidence the conditioning drops.
 
     Worked example: T = 0.5, raw listed log-probabilities (log 0.5, log 0.3); tempered weights 0.25 and 0.09, so the
     conditional law is (0.735, 0.265) whatever the unlisted mass::
@@ -322,8 +332,8 @@ def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) ->
         >>> from tais.pipeline.config import SampledModel
         >>> from tais.types import PositionScore, TokenScores
         >>> pos = PositionScore(math.log(0.3), 3, math.log(0.5), top=((3, math.log(0.5)), (7, math.log(0.3))))
-        >>> ids, p, hard, soft, kept = listed_law(TokenScores("a", 0, (7,), (pos,)), SamplingParams(temperature=0.5),
-        ...                                       SampledModel(top=2))
+        >>> ids, p, hard, soft, kept, bound = listed_law(TokenScores("a", 0, (7,), (pos,)),
+        ...                                              SamplingParams(temperature=0.5), SampledModel(top=2))
         >>> ids.tolist(), p.round(3).tolist(), bool(kept[0])
         ([[3, 7]], [[0.735, 0.265]], True)
     """
@@ -333,6 +343,7 @@ def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) ->
     probs = np.zeros((n, width))
     soft = np.zeros(n, dtype=bool)
     kept = np.zeros(n, dtype=bool)
+    bound = np.zeros(n)
     for j, (pos, token) in enumerate(zip(scores.positions, scores.token_ids)):
         listed = sorted(pos.top, key=lambda t: -t[1])[:width]
         lp = np.array([v for _, v in listed])
@@ -340,16 +351,27 @@ def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) ->
         cut_by_k = 0 < sampling.top_k <= len(w)
         if sampling.top_k > 0:
             w[sampling.top_k:] = 0.0
-        nucleus = _nucleus(w, 0.0 if cut_by_k else _tail_weight(lp, sampling.temperature), sampling.top_p)
+        tail = 0.0 if cut_by_k else _tail_weight(lp, sampling.temperature)
+        nucleus = _nucleus(w, tail, sampling.top_p)
         p = w * nucleus / (w * nucleus).sum() if nucleus is not _AMBIGUOUS else w / w.sum()
         ids[j, :len(p)] = [t for t, _ in listed]
         probs[j, :len(p)] = p
         kept[j] = int(token) in ids[j] and nucleus is not _AMBIGUOUS
         soft[j] = kept[j] and p[list(ids[j]).index(int(token))] == 0
-    return ids, probs, np.zeros(n, dtype=bool), soft, kept
+        bound[j] = np.nan if nucleus is _AMBIGUOUS else _unlisted_bound(w * nucleus, tail, cut_by_k or
+                                                                         nucleus.min() == 0)
+    return ids, probs, np.zeros(n, dtype=bool), soft, kept, bound
 
 
 _AMBIGUOUS = np.ones(0)
+
+
+def _unlisted_bound(w: np.ndarray, tail: float, cut_inside: bool) -> float:
+    """The most probability the sampling law can give the unlisted tokens: 0 when top-k or top-p already cut inside
+    the list, else the tail's weight bound over the listed weights ``w`` plus it (1 when unbounded)."""
+    if cut_inside or tail == 0:
+        return 0.0
+    return 1.0 if not np.isfinite(tail) else float(tail / (w.sum() + tail))
 
 
 def _tail_weight(lp: np.ndarray, temperature: float) -> float:

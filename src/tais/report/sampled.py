@@ -95,7 +95,14 @@ def outcome_rows(section: SampledScreen) -> list[list[str]]:
 
 def leak_rows(section: SampledScreen) -> list[list[str]]:
     return [[c.arm, c.role.value, str(c.tokens.hard_leaks), str(c.tokens.soft_leaks),
-             f"{c.tokens.soft_leak_rate:.4f}", str(c.tokens.left_out)] for c in section.contrasts]
+             f"{c.tokens.soft_leak_rate:.4f}", str(c.tokens.left_out), _tail_text(c)] for c in section.contrasts]
+
+
+def _tail_text(c: SampledContrast) -> str:
+    t = c.tokens.tail
+    if t is None:
+        return "–"
+    return f"{t.unlisted} of {t.positions} (law allows ≤ {t.expected_max:.1f}; p {t.p_value:.2g})"
 
 
 def _stratum_text(s: Stratum | None) -> str:
@@ -158,7 +165,8 @@ THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's t
                 "Holm p (surprisal, top-1, PIT[, draft])", "verdict", "reasons"]
 OUTCOME_HEADER = ["arm", "task", "prompts x replicates", "reference rate", "arm rate", "mean paired diff [interval]",
                   "TOST p", "Cohen's h", "prompts whose rate differs (reference → arm)"]
-LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "left out (unlisted)"]
+LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "left out (unlisted)",
+               "outside the listed top tokens"]
 STRATA_HEADER = ["arm", "stratum", "tokens", "theta (one step)", "Z", "Holm p", "null arm's (tokens, theta, Z)"]
 RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate replicates", "expected under H0",
               "reference arm's duplicates"]

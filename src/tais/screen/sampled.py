@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from tais.screen.sampled_diagnostics import SampledDiagnostics
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from tais.stats.predictable import ReferenceLaws
+    from tais.stats.tail_count import TailCount
 
 BATTERY = ("surprisal", "top1", "pit")
 """The token-level tests, in the order of :attr:`TokenLevel.p_holm`; ``draft`` (:data:`DRAFT_TEST`) follows them
@@ -93,6 +94,19 @@ class DraftLevel:
     equivalent: bool
     z: float
     mean_variance: float
+
+
+@dataclass(frozen=True)
+class TailLevel:
+    """Tokens outside a listed (top-k) reference law (:mod:`tais.stats.tail_count`): ``unlisted`` of ``positions``
+    judged, ``expected_max`` the most the reference's law allows on average, the conservative one-sided ``p_value``,
+    and whether it ``rejects`` at the run's alpha (the arm samples outside the list more than the law can)."""
+
+    unlisted: int
+    positions: int
+    expected_max: float
+    p_value: float
+    rejects: bool
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,7 @@ class TokenLevel:
     draft_skipped: str = ""
     pit_seed: int = 0
     diagnostics: SampledDiagnostics | None = None  # strata and RNG-reuse diagnostics (None in older runs' figures)
+    tail: TailLevel | None = None  # unlisted tokens against a listed law's bound (None for exact laws, older runs)
 
     @property
     def soft_leak_rate(self) -> float:
@@ -145,6 +160,8 @@ class TokenLevel:
             kwargs["draft"] = DraftLevel(**kwargs["draft"])
         if kwargs.get("diagnostics") is not None:
             kwargs["diagnostics"] = SampledDiagnostics.from_dict(kwargs["diagnostics"])
+        if kwargs.get("tail") is not None:
+            kwargs["tail"] = TailLevel(**kwargs["tail"])
         return cls(**kwargs)
 
 
@@ -212,6 +229,11 @@ def decide(tokens: TokenLevel, outcomes: Sequence[OutcomeLevel], *, theta_margin
     """The verdict of one contrast and its reasons (rules of the module docstring)."""
     if tokens.hard_leaks:
         return Verdict.FAIL, (f"{tokens.hard_leaks} hard leak(s): tokens far outside the reference's support",)
+    tail = tokens.tail
+    if tail is not None and tail.rejects:
+        return Verdict.FAIL, (f"{tail.unlisted} of {tail.positions} tokens outside the reference's listed top tokens, "
+                              f"where its law allows at most {tail.expected_max:.1f} on average (one-sided p "
+                              f"{tail.p_value:.2g}): the arm samples outside the reference's law",)
     if tokens.mean_varentropy == 0:
         return Verdict.INCONCLUSIVE, (f"no token carries information: {tokens.n_tokens} judged, every law "
                                       f"deterministic ({tokens.left_out} left out)",)
@@ -293,11 +315,26 @@ class DraftScores:
 
 def token_level(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, hard_leaks: int, soft_leaks: int,
                 theta_margin: float, alpha: float, seed: int = 0, left_out: int = 0, draft: DraftScores | None = None,
-                draft_margin: float = DEFAULT_DRAFT_MARGIN, draft_skipped: str = "") -> TokenLevel:
+                draft_margin: float = DEFAULT_DRAFT_MARGIN, draft_skipped: str = "",
+                tail: TailCount | None = None) -> TokenLevel:
     """The token-level figures of one arm: ``laws`` the reference's sampling laws
     (:class:`tais.stats.predictable.ReferenceLaws`) at the arm's ``tokens`` [n], ``clusters`` [n] their prompts;
     ``seed`` draws the randomised PIT (recorded as ``pit_seed``); ``draft`` the draft log-ratio where the draft is
-    known (else ``draft_skipped`` may say why it is not)."""
+    known (else ``draft_skipped`` may say why it is not); ``tail`` the unlisted-token count of a listed law."""
+
+    level = _judged(laws, tokens, clusters, hard_leaks=hard_leaks, soft_leaks=soft_leaks, theta_margin=theta_margin,
+                    alpha=alpha, seed=seed, left_out=left_out, draft=draft, draft_margin=draft_margin,
+                    draft_skipped=draft_skipped)
+    if tail is None:
+        return level
+    figures = TailLevel(tail.unlisted, tail.n, tail.expected_max, tail.p_value, tail.p_value < alpha)
+    return replace(level, tail=figures)
+
+
+def _judged(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, hard_leaks: int, soft_leaks: int,
+            theta_margin: float, alpha: float, seed: int, left_out: int, draft: DraftScores | None,
+            draft_margin: float, draft_skipped: str) -> TokenLevel:
+    """:func:`token_level` without the tail figures."""
     import numpy as np
 
     from tais.stats.pit import randomised_pit
