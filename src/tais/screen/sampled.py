@@ -23,7 +23,8 @@ log-ratio ``log d_t(x) - log q_t(x)``, and its effect size, the draft tilt lambd
 
 Decision of a candidate (:func:`decide`), equivalence first:
 
-1. a hard leak -> FAIL;
+1. a hard leak -> FAIL; with a listed (top-k) reference law, a tail count rejecting (:class:`TailLevel`: more tokens
+   outside the list than the reference's law allows) -> FAIL; no informative token -> INCONCLUSIVE;
 2. a token-level test rejecting after Holm with theta's estimate beyond +-theta_margin -> FAIL;
 3. a token-level test rejecting after Holm with lambda's estimate beyond +-draft_margin (where measured) -> FAIL: the
    sampler leans towards its draft (lambda > 0) or away from it;
