@@ -56,6 +56,7 @@ import numpy as np
 from scipy.stats import binomtest, norm
 
 from tais.pipeline.config import SampledModel
+from tais.pipeline.draft_ratio import ratio_scores
 from tais.screen.sampled import TokenLevel, decide, token_level
 from tais.stats.predictable import DEFAULT_CLIP, ReferenceLaws, score_test, surprisal_scores, top1_scores
 from tais.stats.sampling_law import sampling_law_test
@@ -390,26 +391,6 @@ def forced_rows(loaded: Any, forced: Sequence[Any]) -> Any:
                           enumerate(pairs)])
 
 
-def log_ratio_rows(log_q: Any, log_d: Any, tokens: Any, sampling: SamplingParams,
-                   clip: float = DEFAULT_CLIP) -> tuple[np.ndarray, ...]:
-    """``(h, E h, Var h)`` [n] of the draft log-ratio from full log-softmax rows of the reference ``log_q`` and the
-    draft ``log_d`` [n, vocab] (torch, any device) under the same sampling law: the formulas of
-    :func:`tais.stats.predictable.log_ratio_scores`, in float64 on the rows' device."""
-    import torch
-
-    from tais.engines.speculative.truncation import Law, truncated_logits
-
-    law = Law.of([sampling])
-    lq = torch.log_softmax(truncated_logits(log_q[None], law)[0].double(), -1)  # [n, vocab]
-    ld = torch.log_softmax(truncated_logits(log_d[None], law)[0].double(), -1)  # [n, vocab]
-    ratio = torch.nan_to_num((ld - lq).clamp(-clip, clip), nan=0.0)  # q = d = 0 gives nan, as in log_ratio_scores
-    q = lq.exp()
-    mean = (q * ratio).sum(-1)
-    second = (q * ratio * ratio).sum(-1)
-    h = ratio.gather(1, tokens.to(ratio.device)[:, None])[:, 0]
-    return h.cpu().numpy(), mean.cpu().numpy(), (second - mean * mean).clamp_min(0.0).cpu().numpy()
-
-
 def score_replication(reference: Any, draft: Any, requests: Sequence[Any], completions: Sequence[Any],
                       sampling: SamplingParams, args: argparse.Namespace) -> dict[str, np.ndarray]:
     """The arrays of ``FIELDS`` for one replication's completions."""
@@ -426,7 +407,7 @@ def score_replication(reference: Any, draft: Any, requests: Sequence[Any], compl
         tokens = torch.tensor([t for r in chunk for t in r.token_ids], dtype=torch.long)
         log_q = forced_rows(reference, chunk)  # [n, vocab]
         ids, probs, hard, soft = exact_law(log_q, tokens.tolist(), sampling, settings)[:4]  # an exact law keeps all
-        h, m, v = log_ratio_rows(log_q, forced_rows(draft, chunk), tokens, sampling)
+        h, m, v = ratio_scores(log_q, forced_rows(draft, chunk), tokens.tolist(), sampling, sampling)
         del log_q
         prompt = np.concatenate([np.full(len(r.token_ids), int(r.request.item_id.split("/")[1])) for r in chunk])
         for key, value in (("tokens", tokens.numpy().astype(np.int32)), ("prompt", prompt.astype(np.int32)),

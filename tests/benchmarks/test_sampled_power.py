@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from tais.pipeline.draft_ratio import ratio_scores
 from tais.stats.predictable import log_ratio_scores
 from tais.types import Verdict
 
@@ -138,7 +139,7 @@ def test_the_torch_log_ratio_equals_the_stats_one_on_independently_truncated_law
     sampling = SamplingParams(temperature=T, top_p=top_p, top_k=top_k)
     log_q = torch.log_softmax(torch.tensor(zq, dtype=torch.float32), -1)
     log_d = torch.log_softmax(torch.tensor(zd, dtype=torch.float32), -1)
-    got = bench.log_ratio_rows(log_q, log_d, torch.tensor(tokens), sampling)
+    got = ratio_scores(log_q, log_d, list(tokens), sampling, sampling)  # what the benchmark calls
     want = log_ratio_scores(numpy_law(log_q.double().numpy(), top_p, top_k), numpy_law(log_d.double().numpy(),
                                                                                       top_p, top_k), tokens)
     for a, b in zip(got, want):

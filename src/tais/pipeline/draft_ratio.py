@@ -115,7 +115,8 @@ def ratio_scores(reference_rows: Any, draft_rows: Any, tokens: Sequence[int], re
     and ``draft_rows`` [n, draft vocab] (torch, log-softmax) at its emitted ``tokens`` [n]; ``q`` is the reference's
     sampling law, ``d`` the draft's under the arm's ``arm`` sampling params (its columns cut or padded with -inf to
     the reference's vocabulary first, as the sampler does). In float64, clipped to [-clip, clip] like
-    :func:`tais.stats.predictable.log_ratio_scores` (0 where both laws are 0), which the tests compare it with."""
+    :func:`tais.stats.predictable.log_ratio_scores` (0 where both laws are 0), which the tests compare it with. The
+    rows may live on any device; the results come back as numpy arrays."""
     import torch
 
     from tais.engines.speculative.truncation import Law, truncated_logits
@@ -123,12 +124,12 @@ def ratio_scores(reference_rows: Any, draft_rows: Any, tokens: Sequence[int], re
     vocab = reference_rows.shape[-1]
     d = draft_rows[:, :vocab]
     if d.shape[-1] < vocab:
-        d = torch.cat([d, torch.full((d.shape[0], vocab - d.shape[-1]), float("-inf"))], dim=-1)
+        d = torch.cat([d, torch.full((d.shape[0], vocab - d.shape[-1]), float("-inf"), device=d.device)], dim=-1)
     log_q = torch.log_softmax(truncated_logits(reference_rows[None], Law.of([reference]))[0].double(), -1)
     log_d = torch.log_softmax(truncated_logits(d[None], Law.of([arm]))[0].double(), -1)  # [n, vocab]
     ratio = torch.nan_to_num((log_d - log_q).clamp(-clip, clip), nan=0.0)  # -inf - -inf = nan: both laws 0
     q = log_q.exp()
     mean = (q * ratio).sum(-1)
     second = (q * ratio * ratio).sum(-1)
-    h = ratio.gather(1, torch.tensor(list(tokens), dtype=torch.long)[:, None])[:, 0]
-    return h.numpy(), mean.numpy(), (second - mean * mean).clamp_min(0.0).numpy()
+    h = ratio.gather(1, torch.tensor(list(tokens), dtype=torch.long, device=ratio.device)[:, None])[:, 0]
+    return h.cpu().numpy(), mean.cpu().numpy(), (second - mean * mean).clamp_min(0.0).cpu().numpy()
