@@ -52,6 +52,7 @@ from tais.screen.sampled import (
     contrast,
     overall,
     prompt_rates,
+    soft_leak_excess,
     token_level,
 )
 from tais.screen.sampled_diagnostics import arm_diagnostics
@@ -404,6 +405,7 @@ def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen 
         return None
     ref = next(a for a in inputs.arms if a.role is Role.REFERENCE)
     replicates = int(inputs.run.plan.replicates)
+    nulls = [stored.arms[a.name] for a in inputs.arms if a.role is Role.NULL and a.name in stored.arms]
     contrasts = []
     for arm in inputs.arms:
         if arm.name not in stored.arms:
@@ -420,8 +422,11 @@ def sampled_section(inputs: RunInputs, thresholds: Thresholds) -> SampledScreen 
                                                replicates=replicates)
                 outcomes.append(OutcomeLevel(task.name, replicates, rates,
                                              tuple(PromptRate(i, rates_ref[i], rates_arm[i]) for i in both)))
+        excess = (soft_leak_excess(stored.arms[arm.name], nulls, thresholds.alpha) if arm.role is Role.CANDIDATE
+                  else None)
         contrasts.append(contrast(arm.name, ref.name, arm.role, stored.arms[arm.name], outcomes,
-                                  theta_margin=stored.theta_margin, draft_margin=stored.draft_margin))
+                                  theta_margin=stored.theta_margin, draft_margin=stored.draft_margin,
+                                  soft_excess=excess))
     return SampledScreen(stored.temperature, stored.top_p, stored.top_k, stored.theta_margin, stored.tau_p,
                          stored.tau_logit, stored.exact_laws, tuple(contrasts), overall(contrasts),
                          stored.draft_margin)

@@ -140,6 +140,8 @@ def _sampled(result: ScreenResult) -> dict[str, Any]:
         pc["tokens"]["soft_leak_rate"] = c.tokens.soft_leak_rate
         if c.tokens.diagnostics is None:  # figures stored before the diagnostics existed: their evidence unchanged
             del pc["tokens"]["diagnostics"]
+        if c.soft_excess is None:  # no null arm to compare soft leaks with
+            del pc["soft_excess"]
         for o, po in zip(c.outcomes, pc["outcomes"]):
             po["significant"] = o.significant
             if not o.prompts:

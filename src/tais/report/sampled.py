@@ -95,7 +95,13 @@ def outcome_rows(section: SampledScreen) -> list[list[str]]:
 
 def leak_rows(section: SampledScreen) -> list[list[str]]:
     return [[c.arm, c.role.value, str(c.tokens.hard_leaks), str(c.tokens.soft_leaks),
-             f"{c.tokens.soft_leak_rate:.4f}", str(c.tokens.left_out), _tail_text(c)] for c in section.contrasts]
+             f"{c.tokens.soft_leak_rate:.4f}", _excess_text(c), str(c.tokens.left_out), _tail_text(c)]
+            for c in section.contrasts]
+
+
+def _excess_text(c: SampledContrast) -> str:
+    s = c.soft_excess
+    return "–" if s is None else f"{s.null_leaks} in {s.null_tokens} (p {s.p_value:.2g})"
 
 
 def _tail_text(c: SampledContrast) -> str:
@@ -165,8 +171,8 @@ THETA_HEADER = ["arm", "role", "tokens", "theta [1-2α interval]", "null arm's t
                 "Holm p (surprisal, top-1, PIT[, draft])", "verdict", "reasons"]
 OUTCOME_HEADER = ["arm", "task", "prompts x replicates", "reference rate", "arm rate", "mean paired diff [interval]",
                   "TOST p", "Cohen's h", "prompts whose rate differs (reference → arm)"]
-LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "left out (unlisted)",
-               "outside the listed top tokens"]
+LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "null arms' soft leaks",
+               "left out (unlisted)", "outside the listed top tokens"]
 STRATA_HEADER = ["arm", "stratum", "tokens", "theta (one step)", "Z", "Holm p", "null arm's (tokens, theta, Z)"]
 RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate replicates", "expected under H0",
               "reference arm's duplicates"]

@@ -23,7 +23,8 @@ log-ratio ``log d_t(x) - log q_t(x)``, and its effect size, the draft tilt lambd
 
 Decision of a candidate (:func:`decide`), equivalence first:
 
-1. a hard leak -> FAIL; with a listed (top-k) reference law, a tail count rejecting (:class:`TailLevel`: more tokens
+1. a hard leak -> FAIL; soft leaks in excess of the null arms' (:class:`SoftLeakExcess`, one-sided exact test at
+   alpha) -> FAIL; with a listed (top-k) reference law, a tail count rejecting (:class:`TailLevel`: more tokens
    outside the list than the reference's law allows) -> FAIL; no informative token -> INCONCLUSIVE;
 2. a token-level test rejecting after Holm with theta's estimate beyond +-theta_margin -> FAIL;
 3. a token-level test rejecting after Holm with lambda's estimate beyond +-draft_margin (where measured) -> FAIL: the
@@ -191,6 +192,19 @@ class OutcomeLevel:
 
 
 @dataclass(frozen=True)
+class SoftLeakExcess:
+    """A candidate's soft leaks against its null arms' (pooled): counts over tokens, the one-sided exact ``p_value``
+    of :mod:`tais.stats.rate_excess` and whether it ``rejects`` at the run's alpha."""
+
+    leaks: int
+    tokens: int
+    null_leaks: int
+    null_tokens: int
+    p_value: float
+    rejects: bool
+
+
+@dataclass(frozen=True)
 class SampledContrast:
     """One arm against the reference at T > 0: its token-level and outcome-level figures and its verdict (a null
     arm's verdict is what the same rule says of the stack against itself: PASS or INCONCLUSIVE expected)."""
@@ -204,6 +218,7 @@ class SampledContrast:
     reasons: tuple[str, ...]
     tokens_needed: int | None
     prompts_needed: int | None
+    soft_excess: SoftLeakExcess | None = None
 
 
 @dataclass(frozen=True)
@@ -226,10 +241,16 @@ class SampledScreen:
 
 
 def decide(tokens: TokenLevel, outcomes: Sequence[OutcomeLevel], *, theta_margin: float,
-           draft_margin: float = DEFAULT_DRAFT_MARGIN) -> tuple[Verdict, tuple[str, ...]]:
+           draft_margin: float = DEFAULT_DRAFT_MARGIN,
+           soft_excess: SoftLeakExcess | None = None) -> tuple[Verdict, tuple[str, ...]]:
     """The verdict of one contrast and its reasons (rules of the module docstring)."""
     if tokens.hard_leaks:
         return Verdict.FAIL, (f"{tokens.hard_leaks} hard leak(s): tokens far outside the reference's support",)
+    if soft_excess is not None and soft_excess.rejects:
+        s = soft_excess
+        return Verdict.FAIL, (f"{s.leaks} soft leak(s) in {s.tokens} tokens against {s.null_leaks} in the null arms' "
+                              f"{s.null_tokens} (one-sided p {s.p_value:.2g}): tokens the reference's law excludes, "
+                              "more often than the stack without the change emits them",)
     tail = tokens.tail
     if tail is not None and tail.rejects:
         return Verdict.FAIL, (f"{tail.unlisted} of {tail.positions} tokens outside the reference's listed top tokens, "
@@ -275,10 +296,12 @@ def _tilt(draft: DraftLevel) -> str:
 
 
 def contrast(arm: str, reference: str, role: Role, tokens: TokenLevel, outcomes: Sequence[OutcomeLevel], *,
-             theta_margin: float, draft_margin: float = DEFAULT_DRAFT_MARGIN) -> SampledContrast:
+             theta_margin: float, draft_margin: float = DEFAULT_DRAFT_MARGIN,
+             soft_excess: SoftLeakExcess | None = None) -> SampledContrast:
     """A contrast with its verdict and, when INCONCLUSIVE, the tokens (the larger of theta's and lambda's sizing
     rule, for whichever is not yet equivalent) and prompts that would decide it."""
-    verdict, reasons = decide(tokens, outcomes, theta_margin=theta_margin, draft_margin=draft_margin)
+    verdict, reasons = decide(tokens, outcomes, theta_margin=theta_margin, draft_margin=draft_margin,
+                              soft_excess=soft_excess)
     need_tokens = need_prompts = None
     if verdict is Verdict.INCONCLUSIVE:
         sizes = []
@@ -290,7 +313,19 @@ def contrast(arm: str, reference: str, role: Role, tokens: TokenLevel, outcomes:
         need_tokens = max(sizes, default=None)
         wanted = [prompts_needed(o.rates) for o in outcomes if not o.rates.equivalent]
         need_prompts = max((w for w in wanted if w is not None), default=None)
-    return SampledContrast(arm, reference, role, tokens, tuple(outcomes), verdict, reasons, need_tokens, need_prompts)
+    return SampledContrast(arm, reference, role, tokens, tuple(outcomes), verdict, reasons, need_tokens, need_prompts,
+                           soft_excess)
+
+
+def soft_leak_excess(arm: TokenLevel, nulls: Sequence[TokenLevel], alpha: float) -> SoftLeakExcess | None:
+    """A candidate's soft leaks against its null arms' pooled (None without a null arm)."""
+    from tais.stats.rate_excess import rate_excess_p
+
+    if not nulls:
+        return None
+    null_leaks, null_tokens = sum(n.soft_leaks for n in nulls), sum(n.n_tokens for n in nulls)
+    p = rate_excess_p(arm.soft_leaks, arm.n_tokens, null_leaks, null_tokens)
+    return SoftLeakExcess(arm.soft_leaks, arm.n_tokens, null_leaks, null_tokens, p, p < alpha)
 
 
 def overall(contrasts: Sequence[SampledContrast]) -> Verdict:
