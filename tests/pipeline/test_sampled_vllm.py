@@ -12,8 +12,10 @@ arm), margin 0.1 (``sampled.theta_margin``); ~100 s a run.
   from run to run although every request carries a seed. Root cause, traced in vLLM: the CPU fallback of
   ``expand_kernel`` never writes the float per-token temperatures the rejection sampler divides the target's logits
   by, so every verified position is sampled at whatever the uninitialised buffer held
-  (``tests/engines/serving/test_vllm_cpu_expand.py`` pins it). Measured: theta +0.60, +0.54, +0.26, +0.56 and
-  +0.43 in five runs, PIT piled in its top bin.
+  (``tests/engines/serving/test_vllm_cpu_expand.py`` pins it). Most of its hot tokens fall outside the reference's
+  top 20, where the listed law cannot judge them; the tail count does (``tais.stats.tail_count``): 84 of 276
+  tokens outside the list where the reference's law allows at most 41.6 on average, p 2e-16, FAIL. (Before the
+  listed laws were conditioned, theta +0.26 to +0.60 over five runs.)
 - The same run with that one vLLM function repaired in process (a pure-torch expand): the ngram arm is not failed
   and no token-level test rejects it, so the FAIL above is the bug's, not the screen's. Measured at 24 prompts x 3
   replicates: theta +0.015 [-0.033, +0.063] on 883 tokens, Holm p 1.0; the null -0.049 [-0.108, +0.009].
@@ -101,9 +103,12 @@ def test_vllm_cpu_ngram_sampling_at_t_0_8_fails_and_the_seed_null_is_not_failed(
     t = ngram["tokens"]
     assert section["exact_laws"] is False and section["temperature"] == 0.8
     assert t["n_tokens"] > 100 and t["n_prompts"] == 6 and t["hard_leaks"] == 0
-    # hotter than the target's law: FAIL in 4 of 4 runs (vLLM's speculative sampling is not reproducible run to run)
-    assert ngram["verdict"] != "PASS" and t["theta"] > 0
-    assert evidence["verdict"] == section["verdict"] == ngram["verdict"] and code in (1, 3)
+    # hotter than the target's law: its tokens fall outside the reference's top 20 far more often than the law allows
+    # (measured: 84 of 276 where at most 41.6 are allowed, p 2e-16), which is what FAILs it
+    assert t["tail"]["rejects"] and t["tail"]["unlisted"] > t["tail"]["expected_max"]
+    assert ngram["verdict"] == "FAIL" and "outside the reference's listed top tokens" in ngram["reasons"][0]
+    assert not null["tokens"]["tail"]["rejects"]
+    assert evidence["verdict"] == section["verdict"] == "FAIL" and code == 1
     assert [o["task"] for o in ngram["outcomes"]] == ["smoke-harmful", "smoke-benign", "smoke-mc"]
     assert "Temperature > 0" in (out / "report.md").read_text()
 
@@ -113,5 +118,6 @@ def test_with_vllms_cpu_expand_repaired_the_ngram_arm_is_not_failed(smollm2, tmp
     by_arm = _print(evidence, " (expand repaired)")
     for name in ("ngram", "null-seed"):
         t = by_arm[name]["tokens"]
-        assert not t["rejects"] and t["hard_leaks"] == 0 and by_arm[name]["verdict"] != "FAIL"
+        assert not t["rejects"] and not t["tail"]["rejects"] and t["hard_leaks"] == 0
+        assert by_arm[name]["verdict"] != "FAIL"
         assert t["n_tokens"] > 100
