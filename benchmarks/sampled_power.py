@@ -57,7 +57,7 @@ from scipy.stats import binomtest, norm
 
 from tais.pipeline.config import SampledModel
 from tais.pipeline.draft_ratio import ratio_scores
-from tais.screen.sampled import TokenLevel, decide, token_level
+from tais.screen.sampled import TokenLevel, decide, soft_leak_excess, token_level
 from tais.stats.predictable import DEFAULT_CLIP, ReferenceLaws, score_test, surprisal_scores, top1_scores
 from tais.stats.sampling_law import sampling_law_test
 from tais.types import SamplingParams, Verdict
@@ -174,10 +174,14 @@ def decide_arguments() -> dict[str, Any]:
     return {} if margin is None else {"draft_margin": margin}
 
 
-def verdict_of(rep: Replication) -> Verdict:
+def verdict_of(rep: Replication, null: Replication | None = None) -> Verdict:
     """The screen's token-level verdict of one replication: :func:`tais.screen.sampled.decide` on its figures, with
-    no outcome cells (so FAIL or INCONCLUSIVE, never PASS). The only place the decision rule is applied."""
-    return decide(rep.figures, (), theta_margin=SETTINGS.theta_margin, **decide_arguments())[0]
+    no outcome cells (so FAIL or INCONCLUSIVE, never PASS), and its soft leaks against ``null``'s (the same
+    replication index of its group's null arm, as a run's null arm would be) where given. The only place the
+    decision rule is applied."""
+    excess = None if null is None else soft_leak_excess(rep.figures, [null.figures], ALPHA)
+    return decide(rep.figures, (), theta_margin=SETTINGS.theta_margin, soft_excess=excess,
+                  **decide_arguments())[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,11 +246,11 @@ def clopper_pearson(k: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def arm_summary(name: str, reps: Sequence[Replication]) -> dict[str, Any]:
+def arm_summary(name: str, reps: Sequence[Replication], nulls: Sequence[Replication] = ()) -> dict[str, Any]:
     """Per arm: FAIL rate (CI), each test's rejection rate, theta over replications, the drift of each score and the
-    tokens that catch the arm at 95% power."""
+    tokens that catch the arm at 95% power; ``nulls``: its group's null replications (soft leaks compared)."""
     n = len(reps)
-    verdicts = [verdict_of(r) for r in reps]
+    verdicts = [verdict_of(r, nulls[i] if i < len(nulls) else None) for i, r in enumerate(reps)]
     fails = sum(v is Verdict.FAIL for v in verdicts)
     tests = [rejections(r) for r in reps]
     kinds = {a.name: a.kind for a in ARMS}
@@ -298,12 +302,15 @@ def evidence_from(folder: Path, arms: Sequence[str] | None = None) -> dict[str, 
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     order = [a.name for a in ARMS]
     files = sorted(folder.glob("*.npz"), key=lambda p: order.index(p.stem) if p.stem in order else len(order))
+    groups = {a.name: a.group for a in ARMS}
     summaries = []
     for path in files:
         if arms and path.stem not in arms:
             continue
         started = time.perf_counter()
-        summary = arm_summary(path.stem, load_replications(path))
+        null = folder / f"{groups.get(path.stem, '?')}-null.npz"
+        nulls = load_replications(null) if null.exists() and null != path else []
+        summary = arm_summary(path.stem, load_replications(path), nulls)
         summary.update(meta.get("arms", {}).get(path.stem, {}))
         summary["analyse_s"] = round(time.perf_counter() - started, 2)
         summaries.append(summary)

@@ -160,3 +160,14 @@ def numpy_law(log_p: np.ndarray, top_p: float, top_k: int) -> np.ndarray:
             mass += p[i, j]
     cut = np.where(keep, p, 0.0)
     return cut / cut.sum(1, keepdims=True)
+
+
+def test_soft_leaks_are_judged_against_the_same_replication_of_the_groups_null_arm():
+    rng = np.random.default_rng(8)
+    arrays, null_arrays = replication(rng, T), replication(rng, T, 0)
+    arrays["soft"][:6] = True  # six tokens the reference's law excludes, none in the null replication
+    leaking, null = rep(arrays), rep(null_arrays)
+    assert bench.verdict_of(leaking, null) is Verdict.FAIL
+    assert bench.verdict_of(leaking) is not Verdict.FAIL or leaking.figures.rejects  # without the null: not by leaks
+    null_arrays["soft"][:6] = True  # the null arm leaks as often: no excess
+    assert bench.verdict_of(leaking, rep(null_arrays)) is bench.verdict_of(leaking)
