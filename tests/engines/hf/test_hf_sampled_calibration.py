@@ -43,7 +43,9 @@ def generate(engine, base, replicates, sampling):
 
 def trial(engine, base, completions):
     messages = {r.item_id: r.messages for r in base}
-    laws, tokens, clusters, hard, soft, exact, _ = arm_laws(engine, messages, completions, SAMPLING, SETTINGS)
+    found = arm_laws(engine, messages, completions, SAMPLING, SETTINGS)
+    laws, tokens, clusters, hard, soft, exact = (found.laws, found.tokens, found.clusters, found.hard, found.soft,
+                                                 found.exact)
     assert exact and hard == 0 and soft == 0
     return token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft, theta_margin=0.1, alpha=ALPHA)
 

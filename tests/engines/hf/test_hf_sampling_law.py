@@ -137,7 +137,9 @@ def test_top_k_off_by_one_fails_the_screen_end_to_end(bug, target_only):
     _, completions, requests = sample(spec, TOP_K)
     messages = {r.item_id: r.messages for r in requests}
     keyed = {CompletionKey(c.item_id, c.replicate, ""): c for c in completions}
-    laws, tokens, clusters, hard, soft, exact, _ = arm_laws(target_only[0], messages, keyed, TOP_K, SampledModel())
+    found = arm_laws(target_only[0], messages, keyed, TOP_K, SampledModel())
+    laws, tokens, clusters, hard, soft, exact = (found.laws, found.tokens, found.clusters, found.hard, found.soft,
+                                                 found.exact)
     level = token_level(laws, tokens, clusters, hard_leaks=hard, soft_leaks=soft, theta_margin=0.02, alpha=0.05)
     verdict, reasons = decide(level, (), theta_margin=0.02)
     print(f"\n{bug or 'lossless'} at top_k 3: {level.n_tokens} tokens, {soft} leaks ({hard} hard), theta "
