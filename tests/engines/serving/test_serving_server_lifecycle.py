@@ -102,6 +102,27 @@ def test_generate_through_the_started_server_then_close_stops_it(tmp_path):
     engine.close()  # idempotent
 
 
+def test_a_start_after_a_server_killed_mid_line_writes_its_command_on_a_line_of_its_own(tmp_path):
+    log = tmp_path / "vllm-serve-lb.log"
+    log.write_bytes(b"$ first start\nINFO serving\nprogress 40%")  # what a server killed mid-write leaves
+    engine = loopback_served(tmp_path)
+    try:
+        engine.start()
+    finally:
+        engine.close()
+    lines = log.read_text().splitlines()
+    assert lines[:3] == ["$ first start", "INFO serving", "progress 40%"]
+    assert sum(line.startswith("$ ") for line in lines) == 2 and lines[3].startswith("$ ")
+    # positive control: a log that ends on a full line gets no empty line before the next command
+    engine = loopback_served(tmp_path)
+    try:
+        engine.start()
+    finally:
+        engine.close()
+    lines = log.read_text().splitlines()
+    assert sum(line.startswith("$ ") for line in lines) == 3 and "" not in lines
+
+
 def test_ctrl_c_in_the_driving_process_stops_the_server(tmp_path):
     script = LOOPBACK_SERVED + textwrap.dedent(f"""
         import time

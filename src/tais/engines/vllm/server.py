@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -123,7 +124,8 @@ class VLLMServerEngine(Engine):
         command = self.serve_command(port)
         log.info("starting vllm serve for arm %s on port %d (log: %s)", self.arm.name, port, self.log_path)
         with open(self.log_path, "ab") as out:
-            out.write(("$ " + " ".join(command) + "\n").encode())
+            # a server killed mid-line (a progress bar, a cut write) leaves no newline: start on a line of its own
+            out.write((_line_break(self.log_path) + "$ " + " ".join(command) + "\n").encode())
             out.flush()
             self.process = lifeline.spawn(command, stdout=out)
         self._finalizer = weakref.finalize(self, _stop_group, self.process)
@@ -192,3 +194,22 @@ class VLLMServerEngine(Engine):
             self._finalizer()
             atexit.unregister(self._finalizer)
             self._finalizer = None
+
+
+def _line_break(path: Path) -> str:
+    """``"\\n"`` when the log at ``path`` ends inside a line, else ``""``.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.log").write_bytes(b"INFO ready\\nprogress 40%")
+    >>> _line_break(folder / "a.log"), _line_break(folder / "missing.log")
+    ('\\n', '')
+    """
+    try:
+        with open(path, "rb") as log_file:
+            log_file.seek(0, os.SEEK_END)
+            if log_file.tell() == 0:
+                return ""
+            log_file.seek(-1, os.SEEK_END)
+            return "" if log_file.read(1) == b"\n" else "\n"
+    except FileNotFoundError:
+        return ""
