@@ -44,7 +44,7 @@ class Problems:
 
 
 @dataclass(frozen=True)
-class StoredCompletion:
+class CutCompletion:
     """One stored completion as the pairing needs it: its canonical JSON, the part that decides identity (``text``
     and ``token_ids`` as stored) and the small fields the speed tally reads; the rest (the logprobs, most of the
     bytes) is parsed only when the pair diverges (:func:`full`)."""
@@ -84,7 +84,7 @@ def cut_score(raw: str, what: tuple, problems: Problems | None) -> dict | None:
     return None if value is None else {"outcome": value.get("outcome"), "raw": raw}
 
 
-def cut_completion(raw: str, what: tuple, problems: Problems | None) -> StoredCompletion | None:
+def cut_completion(raw: str, what: tuple, problems: Problems | None) -> CutCompletion | None:
     r"""A stored completion without parsing its logprobs: canonical JSON sorts its keys (``..., logprobs,
     output_tokens, prompt_tokens, replicate, spec, text, token_ids, wall_s``) and escapes every quote inside a string,
     so ``,"text":`` can only be the top-level key; the small fields are parsed, text and token ids compared as cut.
@@ -102,9 +102,9 @@ def cut_completion(raw: str, what: tuple, problems: Problems | None) -> StoredCo
         except (json.JSONDecodeError, UnicodeDecodeError):
             small = None
         if isinstance(small, dict):
-            return StoredCompletion(raw, raw[text:wall], small)
+            return CutCompletion(raw, raw[text:wall], small)
     value = parse_object(raw, what, problems)
-    return None if value is None else StoredCompletion(raw, None, value)
+    return None if value is None else CutCompletion(raw, None, value)
 
 
 def parse_object(text: str, what: tuple, problems: Problems | None) -> dict | None:
@@ -119,7 +119,7 @@ def parse_object(text: str, what: tuple, problems: Problems | None) -> dict | No
     return value
 
 
-def full(stored: StoredCompletion) -> dict:
+def full(stored: CutCompletion) -> dict:
     """The whole stored completion as parsed JSON (parsed now if only its small fields were)."""
     return stored.small if stored.identity is None else json.loads(stored.raw)
 

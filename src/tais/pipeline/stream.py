@@ -57,9 +57,9 @@ from tais.pipeline.manifest import KINDS, Tree, file_sha256, keep_leaves, merkle
 from tais.pipeline.placement import cluster_evidence
 from tais.pipeline.sampled import load_stored, sampled_section, with_sampled_section
 from tais.pipeline.stored_rows import (
+    CutCompletion,
     PlanKey,
     Problems,
-    StoredCompletion,
     cut_completion,
     cut_score,
     full,
@@ -152,7 +152,7 @@ def _aligned(keys: Iterator[PlanKey], rows: Iterator[tuple]) -> Iterator[tuple[P
 
 
 def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[PlanKey],
-          record: bool, problems: Problems) -> Iterator[tuple[StoredCompletion, dict] | None]:
+          record: bool, problems: Problems) -> Iterator[tuple[CutCompletion, dict] | None]:
     """One arm's (completion dict, score dict) for each of ``keys`` (the task's, :func:`_plan_keys`), None where it
     cannot be paired. With ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and
     tallied."""
@@ -201,7 +201,7 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[P
         yield None if score is None else (completion, score)
 
 
-def _pair(key: PlanKey, reference: tuple[StoredCompletion, dict], candidate: tuple[StoredCompletion, dict], tau: float,
+def _pair(key: PlanKey, reference: tuple[CutCompletion, dict], candidate: tuple[CutCompletion, dict], tau: float,
           tally: CellTally, contrast: str, task: str, role: Role, rescoring: Rescoring | None) -> Divergence | None:
     """Count one pair in its cell; returns its first divergence (None for an identical pair). With ``rescoring``
     (the cell's robustness check) a pair the second scorer must read is noted there."""
