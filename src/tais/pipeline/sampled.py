@@ -157,8 +157,8 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
                 if isinstance(plan, DraftPlan) and arm_engine is not None and hasattr(engine, "log_prob_rows"):
                     with arm_engine(plan.spec) as drafter:
                         found, ratio = teacher_force(engine, messages, inputs.completions[arm.name], sampling,
-                                                     settings, draft=(plan.label, draft_rows_of(drafter, plan),
-                                                                      spec.sampling))
+                                                     settings, draft=(plan.label, draft_rows_of(drafter, plan, engine),
+                                                                      plan.law))
                 else:
                     found, ratio = teacher_force(engine, messages, inputs.completions[arm.name], sampling, settings)
             except CannotTeacherForce as exc:
@@ -222,7 +222,8 @@ class ArmLaws(NamedTuple):
 
 DraftSource = tuple[str, Callable[[Sequence[ScoringRequest]], list[Any]], SamplingParams]
 """A draft to score against: its label, its rows function (requests -> log-softmax rows [n, vocab] each) and the
-arm's sampling params (the draft's law is the arm's temperature / top-k / top-p on those rows)."""
+sampling params its proposer drafts under (:attr:`tais.pipeline.draft_ratio.DraftPlan.law`; for tais's own proposers
+the arm's temperature / top-k / top-p) on those rows."""
 
 
 def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
