@@ -69,6 +69,35 @@ def bin_labels(edges: tuple[float, ...], *, integer: bool) -> tuple[str, ...]:
     return tuple(f"[{lo}, {hi})" for lo, hi in zip(lows, text)) + (f">= {text[-1]}",)
 
 
+UNKNOWN_ORIGIN = -1
+"""The origin code of a token whose decoder recorded none (left out of the origin strata)."""
+
+
+def origin_strata(codes: ArrayLike) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """The origin stratum [n] of each token from its origin code (4 * slot + kind, kind 0 target, 1 accepted,
+    2 recovered, 3 bonus: :class:`tais.types.TokenOrigin`; -1 unknown, stratum -1), the strata's labels (target-only,
+    slot 1 .. slot K with K the largest draft slot seen, bonus) and, per stratum, how many of its tokens were
+    accepted drafts (the rest of a slot's tokens are recovered ones). A slot stratum holds the tokens at that place
+    of their draft round, accepted or recovered: whether a position is the j-th of its round is fixed before its
+    token is drawn (by the round's earlier acceptances), so the selection is predictable; accepted and recovered
+    apart are not (whether a token is accepted is decided with the token).
+
+    >>> index, labels, accepted = origin_strata([0, 5, 9, 14, 0, 6, -1, 5, 19])
+    >>> index.tolist(), labels, accepted.tolist()
+    ([0, 1, 2, 3, 0, 1, -1, 1, 4], ('target-only', 'slot 1', 'slot 2', 'slot 3', 'bonus'), [0, 2, 1, 0, 0])
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    known = codes >= 0
+    kind, slot = codes % 4, codes // 4
+    drafted = known & ((kind == 1) | (kind == 2))
+    k = int(slot[drafted].max()) if drafted.any() else 0
+    index = np.where(kind == 0, 0, np.where(kind == 3, k + 1, slot))
+    index = np.where(known, index, -1)
+    labels = ("target-only", *(f"slot {j}" for j in range(1, k + 1)), "bonus")
+    accepted = np.bincount(index[known & (kind == 1)], minlength=k + 2)
+    return index, labels, accepted
+
+
 def law_entropy(laws: ReferenceLaws) -> np.ndarray:
     """Entropy (nats) [n] of each law, the unlisted tail as one atom (a lower bound; exact when the tail is 0).
 
