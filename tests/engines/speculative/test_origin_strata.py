@@ -134,8 +134,8 @@ def test_lossless_slot_strata_are_standard_normal_and_accepted_alone_is_not():
     for label, zs in collected.items():
         assert stats.kstest(zs, "norm").pvalue > 0.01, (label, np.mean(zs), np.std(zs))
         assert abs(np.mean(zs)) < 0.45 and 0.7 < np.std(zs) < 1.35, label
-    print(f"\nlossless, 60 trials: mean Z per stratum { {k: round(float(np.mean(v)), 2) for k, v in collected.items()} }"
-          f"; accepted alone {np.mean(accepted_alone):+.2f}")
+    means = {k: round(float(np.mean(v)), 2) for k, v in collected.items()}
+    print(f"\nlossless, 60 trials: mean Z per stratum {means}; accepted alone {np.mean(accepted_alone):+.2f}")
     assert np.mean(accepted_alone) > 1.5 and stats.kstest(accepted_alone, "norm").pvalue < 1e-6
 
 
