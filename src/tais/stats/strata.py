@@ -1,5 +1,6 @@
 """The surprisal test and the (one-step) tempering estimate theta per stratum of positions: by the entropy of the
-reference's law and by the output position.
+reference's law, by the output position and, for a speculative arm that records token origins, by the token's place
+in its draft round (:func:`origin_strata`: target-only, draft slot j, bonus).
 
 A stratum is a set of positions chosen by a *predictable* rule: the reference's law ``q_t`` and the position ``t``
 are fixed before ``x_t`` is drawn. The clipped-surprisal score restricted to a stratum is therefore still a
