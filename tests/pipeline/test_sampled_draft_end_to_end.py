@@ -78,6 +78,22 @@ def test_resample_from_target_fails_by_the_draft_log_ratio_and_the_lossless_samp
     assert planted["tokens"]["draft"]["low"] > 0
     tilt = lossless["tokens"]["draft"]
     assert lossless["verdict"] != "FAIL" and tilt["low"] < 0 < tilt["high"]
+
+
+def test_speculative_arms_carry_origin_strata(draft_run):
+    """Each token's origin went through the store into the diagnostics: target-only (one per completion), draft
+    slots 1 .. 3 with their accepted counts, bonus; every token in one origin stratum."""
+    code, out, evidence = draft_run
+    report = (out / "report.md").read_text()
+    for c in evidence["sampled"]["contrasts"]:
+        t = c["tokens"]
+        rows = [s for s in t["diagnostics"]["strata"] if s["kind"] == "origin"]
+        print(f"\n{c['arm']}: " + ", ".join(f"{s['label']} {s['n_tokens']} ({s.get('accepted')} acc.) Z {s['z']:+.2f}"
+                                            for s in rows))
+        assert [s["label"] for s in rows] == ["target-only", "slot 1", "slot 2", "slot 3", "bonus"]
+        assert sum(s["n_tokens"] for s in rows) == t["n_tokens"] and rows[0]["n_tokens"] == 3 * 3 * 2  # tasks x prompts x replicates
+        assert 0 < rows[1]["accepted"] < rows[1]["n_tokens"]
+        assert f"| {c['arm']} | origin slot 1 | {rows[1]['n_tokens']} ({rows[1]['accepted']} accepted) |" in report
     assert evidence["verdict"] == "FAIL" and code == 1
     assert "draft tilt" in (out / "report.md").read_text()
 
