@@ -215,11 +215,11 @@ def completion_origins(completions: Mapping[CompletionKey, Completion]) -> np.nd
     >>> completion_origins({CompletionKey("a", 0, "r"): a, CompletionKey("b", 0, "r"): b}).tolist()
     [0, 5, -1]
     """
-    rows = [c for _, c in sorted(completions.items()) if c.token_ids]
-    if not any(c.origins is not None for c in rows):
+    rows = [(c.token_ids, c.origins) for _, c in sorted(completions.items()) if c.token_ids]
+    if not any(origins is not None for _, origins in rows):
         return None
-    return np.concatenate([np.asarray(c.origins if c.origins is not None and len(c.origins) == len(c.token_ids)
-                                      else [UNKNOWN_ORIGIN] * len(c.token_ids), dtype=np.int64) for c in rows])
+    return np.concatenate([np.asarray(origins if origins is not None and len(origins) == len(ids)
+                                      else [UNKNOWN_ORIGIN] * len(ids), dtype=np.int64) for ids, origins in rows])
 
 
 def completion_lengths(completions: Mapping[CompletionKey, Completion]) -> list[int]:
