@@ -91,7 +91,8 @@ def test_speculative_arms_carry_origin_strata(draft_run):
         print(f"\n{c['arm']}: " + ", ".join(f"{s['label']} {s['n_tokens']} ({s.get('accepted')} acc.) Z {s['z']:+.2f}"
                                             for s in rows))
         assert [s["label"] for s in rows] == ["target-only", "slot 1", "slot 2", "slot 3", "bonus"]
-        assert sum(s["n_tokens"] for s in rows) == t["n_tokens"] and rows[0]["n_tokens"] == 3 * 3 * 2  # tasks x prompts x replicates
+        assert sum(s["n_tokens"] for s in rows) == t["n_tokens"]
+        assert rows[0]["n_tokens"] == 3 * 3 * 2  # the prefill token of each completion: tasks x prompts x replicates
         assert 0 < rows[1]["accepted"] < rows[1]["n_tokens"]
         assert f"| {c['arm']} | origin slot 1 | {rows[1]['n_tokens']} ({rows[1]['accepted']} accepted) |" in report
     assert evidence["verdict"] == "FAIL" and code == 1
