@@ -59,6 +59,7 @@ from tais.screen.sampled_diagnostics import arm_diagnostics
 from tais.stats.draft_tilt import DEFAULT_DRAFT_MARGIN
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
+from tais.stats.strata import ScoreTerms
 from tais.stats.tail_count import TailCount, tail_count_test
 from tais.store import RunStore
 from tais.types import (
@@ -175,7 +176,8 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
             reference, level = next(a.name for a in inputs.arms if a.role is Role.REFERENCE), figures[arm.name]
             figures[arm.name] = replace(level, diagnostics=arm_diagnostics(  # PIT drawn as the verdict's was
                 found.laws, found.tokens, found.clusters, inputs.completions[arm.name], inputs.completions[reference],
-                kept=found.kept, exact=found.exact, seed=level.pit_seed))
+                kept=found.kept, exact=found.exact, seed=level.pit_seed,
+                draft=None if draft is None else ScoreTerms(draft.observed, draft.mean, draft.variance)))
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
                           settings.tau_p, settings.tau_logit, exact, figures, settings.draft_margin)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())

@@ -191,8 +191,9 @@ RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate 
               "reference arm's duplicates"]
 STRATA_NOTE = ("Diagnostics, not gates: theta and the surprisal Z per entropy bin of the reference's law (nats), "
                "per output position and, where the arm records token origins, per origin (target-only, draft slot j "
-               "of its round: accepted or recovered there, bonus); PIT lag-1 autocorrelation within completions and "
-               "identical replicate pairs (RNG reuse).")
+               "of its round: accepted or recovered there, bonus; origin-draft: the draft log-ratio's Z and one-step "
+               "lambda on those strata); PIT lag-1 autocorrelation within completions and identical replicate pairs "
+               "(RNG reuse).")
 
 
 LISTED = "laws from the top tokens, conditioned on the listed ones"

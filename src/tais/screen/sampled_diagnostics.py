@@ -7,7 +7,8 @@ per stratum of positions, and two signs of a sampler reusing its random numbers.
   under H0; a located error (flat laws only, late positions only) shows in its stratum. Where the arm's decoder
   records each token's origin (:class:`tais.types.TokenOrigin`, hf's speculative decoders), also per origin stratum:
   target-only tokens, the tokens at draft slot 1 .. k of their round (accepted or recovered there) and bonus tokens
-  (:func:`tais.stats.strata.origin_strata`; each row counts its accepted tokens), Holm over every row. A slot is a
+  (:func:`tais.stats.strata.origin_strata`; each row counts its accepted tokens) and, where the draft log-ratio is
+  measured, its Z and one-step lambda on the same strata (``origin-draft``), Holm over every row. A slot is a
   predictable selection; "accepted" or "recovered" alone is not (a lossless sampler's accepted tokens follow
   ``min(p, q)``, its recovered ones the residual, so their surprisal is not centred under ``q``): a rule wrong only
   at the residual (``resample_from_target``) shows in the slot strata, never in the bonus or target-only ones.
@@ -63,11 +64,13 @@ from tais.stats.strata import (
     ENTROPY_EDGES,
     POSITION_EDGES,
     UNKNOWN_ORIGIN,
+    ScoreTerms,
     StratumTest,
     bin_labels,
     entropy_strata,
     origin_strata,
     position_strata,
+    scored_test,
     stratified_tests,
 )
 from tais.types import Completion, CompletionKey
@@ -77,6 +80,7 @@ class StratumKind(enum.Enum):
     ENTROPY = "entropy"
     POSITION = "position"
     ORIGIN = "origin"  # target-only, draft slot j, bonus (arms whose decoder records token origins)
+    ORIGIN_DRAFT = "origin-draft"  # the same strata, the draft log-ratio's Z and one-step lambda (draft measured)
 
 
 @dataclass(frozen=True)
@@ -118,14 +122,16 @@ class SampledDiagnostics:
 def sampled_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, lengths: Sequence[int], *,
                         arm_groups: Sequence[Sequence[tuple[int, ...]]],
                         reference_groups: Sequence[Sequence[tuple[int, ...]]], kept: ArrayLike | None = None,
-                        exact: bool = True, seed: int = 0, origins: ArrayLike | None = None) -> SampledDiagnostics:
+                        exact: bool = True, seed: int = 0, origins: ArrayLike | None = None,
+                        draft: ScoreTerms | None = None) -> SampledDiagnostics:
     """The diagnostics of one arm: ``laws`` the reference's sampling laws at its ``tokens`` [n], ``clusters`` [n] the
     prompt of each; the completions, of ``lengths``, laid end to end hold ``sum(lengths)`` tokens of which ``kept``
     [sum(lengths)] (None: all) are the n with a law; ``arm_groups`` and ``reference_groups``: each arm's replicates
     per prompt (token ids); ``exact``: the laws are the reference's own (the expected duplicate rate needs every
     token's probability: None with laws conditioned on a listed set or a token left out); ``seed`` draws the PIT's
     randomisation (the verdict's seed, so the values are the verdict's); ``origins`` [sum(lengths)]: each token's
-    origin code (-1 unknown; None: no origin strata)."""
+    origin code (-1 unknown; None: no origin strata); ``draft``: the draft log-ratio's terms at the n tokens, where
+    measured (the origin strata then show its Z and one-step lambda too)."""
     tokens = np.asarray(tokens)
     clusters = np.asarray(clusters)
     total = int(sum(lengths))
@@ -138,7 +144,7 @@ def sampled_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayL
     codes = None if origins is None else np.asarray(origins, dtype=np.int64)
     if codes is not None and codes.size != total:
         raise ValueError(f"{codes.size} token origins for completions of {total} tokens: they must agree")
-    strata = _strata(laws, tokens, positions, None if codes is None else codes[mask])
+    strata = _strata(laws, tokens, positions, None if codes is None else codes[mask], draft)
     u = randomised_pit(laws, tokens, np.random.default_rng(seed))
     expected = (expected_duplicate_rate(_probabilities(laws, tokens, clusters, lengths))
                 if exact and bool(mask.all()) else None)
@@ -163,8 +169,8 @@ def kept_runs(kept: ArrayLike, lengths: Sequence[int]) -> list[int]:
     return [int(n) for n in np.bincount(np.cumsum(starts)[kept])[1:]]
 
 
-def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray,
-            origins: np.ndarray | None) -> tuple[Stratum, ...]:
+def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray, origins: np.ndarray | None,
+            draft: ScoreTerms | None) -> tuple[Stratum, ...]:
     rows: list[tuple[StratumKind, str, StratumTest, int | None]] = []
     for kind, index, edges, integer in ((StratumKind.ENTROPY, entropy_strata(laws), ENTROPY_EDGES, False),
                                         (StratumKind.POSITION, position_strata(positions), POSITION_EDGES, True)):
@@ -174,6 +180,9 @@ def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray,
         index, labels, accepted = origin_strata(origins)
         tests = stratified_tests(laws, tokens, index, len(labels))
         rows += [(StratumKind.ORIGIN, label, t, int(a)) for label, t, a in zip(labels, tests, accepted)]
+        if draft is not None:
+            rows += [(StratumKind.ORIGIN_DRAFT, label, scored_test(draft, index == i), int(a))
+                     for i, (label, a) in enumerate(zip(labels, accepted))]
     adjusted = holm_adjusted([t.p_value for _, _, t, _ in rows])
     return tuple(Stratum(kind, label, t.n_tokens, t.theta, t.z, t.p_value, float(p), t.mean_varentropy, a)
                  for (kind, label, t, a), p in zip(rows, adjusted))
@@ -196,13 +205,16 @@ def _probabilities(laws: ReferenceLaws, tokens: np.ndarray, clusters: np.ndarray
 
 def arm_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike,
                     completions: Mapping[CompletionKey, Completion], reference: Mapping[CompletionKey, Completion], *,
-                    kept: ArrayLike | None = None, exact: bool = True, seed: int = 0) -> SampledDiagnostics:
+                    kept: ArrayLike | None = None, exact: bool = True, seed: int = 0,
+                    draft: ScoreTerms | None = None) -> SampledDiagnostics:
     """:func:`sampled_diagnostics` of an arm whose ``completions`` gave ``laws``, ``tokens``, ``clusters`` and the
     ``kept`` mask (:class:`tais.pipeline.sampled.ArmLaws`, laid out as :func:`completion_lengths` says), beside the
-    ``reference`` arm's completions; ``seed``: the verdict's PIT seed (:func:`tais.screen.sampled.token_level`)."""
+    ``reference`` arm's completions; ``seed``: the verdict's PIT seed (:func:`tais.screen.sampled.token_level`);
+    ``draft``: the draft log-ratio's terms where measured."""
     return sampled_diagnostics(laws, tokens, clusters, completion_lengths(completions),
                                arm_groups=replicate_groups(completions), reference_groups=replicate_groups(reference),
-                               kept=kept, exact=exact, seed=seed, origins=completion_origins(completions))
+                               kept=kept, exact=exact, seed=seed, origins=completion_origins(completions),
+                               draft=draft)
 
 
 def completion_origins(completions: Mapping[CompletionKey, Completion]) -> np.ndarray | None:

@@ -42,6 +42,7 @@ as in :mod:`tais.stats.predictable`, Z = 1.386 / sqrt(3.074) = 0.791 and theta =
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -139,11 +140,34 @@ def stratum_test(laws: ReferenceLaws, tokens: ArrayLike, mask: ArrayLike,
                  clip: float = DEFAULT_CLIP) -> StratumTest:
     """The test on the positions where ``mask`` [n] holds."""
     mask = np.asarray(mask, dtype=bool)
-    n = int(mask.sum())
-    if n == 0:
+    if not mask.any():
         return StratumTest(0, None, 0.0, 1.0, 0.0)
     sub = ReferenceLaws(np.asarray(laws.ids)[mask], laws.probs[mask], laws.tail[mask])
-    h, mean, var = surprisal_scores(sub, np.asarray(tokens)[mask], clip)
+    return scored_test(ScoreTerms(*surprisal_scores(sub, np.asarray(tokens)[mask], clip)))
+
+
+class ScoreTerms(NamedTuple):
+    """A predictable score at each token: ``observed`` h(x_t), ``mean`` E_q h, ``variance`` Var_q h, each [n]
+    (:mod:`tais.stats.predictable`)."""
+
+    observed: ArrayLike
+    mean: ArrayLike
+    variance: ArrayLike
+
+
+def scored_test(terms: ScoreTerms, mask: ArrayLike | None = None) -> StratumTest:
+    """The Z test and one-step estimate (sum centred / sum variance) of any predictable score on the positions where
+    ``mask`` [n] holds (None: all); for the draft log-ratio the one step is the draft tilt lambda's.
+
+    >>> t = scored_test(ScoreTerms([1.0, 0.0, 2.0], [0.5, 0.5, 0.5], [1.0, 1.0, 2.0]), [True, False, True])
+    >>> t.n_tokens, t.theta, round(t.z, 4), t.mean_varentropy      # 2 / 3, 2 / sqrt(3), 3 / 2
+    (2, 0.6666666666666666, 1.1547, 1.5)
+    """
+    h, mean, var = (np.asarray(a, dtype=np.float64) for a in terms)
+    if mask is not None:
+        keep = np.asarray(mask, dtype=bool)
+        h, mean, var = h[keep], mean[keep], var[keep]
+    n = int(h.size)
     total = float(var.sum())
     if total <= 0:
         return StratumTest(n, None, 0.0, 1.0, 0.0)

@@ -14,6 +14,9 @@ Theory (worked out before the code; q the target's law at a position, p the draf
   rises (a flatter draft, p ~ q^a, a < 1: the sampler runs hot), <= 0 for a sharper one; all of it in the slot
   strata (the joint law of the accepted tokens is the lossless one); bonus and target-only tokens come from q: no
   excess.
+- The draft log-ratio h = log p - log q has under the bug the excess sum (min(p, q) - beta q) log(p / q) =
+  Cov_q(min(1, p/q), log(p/q)) >= 0 per slot token (both non-decreasing in p/q), whatever the draft's shape (a
+  merely noisy draft included), again all in the slot strata.
 """
 
 from __future__ import annotations
@@ -26,20 +29,21 @@ from scipy import stats
 from tais.engines.speculative.planted import PlantedBug
 from tais.engines.speculative.rejection import rejection_sample
 from tais.screen.sampled_diagnostics import StratumKind, sampled_diagnostics
-from tais.stats.predictable import ReferenceLaws
-from tais.stats.strata import origin_strata, stratified_tests
+from tais.stats.predictable import ReferenceLaws, log_ratio_scores
+from tais.stats.strata import ScoreTerms, origin_strata, scored_test, stratified_tests
 from tais.types import TARGET_ORIGIN, OriginKind, TokenOrigin, round_origins
 
 VOCAB, K, LENGTH = 12, 3, 20
 
 
-def position_laws(rng: np.random.Generator, flatten: float) -> tuple[np.ndarray, np.ndarray]:
+def position_laws(rng: np.random.Generator, flatten: float,
+                  noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The target's law q [LENGTH, VOCAB] at each output position (a function of the position alone, so every
-    selection by position or round is predictable) and the draft's, p proportional to q**flatten."""
+    selection by position or round is predictable) and the draft's, p proportional to q**flatten exp(noise N(0, 1))."""
     logits = rng.normal(size=(LENGTH, VOCAB)) * rng.uniform(1.0, 3.0, size=(LENGTH, 1))
     q = np.exp(logits - logits.max(1, keepdims=True))
     q /= q.sum(1, keepdims=True)
-    p = q ** flatten
+    p = q ** flatten * np.exp(noise * rng.normal(size=q.shape))
     return q, p / p.sum(1, keepdims=True)
 
 
@@ -164,6 +168,33 @@ def test_resample_from_target_shows_in_the_slot_strata_only(flatten, sign):
     assert all(abs(v) < 3.5 for v in clean.values())
 
 
+@pytest.mark.parametrize("flatten, noise", [(0.5, 0.0), (1.6, 0.0), (1.0, 1.0)])
+def test_resample_from_target_shows_in_the_draft_log_ratio_of_the_slot_strata(flatten, noise):
+    """The draft log-ratio per origin stratum: the planted bug's excess is positive in every slot stratum for a
+    flatter, a sharper and a merely noisy draft (about its predicted size), nothing in bonus and target-only; the
+    lossless rule shows nothing."""
+    rng = np.random.default_rng(8)
+    q, p = position_laws(rng, flatten, noise)
+    m = np.minimum(p, q)
+    predicted_excess = ((m - m.sum(1, keepdims=True) * q) * np.log(p / q)).sum(1)  # [LENGTH], each >= 0
+    assert (predicted_excess >= 0).all()
+    at = np.broadcast_to(np.arange(LENGTH), (400, LENGTH))
+    for bug in (PlantedBug.RESAMPLE_FROM_TARGET, None):
+        tokens, origins = simulate(q, p, rows=400, seed=9, bug=bug)
+        terms = ScoreTerms(*log_ratio_scores(q[at.ravel()], p[at.ravel()], tokens.ravel()))
+        index, labels, _ = origin_strata(origins.ravel())
+        z = {label: scored_test(terms, index == i).z for i, label in enumerate(labels)}
+        print(f"\nflatten {flatten}, noise {noise}, {bug}: {({k: round(v, 1) for k, v in z.items()})}")
+        if bug is None:
+            assert all(abs(v) < 3.5 for v in z.values())
+            continue
+        for j in range(1, K + 1):
+            mask = index == j
+            predicted = predicted_excess[at.ravel()[mask]].sum() / np.sqrt(np.asarray(terms.variance)[mask].sum())
+            assert z[f"slot {j}"] > 3 and z[f"slot {j}"] == pytest.approx(predicted, abs=3.0), (j, predicted)
+        assert abs(z["bonus"]) < 3.5 and abs(z["target-only"]) < 3.5
+
+
 def test_diagnostics_rows_of_an_arm_with_origins():
     """The origin rows join the diagnostics (Holm over every row) with their accepted counts; an arm without origins
     has none."""
@@ -186,3 +217,14 @@ def test_diagnostics_rows_of_an_arm_with_origins():
     assert sorted(s.p_holm for s in d.strata) == pytest.approx(holm.tolist())
     plain = sampled_diagnostics(laws, tokens.ravel(), np.repeat(np.arange(20), LENGTH), [LENGTH] * 20, **common)
     assert len(plain.strata) == 8 and all(s.accepted is None for s in plain.strata)
+    at = np.tile(np.arange(LENGTH), 20)
+    terms = ScoreTerms(*log_ratio_scores(q[at], p[at], tokens.ravel()))
+    with_draft = sampled_diagnostics(laws, tokens.ravel(), np.repeat(np.arange(20), LENGTH), [LENGTH] * 20,
+                                     origins=origins.ravel(), draft=terms, **common)
+    draft_rows = [s for s in with_draft.strata if s.kind is StratumKind.ORIGIN_DRAFT]
+    assert [(s.label, s.n_tokens, s.accepted) for s in draft_rows] == [(s.label, s.n_tokens, s.accepted) for s in rows]
+    slot2 = (origins.ravel() // 4 == 2) & (origins.ravel() % 4 != OriginKind.BONUS)
+    h, mean, var = (np.asarray(a)[slot2] for a in terms)
+    assert draft_rows[2].z == pytest.approx((h - mean).sum() / np.sqrt(var.sum()), rel=1e-12)
+    assert draft_rows[2].theta == pytest.approx((h - mean).sum() / var.sum(), rel=1e-12)
+    assert len(with_draft.strata) == 8 + 5 + 5
