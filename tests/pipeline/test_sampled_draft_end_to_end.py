@@ -95,6 +95,14 @@ def test_speculative_arms_carry_origin_strata(draft_run):
         assert rows[0]["n_tokens"] == 3 * 3 * 2  # the prefill token of each completion: tasks x prompts x replicates
         assert 0 < rows[1]["accepted"] < rows[1]["n_tokens"]
         assert f"| {c['arm']} | origin slot 1 | {rows[1]['n_tokens']} ({rows[1]['accepted']} accepted) |" in report
+        draft_rows = [s for s in t["diagnostics"]["strata"] if s["kind"] == "origin-draft"]
+        print(f"{c['arm']} draft log-ratio: " + ", ".join(f"{s['label']} Z {s['z']:+.2f}" for s in draft_rows))
+        assert [(s["label"], s["n_tokens"]) for s in draft_rows] == [(s["label"], s["n_tokens"]) for s in rows]
+    # the planted bug leans towards the draft at the slots (where it recovers from q), not at bonus tokens
+    planted = evidence["sampled"]["contrasts"][[c["arm"] for c in evidence["sampled"]["contrasts"]].index("planted")]
+    slots = [s for s in planted["tokens"]["diagnostics"]["strata"]
+             if s["kind"] == "origin-draft" and s["label"].startswith("slot")]
+    assert sum(s["z"] > 0 for s in slots) >= 2
     assert evidence["verdict"] == "FAIL" and code == 1
     assert "draft tilt" in (out / "report.md").read_text()
 
