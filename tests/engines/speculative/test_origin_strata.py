@@ -29,6 +29,7 @@ from scipy import stats
 from tais.engines.speculative.planted import PlantedBug
 from tais.engines.speculative.rejection import rejection_sample
 from tais.screen.sampled_diagnostics import StratumKind, sampled_diagnostics
+from tais.stats.outcome_split import split_terms
 from tais.stats.predictable import ReferenceLaws, log_ratio_scores
 from tais.stats.strata import ScoreTerms, origin_strata, scored_test, stratified_tests
 from tais.types import TARGET_ORIGIN, OriginKind, TokenOrigin, round_origins
@@ -193,6 +194,58 @@ def test_resample_from_target_shows_in_the_draft_log_ratio_of_the_slot_strata(fl
             predicted = predicted_excess[at.ravel()[mask]].sum() / np.sqrt(np.asarray(terms.variance)[mask].sum())
             assert z[f"slot {j}"] > 3 and z[f"slot {j}"] == pytest.approx(predicted, abs=3.0), (j, predicted)
         assert abs(z["bonus"]) < 3.5 and abs(z["target-only"]) < 3.5
+
+
+def split_z(q, p, tokens, origins, score):
+    """Z of the accepted part at each slot and of the recovered part over the slots (:mod:`tais.stats.outcome_split`),
+    and the recovered part's predicted Z under the planted bug."""
+    at = np.broadcast_to(np.arange(LENGTH), tokens.shape)[tokens >= 0]
+    codes = origins.ravel()
+    slot = np.where(codes % 4 == 3, 0, codes // 4)  # 0: not a drafted slot (target-only, bonus)
+    drafted = slot > 0
+    h = score(q)[at[drafted]]  # [n, VOCAB]
+    accepted, recovered = split_terms(q[at[drafted]], p[at[drafted]], h, tokens.ravel()[drafted],
+                                      codes[drafted] % 4 == OriginKind.ACCEPTED)
+    z = {f"accepted@{j}": scored_test(accepted, slot[drafted] == j).z for j in range(1, K + 1)}
+    z["recovered"] = scored_test(recovered).z
+    m = np.minimum(p, q)
+    per_token = ((m - m.sum(1, keepdims=True) * q) * score(q)).sum(1)  # the bug's excess [LENGTH]
+    predicted = per_token[at[drafted]].sum() / np.sqrt(np.asarray(recovered.variance).sum())
+    return z, predicted
+
+
+def surprisal(q):
+    return -np.log(q)
+
+
+def log_ratio(p):
+    """The draft log-ratio log p - log q as a score of q."""
+    return lambda q: np.log(p / q)
+
+
+@pytest.mark.parametrize("flatten, noise", [(0.5, 0.0), (1.0, 1.0)])
+def test_the_split_puts_the_planted_bug_in_the_recovered_part_and_is_standard_normal_when_lossless(flatten, noise):
+    """(b) Centred on min(p, q) and max(0, q - p), the accepted parts stay N(0, 1)-sized under resample_from_target and
+    the recovered part carries its excess (the size predicted); (c) lossless: every part's Z is N(0, 1) over trials
+    (KS), for the surprisal and the draft log-ratio."""
+    rng = np.random.default_rng(12)
+    q, p = position_laws(rng, flatten, noise)
+    tokens, origins = simulate(q, p, rows=400, seed=21, bug=PlantedBug.RESAMPLE_FROM_TARGET)
+    for name, score in (("surprisal", surprisal), ("log-ratio", log_ratio(p))):
+        z, predicted = split_z(q, p, tokens, origins, score)
+        print(f"\nflatten {flatten}, noise {noise}, planted, {name}: {({k: round(v, 1) for k, v in z.items()})}, "
+              f"recovered predicted {predicted:+.1f}")
+        assert all(abs(z[f"accepted@{j}"]) < 3.5 for j in range(1, K + 1))
+        assert abs(z["recovered"]) > 4 and z["recovered"] == pytest.approx(predicted, abs=3.0)
+    collected: dict[str, list[float]] = {}
+    for trial in range(40):
+        q, p = position_laws(rng, flatten, noise)
+        tokens, origins = simulate(q, p, rows=30, seed=300 + trial)
+        for name, score in (("surprisal", surprisal), ("log-ratio", log_ratio(p))):
+            for label, v in split_z(q, p, tokens, origins, score)[0].items():
+                collected.setdefault(f"{name} {label}", []).append(v)
+    for label, zs in collected.items():
+        assert stats.kstest(zs, "norm").pvalue > 0.01, (label, np.mean(zs), np.std(zs))
 
 
 def test_diagnostics_rows_of_an_arm_with_origins():
