@@ -103,6 +103,10 @@ def test_speculative_arms_carry_origin_strata(draft_run):
     slots = [s for s in planted["tokens"]["diagnostics"]["strata"]
              if s["kind"] == "origin-draft" and s["label"].startswith("slot")]
     assert sum(s["z"] > 0 for s in slots) >= 2
+    split = {s["label"]: s["z"] for s in planted["tokens"]["diagnostics"]["strata"] if s["kind"] == "outcome-draft"}
+    print(f"planted, draft log-ratio split: {split}")
+    assert list(split) == ["accepted@1", "accepted@2", "accepted@3", "recovered"]
+    assert split["recovered"] > 3 and all(abs(split[f"accepted@{j}"]) < 3.5 for j in (1, 2, 3))
     assert evidence["verdict"] == "FAIL" and code == 1
     assert "draft tilt" in (out / "report.md").read_text()
 

@@ -192,8 +192,9 @@ RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate 
 STRATA_NOTE = ("Diagnostics, not gates: theta and the surprisal Z per entropy bin of the reference's law (nats), "
                "per output position and, where the arm records token origins, per origin (target-only, draft slot j "
                "of its round: accepted or recovered there, bonus; origin-draft: the draft log-ratio's Z and one-step "
-               "lambda on those strata); PIT lag-1 autocorrelation within completions and identical replicate pairs "
-               "(RNG reuse).")
+               "lambda on those strata; outcome / outcome-draft: both scores split into the accepted part at slot j "
+               "and the recovered part, each centred on its own law under the lossless rule, over the slot's "
+               "positions); PIT lag-1 autocorrelation within completions and identical replicate pairs (RNG reuse).")
 
 
 LISTED = "laws from the top tokens, conditioned on the listed ones"

@@ -8,7 +8,9 @@ per stratum of positions, and two signs of a sampler reusing its random numbers.
   records each token's origin (:class:`tais.types.TokenOrigin`, hf's speculative decoders), also per origin stratum:
   target-only tokens, the tokens at draft slot 1 .. k of their round (accepted or recovered there) and bonus tokens
   (:func:`tais.stats.strata.origin_strata`; each row counts its accepted tokens) and, where the draft log-ratio is
-  measured, its Z and one-step lambda on the same strata (``origin-draft``), Holm over every row. A slot is a
+  measured, its Z and one-step lambda on the same strata (``origin-draft``) and both scores split by the round's
+  outcome (``outcome`` / ``outcome-draft``: accepted at slot j, recovered; :mod:`tais.stats.outcome_split`, each
+  part centred on its own law under the lossless rule), Holm over every row. A slot is a
   predictable selection; "accepted" or "recovered" alone is not (a lossless sampler's accepted tokens follow
   ``min(p, q)``, its recovered ones the residual, so their surprisal is not centred under ``q``): a rule wrong only
   at the residual (``resample_from_target``) shows in the slot strata, never in the bonus or target-only ones.
@@ -57,6 +59,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from tais.stats.outcome_split import OutcomeSplit
 from tais.stats.pit import randomised_pit
 from tais.stats.predictable import ReferenceLaws, holm_adjusted
 from tais.stats.rng_reuse import DuplicateRate, Lag1, duplicate_rate, expected_duplicate_rate, pit_lag1
@@ -81,6 +84,8 @@ class StratumKind(enum.Enum):
     POSITION = "position"
     ORIGIN = "origin"  # target-only, draft slot j, bonus (arms whose decoder records token origins)
     ORIGIN_DRAFT = "origin-draft"  # the same strata, the draft log-ratio's Z and one-step lambda (draft measured)
+    OUTCOME = "outcome"  # accepted at slot j, recovered: the surprisal split, centred on min(p, q) / max(0, q - p)
+    OUTCOME_DRAFT = "outcome-draft"  # the same split of the draft log-ratio
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def sampled_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayL
                         arm_groups: Sequence[Sequence[tuple[int, ...]]],
                         reference_groups: Sequence[Sequence[tuple[int, ...]]], kept: ArrayLike | None = None,
                         exact: bool = True, seed: int = 0, origins: ArrayLike | None = None,
-                        draft: ScoreTerms | None = None) -> SampledDiagnostics:
+                        draft: ScoreTerms | None = None, split: OutcomeSplit | None = None) -> SampledDiagnostics:
     """The diagnostics of one arm: ``laws`` the reference's sampling laws at its ``tokens`` [n], ``clusters`` [n] the
     prompt of each; the completions, of ``lengths``, laid end to end hold ``sum(lengths)`` tokens of which ``kept``
     [sum(lengths)] (None: all) are the n with a law; ``arm_groups`` and ``reference_groups``: each arm's replicates
@@ -131,7 +136,8 @@ def sampled_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayL
     token's probability: None with laws conditioned on a listed set or a token left out); ``seed`` draws the PIT's
     randomisation (the verdict's seed, so the values are the verdict's); ``origins`` [sum(lengths)]: each token's
     origin code (-1 unknown; None: no origin strata); ``draft``: the draft log-ratio's terms at the n tokens, where
-    measured (the origin strata then show its Z and one-step lambda too)."""
+    measured (the origin strata then show its Z and one-step lambda too); ``split``: the accepted / recovered parts
+    of both scores at the n tokens (:mod:`tais.stats.outcome_split`), where the draft's laws are known."""
     tokens = np.asarray(tokens)
     clusters = np.asarray(clusters)
     total = int(sum(lengths))
@@ -144,7 +150,7 @@ def sampled_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayL
     codes = None if origins is None else np.asarray(origins, dtype=np.int64)
     if codes is not None and codes.size != total:
         raise ValueError(f"{codes.size} token origins for completions of {total} tokens: they must agree")
-    strata = _strata(laws, tokens, positions, None if codes is None else codes[mask], draft)
+    strata = _strata(laws, tokens, positions, None if codes is None else codes[mask], draft, split)
     u = randomised_pit(laws, tokens, np.random.default_rng(seed))
     expected = (expected_duplicate_rate(_probabilities(laws, tokens, clusters, lengths))
                 if exact and bool(mask.all()) else None)
@@ -170,7 +176,7 @@ def kept_runs(kept: ArrayLike, lengths: Sequence[int]) -> list[int]:
 
 
 def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray, origins: np.ndarray | None,
-            draft: ScoreTerms | None) -> tuple[Stratum, ...]:
+            draft: ScoreTerms | None, split: OutcomeSplit | None) -> tuple[Stratum, ...]:
     rows: list[tuple[StratumKind, str, StratumTest, int | None]] = []
     for kind, index, edges, integer in ((StratumKind.ENTROPY, entropy_strata(laws), ENTROPY_EDGES, False),
                                         (StratumKind.POSITION, position_strata(positions), POSITION_EDGES, True)):
@@ -183,6 +189,12 @@ def _strata(laws: ReferenceLaws, tokens: np.ndarray, positions: np.ndarray, orig
         if draft is not None:
             rows += [(StratumKind.ORIGIN_DRAFT, label, scored_test(draft, index == i), int(a))
                      for i, (label, a) in enumerate(zip(labels, accepted))]
+        if split is not None:
+            slots = len(labels) - 2
+            for kind, (a, r) in ((StratumKind.OUTCOME, (split.surprisal_accepted, split.surprisal_recovered)),
+                                 (StratumKind.OUTCOME_DRAFT, (split.ratio_accepted, split.ratio_recovered))):
+                rows += [(kind, f"accepted@{j}", scored_test(a, index == j), None) for j in range(1, slots + 1)]
+                rows.append((kind, "recovered", scored_test(r, (index >= 1) & (index <= slots)), None))
     adjusted = holm_adjusted([t.p_value for _, _, t, _ in rows])
     return tuple(Stratum(kind, label, t.n_tokens, t.theta, t.z, t.p_value, float(p), t.mean_varentropy, a)
                  for (kind, label, t, a), p in zip(rows, adjusted))
@@ -206,15 +218,16 @@ def _probabilities(laws: ReferenceLaws, tokens: np.ndarray, clusters: np.ndarray
 def arm_diagnostics(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike,
                     completions: Mapping[CompletionKey, Completion], reference: Mapping[CompletionKey, Completion], *,
                     kept: ArrayLike | None = None, exact: bool = True, seed: int = 0,
-                    draft: ScoreTerms | None = None) -> SampledDiagnostics:
+                    draft: ScoreTerms | None = None, split: OutcomeSplit | None = None) -> SampledDiagnostics:
     """:func:`sampled_diagnostics` of an arm whose ``completions`` gave ``laws``, ``tokens``, ``clusters`` and the
     ``kept`` mask (:class:`tais.pipeline.sampled.ArmLaws`, laid out as :func:`completion_lengths` says), beside the
     ``reference`` arm's completions; ``seed``: the verdict's PIT seed (:func:`tais.screen.sampled.token_level`);
-    ``draft``: the draft log-ratio's terms where measured."""
+    ``draft``: the draft log-ratio's terms and ``split`` its and the surprisal's accepted / recovered parts where
+    measured."""
     return sampled_diagnostics(laws, tokens, clusters, completion_lengths(completions),
                                arm_groups=replicate_groups(completions), reference_groups=replicate_groups(reference),
                                kept=kept, exact=exact, seed=seed, origins=completion_origins(completions),
-                               draft=draft)
+                               draft=draft, split=split)
 
 
 def completion_origins(completions: Mapping[CompletionKey, Completion]) -> np.ndarray | None:

@@ -28,6 +28,8 @@ and D^R = 0 - (0.4 + 0.6) = -1 with Var 2.2 - 1^2 = 1.2::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -48,3 +50,26 @@ def split_terms(q: ArrayLike, p: ArrayLike, score: ArrayLike, tokens: ArrayLike,
         variance = np.maximum((weight * h * h).sum(1) - mean * mean, 0.0)
         parts.append(ScoreTerms(np.where(own, emitted, 0.0), mean, variance))
     return parts[0], parts[1]
+
+
+@dataclass(frozen=True)
+class OutcomeSplit:
+    """Both parts of the clipped surprisal and of the draft log-ratio at every token of an arm (each [n]; zeros at a
+    token that is no drafted slot's: target-only, bonus, origin unknown)."""
+
+    surprisal_accepted: ScoreTerms
+    surprisal_recovered: ScoreTerms
+    ratio_accepted: ScoreTerms
+    ratio_recovered: ScoreTerms
+
+    def take(self, index: np.ndarray) -> OutcomeSplit:
+        """The split at the tokens ``index`` [m] (a boolean mask or positions)."""
+        return OutcomeSplit(*(ScoreTerms(*(np.asarray(a)[index] for a in t)) for t in
+                              (self.surprisal_accepted, self.surprisal_recovered, self.ratio_accepted,
+                               self.ratio_recovered)))
+
+    @classmethod
+    def concatenated(cls, parts: list[OutcomeSplit]) -> OutcomeSplit:
+        fields = ("surprisal_accepted", "surprisal_recovered", "ratio_accepted", "ratio_recovered")
+        return cls(*(ScoreTerms(*(np.concatenate([np.asarray(getattr(p, f)[i]) for p in parts]) for i in range(3)))
+                     for f in fields))

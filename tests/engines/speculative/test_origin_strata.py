@@ -29,7 +29,7 @@ from scipy import stats
 from tais.engines.speculative.planted import PlantedBug
 from tais.engines.speculative.rejection import rejection_sample
 from tais.screen.sampled_diagnostics import StratumKind, sampled_diagnostics
-from tais.stats.outcome_split import split_terms
+from tais.stats.outcome_split import OutcomeSplit, split_terms
 from tais.stats.predictable import ReferenceLaws, log_ratio_scores
 from tais.stats.strata import ScoreTerms, origin_strata, scored_test, stratified_tests
 from tais.types import TARGET_ORIGIN, OriginKind, TokenOrigin, round_origins
@@ -281,3 +281,17 @@ def test_diagnostics_rows_of_an_arm_with_origins():
     assert draft_rows[2].z == pytest.approx((h - mean).sum() / np.sqrt(var.sum()), rel=1e-12)
     assert draft_rows[2].theta == pytest.approx((h - mean).sum() / var.sum(), rel=1e-12)
     assert len(with_draft.strata) == 8 + 5 + 5
+    codes = origins.ravel()
+    drafted = (codes % 4 == OriginKind.ACCEPTED) | (codes % 4 == OriginKind.RECOVERED)
+    parts = [*split_terms(q[at], p[at], -np.log(q[at]), tokens.ravel(), codes % 4 == OriginKind.ACCEPTED),
+             *split_terms(q[at], p[at], np.log(p[at] / q[at]), tokens.ravel(), codes % 4 == OriginKind.ACCEPTED)]
+    split = OutcomeSplit(*(ScoreTerms(*(np.where(drafted, x, 0.0) for x in t)) for t in parts))
+    full = sampled_diagnostics(laws, tokens.ravel(), np.repeat(np.arange(20), LENGTH), [LENGTH] * 20,
+                               origins=codes, draft=terms, split=split, **common)
+    outcome = {(s.kind, s.label): s for s in full.strata if s.kind in (StratumKind.OUTCOME, StratumKind.OUTCOME_DRAFT)}
+    assert [label for kind, label in outcome if kind is StratumKind.OUTCOME] == [
+        "accepted@1", "accepted@2", "accepted@3", "recovered"]
+    assert len(full.strata) == 8 + 5 + 5 + 4 + 4
+    h, mean, var = (np.asarray(a)[drafted] for a in parts[1])  # the surprisal's recovered part, by hand
+    assert outcome[(StratumKind.OUTCOME, "recovered")].z == pytest.approx((h - mean).sum() / np.sqrt(var.sum()))
+    assert outcome[(StratumKind.OUTCOME, "recovered")].n_tokens == int(drafted.sum())
