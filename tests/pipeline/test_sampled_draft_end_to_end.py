@@ -10,7 +10,9 @@ flatter than the target, acceptance ~0.45). Two arms draft with it:
   interval above 0 (the sampler leans towards its draft);
 - ``lossless``: the strict (lossless) rejection rule with the same draft: not FAILed, lambda near 0.
 
-Also: each arm's PIT seed is its own (sha256 of run id and arm name) and recorded; the run verifies.
+Also: each arm's PIT seed is its own (sha256 of run id and arm name) and recorded; the run verifies; each token's
+origin goes through the store into the origin strata (target-only, draft slot j, bonus) and the accepted / recovered
+split, where the planted bug's draft log-ratio excess sits in the slots and, split, in the recovered part alone.
 Kept small: 3 prompts per smoke task x 2 replicates x 40 tokens.
 """
 
