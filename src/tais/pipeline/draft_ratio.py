@@ -154,6 +154,25 @@ def draft_rows_of(engine: Any, plan: DraftPlan,
     return aligned
 
 
+def draft_log_laws(reference_rows: Any, draft_rows: Any, reference: SamplingParams,
+                   arm: SamplingParams) -> tuple[Any, Any]:
+    """``(log q, log d)`` [n, vocab] in float64 on the reference rows' device: the reference's sampling law from
+    ``reference_rows`` [n, vocab] and the draft's under ``arm`` from ``draft_rows`` [n, draft vocab] (torch
+    log-softmax rows, the draft's columns cut or padded with -inf to the reference's vocabulary first, as the sampler
+    does)."""
+    import torch
+
+    from tais.engines.speculative.truncation import Law, truncated_logits
+
+    vocab = reference_rows.shape[-1]
+    d = draft_rows[:, :vocab].to(reference_rows.device)
+    if d.shape[-1] < vocab:
+        d = torch.cat([d, torch.full((d.shape[0], vocab - d.shape[-1]), float("-inf"), device=d.device)], dim=-1)
+    log_q = torch.log_softmax(truncated_logits(reference_rows[None], Law.of([reference]))[0].double(), -1)
+    log_d = torch.log_softmax(truncated_logits(d[None], Law.of([arm]))[0].double(), -1)
+    return log_q, log_d
+
+
 def ratio_scores(reference_rows: Any, draft_rows: Any, tokens: Sequence[int], reference: SamplingParams,
                  arm: SamplingParams, clip: float = DEFAULT_CLIP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(h(x_t), E_q h, Var_q h)`` [n] of the draft log-ratio for one completion: ``reference_rows`` [n, vocab]
@@ -164,14 +183,7 @@ def ratio_scores(reference_rows: Any, draft_rows: Any, tokens: Sequence[int], re
     rows may live on any device; the results come back as numpy arrays."""
     import torch
 
-    from tais.engines.speculative.truncation import Law, truncated_logits
-
-    vocab = reference_rows.shape[-1]
-    d = draft_rows[:, :vocab]
-    if d.shape[-1] < vocab:
-        d = torch.cat([d, torch.full((d.shape[0], vocab - d.shape[-1]), float("-inf"), device=d.device)], dim=-1)
-    log_q = torch.log_softmax(truncated_logits(reference_rows[None], Law.of([reference]))[0].double(), -1)
-    log_d = torch.log_softmax(truncated_logits(d[None], Law.of([arm]))[0].double(), -1)  # [n, vocab]
+    log_q, log_d = draft_log_laws(reference_rows, draft_rows, reference, arm)  # [n, vocab] each
     ratio = torch.nan_to_num((log_d - log_q).clamp(-clip, clip), nan=0.0)  # -inf - -inf = nan: both laws 0
     q = log_q.exp()
     mean = (q * ratio).sum(-1)

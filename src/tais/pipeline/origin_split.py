@@ -2,9 +2,10 @@
 and the draft's full rows teacher-forced on it and the origins its decoder recorded: where a T > 0 screen knows an
 arm's draft (:mod:`tais.pipeline.draft_ratio`) and the arm records token origins (hf's speculative decoders).
 
-The laws are those of :func:`tais.pipeline.draft_ratio.ratio_scores`: ``q`` the reference's sampling law, ``p`` the
-draft's under the arm's sampling params (its columns cut or padded to the reference's vocabulary); the scores the
-clipped surprisal ``min(-log q, clip)`` and the draft log-ratio clipped to ``[-clip, clip]``.
+The laws are those of :func:`tais.pipeline.draft_ratio.ratio_scores` (both from
+:func:`~tais.pipeline.draft_ratio.draft_log_laws`): ``q`` the reference's sampling law, ``p`` the draft's under the
+arm's sampling params (its columns cut or padded to the reference's vocabulary); the scores the clipped surprisal
+``min(-log q, clip)`` and the draft log-ratio clipped to ``[-clip, clip]``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def origin_split(reference_rows: Any, draft_rows: Any, tokens: Sequence[int], or
     [n, draft vocab], torch log-softmax; ``origins`` [n] codes or None: then all zeros)."""
     import torch
 
-    from tais.engines.speculative.truncation import Law, truncated_logits
+    from tais.pipeline.draft_ratio import draft_log_laws
 
     n = len(tokens)
     codes = np.asarray(origins if origins is not None and len(origins) == n else [-1] * n, dtype=np.int64)
@@ -36,12 +37,8 @@ def origin_split(reference_rows: Any, draft_rows: Any, tokens: Sequence[int], or
     if not drafted.any():
         return OutcomeSplit(zero, zero, zero, zero)
     at = torch.tensor(np.flatnonzero(drafted), dtype=torch.long, device=reference_rows.device)
-    vocab = reference_rows.shape[-1]
-    d = draft_rows[:, :vocab].to(reference_rows.device)[at]
-    if d.shape[-1] < vocab:
-        d = torch.cat([d, torch.full((d.shape[0], vocab - d.shape[-1]), float("-inf"), device=d.device)], dim=-1)
-    log_q = torch.log_softmax(truncated_logits(reference_rows[at][None], Law.of([reference]))[0].double(), -1)
-    log_p = torch.log_softmax(truncated_logits(d[None], Law.of([arm]))[0].double(), -1)  # [m, vocab]
+    drafted_rows = draft_rows[at.to(draft_rows.device)]  # [m, draft vocab]
+    log_q, log_p = draft_log_laws(reference_rows[at], drafted_rows, reference, arm)  # [m, vocab] each
     surprisal = (-log_q).clamp(max=clip)
     ratio = torch.nan_to_num((log_p - log_q).clamp(-clip, clip), nan=0.0)
     q, p = log_q.exp().cpu().numpy(), log_p.exp().cpu().numpy()
