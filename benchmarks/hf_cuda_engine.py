@@ -25,7 +25,8 @@ Phases (each prints one line; a final JSON line holds every figure):
 
     python benchmarks/hf_cuda_engine.py --device cuda --store-dir out/         # on the GPU machine
     python benchmarks/hf_cuda_engine.py --evidence-from out/                   # anywhere: forensics + calibration
-    python benchmarks/hf_cuda_engine.py --device cpu --prompts 4 --max-tokens 8 --seeds 2 --store-dir /tmp/x   # smoke
+    python benchmarks/hf_cuda_engine.py --device cpu --prompts 4 --max-tokens 8 --seeds 2 --sample-prompts 4 \
+        --sample-tokens 8 --store-dir /tmp/x                      # smoke (sampling has its own sizes)
 """
 
 from __future__ import annotations
