@@ -11,8 +11,9 @@ from tais.store import PlannedArm, PlannedItem, PlannedTask, RunPlan, RunStore
 from tais.types import Thresholds
 
 
-def write_scenario(path: Path, names=("ref", "strict", "lossy", "aa"), **build_options) -> RunStore:
-    """A store holding the scenario as one finished run (arm fingerprints ``fp-<arm>``); returns it open."""
+def write_scenario(path: Path, names=("ref", "strict", "lossy", "aa"), edit=None, **build_options) -> RunStore:
+    """A store holding the scenario as one finished run (arm fingerprints ``fp-<arm>``); returns it open. ``edit``
+    (arm name, completion) -> completion changes completions before they are stored."""
     battery, arms, completions, scores = scenario.build(names, **build_options)
     store = RunStore(path)
     keys = store.put_tasks(battery.tasks)
@@ -25,6 +26,7 @@ def write_scenario(path: Path, names=("ref", "strict", "lossy", "aa"), **build_o
         store.put_arm(arm.fingerprint, arm.name, dict(arm.spec), {"engine": "synthetic"})
         per_completion = arm.generation_wall_s / sum(len(t.items) for t in battery.tasks)
         for key, completion in completions[arm.name].items():
+            completion = completion if edit is None else edit(arm.name, completion)
             store.add_completion(arm.fingerprint, key, completion, elapsed_s=per_completion)
         store.add_scores(arm.fingerprint, "synthetic@1", list(scores[arm.name].items()))
         if arm.telemetry:

@@ -22,7 +22,7 @@ from tais.report.markdown import render_markdown
 from tais.screen import cells as cells_module
 from tais.store import STORE_FILENAME, RunStore
 from tais.store.merkle import MerkleBuilder, merkle_root
-from tais.types import Thresholds
+from tais.types import OriginKind, Thresholds, TokenOrigin
 
 
 def _streamed_evidence(streamed) -> str:
@@ -57,6 +57,32 @@ def test_streaming_gives_the_in_memory_figures_and_evidence_on_the_scenario(scen
         expected = evidence_json(dataclasses.replace(memory, manifest=streamed.result.manifest))
         assert _streamed_evidence(streamed) == expected
         assert streamed.completions_checked == 4 * 460
+
+
+def test_a_divergence_names_the_origin_of_the_candidates_token_where_its_decoder_recorded_one(tmp_path):
+    def with_origins(arm, completion):  # the lossy arm's decoder recorded origins: recovered at slot 2 everywhere
+        ids = completion.token_ids
+        if arm != "lossy" or ids is None:
+            return completion
+        return dataclasses.replace(completion, origins=tuple(TokenOrigin(OriginKind.RECOVERED, 2).code for _ in ids))
+
+    store = write_scenario(tmp_path / STORE_FILENAME, edit=with_origins)
+    try:
+        run = store.latest_run()
+        memory = analyse_run(read_run(store), Thresholds())
+        with stream.streamed_screen(store, run, Thresholds()) as streamed:
+            _same_figures(streamed.result, memory)
+            lossy = [d for d in streamed.result.divergences if d.contrast.startswith("lossy")]
+            others = [d for d in streamed.result.divergences if not d.contrast.startswith("lossy")]
+            token_based = [d for d in lossy if d.basis != "text"]
+            assert token_based and all(d.candidate_origin.label == "recovered@2" for d in token_based)
+            assert others and all(d.candidate_origin is None for d in others)  # no origins recorded: none claimed
+            evidence = json.loads(_streamed_evidence(streamed))
+            labels = [e.get("candidate_origin") for e in evidence["divergences"]]
+            assert labels.count("recovered@2") == len(token_based) and labels.count(None) == len(others)
+            assert "recovered@2" in render_markdown(streamed.result) and "recovered@2" in render_html(streamed.result)
+    finally:
+        store.close()
 
 
 def test_streaming_holds_only_the_first_divergences_and_writes_every_one(scenario_store, monkeypatch):

@@ -166,10 +166,23 @@ def divergence_entry(d: Divergence) -> str:
     ...                ((" a", -0.1), (" b", -0.15)), "x\u00e9", ' "y"', " z", 1, None)
     >>> divergence_entry(d) == "    " + _pretty(_divergence(d), "\n    ")
     True
+    >>> from dataclasses import replace
+    >>> from tais.types import OriginKind, TokenOrigin
+    >>> e = replace(d, candidate_origin=TokenOrigin(OriginKind.RECOVERED, 2))
+    >>> divergence_entry(e) == "    " + _pretty(_divergence(e), "\n    ")
+    True
+    >>> '"candidate_origin": "recovered@2"' in divergence_entry(e)
+    True
+    >>> "candidate_origin" in divergence_entry(d)
+    False
     """
     parts = []
     for key, name in _DIVERGENCE_KEYS:
         value = getattr(d, name)
+        if name == "candidate_origin":
+            if value is None:
+                continue  # left out: evidence written before origins existed stays byte for byte the same
+            value = value.label
         text = _top_text(value) if name == "reference_top" else _scalar_text(value)
         if text is None:
             text = _pretty(_plain(value), "\n      ")
@@ -291,9 +304,13 @@ def write_evidence(result: ScreenResult, handle: TextIO, divergences: TextIO | N
 
 
 def _divergence(d: Divergence) -> dict[str, Any]:
-    """A divergence as evidence: its fields, with its role under the key ``kind`` (the word of schema 1)."""
+    """A divergence as evidence: its fields, with its role under the key ``kind`` (the word of schema 1) and the
+    candidate token's origin as its label (``recovered@2``; no key when None)."""
     plain = _plain(d)
     plain["kind"] = plain.pop("role")
+    del plain["candidate_origin"]
+    if d.candidate_origin is not None:
+        plain["candidate_origin"] = d.candidate_origin.label
     return plain
 
 

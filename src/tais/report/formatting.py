@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from tais.screen.result import ArmSpeed, CellResult, ScreenResult
-from tais.types import Verdict
+from tais.types import OriginKind, TokenOrigin, Verdict
 
 NA = "–"
 
@@ -49,6 +49,27 @@ def pvalue(value: float | None) -> str:
 def show_token(token: str | None) -> str:
     """A token with its whitespace visible: JSON string syntax (quotes, ``\\n``, ``\\t``), or ``–`` when unknown."""
     return NA if token is None else json.dumps(token, ensure_ascii=False)
+
+
+def origin_words(origin: TokenOrigin | None) -> str:
+    """Where the candidate's token at a divergence came from, in words (empty when not recorded).
+
+    >>> from tais.types import OriginKind, TokenOrigin
+    >>> origin_words(TokenOrigin(OriginKind.RECOVERED, 2))
+    'the token its verifier chose at draft slot 2 after rejecting the draft there (recovered@2)'
+    >>> origin_words(TokenOrigin(OriginKind.ACCEPTED, 1)), origin_words(None)
+    ('a draft token its verifier accepted at slot 1 (accepted@1)', '')
+    """
+    if origin is None:
+        return ""
+    words = {
+        OriginKind.TARGET: "a token of the target alone, outside any draft round",
+        OriginKind.ACCEPTED: f"a draft token its verifier accepted at slot {origin.slot}",
+        OriginKind.RECOVERED: f"the token its verifier chose at draft slot {origin.slot} after rejecting the draft "
+                              "there",
+        OriginKind.BONUS: f"the bonus token after all {origin.slot - 1} drafts of its round were accepted",
+    }[origin.kind]
+    return f"{words} ({origin.label})"
 
 
 def acceptance_by_task(speed: ArmSpeed) -> str:

@@ -198,7 +198,9 @@ def _divergence(d: Divergence, index: int, open_: bool) -> str:
         top = ("<table style='width:auto'><thead><tr><th>reference top-k token</th><th>logprob</th><th></th></tr>"
                "</thead><tbody>" + "".join(rows) + "</tbody></table>")  # fmt: skip
     tokens = (f"<p>Reference token <code>{_e(f.show_token(d.reference_token))}</code>, candidate token "
-              f"<code>{_e(f.show_token(d.candidate_token))}</code>.</p>")  # fmt: skip
+              f"<code>{_e(f.show_token(d.candidate_token))}</code>"
+              + (f", {_e(f.origin_words(d.candidate_origin))}" if d.candidate_origin is not None else "")
+              + ".</p>")  # fmt: skip
     mark_cls = "leak" if d.cls is DivergenceClass.LEAK else ""
     sides = (
         "<div class='sides'><div><h4>reference</h4>"

@@ -89,6 +89,8 @@ def _divergence(d: Divergence, index: int) -> str:
         f"{md_escape(f.show_token(d.candidate_token))}; {md_escape(gap)}; outcomes reference "
         f"{md_escape(d.outcome_reference)}, candidate {md_escape(d.outcome_candidate)}.\n"
     )
+    if d.candidate_origin is not None:
+        head += f"\nThe candidate's token there was {md_escape(f.origin_words(d.candidate_origin))}.\n"
     parts = [head]
     if d.reference_top:
         rows = [[md_escape(f.show_token(t)), f"{lp:.4f}"] for t, lp in d.reference_top]

@@ -32,7 +32,7 @@ from tais.screen.robustness import check_robustness
 from tais.screen.speed import arm_speeds
 from tais.screen.verdict import decide_screen
 from tais.stats import mantel_haenszel_paired
-from tais.types import Battery, Completion, CompletionKey, Role, Score, Thresholds
+from tais.types import Battery, Completion, CompletionKey, Role, Score, Thresholds, TokenOrigin
 
 
 def analyse(
@@ -141,7 +141,22 @@ def divergence_record(contrast: str, task: str, pair: Pair, info: DivergenceInfo
         outcome_candidate=pair.outcome_candidate,
         basis=info.basis,
         role=role,
+        candidate_origin=None if info.basis == "text" else token_origin(pair.candidate, info.position),
     )
+
+
+def token_origin(completion: Completion, position: int) -> TokenOrigin | None:
+    """Where ``completion``'s token at ``position`` came from, when its decoder recorded origins.
+
+    >>> token_origin(Completion("t/1", "abc", token_ids=(1, 2, 3), origins=(5, 10, 0)), 1).label
+    'recovered@2'
+    >>> token_origin(Completion("t/1", "abc", token_ids=(1, 2, 3)), 1) is None
+    True
+    """
+    origins = completion.origins
+    if origins is None or not 0 <= position < len(origins):
+        return None
+    return TokenOrigin.of(origins[position])
 
 
 def check_arms(arms: Sequence[ArmInfo]) -> ArmInfo:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tais.screen.sampled import SampledScreen
-from tais.types import DivergenceClass, Role, Thresholds, Verdict
+from tais.types import DivergenceClass, Role, Thresholds, TokenOrigin, Verdict
 
 if TYPE_CHECKING:
     from tais.screen.token_cells import TokenEvidence
@@ -111,7 +111,9 @@ class Divergence:
     ``position`` is the first differing token index (or character offset when ``basis == "text"``); ``gap`` the
     reference's log-probability of its own token minus that of the candidate's token at that step (nats; None when
     not known); ``reference_top`` the reference's top-k ``(token, logprob)`` at that step; ``prefix_text`` the common
-    text before the divergence and ``reference_text`` / ``candidate_text`` each side's text from there on."""
+    text before the divergence and ``reference_text`` / ``candidate_text`` each side's text from there on;
+    ``candidate_origin`` where the candidate's token at the divergence came from (accepted draft at slot j, recovered,
+    bonus, target: :class:`~tais.types.TokenOrigin`) when its decoder records origins, else None."""
 
     contrast: str
     task: str
@@ -130,6 +132,7 @@ class Divergence:
     outcome_candidate: int | None
     basis: str = "tokens"
     role: Role = Role.CANDIDATE
+    candidate_origin: TokenOrigin | None = None
 
 
 @dataclass(frozen=True)
