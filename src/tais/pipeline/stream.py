@@ -36,13 +36,12 @@ every field).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -54,8 +53,19 @@ from tais.pipeline.analysis import (
     run_sweep,
     summed_telemetry,
 )
+from tais.pipeline.manifest import KINDS, Tree, file_sha256, keep_leaves, merkle_manifest
 from tais.pipeline.placement import cluster_evidence
 from tais.pipeline.sampled import load_stored, sampled_section, with_sampled_section
+from tais.pipeline.stored_rows import (
+    CutCompletion,
+    PlanKey,
+    Problems,
+    cut_completion,
+    cut_score,
+    full,
+    label,
+    task_problem,
+)
 from tais.pipeline.stream_robustness import (
     Rescoring,
     rescoring_for,
@@ -86,58 +96,10 @@ from tais.store import (
     RunStore,
     sha256_text,
 )
-from tais.store.merkle import MerkleBuilder, leaf_bytes
 from tais.types import Completion, CompletionKey, Role, Score, StepLogprobs, Thresholds
 
-MANIFEST_VERSION = 2
-"""manifest version of evidence schema 2: one Merkle root per arm, task and kind (1: every completion's sha256)"""
 HELD_DIVERGENCES = 1000
 """divergences kept in memory for the human reports (the HTML report lists 200); evidence.json gets every one"""
-MAX_PROBLEMS = 200
-"""problems kept word for word; beyond that only counted"""
-KINDS = ("completions", "scores")
-LEAF_CHUNK = 4096
-"""leaves a Merkle tree takes at a time (a power of two: each full chunk is one complete subtree)"""
-
-
-@dataclass
-class Tree:
-    """One Merkle tree of the manifest: an arm's completions or scores of one task, its leaves in a temporary file."""
-
-    arm: str
-    fingerprint: str
-    task: PlannedTask
-    kind: str
-    leaves: Path
-    builder: MerkleBuilder = field(default_factory=MerkleBuilder)
-    missing: int = 0
-    """keys of the plan with no row (their leaves are absent, so leaf i is the i-th key only when this is 0)"""
-
-    pending: list[bytes] = field(default_factory=list)
-    """leaves not yet in the builder and the file (at most :data:`LEAF_CHUNK`)"""
-
-    def add(self, sha256_hex: str) -> None:
-        self.pending.append(leaf_bytes(sha256_hex))
-        if len(self.pending) == LEAF_CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        """Hash the pending leaves into the tree (a full chunk as one complete subtree) and append them to the
-        file."""
-        if self.pending:
-            self.builder.add_many(self.pending)
-            with open(self.leaves, "ab") as handle:
-                handle.write(b"".join(self.pending))
-            self.pending = []
-
-    def stored_leaves(self) -> Iterator[bytes]:
-        """The 32-byte leaves in order, read back from the temporary file."""
-        self.flush()
-        with open(self.leaves, "rb") as handle:
-            while chunk := handle.read(1 << 16):
-                yield from (chunk[i:i + 32] for i in range(0, len(chunk), 32))
-
-
 @dataclass(frozen=True)
 class StreamedScreen:
     """What one streaming pass found. ``result.divergences`` holds the first :data:`HELD_DIVERGENCES`; the file
@@ -149,21 +111,6 @@ class StreamedScreen:
     problems: tuple[str, ...]
     completions_checked: int
     trees: tuple[Tree, ...]
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.kept: list[str] = []
-        self.count = 0
-
-    def add(self, text: str) -> None:
-        self.count += 1
-        if len(self.kept) < MAX_PROBLEMS:
-            self.kept.append(text)
-
-    def all(self) -> tuple[str, ...]:
-        extra = self.count - len(self.kept)
-        return tuple(self.kept) + ((f"... and {extra} more problems of the same kinds",) if extra else ())
 
 
 class _ArmState:
@@ -178,11 +125,6 @@ class _ArmState:
                       for i, t in enumerate(plan_tasks) for kind in KINDS}
         for tree in self.trees.values():
             tree.leaves.touch()
-
-
-PlanKey = tuple[int, str, int, str]
-"""(item position, item id, replicate, request sha256): one key of the plan as the walk carries it (a
-:class:`~tais.types.CompletionKey` is made only for a pair that needs one)"""
 
 
 def _plan_keys(task: PlannedTask) -> Generator[PlanKey, None, None]:
@@ -209,13 +151,8 @@ def _aligned(keys: Iterator[PlanKey], rows: Iterator[tuple]) -> Iterator[tuple[P
             yield key, None
 
 
-def _label(key: PlanKey) -> str:
-    """``ITEM#REPLICATE`` of a key, for problem lines."""
-    return f"{key[1]}#{key[2]}"
-
-
 def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[PlanKey],
-          record: bool, problems: _Problems) -> Iterator[tuple[_Stored, dict] | None]:
+          record: bool, problems: Problems) -> Iterator[tuple[CutCompletion, dict] | None]:
     """One arm's (completion dict, score dict) for each of ``keys`` (the task's, :func:`_plan_keys`), None where it
     cannot be paired. With ``record`` (the first pass over this arm) the rows are checked, hashed into the trees and
     tallied."""
@@ -225,7 +162,7 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[P
     for key, crow in _aligned(keys, store.completion_rows(fp, task.content_sha256, task.scorer_id)):
         if crow is None:
             if record:
-                problems.add(f"arm {name}: completion {_label(key)} is missing from the store")
+                problems.add(f"arm {name}: completion {label(key)} is missing from the store")
                 trees[0].missing += 1
                 trees[1].missing += 1
             yield None
@@ -234,12 +171,12 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[P
         if record:
             actual = sha256_text(text)
             if actual != recorded:
-                problems.add(f"arm {name}: completion {_label(key)}: stored bytes hash to {actual[:12]}, "
+                problems.add(f"arm {name}: completion {label(key)}: stored bytes hash to {actual[:12]}, "
                              f"recorded {recorded[:12]}")
             trees[0].add(recorded)
             state.checked += 1
             state.wall += crow[5] if crow[5] is not None else 0.0
-        completion = _summary(text, ("arm", name, "completion", key), found)
+        completion = cut_completion(text, ("arm", name, "completion", key), found)
         if completion is None:
             yield None
             continue
@@ -250,131 +187,21 @@ def _side(store: RunStore, state: _ArmState, task: PlannedTask, keys: Iterator[P
                             spec.get("accepted", 0), spec.get("drafted", 0))
         if crow[6] is None:
             if record:
-                problems.add(f"arm {name}: score {_label(key)} is missing from the store")
+                problems.add(f"arm {name}: score {label(key)} is missing from the store")
                 trees[1].missing += 1
             yield None
             continue
         if record:
             actual = sha256_text(crow[6])
             if actual != crow[7]:
-                problems.add(f"arm {name}: score {_label(key)}: stored bytes hash to {actual[:12]}, "
+                problems.add(f"arm {name}: score {label(key)}: stored bytes hash to {actual[:12]}, "
                              f"recorded {crow[7][:12]}")
             trees[1].add(crow[7])
-        score = _score(crow[6], ("arm", name, "score", key), found)
+        score = cut_score(crow[6], ("arm", name, "score", key), found)
         yield None if score is None else (completion, score)
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """One stored completion as the pairing needs it: its canonical JSON, the part that decides identity (``text``
-    and ``token_ids`` as stored) and the small fields the speed tally reads; the rest (the logprobs, most of the
-    bytes) is parsed only when the pair diverges (:func:`_full`)."""
-
-    raw: str
-    identity: str | None
-    """``,"text":...,"token_ids":...`` cut from the canonical JSON, None when it could not be cut"""
-    small: dict
-
-
-_TEXT_KEY, _WALL_KEY, _TOKENS_KEY = ',"text":', ',"wall_s":', ',"output_tokens":'
-
-
-def _what(what: tuple) -> str:
-    """``("arm", "ref", "completion", key)`` -> ``arm ref: completion t/1#0``."""
-    return f"{what[0]} {what[1]}: {what[2]} {_label(what[3])}"
-
-
-_OUTCOME_KEY, _REPLICATE_KEY = ',"outcome":', ',"replicate":'
-_OUTCOMES = {"0": 0, "1": 1, "null": None}
-
-
-def _score(raw: str, what: tuple, problems: _Problems | None) -> dict | None:
-    r"""A stored score as the pairing needs it: ``{"outcome": ..., "raw": ...}`` cut from its canonical JSON (keys
-    sorted: ``detail, item_id, label, outcome, replicate, scorer``) when the outcome is 0, 1 or null, else parsed.
-
-    >>> _score('{"detail":[],"item_id":"t/1","label":"a,\\"outcome\\":","outcome":1,"replicate":0,"scorer":"s@1"}',
-    ...        (), None)["outcome"]
-    1
-    """
-    start = raw.rfind(_OUTCOME_KEY)
-    end = raw.find(_REPLICATE_KEY, start)
-    outcome = raw[start + len(_OUTCOME_KEY):end] if 0 < start < end else ""
-    if outcome in _OUTCOMES:
-        return {"outcome": _OUTCOMES[outcome], "raw": raw}
-    value = _json(raw, what, problems)
-    return None if value is None else {"outcome": value.get("outcome"), "raw": raw}
-
-
-def _summary(raw: str, what: tuple, problems: _Problems | None) -> _Stored | None:
-    r"""A stored completion without parsing its logprobs: canonical JSON sorts its keys (``..., logprobs,
-    output_tokens, prompt_tokens, replicate, spec, text, token_ids, wall_s``) and escapes every quote inside a string,
-    so ``,"text":`` can only be the top-level key; the small fields are parsed, text and token ids compared as cut.
-    Anything else is parsed whole.
-
-    >>> s = _summary('{"logprobs":null,"output_tokens":2,"prompt_tokens":1,"replicate":0,"spec":null,'
-    ...              '"text":"a,\\"text\\":","token_ids":[1,2],"wall_s":0.5}', "", None)
-    >>> s.identity, s.small["output_tokens"], s.small["wall_s"]
-    (',"text":"a,\\"text\\":","token_ids":[1,2]', 2, 0.5)
-    """
-    text, wall, tokens = raw.rfind(_TEXT_KEY), raw.rfind(_WALL_KEY), raw.rfind(_TOKENS_KEY)
-    if 0 < tokens < text < wall:
-        try:
-            small = json.loads("{" + raw[tokens + 1:text] + "," + raw[wall + 1:])
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            small = None
-        if isinstance(small, dict):
-            return _Stored(raw, raw[text:wall], small)
-    value = _json(raw, what, problems)
-    return None if value is None else _Stored(raw, None, value)
-
-
-def _json(text: str, what: tuple, problems: _Problems | None) -> dict | None:
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        value = None
-    if not isinstance(value, dict):
-        if problems is not None:
-            problems.add(f"{_what(what)}: stored bytes are not valid JSON any more")
-        return None
-    return value
-
-
-def _task_problem(store: RunStore, task: PlannedTask) -> str | None:
-    """A problem when the stored task and its items no longer hash to the task's content sha256 (computed over the
-    stored canonical JSON, streamed item by item: the bytes :func:`tais.store.task_content_sha256` hashes)."""
-    digest = hashlib.sha256(b'{"items":[')
-    try:
-        meta = store.task_json(task.content_sha256)
-    except KeyError:
-        return f"task {task.name}: not in the store"
-    for index, (_, item_json) in enumerate(store.item_json_rows(task.content_sha256)):
-        digest.update((b"," if index else b"") + item_json.encode("utf-8", "surrogatepass"))
-    digest.update(b'],"task":' + meta.encode("utf-8", "surrogatepass") + b"}")
-    if digest.hexdigest() != task.content_sha256:
-        renamed = "".join(f"; item {row_id}'s record names it {record_id!r}"
-                          for row_id, record_id in _renamed_items(store, task.content_sha256))
-        return f"task {task.name}: stored items no longer hash to {task.content_sha256[:12]}{renamed}"
-    return None
-
-
-def _renamed_items(store: RunStore, task_sha256: str, limit: int = 8) -> Iterator[tuple[str, Any]]:
-    """(row id, the id its stored record names) of the first ``limit`` items of a damaged task where the two differ
-    (an edited item id): read only once the task's hash has failed."""
-    found = 0
-    for row_id, item_json in store.item_json_rows(task_sha256):
-        try:
-            record_id = json.loads(item_json).get("id")
-        except (ValueError, AttributeError):
-            continue
-        if record_id != row_id:
-            found += 1
-            yield row_id, record_id
-            if found == limit:
-                return
-
-
-def _pair(key: PlanKey, reference: tuple[_Stored, dict], candidate: tuple[_Stored, dict], tau: float,
+def _pair(key: PlanKey, reference: tuple[CutCompletion, dict], candidate: tuple[CutCompletion, dict], tau: float,
           tally: CellTally, contrast: str, task: str, role: Role, rescoring: Rescoring | None) -> Divergence | None:
     """Count one pair in its cell; returns its first divergence (None for an identical pair). With ``rescoring``
     (the cell's robustness check) a pair the second scorer must read is noted there."""
@@ -384,7 +211,7 @@ def _pair(key: PlanKey, reference: tuple[_Stored, dict], candidate: tuple[_Store
         tally.add(True, True if ids_known else None, rs.get("outcome"), cs.get("outcome"), None)
         _note(rescoring, key, True, rs, cs)
         return None
-    rd, cd = _full(rc), _full(cc)
+    rd, cd = full(rc), full(cc)
     same_text = rd.get("text") == cd.get("text")
     ids_r, ids_c = rd.get("token_ids"), cd.get("token_ids")
     same_ids = None if ids_r is None or ids_c is None else ids_r == ids_c
@@ -433,12 +260,8 @@ def _score_object(score: dict, key: PlanKey) -> Score:
     try:
         return Score.from_dict(json.loads(score["raw"]))
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"score {_label(key)}: stored bytes are not a score any more "
+        raise IntegrityError(f"score {label(key)}: stored bytes are not a score any more "
                              f"({exc})") from None
-
-
-def _full(stored: _Stored) -> dict:
-    return stored.small if stored.identity is None else json.loads(stored.raw)
 
 
 def _forensic_completion(d: dict) -> Completion:
@@ -473,9 +296,9 @@ def streamed_screen(store: RunStore, run: RunRecord, thresholds: Thresholds) -> 
 
 def _stream(store: RunStore, run: RunRecord, thresholds: Thresholds, folder: Path, spill: TextIO) -> StreamedScreen:
     plan = run.plan
-    problems = _Problems()
+    problems = Problems()
     for task in plan.tasks:
-        problem = _task_problem(store, task)
+        problem = task_problem(store, task)
         if problem:
             problems.add(problem)
     specs = {a.name: store.arm(a.fingerprint)[0] for a in plan.arms}
@@ -553,40 +376,6 @@ def _telemetry(store: RunStore, fingerprint: str) -> dict[str, Any]:
     return summed_telemetry(store.arm_telemetry(fingerprint))
 
 
-def merkle_manifest(run: RunRecord, trees: tuple[Tree, ...]) -> dict[str, Any]:
-    """The manifest of evidence schema 2: the config, task and arm hashes, and per arm and task the Merkle root of
-    its completions' and of its scores' recorded sha256 (RFC 6962, leaves in run plan key order) with the leaf count."""
-    roots: dict[str, dict[str, dict[str, Any]]] = {}
-    for tree in trees:
-        entry = roots.setdefault(tree.arm, {}).setdefault(tree.task.name, {})
-        entry[tree.kind] = tree.builder.root()
-        entry[f"{tree.kind}_leaves"] = tree.builder.size
-    plan = run.plan
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "config_sha256": run.config_sha256,
-        "tasks": {t.name: t.content_sha256 for t in plan.tasks},
-        "arms": {a.name: a.fingerprint for a in plan.arms},
-        "merkle": {"tree": "RFC 6962 Merkle Tree Hash, sha256; leaves: each row's recorded sha256, in run plan key "
-                           "order", "roots": roots},
-    }
-
-
-def keep_leaves(store: RunStore, streamed: StreamedScreen) -> None:
-    """Keep every tree's leaves in the store under its root (once per root), for ``tais verify``."""
-    for tree in streamed.trees:
-        store.put_merkle_tree(tree.builder.root(), tree.stored_leaves())
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def screen_to_reports(store: RunStore, run: RunRecord, thresholds: Thresholds,
                       out_dir: Path) -> tuple[ScreenResult, dict[str, Path]]:
     """Screen a run from its store (streaming), write its reports into ``out_dir``, keep the manifest's leaves in
@@ -597,6 +386,6 @@ def screen_to_reports(store: RunStore, run: RunRecord, thresholds: Thresholds,
             first, more = streamed.problems[0], len(streamed.problems) - 1
             raise IntegrityError(f"{STORE_FILENAME}: {first}" + (f" (and {more} more)" if more else ""))
         paths = write_reports(streamed.result, out_dir, streamed.divergences)
-        keep_leaves(store, streamed)
+        keep_leaves(store, streamed.trees)
     store.add_analysis(run.id, thresholds.to_dict(), file_sha256(out_dir / EVIDENCE_FILENAME))
     return streamed.result, paths

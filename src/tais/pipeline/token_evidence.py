@@ -50,9 +50,8 @@ from tais.screen.trajectory import (
     classify_trajectory,
 )
 from tais.screen.verdict import decide_screen
-from tais.store import CompletionKey, RunPlan, RunStore
+from tais.store import CompletionKey, RunPlan, RunStore, StoredCompletion
 from tais.store.run_plan import RescoringRecord
-from tais.store.run_store import StoredCompletion
 from tais.types import Completion, DivergenceClass, Request, Role, Thresholds, TokenScores
 
 TokenEvidenceMode = Literal["auto", "off"]

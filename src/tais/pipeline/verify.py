@@ -39,7 +39,7 @@ from tais.errors import InputError, SchemaVersionError, TaisError
 from tais.pipeline.analysis import EVIDENCE_FILENAME, expected_evidence, read_run
 from tais.pipeline.evidence_lines import evidence_head
 from tais.pipeline.fingerprint import arm_fingerprint
-from tais.pipeline.stream import file_sha256
+from tais.pipeline.manifest import file_sha256
 from tais.pipeline.verify_stream import verify_streamed
 from tais.report.evidence import LEGACY_SCHEMA, SCHEMA
 from tais.store import STORE_FILENAME, IntegrityCheck, RunPlan, RunRecord, RunStore, sha256_text

@@ -19,7 +19,8 @@ from typing import Any
 
 from tais.pipeline.analysis import EVIDENCE_FILENAME
 from tais.pipeline.evidence_lines import differing_lines
-from tais.pipeline.stream import StreamedScreen, Tree, file_sha256, streamed_screen
+from tais.pipeline.manifest import Tree, file_sha256
+from tais.pipeline.stream import StreamedScreen, streamed_screen
 from tais.report.evidence import write_evidence
 from tais.store import STORE_FILENAME, RunRecord, RunStore
 from tais.store.merkle import merkle_root

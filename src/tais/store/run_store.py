@@ -1,6 +1,7 @@
 """The run store: one SQLite file per run directory (``store.sqlite``), in WAL mode, written by one process.
 
-What it holds (all append-only; nothing is ever updated in place):
+What it holds (all append-only; nothing is ever updated in place; the tables are in :mod:`tais.store.schema`, the
+records it hands out in :mod:`tais.store.records`):
 
 - ``tasks`` / ``items``: the battery as it was loaded, keyed by the task's content sha256 and each item's sha256.
 - ``arms``: each arm fingerprint with the full arm spec and the engine's ``describe()`` output.
@@ -48,12 +49,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tais.errors import InputError, IntegrityError
 from tais.store.canonical import canonical_json, sha256_text
+from tais.store.records import (
+    RunRecord,
+    StoredCompletion,
+    loads_stored,
+    task_content_sha256,
+    task_record,
+)
 from tais.store.run_plan import (
     LEGACY_PLAN_VERSION,
     ItemsDigest,
@@ -62,60 +69,13 @@ from tais.store.run_plan import (
     RunPlan,
     plan_version,
 )
+from tais.store.schema import ADDED_SCHEMA, SCHEMA
 from tais.types import Completion, CompletionKey, Item, Score, Task, TokenScores
 
 STORE_FILENAME = "store.sqlite"
 SCHEMA_VERSION = 1
 LEAVES_PER_ROW = 4096
 """Merkle leaves (32 bytes each) kept per ``merkle_leaves`` row"""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tasks (
-    sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, task_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    task_sha256 TEXT NOT NULL, position INTEGER NOT NULL, item_id TEXT NOT NULL, item_sha256 TEXT NOT NULL,
-    item_json TEXT NOT NULL, PRIMARY KEY (task_sha256, position));
-CREATE TABLE IF NOT EXISTS arms (
-    fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, spec_json TEXT NOT NULL, describe_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS completions (
-    fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
-    completion_json TEXT NOT NULL, sha256 TEXT NOT NULL,
-    PRIMARY KEY (fingerprint, item_id, replicate, request_sha256));
-CREATE TABLE IF NOT EXISTS timings (
-    fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
-    elapsed_s REAL NOT NULL, PRIMARY KEY (fingerprint, item_id, replicate, request_sha256));
-CREATE TABLE IF NOT EXISTS arm_telemetry (
-    session INTEGER PRIMARY KEY AUTOINCREMENT, fingerprint TEXT NOT NULL, telemetry_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS scores (
-    fingerprint TEXT NOT NULL, item_id TEXT NOT NULL, replicate INTEGER NOT NULL, request_sha256 TEXT NOT NULL,
-    scorer TEXT NOT NULL, score_json TEXT NOT NULL, sha256 TEXT NOT NULL,
-    PRIMARY KEY (fingerprint, item_id, replicate, request_sha256, scorer));
-CREATE TABLE IF NOT EXISTS scorings (
-    fingerprint TEXT NOT NULL, completion_sha256 TEXT NOT NULL, scoring_json TEXT NOT NULL, sha256 TEXT NOT NULL,
-    PRIMARY KEY (fingerprint, completion_sha256));
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, config_sha256 TEXT NOT NULL, config_text TEXT NOT NULL,
-    plan_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS analyses (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, thresholds_json TEXT NOT NULL,
-    evidence_sha256 TEXT NOT NULL);
-"""
-
-_MERKLE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS merkle_trees (id INTEGER PRIMARY KEY AUTOINCREMENT, root TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS merkle_leaves (tree INTEGER NOT NULL, position INTEGER NOT NULL, leaf BLOB NOT NULL,
-    PRIMARY KEY (tree, position)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS plan_item_sets (id INTEGER PRIMARY KEY AUTOINCREMENT, sha256 TEXT UNIQUE,
-    items INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS plan_items (item_set INTEGER NOT NULL, position INTEGER NOT NULL, item_id TEXT NOT NULL,
-    requests TEXT NOT NULL, PRIMARY KEY (item_set, position)) WITHOUT ROWID;
-"""
-"""Added after schema 1 shipped: created on open when missing, so a store written by an older tais still opens (and
-gains the empty tables; ``plan_items`` holds the request hashes of run plans of version 3, one row per item, their
-request sha256s joined by commas). The completions / scores primary keys (fingerprint, item_id, replicate, ...) are the
-index the streaming analysis reads through; no further index is needed."""
 
 _COMPLETION_ROWS = """
 SELECT i.position, c.replicate, c.request_sha256, c.completion_json, c.sha256, t.elapsed_s, s.score_json, s.sha256
@@ -126,57 +86,6 @@ LEFT JOIN scores s ON s.fingerprint = c.fingerprint AND s.item_id = c.item_id AN
     AND s.request_sha256 = c.request_sha256 AND s.scorer = ?
 WHERE i.task_sha256 = ? ORDER BY i.position, c.replicate, c.request_sha256
 """
-
-
-@dataclass(frozen=True)
-class StoredCompletion:
-    key: CompletionKey
-    completion: Completion
-    sha256: str
-    """sha256 recorded when the completion was written (of its canonical JSON)"""
-    actual_sha256: str
-    """sha256 of the canonical JSON as read back now; differs from ``sha256`` when the stored bytes were edited"""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One finished run: its config text and sha256, and the :class:`RunPlan` that says which rows make it up."""
-
-    id: int
-    config_sha256: str
-    config_text: str
-    plan: RunPlan
-
-
-def _loads(text: str, what: str) -> Any:
-    """JSON from a stored row; a row whose bytes were edited into invalid JSON raises :class:`IntegrityError`."""
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"{what}: stored bytes are not valid JSON any more "
-                             f"({exc.msg if isinstance(exc, json.JSONDecodeError) else exc.reason})") from None
-
-
-def completion_sha256(completion: Completion) -> str:
-    """sha256 of a completion's canonical JSON (what the manifest pins)."""
-    return sha256_text(canonical_json(completion.to_dict()))
-
-
-def task_record(task: Task) -> dict[str, Any]:
-    """A task's metadata (everything but its items) as a JSON-able dict."""
-    return {
-        "name": task.name,
-        "outcome": task.outcome,
-        "scorer": task.scorer,
-        "system_prompt": task.system_prompt,
-        "source": task.source,
-        "sha256": task.sha256,
-    }
-
-
-def task_content_sha256(task: Task) -> str:
-    """sha256 of a task's metadata and items (canonical JSON): the key a task is stored under."""
-    return sha256_text(canonical_json({"task": task_record(task), "items": [i.to_dict() for i in task.items]}))
 
 
 class RunStore:
@@ -195,13 +104,13 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             if create:
-                self._db.executescript(_SCHEMA)
+                self._db.executescript(SCHEMA)
                 self._db.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
             version = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if version is not None:
-                self._db.executescript(_MERKLE_SCHEMA)
+                self._db.executescript(ADDED_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise InputError(f"not a tais run store: {exc}", path=str(path)) from None
@@ -273,9 +182,9 @@ class RunStore:
         row = self._db.execute("SELECT task_json FROM tasks WHERE sha256=?", (sha256,)).fetchone()
         if row is None:
             raise KeyError(sha256)
-        meta = _loads(row[0], f"task {sha256[:12]}")
+        meta = loads_stored(row[0], f"task {sha256[:12]}")
         items = tuple(
-            Item.from_dict(_loads(r[1], f"item {r[0]}"))
+            Item.from_dict(loads_stored(r[1], f"item {r[0]}"))
             for r in self._db.execute(
                 "SELECT item_id, item_json FROM items WHERE task_sha256=? ORDER BY position", (sha256,))
         )
@@ -310,7 +219,7 @@ class RunStore:
         """The telemetry of each generation session of an arm, oldest first."""
         rows = self._db.execute("SELECT telemetry_json FROM arm_telemetry WHERE fingerprint=? ORDER BY session",
                                 (fingerprint,))
-        return [_loads(r[0], f"arm {fingerprint[:12]} telemetry") for r in rows]
+        return [loads_stored(r[0], f"arm {fingerprint[:12]} telemetry") for r in rows]
 
     # -- completions -------------------------------------------------------------------------------------------------
 
@@ -377,7 +286,7 @@ class RunStore:
                     "SELECT completion_json, sha256 FROM completions WHERE fingerprint=? AND item_id=? AND replicate=? "
                     "AND request_sha256=?", (fingerprint, key.item_id, key.replicate, key.request_sha256)).fetchone()
                 if row is not None:
-                    data = _loads(row[0], f"completion {key.item_id}#{key.replicate}")
+                    data = loads_stored(row[0], f"completion {key.item_id}#{key.replicate}")
                     if not logprobs and isinstance(data, dict):
                         data["logprobs"] = None
                     completion = Completion.from_dict(data)
@@ -388,7 +297,7 @@ class RunStore:
             "WHERE fingerprint=? ORDER BY rowid", (fingerprint,)
         ):
             key = CompletionKey(item_id, replicate, request_sha)
-            completion = Completion.from_dict(_loads(text, f"completion {item_id}#{replicate}"))
+            completion = Completion.from_dict(loads_stored(text, f"completion {item_id}#{replicate}"))
             out[key] = StoredCompletion(key, completion, sha, sha256_text(text))
         return out
 
@@ -492,7 +401,7 @@ class RunStore:
     def scores(self, fingerprint: str, scorer: str) -> dict[CompletionKey, tuple[Score, str, str]]:
         """Stored scores of an arm by one scorer id: key -> (score, recorded sha256, sha256 as read back)."""
         return {
-            CompletionKey(r[0], r[1], r[2]): (Score.from_dict(_loads(r[3], f"score {r[0]}#{r[1]}")), r[4],
+            CompletionKey(r[0], r[1], r[2]): (Score.from_dict(loads_stored(r[3], f"score {r[0]}#{r[1]}")), r[4],
                                               sha256_text(r[3]))
             for r in self._db.execute(
                 "SELECT item_id, replicate, request_sha256, score_json, sha256 FROM scores "
@@ -529,7 +438,7 @@ class RunStore:
         if not self._has_table("scorings"):
             return {}
         return {
-            r[0]: TokenScores.from_dict(_loads(r[1], f"scoring {r[0][:12]}"))
+            r[0]: TokenScores.from_dict(loads_stored(r[1], f"scoring {r[0][:12]}"))
             for r in self._db.execute(
                 "SELECT completion_sha256, scoring_json FROM scorings WHERE fingerprint=? ORDER BY rowid",
                 (fingerprint,))
@@ -545,7 +454,7 @@ class RunStore:
             row = self._db.execute("SELECT scoring_json FROM scorings WHERE fingerprint=? AND completion_sha256=?",
                                    (fingerprint, sha)).fetchone()
             if row is not None:
-                out[sha] = TokenScores.from_dict(_loads(row[0], f"scoring {sha[:12]}"))
+                out[sha] = TokenScores.from_dict(loads_stored(row[0], f"scoring {sha[:12]}"))
         return out
 
     # -- planned items -----------------------------------------------------------------------------------------------
@@ -626,7 +535,7 @@ class RunStore:
 
     def _run_record(self, row: tuple[int, str, str, str]) -> RunRecord:
         """A runs row as a RunRecord; a version-1 plan (written before the RunPlan existed) is converted."""
-        data = _loads(row[3], f"run {row[0]} plan")
+        data = loads_stored(row[3], f"run {row[0]} plan")
         try:
             if plan_version(data) == LEGACY_PLAN_VERSION:
                 item_ids = {t["content_sha256"]: self._item_ids(t["content_sha256"]) for t in data["tasks"]}
