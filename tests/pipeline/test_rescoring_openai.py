@@ -103,9 +103,11 @@ class Straightforward:
 
 
 def test_the_rescored_evidence_equals_the_straightforward_paths(tmp_path, monkeypatch, capsys):
-    with LoopbackServer().running() as url:
+    server = LoopbackServer()
+    with server.running() as url:
         config, out = _config(tmp_path, url, items=40, concurrency=8), tmp_path / "run"
         assert main(["run", str(config), "--out", str(out), "--quiet"]) in (0, 1, 3)
+        tokenized = server.state.tokenized
         fast = _scorings(out / "store.sqlite")
         fast_section = json.loads((out / "evidence.json").read_text())["token_evidence"]
         cells = fast_section["cells"]
@@ -122,6 +124,9 @@ def test_the_rescored_evidence_equals_the_straightforward_paths(tmp_path, monkey
         Straightforward.calls = 0
         assert main(["run", str(config), "--out", str(out), "--quiet"]) in (0, 1, 3)
     assert Straightforward.calls == len(fast)  # positive control: the straightforward path scored them all
+    # a prompt both a differing candidate completion and the reference's completion of its item need is tokenized
+    # once per scoring arm (the straightforward path: once per scoring)
+    assert server.state.tokenized - tokenized == len(fast) > tokenized
     assert _scorings(out / "store.sqlite") == fast  # same rows, same bytes, same commit order
     assert json.loads((out / "evidence.json").read_text())["token_evidence"] == fast_section
 

@@ -168,10 +168,11 @@ class LoopbackState:
     scored: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     requests: int = 0
+    tokenized: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"answered": dict(self.answered), "faults": dict(self.faults), "requests": self.requests,
-                "scored": dict(self.scored)}
+                "scored": dict(self.scored), "tokenized": self.tokenized}
 
 
 class _Http(asyncio.Protocol):
@@ -255,6 +256,8 @@ class LoopbackServer:
         else:
             text = body["prompt"]
         tokens = scripted_tokens(text)
+        with self._lock:
+            self.state.tokenized += 1
         return conn.send(200, {"tokens": tokens, "count": len(tokens), "max_model_len": 2048})
 
     def _score(self, conn: _Http, body: dict) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -149,18 +150,34 @@ async def _post(session: aiohttp.ClientSession, options: OpenAIOptions, path: st
 
 class _Scorer:
     """Scores requests over one session in the way the server takes: ``prompt_logprobs`` until the server refuses
-    it, then ``echo``."""
+    it, then ``echo``. A prompt that several of the requests share (the same :class:`~tais.types.Request` object: a
+    reference's and a candidate's completion of one item) is tokenized once by this server and its ids kept until
+    its last use."""
 
-    def __init__(self, session: aiohttp.ClientSession, options: OpenAIOptions, model: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, options: OpenAIOptions, model: str,
+                 requests: Sequence[ScoringRequest] = ()) -> None:
         self.session, self.options, self.model = session, options, model
         self.mode, self.refused = "prompt_logprobs", ""
+        uses = Counter(id(r.request) for r in requests if r.prompt_token_ids is None)
+        self.uses_left = {k: n for k, n in uses.items() if n > 1}
+        self.shared: dict[int, list[int]] = {}
 
     async def prompt_ids(self, r: ScoringRequest) -> list[int]:
         if r.prompt_token_ids is not None:
             return [int(t) for t in r.prompt_token_ids]
-        answer = await _post(self.session, self.options, TOKENIZE_PATH, tokenize_body(r.request, model=self.model),
-                             "the prompt's token ids")
-        return [int(t) for t in answer["tokens"]]
+        key = id(r.request)
+        ids = self.shared.get(key)
+        if ids is None:
+            answer = await _post(self.session, self.options, TOKENIZE_PATH,
+                                 tokenize_body(r.request, model=self.model), "the prompt's token ids")
+            ids = [int(t) for t in answer["tokens"]]
+        if key in self.uses_left:
+            self.uses_left[key] -= 1
+            if self.uses_left[key] > 0:
+                self.shared[key] = ids
+            else:
+                self.shared.pop(key, None)
+        return ids
 
     async def score(self, r: ScoringRequest) -> TokenScores:
         prompt = await self.prompt_ids(r)
@@ -205,7 +222,7 @@ class _Flight:
             connector=aiohttp.TCPConnector(limit=self.options.concurrency))
         if not self.requests:
             return
-        scorer = _Scorer(self.session, self.options, self.model)
+        scorer = _Scorer(self.session, self.options, self.model, self.requests)
         await self.room.acquire()
         await self._one(scorer, 0)
         if not self.failed:
