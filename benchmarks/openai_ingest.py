@@ -167,6 +167,8 @@ def main() -> int:
         asyncio.run(engine_run(url, requests[:500], args.concurrency, None))  # warm-up
         figures["httpx"] = args.n / asyncio.run(bare_httpx(url, requests, args.concurrency))
         figures["engine"] = args.n / asyncio.run(engine_run(url, requests, args.concurrency, None))
+        if args.store_dir:
+            Path(args.store_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=args.store_dir) as tmp:
             with RunStore(Path(tmp) / "run.sqlite") as store:
                 figures["engine+store"] = args.n / asyncio.run(engine_run(url, requests, args.concurrency, store))

@@ -222,6 +222,8 @@ def main() -> int:
                         help="the src folder of another tais: screen and verify each store with it too")
     args = parser.parse_args()
     rows = []
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="tais-scale-", dir=args.dir))
     try:
         for size in args.sizes:
