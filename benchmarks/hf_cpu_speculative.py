@@ -32,8 +32,16 @@ _FORMS = ["Write a short essay about {}.", "Explain how {} change over a year.",
           "Write a letter to a friend about {}.", "Compare two kinds of {}.", "Write a guide for visiting {}."]
 
 
+_MORE_SUBJECTS = ["harbours", "deserts", "bees", "lighthouses", "orchards", "volcanoes", "museums", "canals"]
+
+
 def prompts(n: int) -> list[str]:
-    return [f.format(s) for f, s in itertools.islice(itertools.product(_FORMS, _SUBJECTS), n)]
+    """The first ``n`` of the benchmarks' 128 prompts (the first 64 as they always were); more is an error, not a
+    silent cap."""
+    every = [f.format(s) for subjects in (_SUBJECTS, _MORE_SUBJECTS) for f, s in itertools.product(_FORMS, subjects)]
+    if n > len(every):
+        raise SystemExit(f"--prompts {n}: the benchmarks have {len(every)} prompts")
+    return every[:n]
 
 
 def main() -> None:

@@ -300,6 +300,72 @@ class SpecTelemetry:
         return cls(**{**d, "accepted_by_position": tuple(d.get("accepted_by_position", ()))})
 
 
+class OriginKind(enum.IntEnum):
+    """Where an output token came from, in the terms of vLLM's ``v1/sample/rejection_sampler.py``
+    (:mod:`tais.engines.speculative.rejection`): ``TARGET`` sampled (or argmaxed) by the target alone, in no draft round
+    (the prefill token, target-only decoding, a round with no proposal); ``ACCEPTED`` a draft token the verifier
+    accepted; ``RECOVERED`` the token committed at a round's first rejected slot (drawn from the residual
+    ``norm(max(0, q - p))``; at T = 0 the target's argmax there); ``BONUS`` the token after every proposed draft of
+    the round was accepted (drawn from the target's law ``q``)."""
+
+    TARGET = 0
+    ACCEPTED = 1
+    RECOVERED = 2
+    BONUS = 3
+
+
+@dataclass(frozen=True)
+class TokenOrigin:
+    """One output token's origin: its ``kind`` and its draft ``slot`` in the round (1 .. k for accepted and recovered
+    tokens; proposed + 1 for a bonus token, k + 1 when k drafts were proposed; 0 for a target token). Stored as the
+    integer ``code`` = 4 * slot + kind.
+
+    >>> TokenOrigin(OriginKind.RECOVERED, 3).code, TokenOrigin.of(14), TokenOrigin.of(0).label
+    (14, TokenOrigin(kind=<OriginKind.RECOVERED: 2>, slot=3), 'target')
+    >>> [TokenOrigin.of(c).label for c in (5, 10, 19)]
+    ['accepted@1', 'recovered@2', 'bonus@4']
+    """
+
+    kind: OriginKind
+    slot: int = 0
+
+    @property
+    def code(self) -> int:
+        return 4 * self.slot + int(self.kind)
+
+    @classmethod
+    def of(cls, code: int) -> TokenOrigin:
+        return cls(OriginKind(code % 4), code // 4)
+
+    @property
+    def label(self) -> str:
+        name = self.kind.name.lower()
+        return name if self.kind is OriginKind.TARGET else f"{name}@{self.slot}"
+
+
+TARGET_ORIGIN = TokenOrigin(OriginKind.TARGET).code
+
+
+def round_origins(accepted: int, proposed: int, *, last: bool = True) -> list[int]:
+    """The origin codes of one draft round's committed tokens: ``accepted`` drafts at slots 1 .. accepted, then the
+    round's last token: recovered at slot accepted + 1 when a proposed draft was rejected, bonus after all
+    ``proposed`` (>= 1) were accepted, a target token when nothing was proposed. ``last=False``: the accepted drafts
+    only.
+
+    >>> [TokenOrigin.of(c).label for c in round_origins(2, 4)]
+    ['accepted@1', 'accepted@2', 'recovered@3']
+    >>> [TokenOrigin.of(c).label for c in round_origins(4, 4)], round_origins(0, 0)
+    (['accepted@1', 'accepted@2', 'accepted@3', 'accepted@4', 'bonus@5'], [0])
+    """
+    codes = [TokenOrigin(OriginKind.ACCEPTED, j).code for j in range(1, accepted + 1)]
+    if not last:
+        return codes
+    if proposed == 0:
+        return codes + [TARGET_ORIGIN]
+    kind = OriginKind.BONUS if accepted >= proposed else OriginKind.RECOVERED
+    return codes + [TokenOrigin(kind, accepted + 1).code]
+
+
 @dataclass(frozen=True)
 class Completion:
     """What an engine returned for one request.
@@ -307,7 +373,10 @@ class Completion:
     ``token_ids`` and ``logprobs`` are None when the backend does not give them; ``finish_reason`` is ``stop`` (EOS or
     a stop string) or ``length`` (max_tokens reached); ``wall_s`` is the wall time attributed to this completion
     (for a batch, the batch time shared by its rows); ``spec`` is None for non-speculative arms; ``seed`` is the row
-    seed a sampling engine keyed its noise with (None for greedy decoding; left out of ``to_dict`` when None)."""
+    seed a sampling engine keyed its noise with (None for greedy decoding; left out of ``to_dict`` when None);
+    ``origins`` (one :class:`TokenOrigin` code per token of ``token_ids``: target, accepted at slot j, recovered at
+    slot j, bonus) where the decoder records them (hf's dynamic decoders; None elsewhere, and left out of
+    ``to_dict`` when None, so completions without it keep their bytes and sha256)."""
 
     item_id: str
     text: str
@@ -320,6 +389,7 @@ class Completion:
     wall_s: float = 0.0
     spec: SpecTelemetry | None = None
     seed: int | None = None
+    origins: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -336,6 +406,8 @@ class Completion:
         }
         if self.seed is not None:
             out["seed"] = self.seed
+        if self.origins is not None:
+            out["origins"] = list(self.origins)
         return out
 
     @classmethod
@@ -352,6 +424,7 @@ class Completion:
             wall_s=d.get("wall_s", 0.0),
             spec=None if d.get("spec") is None else SpecTelemetry.from_dict(d["spec"]),
             seed=d.get("seed"),
+            origins=None if d.get("origins") is None else tuple(int(c) for c in d["origins"]),
         )
 
 

@@ -85,3 +85,29 @@ def test_which_draft_log_ratio_is_tested_and_why_not():
     same = DraftScores("d", np.zeros(3), np.zeros(3), np.zeros(3))  # d = q everywhere: lambda undefined, skipped
     assert measured_draft(plan, found(), same) == (None, "the draft's law equals the reference's at every token "
                                                          "(Var h = 0): no draft log-ratio")
+
+
+def test_a_vllm_arms_draft_law_is_its_temperature_alone_as_vllms_proposer_drafts():
+    """vLLM's draft proposer (0.32, ``compute_probs_and_sample_next_token``) divides the draft's logits by the
+    request's temperature and ignores top-k / top-p; tais's own proposers draft under the arm's whole law."""
+    arm_law = SamplingParams(temperature=0.8, top_k=4, top_p=0.95)
+    block = {"num_speculative_tokens": 4, "draft_sample_method": "probabilistic"}
+    vllm = draft_plan(ArmSpec("v", "vllm", "m", draft="hf:org/d", sampling=arm_law, speculative=block))
+    served = draft_plan(ArmSpec("s", "vllm-server", "m", draft="hf:org/d", sampling=arm_law, speculative=block))
+    own = draft_plan(ArmSpec("h", "hf", "m", draft="hf:org/d", sampling=arm_law, speculative={"proposer": "draft"}))
+    assert isinstance(vllm, DraftPlan) and isinstance(served, DraftPlan) and isinstance(own, DraftPlan)
+    assert vllm.law == served.law == SamplingParams(temperature=0.8) and own.law == arm_law
+    assert vllm.label == "draft hf:org/d (hf, float32)"
+    greedy = draft_plan(ArmSpec("g", "vllm", "m", draft="hf:org/d", sampling=arm_law,
+                                speculative={"num_speculative_tokens": 4}))
+    assert isinstance(greedy, DraftPlan) and "drafts greedily" in greedy.label and greedy.law == vllm.law
+    rng = np.random.default_rng(8)
+    ref_logits = rng.normal(size=(6, 10)) * 2
+    draft_logits = ref_logits + rng.normal(size=(6, 10))
+    tokens = [int(np.argmax(r)) for r in ref_logits]
+    rows = [torch.log_softmax(torch.tensor(x, dtype=torch.float32), -1) for x in (ref_logits, draft_logits)]
+    reference = SamplingParams(temperature=0.8, top_k=4)  # the reference's law: cut to its top 4
+    got = ratio_scores(*rows, tokens, reference, vllm.law)
+    want = log_ratio_scores(law(ref_logits, 0.8, 4), law(draft_logits, 0.8), tokens)  # the draft's: not cut
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)

@@ -10,7 +10,9 @@ flatter than the target, acceptance ~0.45). Two arms draft with it:
   interval above 0 (the sampler leans towards its draft);
 - ``lossless``: the strict (lossless) rejection rule with the same draft: not FAILed, lambda near 0.
 
-Also: each arm's PIT seed is its own (sha256 of run id and arm name) and recorded; the run verifies.
+Also: each arm's PIT seed is its own (sha256 of run id and arm name) and recorded; the run verifies; each token's
+origin goes through the store into the origin strata (target-only, draft slot j, bonus) and the accepted / recovered
+split, where the planted bug's draft log-ratio excess sits in the slots and, split, in the recovered part alone.
 Kept small: 3 prompts per smoke task x 2 replicates x 40 tokens.
 """
 
@@ -78,6 +80,42 @@ def test_resample_from_target_fails_by_the_draft_log_ratio_and_the_lossless_samp
     assert planted["tokens"]["draft"]["low"] > 0
     tilt = lossless["tokens"]["draft"]
     assert lossless["verdict"] != "FAIL" and tilt["low"] < 0 < tilt["high"]
+
+
+def test_speculative_arms_carry_origin_strata(draft_run):
+    """Each token's origin went through the store into the diagnostics: target-only (one per completion), draft
+    slots 1 .. 3 with their accepted counts, bonus; every token in one origin stratum."""
+    code, out, evidence = draft_run
+    report = (out / "report.md").read_text()
+    for c in evidence["sampled"]["contrasts"]:
+        t = c["tokens"]
+        rows = [s for s in t["diagnostics"]["strata"] if s["kind"] == "origin"]
+        print(f"\n{c['arm']}: " + ", ".join(f"{s['label']} {s['n_tokens']} ({s.get('accepted')} acc.) Z {s['z']:+.2f}"
+                                            for s in rows))
+        assert [s["label"] for s in rows] == ["target-only", "slot 1", "slot 2", "slot 3", "bonus"]
+        assert sum(s["n_tokens"] for s in rows) == t["n_tokens"]
+        assert rows[0]["n_tokens"] == 3 * 3 * 2  # the prefill token of each completion: tasks x prompts x replicates
+        assert 0 < rows[1]["accepted"] < rows[1]["n_tokens"]
+        assert f"| {c['arm']} | origin slot 1 | {rows[1]['n_tokens']} ({rows[1]['accepted']} accepted) |" in report
+        draft_rows = [s for s in t["diagnostics"]["strata"] if s["kind"] == "origin-draft"]
+        print(f"{c['arm']} draft log-ratio: " + ", ".join(f"{s['label']} Z {s['z']:+.2f}" for s in draft_rows))
+        assert [(s["label"], s["n_tokens"]) for s in draft_rows] == [(s["label"], s["n_tokens"]) for s in rows]
+    # the planted bug leans towards the draft at the slots (where it recovers from q), not at bonus tokens
+    planted = evidence["sampled"]["contrasts"][[c["arm"] for c in evidence["sampled"]["contrasts"]].index("planted")]
+    slots = [s for s in planted["tokens"]["diagnostics"]["strata"]
+             if s["kind"] == "origin-draft" and s["label"].startswith("slot")]
+    assert sum(s["z"] > 0 for s in slots) >= 2
+    # split by the round's outcome, each part centred on its own law: the bug's excess is all in the recovered part
+    for c in evidence["sampled"]["contrasts"]:
+        for kind in ("outcome", "outcome-draft"):
+            split = {s["label"]: s["z"] for s in c["tokens"]["diagnostics"]["strata"] if s["kind"] == kind}
+            print(f"{c['arm']}, {kind}: " + ", ".join(f"{k} Z {v:+.2f}" for k, v in split.items()))
+            assert list(split) == ["accepted@1", "accepted@2", "accepted@3", "recovered"]
+            assert all(abs(split[f"accepted@{j}"]) < 3.5 for j in (1, 2, 3))
+            if c["arm"] == "lossless":
+                assert abs(split["recovered"]) < 3.5
+            elif kind == "outcome-draft":
+                assert split["recovered"] > 3
     assert evidence["verdict"] == "FAIL" and code == 1
     assert "draft tilt" in (out / "report.md").read_text()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.vllm_env import vllm_cpu_env
+from helpers.vllm_env import expand_repaired, vllm_cpu_env
 from tais.cli.main import main
 
 pytestmark = pytest.mark.slow
@@ -52,15 +52,6 @@ arms:
 """
 
 
-def _expand_repaired(x, cu_num_tokens, num_tokens, replace_from=0, replace_to=0):
-    """``vllm.v1.sample.rejection_sampler.expand_batch_to_tokens`` as its docstring specifies, in plain torch."""
-    import torch
-
-    counts = torch.diff(cu_num_tokens.long(), prepend=torch.zeros(1, dtype=torch.long))
-    y = torch.where(x == replace_from, torch.as_tensor(replace_to, dtype=x.dtype), x)
-    return y.repeat_interleave(counts)[:num_tokens].contiguous()
-
-
 def _run(root: Path, repaired: bool) -> tuple[int, Path, dict]:
     with pytest.MonkeyPatch.context() as mp:
         for var, value in vllm_cpu_env(root).items():
@@ -69,7 +60,7 @@ def _run(root: Path, repaired: bool) -> tuple[int, Path, dict]:
             from vllm.v1.sample import rejection_sampler
 
             mp.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-            mp.setattr(rejection_sampler, "expand_batch_to_tokens", _expand_repaired)
+            mp.setattr(rejection_sampler, "expand_batch_to_tokens", expand_repaired)
         (root / "screen.yaml").write_text(CONFIG)
         out = root / "run"
         code = main(["run", str(root / "screen.yaml"), "--out", str(out), "--quiet"])

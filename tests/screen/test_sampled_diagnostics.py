@@ -193,3 +193,73 @@ def test_left_out_tokens_break_the_pairs_and_keep_their_positions():
     assert d.expected_duplicate_rate is None and d.duplicates.pairs == 2  # observed from the whole completions
     full = arm_diagnostics(laws, tokens, clusters, completions, completions)
     assert full.expected_duplicate_rate is not None and full.pit_lag1.n_pairs == 4 * 39
+
+
+def with_origins(completions, rng, k=2):
+    """The completions with origin codes of random rounds (accepted runs then a recovered or bonus token)."""
+    from tais.types import TARGET_ORIGIN, round_origins
+
+    out = {}
+    for key, c in completions.items():
+        codes = [TARGET_ORIGIN]
+        while len(codes) < len(c.token_ids):
+            a = int(rng.integers(0, k + 1))
+            codes += round_origins(a, k)
+        out[key] = replace(c, origins=tuple(codes[:len(c.token_ids)]))
+    return out
+
+
+def test_origin_strata_in_the_stored_figures_evidence_and_reports():
+    """A speculative candidate's origin strata (target-only, slot j with its accepted count, bonus) beside a
+    target-only null arm that has none ("–"); ``accepted`` appears in evidence.json on origin strata only."""
+    from tais.pipeline.sampled import StoredTokens
+    from tais.report.evidence import _sampled
+
+    rng = np.random.default_rng(5)
+    completions, laws, tokens, clusters, _ = laid_out(rng)
+    completions = with_origins(completions, rng)
+    level = token_level(laws, tokens, clusters, hard_leaks=0, soft_leaks=0, theta_margin=0.05, alpha=0.05)
+    cand = replace(level, diagnostics=arm_diagnostics(laws, tokens, clusters, completions, completions))
+    rows = [s for s in cand.diagnostics.strata if s.kind is StratumKind.ORIGIN]
+    codes = np.concatenate([c.origins for _, c in sorted(completions.items())])
+    assert [s.label for s in rows] == ["target-only", "slot 1", "slot 2", "bonus"]
+    assert [s.n_tokens for s in rows] == [18, int(np.sum(codes // 4 == 1)), int(np.sum((codes // 4 == 2)
+                                                                                         & (codes % 4 != 3))),
+                                          int(np.sum(codes % 4 == 3))]
+    assert rows[1].accepted == int(np.sum(codes == 5)) and rows[2].accepted == int(np.sum(codes == 9))
+    null = level_of(rng)
+    outcomes = [OutcomeLevel("harm", 3, prompt_rate_difference([1, 1], [1, 1], margin=0.1), ())]
+    contrasts = (contrast("spec", "ref", Role.CANDIDATE, cand, outcomes, theta_margin=0.05),
+                 contrast("seed-null", "ref", Role.NULL, null, outcomes, theta_margin=0.05))
+    section = SampledScreen(0.8, 1.0, 0, 0.05, 0.02, 1.0, True, contrasts, overall(list(contrasts)))
+    md, page = sampled_report.markdown(section, _table), sampled_report.html(section)
+    s = rows[1]
+    row = (f"| spec | origin slot 1 | {s.n_tokens} ({s.accepted} accepted) | {s.theta:+.3f} | {s.z:+.2f} | "
+           f"{s.p_holm:.2g} | seed-null: – |")
+    assert row in md and f"<td>{s.n_tokens} ({s.accepted} accepted)</td>" in page
+    entropy_row = next(r for r in sampled_report.strata_rows(section) if r[1].startswith("entropy") and r[2] != "0")
+    assert "seed-null: " in entropy_row[-1] and entropy_row[-1] != "seed-null: –"  # matched by kind and label
+    evidence = _sampled(SimpleNamespace(sampled=section))  # type: ignore[arg-type]  # _sampled reads .sampled only
+    strata = evidence["contrasts"][0]["tokens"]["diagnostics"]["strata"]
+    assert [x["accepted"] for x in strata if x["kind"] == "origin"] == [r.accepted for r in rows]
+    assert all("accepted" not in x for x in strata if x["kind"] != "origin")
+    stored = StoredTokens(0.8, 1.0, 0, 0.05, 0.02, 1.0, True, {"spec": cand})
+    assert StoredTokens.from_json(stored.to_json()) == stored
+
+
+def test_completions_without_origins_keep_their_bytes():
+    """A completion stored before origins existed reads back and writes the same bytes (its sha256 is unchanged);
+    one with origins round-trips them."""
+    import hashlib
+
+    from tais.store import completion_sha256
+    from tais.store.canonical import canonical_json
+
+    old = {"item_id": "t/1", "replicate": 0, "text": "Hi", "token_ids": [1, 2], "logprobs": None,
+           "finish_reason": "stop", "prompt_tokens": 3, "output_tokens": 2, "wall_s": 0.5, "spec": None, "seed": 7}
+    c = Completion.from_dict(old)
+    assert c.origins is None and canonical_json(c.to_dict()) == canonical_json(old)
+    assert completion_sha256(c) == hashlib.sha256(canonical_json(old).encode()).hexdigest()
+    new = replace(c, origins=(0, 6))
+    assert new.to_dict()["origins"] == [0, 6] and Completion.from_dict(new.to_dict()) == new
+    assert completion_sha256(new) != completion_sha256(c)

@@ -42,6 +42,7 @@ from tais.battery import messages_for
 from tais.errors import CannotTeacherForce, EngineError
 from tais.interfaces import Engine
 from tais.pipeline.draft_ratio import LISTED_LAWS, DraftPlan, draft_plan, draft_rows_of, ratio_scores
+from tais.pipeline.origin_split import origin_split
 from tais.screen.result import ScreenResult
 from tais.screen.sampled import (
     DraftScores,
@@ -57,8 +58,10 @@ from tais.screen.sampled import (
 )
 from tais.screen.sampled_diagnostics import arm_diagnostics
 from tais.stats.draft_tilt import DEFAULT_DRAFT_MARGIN
+from tais.stats.outcome_split import OutcomeSplit
 from tais.stats.predictable import ReferenceLaws
 from tais.stats.prompt_rates import prompt_rate_difference
+from tais.stats.strata import ScoreTerms
 from tais.stats.tail_count import TailCount, tail_count_test
 from tais.store import RunStore
 from tais.types import (
@@ -157,8 +160,8 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
                 if isinstance(plan, DraftPlan) and arm_engine is not None and hasattr(engine, "log_prob_rows"):
                     with arm_engine(plan.spec) as drafter:
                         found, ratio = teacher_force(engine, messages, inputs.completions[arm.name], sampling,
-                                                     settings, draft=(plan.label, draft_rows_of(drafter, plan),
-                                                                      spec.sampling))
+                                                     settings, draft=(plan.label, draft_rows_of(drafter, plan, engine),
+                                                                      plan.law))
                 else:
                     found, ratio = teacher_force(engine, messages, inputs.completions[arm.name], sampling, settings)
             except CannotTeacherForce as exc:
@@ -175,7 +178,9 @@ def sampled_tokens_phase(store: RunStore, inputs: RunInputs, settings: SampledMo
             reference, level = next(a.name for a in inputs.arms if a.role is Role.REFERENCE), figures[arm.name]
             figures[arm.name] = replace(level, diagnostics=arm_diagnostics(  # PIT drawn as the verdict's was
                 found.laws, found.tokens, found.clusters, inputs.completions[arm.name], inputs.completions[reference],
-                kept=found.kept, exact=found.exact, seed=level.pit_seed))
+                kept=found.kept, exact=found.exact, seed=level.pit_seed,
+                draft=None if draft is None else ScoreTerms(draft.observed, draft.mean, draft.variance),
+                split=None if draft is None else draft.split))
     stored = StoredTokens(sampling.temperature, sampling.top_p, sampling.top_k, settings.theta_margin,
                           settings.tau_p, settings.tau_logit, exact, figures, settings.draft_margin)
     store.put_meta(meta_key(inputs.run.id), stored.to_json())
@@ -222,7 +227,8 @@ class ArmLaws(NamedTuple):
 
 DraftSource = tuple[str, Callable[[Sequence[ScoringRequest]], list[Any]], SamplingParams]
 """A draft to score against: its label, its rows function (requests -> log-softmax rows [n, vocab] each) and the
-arm's sampling params (the draft's law is the arm's temperature / top-k / top-p on those rows)."""
+sampling params its proposer drafts under (:attr:`tais.pipeline.draft_ratio.DraftPlan.law`; for tais's own proposers
+the arm's temperature / top-k / top-p) on those rows."""
 
 
 def arm_laws(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]],
@@ -240,13 +246,15 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
     """:func:`arm_laws` batch by batch and, with ``draft`` and exact laws, the draft log-ratio at each kept token
     (:func:`tais.pipeline.draft_ratio.ratio_scores`; no batch's full rows outlive it), else None."""
     prompt_index = {item_id: i for i, item_id in enumerate(messages)}
+    keys = [key for key, c in sorted(completions.items()) if c.token_ids]
     requests = [ScoringRequest(Request(key.item_id, sampling, messages=messages[key.item_id],
-                                       replicate=key.replicate), tuple(c.token_ids), top_k=settings.top)
-                for key, c in sorted(completions.items()) if c.token_ids]
+                                       replicate=key.replicate), tuple(completions[key].token_ids or ()),
+                               top_k=settings.top) for key in keys]
     exact = hasattr(engine, "log_prob_rows")
     with_draft = exact and draft is not None
     parts: list[tuple[np.ndarray, ...]] = []
     ratios: list[tuple[np.ndarray, ...]] = []
+    splits: list[OutcomeSplit] = []
     for start in range(0, len(requests), BATCH):
         batch = requests[start:start + BATCH]
         if exact:
@@ -255,8 +263,10 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
             if with_draft:
                 assert draft is not None
                 _, draft_rows, arm_sampling = draft
-                ratios += [ratio_scores(row, d, r.token_ids, sampling, arm_sampling)
-                           for row, d, r in zip(rows, draft_rows(batch), batch)]
+                for row, d, r, key in zip(rows, draft_rows(batch), batch, keys[start:start + BATCH]):
+                    ratios.append(ratio_scores(row, d, r.token_ids, sampling, arm_sampling))
+                    splits.append(origin_split(row, d, r.token_ids, completions[key].origins, sampling,
+                                               arm_sampling))
             del rows
         else:
             parts += [listed_law(s, sampling, settings) for s in engine.score_tokens(batch)]
@@ -273,7 +283,10 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
     scores = None
     if with_draft:
         assert draft is not None
-        scores = DraftScores(draft[0], *(np.concatenate([r[i] for r in ratios])[kept] for i in range(3)))
+        split = OutcomeSplit.concatenated(splits).take(kept) if any(
+            completions[key].origins is not None for key in keys) else None
+        observed, mean, variance = (np.concatenate([r[i] for r in ratios])[kept] for i in range(3))
+        scores = DraftScores(draft[0], observed, mean, variance, split)
     return found, scores
 
 

@@ -26,7 +26,9 @@ sha256 of every completion and score where schema 2 has one Merkle root per arm,
   (``temperature``, ``top_p``, ``top_k``), ``theta_margin``, ``tau_p``, ``tau_logit``, ``exact_laws``, ``verdict``
   and per ``contrasts`` entry: ``arm``, ``reference``, ``role``, ``tokens`` (theta with its interval and TOST, the
   surprisal / top-1 Z, PIT A2 and histogram, Holm p-values, hard and soft leaks, and ``diagnostics``, absent in
-  figures stored before they existed: ``strata`` with theta and Z per entropy and position bin, ``pit_lag1``,
+  figures stored before they existed: ``strata`` with theta and Z per entropy and position bin and, for an arm
+  recording token origins, per origin stratum (``kind`` ``origin``: target-only, slot j, bonus, with ``accepted``),
+  ``pit_lag1``,
   ``duplicates``, ``expected_duplicate_rate``, ``reference_duplicates``, :mod:`tais.screen.sampled_diagnostics`),
   ``outcomes`` (per task the per-prompt rate difference with its interval, TOST, p-value, Cohen's h, and ``prompts``:
   each prompt's ``item``, ``reference`` and ``arm`` rates), ``verdict``, ``reasons``, ``tokens_needed``,
@@ -140,6 +142,10 @@ def _sampled(result: ScreenResult) -> dict[str, Any]:
         pc["tokens"]["soft_leak_rate"] = c.tokens.soft_leak_rate
         if c.tokens.diagnostics is None:  # figures stored before the diagnostics existed: their evidence unchanged
             del pc["tokens"]["diagnostics"]
+        else:  # ``accepted`` only on origin strata, so figures stored before them keep their evidence
+            for ps in pc["tokens"]["diagnostics"]["strata"]:
+                if ps.get("accepted") is None:
+                    ps.pop("accepted", None)
         if c.soft_excess is None:  # no null arm to compare soft leaks with
             del pc["soft_excess"]
         for o, po in zip(c.outcomes, pc["outcomes"]):

@@ -115,7 +115,14 @@ def _stratum_text(s: Stratum | None) -> str:
     if s is None or not s.n_tokens:
         return "–"
     theta = "–" if s.theta is None else f"{s.theta:+.3f}"
-    return f"{s.n_tokens}, {theta}, {s.z:+.2f}"
+    return f"{_tokens(s)}, {theta}, {s.z:+.2f}"
+
+
+def _tokens(s: Stratum) -> str:
+    """A stratum's token count, with its accepted drafts in a draft-slot stratum."""
+    if s.accepted is None or not s.label.startswith("slot"):
+        return str(s.n_tokens)
+    return f"{s.n_tokens} ({s.accepted} accepted)"
 
 
 def strata_rows(section: SampledScreen) -> list[list[str]]:
@@ -127,16 +134,22 @@ def strata_rows(section: SampledScreen) -> list[list[str]]:
         diagnostics = c.tokens.diagnostics
         if diagnostics is None:
             continue
-        for i, s in enumerate(diagnostics.strata):
-            beside = [(n.arm, n.tokens.diagnostics.strata[i]) for n in nulls  # type: ignore[union-attr]
-                      if c.role is Role.CANDIDATE]
-            if not s.n_tokens and not any(b.n_tokens for _, b in beside):
+        for s in diagnostics.strata:
+            beside = [(n.arm, _same(n, s)) for n in nulls if c.role is Role.CANDIDATE]
+            if not s.n_tokens and not any(b is not None and b.n_tokens for _, b in beside):
                 continue
             null = "; ".join(f"{name}: {_stratum_text(b)}" for name, b in beside) or "–"
             theta = "–" if s.theta is None or not s.n_tokens else f"{s.theta:+.3f}"
-            rows.append([c.arm, f"{s.kind.value} {s.label}", str(s.n_tokens), theta,
+            rows.append([c.arm, f"{s.kind.value} {s.label}", _tokens(s), theta,
                          f"{s.z:+.2f}" if s.n_tokens else "–", f"{s.p_holm:.2g}" if s.n_tokens else "–", null])
     return rows
+
+
+def _same(null: SampledContrast, s: Stratum) -> Stratum | None:
+    """The null arm's stratum of the same kind and label (None where it has none: a target-only null records no
+    draft slots)."""
+    d = null.tokens.diagnostics
+    return None if d is None else next((n for n in d.strata if (n.kind, n.label) == (s.kind, s.label)), None)
 
 
 def rng_rows(section: SampledScreen) -> list[list[str]]:
@@ -176,9 +189,12 @@ LEAK_HEADER = ["arm", "role", "hard leaks", "soft leaks", "soft-leak rate", "nul
 STRATA_HEADER = ["arm", "stratum", "tokens", "theta (one step)", "Z", "Holm p", "null arm's (tokens, theta, Z)"]
 RNG_HEADER = ["arm", "role", "PIT lag-1 r ± null se", "Z", "pairs", "duplicate replicates", "expected under H0",
               "reference arm's duplicates"]
-STRATA_NOTE = ("Diagnostics, not gates: theta and the surprisal Z per entropy bin of the reference's law (nats) and "
-               "per output position; PIT lag-1 autocorrelation within completions and identical replicate pairs "
-               "(RNG reuse).")
+STRATA_NOTE = ("Diagnostics, not gates: theta and the surprisal Z per entropy bin of the reference's law (nats), "
+               "per output position and, where the arm records token origins, per origin (target-only, draft slot j "
+               "of its round: accepted or recovered there, bonus; origin-draft: the draft log-ratio's Z and one-step "
+               "lambda on those strata; outcome / outcome-draft: both scores split into the accepted part at slot j "
+               "and the recovered part, each centred on its own law under the lossless rule, over the slot's "
+               "positions); PIT lag-1 autocorrelation within completions and identical replicate pairs (RNG reuse).")
 
 
 LISTED = "laws from the top tokens, conditioned on the listed ones"

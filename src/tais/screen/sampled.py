@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 from tais.screen.sampled_diagnostics import SampledDiagnostics
 from tais.stats.draft_tilt import DEFAULT_DRAFT_MARGIN
+from tais.stats.outcome_split import OutcomeSplit
 from tais.stats.prompt_rates import PromptRateDifference, prompts_needed
 from tais.stats.tempering import tokens_needed
 from tais.types import Role, Verdict
@@ -347,6 +348,7 @@ class DraftScores:
     observed: ArrayLike  # [n]
     mean: ArrayLike  # [n]
     variance: ArrayLike  # [n]
+    split: OutcomeSplit | None = None  # accepted / recovered parts, where the arm records token origins
 
 
 def token_level(laws: ReferenceLaws, tokens: ArrayLike, clusters: ArrayLike, *, hard_leaks: int, soft_leaks: int,

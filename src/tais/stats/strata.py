@@ -1,5 +1,6 @@
 """The surprisal test and the (one-step) tempering estimate theta per stratum of positions: by the entropy of the
-reference's law and by the output position.
+reference's law, by the output position and, for a speculative arm that records token origins, by the token's place
+in its draft round (:func:`origin_strata`: target-only, draft slot j, bonus).
 
 A stratum is a set of positions chosen by a *predictable* rule: the reference's law ``q_t`` and the position ``t``
 are fixed before ``x_t`` is drawn. The clipped-surprisal score restricted to a stratum is therefore still a
@@ -41,6 +42,7 @@ as in :mod:`tais.stats.predictable`, Z = 1.386 / sqrt(3.074) = 0.791 and theta =
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -67,6 +69,35 @@ def bin_labels(edges: tuple[float, ...], *, integer: bool) -> tuple[str, ...]:
         return tuple(f"{lo}-{int(e) - 1}" for lo, e in zip(lows, edges)) + (f"{text[-1]}+",)
     lows = ["0"] + text
     return tuple(f"[{lo}, {hi})" for lo, hi in zip(lows, text)) + (f">= {text[-1]}",)
+
+
+UNKNOWN_ORIGIN = -1
+"""The origin code of a token whose decoder recorded none (left out of the origin strata)."""
+
+
+def origin_strata(codes: ArrayLike) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """The origin stratum [n] of each token from its origin code (4 * slot + kind, kind 0 target, 1 accepted,
+    2 recovered, 3 bonus: :class:`tais.types.TokenOrigin`; -1 unknown, stratum -1), the strata's labels (target-only,
+    slot 1 .. slot K with K the largest draft slot seen, bonus) and, per stratum, how many of its tokens were
+    accepted drafts (the rest of a slot's tokens are recovered ones). A slot stratum holds the tokens at that place
+    of their draft round, accepted or recovered: whether a position is the j-th of its round is fixed before its
+    token is drawn (by the round's earlier acceptances), so the selection is predictable; accepted and recovered
+    apart are not (whether a token is accepted is decided with the token).
+
+    >>> index, labels, accepted = origin_strata([0, 5, 9, 14, 0, 6, -1, 5, 19])
+    >>> index.tolist(), labels, accepted.tolist()
+    ([0, 1, 2, 3, 0, 1, -1, 1, 4], ('target-only', 'slot 1', 'slot 2', 'slot 3', 'bonus'), [0, 2, 1, 0, 0])
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    known = codes >= 0
+    kind, slot = codes % 4, codes // 4
+    drafted = known & ((kind == 1) | (kind == 2))
+    k = int(slot[drafted].max()) if drafted.any() else 0
+    index = np.where(kind == 0, 0, np.where(kind == 3, k + 1, slot))
+    index = np.where(known, index, -1)
+    labels = ("target-only", *(f"slot {j}" for j in range(1, k + 1)), "bonus")
+    accepted = np.bincount(index[known & (kind == 1)], minlength=k + 2)
+    return index, labels, accepted
 
 
 def law_entropy(laws: ReferenceLaws) -> np.ndarray:
@@ -109,11 +140,34 @@ def stratum_test(laws: ReferenceLaws, tokens: ArrayLike, mask: ArrayLike,
                  clip: float = DEFAULT_CLIP) -> StratumTest:
     """The test on the positions where ``mask`` [n] holds."""
     mask = np.asarray(mask, dtype=bool)
-    n = int(mask.sum())
-    if n == 0:
+    if not mask.any():
         return StratumTest(0, None, 0.0, 1.0, 0.0)
     sub = ReferenceLaws(np.asarray(laws.ids)[mask], laws.probs[mask], laws.tail[mask])
-    h, mean, var = surprisal_scores(sub, np.asarray(tokens)[mask], clip)
+    return scored_test(ScoreTerms(*surprisal_scores(sub, np.asarray(tokens)[mask], clip)))
+
+
+class ScoreTerms(NamedTuple):
+    """A predictable score at each token: ``observed`` h(x_t), ``mean`` E_q h, ``variance`` Var_q h, each [n]
+    (:mod:`tais.stats.predictable`)."""
+
+    observed: ArrayLike
+    mean: ArrayLike
+    variance: ArrayLike
+
+
+def scored_test(terms: ScoreTerms, mask: ArrayLike | None = None) -> StratumTest:
+    """The Z test and one-step estimate (sum centred / sum variance) of any predictable score on the positions where
+    ``mask`` [n] holds (None: all); for the draft log-ratio the one step is the draft tilt lambda's.
+
+    >>> t = scored_test(ScoreTerms([1.0, 0.0, 2.0], [0.5, 0.5, 0.5], [1.0, 1.0, 2.0]), [True, False, True])
+    >>> t.n_tokens, t.theta, round(t.z, 4), t.mean_varentropy      # 2 / 3, 2 / sqrt(3), 3 / 2
+    (2, 0.6666666666666666, 1.1547, 1.5)
+    """
+    h, mean, var = (np.asarray(a, dtype=np.float64) for a in terms)
+    if mask is not None:
+        keep = np.asarray(mask, dtype=bool)
+        h, mean, var = h[keep], mean[keep], var[keep]
+    n = int(h.size)
     total = float(var.sum())
     if total <= 0:
         return StratumTest(n, None, 0.0, 1.0, 0.0)

@@ -163,6 +163,11 @@ class HFEngine(Engine):
 
         return score_tokens(self.target, requests, batch_size=self.batch_size)
 
+    def prompt_ids(self, request: Request) -> list[int]:
+        """The prompt of ``request`` as this engine renders it for scoring (its target's tokenizer and chat template):
+        the prefix its :meth:`log_prob_rows` condition on, for a draft model teacher-forced beside it."""
+        return prompt_token_ids(self.target.tokenizer, request)
+
     def log_prob_rows(self, requests: Sequence[ScoringRequest]) -> list[Any]:
         """Full float32 log-softmax rows of the target at every forced position (``[n, vocab]`` per request), for
         exact distribution distances between two in-process arms (:func:`tais.engines.hf.scoring.log_prob_rows`)."""

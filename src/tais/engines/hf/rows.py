@@ -48,6 +48,7 @@ class RowState:
     text_cut: int | None = None
     tokenizer: Any = None
     seed: int | None = None  # the row seed of a sampling decoder's noise (None: greedy)
+    origins: list[int] | None = None  # each committed token's TokenOrigin code (None: the decoder records none)
 
     @property
     def done(self) -> bool:
@@ -57,10 +58,17 @@ class RowState:
     def max_tokens(self) -> int:
         return self.request.sampling.max_tokens
 
-    def commit(self, token_id: int, record: LogprobRecord | None) -> bool:
-        """Append one token; return False (and append nothing) if the row had already stopped."""
+    def commit(self, token_id: int, record: LogprobRecord | None, origin: int | None = None) -> bool:
+        """Append one token (with its :class:`tais.types.TokenOrigin` code where the decoder records origins, from its
+        first token on); return False (and append nothing) if the row had already stopped."""
         if self.done:
             return False
+        if origin is not None:
+            if self.origins is None and not self.token_ids:
+                self.origins = []
+            if self.origins is None or len(self.origins) != len(self.token_ids):
+                raise ValueError("a decoder records token origins from a row's first token on, for every token")
+            self.origins.append(origin)
         self.token_ids.append(int(token_id))
         self.records.append(record)
         if token_id in self.eos_ids:
@@ -108,6 +116,7 @@ class RowState:
             wall_s=wall_s,
             spec=spec,
             seed=self.seed,
+            origins=None if self.origins is None else tuple(self.origins),
         )
 
 

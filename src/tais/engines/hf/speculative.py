@@ -15,7 +15,9 @@ Worked example, k = 2, strict: row 0 drafts (x, y) and the target's argmaxes are
 Row 1 drafts (u, v) and the argmaxes are (w, ., .): a = 0, commits w. Both in the same forward pass.
 
 The log-probabilities reported for a committed token come from the target's logits at that position, exactly as
-in greedy decoding. Telemetry per row: drafted (real proposals), accepted, verify steps, accepted by position.
+in greedy decoding. Telemetry per row: drafted (real proposals), accepted, verify steps, accepted by position; each
+committed token's origin (:class:`tais.types.TokenOrigin`: at T = 0 a round's "recovered" token is the target's
+argmax at the first mismatch, useful forensics for where a divergence began).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tais.engines.hf.rows import RowState, left_padded, logprob_records, trimmed
 from tais.engines.hf.sequence_cache import SequenceCache
 from tais.engines.speculative.acceptance import accepted_counts
 from tais.engines.speculative.config import SpeculativeConfig
-from tais.types import SpecTelemetry
+from tais.types import TARGET_ORIGIN, SpecTelemetry, round_origins
 
 
 class _Counters:
@@ -59,7 +61,7 @@ def speculative_decode(
     logits = cache.feed(tokens, valid, last=1)[:, -1]
     first = logits.argmax(-1)
     for row, token, record in zip(rows, first.tolist(), logprob_records(logits, first, top_k)):
-        row.commit(token, trimmed(record, row.top_k))
+        row.commit(token, trimmed(record, row.top_k), TARGET_ORIGIN)
     proposer.start(rows)
     active = list(range(len(rows)))
     active = _drop_stopped(rows, active, cache, proposer)
@@ -85,8 +87,10 @@ def speculative_decode(
             c.accepted += count_list[slot]
             for j in range(count_list[slot]):
                 c.by_position[j] += 1
+            origins = round_origins(count_list[slot], proposed_list[slot])
             for j in range(count_list[slot] + 1):
-                if not rows[i].commit(chosen_ids[slot][j], trimmed(records[slot * (k + 1) + j], rows[i].top_k)):
+                if not rows[i].commit(chosen_ids[slot][j], trimmed(records[slot * (k + 1) + j], rows[i].top_k),
+                                      origins[j]):
                     break
         active = _drop_stopped(rows, active, cache, proposer)
         cache.compact()

@@ -16,7 +16,10 @@ One verify step, for the active rows, each at output position ``t`` (its committ
      equal it. The output is token-identical to target-only ``gumbel`` sampling with the same seed;
    - ``typical``: Medusa's typical acceptance on the target's truncated law, then a draw from ``q`` (lossy);
 
-4. the row commits ``d_1 .. d_a`` and that token; rejected columns become holes in the target's cache.
+4. the row commits ``d_1 .. d_a`` and that token; rejected columns become holes in the target's cache. Each
+   committed token's origin is recorded (:class:`tais.types.TokenOrigin`: the prefill token ``target``, then per
+   round accepted at slots 1 .. a and the round's recovered token at slot a + 1, or its bonus token after all
+   proposed drafts; ``typical`` and ``gumbel`` name their last token the same way, by whether a draft was rejected).
 
 A ``planted_bug`` in the speculative config replaces the rule by a deliberately wrong one
 (:mod:`tais.engines.speculative.planted`). Telemetry and the reported log-probabilities are those of
@@ -40,7 +43,7 @@ from tais.engines.speculative.config import SpeculativeConfig
 from tais.engines.speculative.noise import Stream, uniforms
 from tais.engines.speculative.rejection import rejection_sample, typical_sample
 from tais.engines.speculative.truncation import truncated_logits
-from tais.types import SpecTelemetry
+from tais.types import TARGET_ORIGIN, SpecTelemetry, round_origins
 
 
 @torch.inference_mode()
@@ -60,7 +63,7 @@ def speculative_sample(target: LoadedModel, rows: Sequence[RowState], config: Sp
     first = choose(logits[:, None], torch.zeros(len(rows), 1, dtype=torch.long, device=logits.device),
                    RowSampling.of(rows), bug=bug)[:, 0]
     for row, token, record in zip(rows, first.tolist(), logprob_records(logits, first, top_k)):
-        row.commit(token, trimmed(record, row.top_k))
+        row.commit(token, trimmed(record, row.top_k), TARGET_ORIGIN)
     sampler = DraftSampler(logits.shape[-1], bug)
     if isinstance(proposer, ModelProposer):
         proposer.picker = sampler
@@ -124,6 +127,7 @@ def _commit(rows: Sequence[RowState], active: list[int], counters: list[_Counter
         c.accepted += counts[slot]
         for j in range(counts[slot]):
             c.by_position[j] += 1
+        origins = round_origins(counts[slot], proposed[slot])
         for j in range(counts[slot] + 1):
-            if not rows[i].commit(chosen[slot][j], trimmed(records[slot * (k + 1) + j], rows[i].top_k)):
+            if not rows[i].commit(chosen[slot][j], trimmed(records[slot * (k + 1) + j], rows[i].top_k), origins[j]):
                 break
