@@ -15,16 +15,24 @@ Stages, timed by wrapping the pipeline's own functions (their wall time inside t
 - ``http + engine``: the rest of the generation loop (``_generate``: sending, receiving, parsing);
 - ``scoring``: ``score_arm``; ``analysis``: the streaming screen; ``reports``: writing the reports and keeping the
   Merkle leaves;
-- ``rescore``: the token evidence's teacher-forced re-scoring of non-identical pairs (``rescore_phase``; with
-  ``--token-evidence auto`` only: the default here is ``off``, the screen issue 10 timed, since that phase sends one
-  scoring request per non-identical completion and its cost is the server's);
+- ``rescore``: the token evidence's teacher-forced re-scoring (``rescore_phase``; with ``--token-evidence auto``
+  only): every reference completion under the reference's target and the candidate's own target (KL), and every
+  differing candidate completion under both: two scoring requests (``/tokenize``, then ``/v1/completions`` with
+  ``prompt_logprobs``) per scoring; ``rescore commit``: its ``RunStore.add_scorings`` (a transaction per 32
+  scorings), not counted in ``rescore``;
 - ``other``: the remainder (config, engine start-up, run record).
 
-Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--compare] [--baseline SRC]``;
-the last line is JSON with ``completions_per_s`` (completions / total wall time; goal >= 2,000/s). ``--compare``
-first runs the same screen with the writes ``tais run`` did before (one transaction per completion, scorers handed
-every step's logprobs), side by side. ``--baseline SRC`` (the ``src`` folder of another tais checkout) first runs
-this benchmark, same size, with that tais in a child process: before and after on the same machine and load.
+The loopback server shares the machine's cores with tais: each run also reports the CPU seconds the server process
+used (``server_cpu_s``), so that what is the server's (it stands in for a real one) can be told from tais's.
+
+Usage: ``python benchmarks/run_end_to_end.py [--items 100000] [--concurrency 32] [--token-evidence off|auto|both]
+[--compare] [--baseline SRC]``; the last line is JSON with ``completions_per_s`` (completions / total wall time of the
+last run; goal >= 2,000/s). ``--token-evidence both`` runs the screen with the token evidence off, then auto, side by
+side against the same server (``auto_over_off``: the ratio of their rates). ``--compare`` first runs the same screen
+with the writes ``tais run`` did before (one transaction per completion, scorers handed every step's logprobs), side
+by side. ``--baseline SRC`` (the ``src`` folder of another tais checkout, e.g. ``git archive main src | tar -x -C
+/tmp/main``) first runs this benchmark, same size and modes, with that tais in a child process, served by this tais's
+loopback server: before and after on the same machine and load (``speedup``, ``speedup_auto``).
 """
 
 from __future__ import annotations
@@ -128,6 +136,7 @@ def run(config_path: Path, out: Path, *, old_writes: bool = False) -> tuple[floa
         (RunStore, "add_completions", timers.wrap("store commit", RunStore.add_completions)),
         (run_module, "score_arm", timers.wrap("scoring", run_module.score_arm)),
         (run_module, "rescore_phase", timers.wrap("rescore", run_module.rescore_phase)),
+        (RunStore, "add_scorings", timers.wrap("rescore commit", RunStore.add_scorings)),
         (stream_module, "_stream", timers.wrap("analysis", stream_module._stream)),
         (stream_module, "write_reports", timers.wrap("reports", stream_module.write_reports)),
         (stream_module, "keep_leaves", timers.wrap("reports", stream_module.keep_leaves)),
@@ -141,6 +150,8 @@ def run(config_path: Path, out: Path, *, old_writes: bool = False) -> tuple[floa
     total = time.perf_counter() - started
     stages = dict(timers.seconds)
     stages["http + engine"] = max(stages.pop("generating", 0.0) - stages.get("store commit", 0.0), 0.0)
+    if "rescore" in stages:  # the scorings' commits are inside the phase: the rest of it is http + engine
+        stages["rescore"] = max(stages["rescore"] - stages.get("rescore commit", 0.0), 0.0)
     stages["other"] = max(total - sum(stages.values()), 0.0)
     return total, stages, outcome
 
@@ -155,6 +166,48 @@ def _all(patches: list) -> Iterator[None]:
         yield
 
 
+def server_cpu_s(process: subprocess.Popen) -> float:
+    """CPU seconds (user + system) the loopback server process has used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_loopback(server_src: Path | None) -> tuple[subprocess.Popen, str]:
+    """The loopback server in its own process, from ``server_src`` (a tais ``src`` folder) when given: a baseline
+    run of another tais is then served by the same server code as this one, so the comparison is tais's alone."""
+    if server_src is None:
+        return start_server()
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(server_src.resolve())
+    try:
+        return start_server()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def measure(folder: Path, items: int, concurrency: int, mode: str, url: str,
+            process: subprocess.Popen) -> dict[str, Any]:
+    """One ``tais run`` with ``token_evidence: mode``; its rate, stages and the server's CPU seconds."""
+    config = write_config(folder / mode, items, url, concurrency, mode)
+    cpu_before = server_cpu_s(process)
+    total, stages, outcome = run(config, folder / mode / "run")
+    completions = sum(outcome.generated.values())
+    rate = completions / total
+    print(f"token evidence {mode}: {items:,} items x 2 openai arms = {completions:,} completions in {total:.1f} s "
+          f"({rate:,.0f} completions/s)", flush=True)
+    for stage, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
+        print(f"  {stage:<14} {seconds:>8.1f} s  {100 * seconds / total:>5.1f}%")
+    return {"completions": completions, "wall_s": round(total, 2), "completions_per_s": round(rate),
+            "stages_s": {k: round(v, 2) for k, v in stages.items()},
+            "server_cpu_s": round(server_cpu_s(process) - cpu_before, 2), "verdict": outcome.result.verdict.value}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -163,50 +216,63 @@ def main() -> int:
     parser.add_argument("--compare", action="store_true",
                         help="also run with the old writes (a transaction per completion, scorers reading logprobs)")
     parser.add_argument("--baseline", type=Path, default=None,
-                        help="the src folder of another tais: run this benchmark with it first, same size")
-    parser.add_argument("--token-evidence", choices=("off", "auto"), default="off",
-                        help="the config's token_evidence (auto adds the teacher-forced re-scoring phase)")
+                        help="the src folder of another tais: run this benchmark with it first, same size, served "
+                             "by this tais's loopback server")
+    parser.add_argument("--server-src", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--token-evidence", choices=("off", "auto", "both"), default="off",
+                        help="the config's token_evidence (auto adds the teacher-forced re-scoring phase; both: off "
+                             "then auto, side by side)")
     args = parser.parse_args()
+    modes = ("off", "auto") if args.token_evidence == "both" else (args.token_evidence,)
     baseline = None
     if args.baseline is not None:
+        here = Path(__file__).resolve().parents[1] / "src"
         child = subprocess.run([sys.executable, __file__, "--items", str(args.items), "--concurrency",
-                                str(args.concurrency), "--token-evidence", args.token_evidence]
-                               + (["--dir", str(args.dir)] if args.dir else []),
+                                str(args.concurrency), "--token-evidence", args.token_evidence,
+                                "--server-src", str(here)] + (["--dir", str(args.dir)] if args.dir else []),
                                capture_output=True, text=True, check=True,
                                env={**os.environ, "PYTHONPATH": str(args.baseline.resolve())})
         baseline = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"baseline: {baseline['completions_per_s']:,} completions/s; stages {baseline['stages_s']}", flush=True)
-    process, url = start_server()
+        print("baseline:\n" + "\n".join(child.stdout.strip().splitlines()[:-1]), flush=True)
+    process, url = start_loopback(args.server_src)
     try:
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
             folder = Path(tmp)
-            config = write_config(folder, args.items, url, args.concurrency, args.token_evidence)
             if args.compare:
+                config = write_config(folder, args.items, url, args.concurrency, modes[0])
                 old_total, old_stages, old = run(config, folder / "old", old_writes=True)
                 old_rate = sum(old.generated.values()) / old_total
                 print(f"old writes: {old_rate:,.0f} completions/s; " + ", ".join(
                     f"{k} {v:.1f} s" for k, v in sorted(old_stages.items(), key=lambda kv: -kv[1])))
-            total, stages, outcome = run(config, folder / "run")
-            completions = sum(outcome.generated.values())
+            results = {}
+            for mode in modes:
+                (folder / mode).mkdir()
+                results[mode] = measure(folder, args.items, args.concurrency, mode, url, process)
     finally:
         process.terminate()
         process.wait()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    rate = completions / total
-    print(f"tais run end to end: {args.items:,} items x 2 openai arms = {completions:,} completions in {total:.1f} s "
-          f"({rate:,.0f} completions/s; {cores} cores; loopback server in its own process)")
-    for stage, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
-        print(f"  {stage:<14} {seconds:>8.1f} s  {100 * seconds / total:>5.1f}%")
-    print(json.dumps({
-        "benchmark": "run_end_to_end", "items": args.items, "completions": completions, "wall_s": round(total, 1),
-        "completions_per_s": round(rate), "stages_s": {k: round(v, 2) for k, v in stages.items()},
-        "verdict": outcome.result.verdict.value, "concurrency": args.concurrency, "cores": cores,
-        "token_evidence": args.token_evidence,
+    last = results[modes[-1]]
+    rate = last["completions_per_s"]
+    print(f"{cores} cores; loopback server in its own process; load average {os.getloadavg()[0]:.2f}")
+    if len(modes) == 2:
+        print(f"auto / off: {results['auto']['completions_per_s'] / results['off']['completions_per_s']:.3f}")
+    summary = {
+        "benchmark": "run_end_to_end", "items": args.items, "completions": last["completions"],
+        "wall_s": last["wall_s"], "completions_per_s": rate, "stages_s": last["stages_s"], "verdict": last["verdict"],
+        "concurrency": args.concurrency, "cores": cores, "token_evidence": args.token_evidence,
+        "load_average": round(os.getloadavg()[0], 2), "runs": results,
         "goal_per_s": GOAL, "meets_goal": rate >= GOAL,
+        **({"auto_over_off": round(results["auto"]["completions_per_s"] / results["off"]["completions_per_s"], 3)}
+           if len(modes) == 2 else {}),
         **({"old_writes_per_s": round(old_rate), "old_writes_stages_s": {k: round(v, 2) for k, v in old_stages.items()}}
            if args.compare else {}),
         **({"baseline": baseline, "speedup": round(rate / baseline["completions_per_s"], 3)} if baseline else {}),
-    }))
+    }
+    if baseline and len(modes) == 2:
+        summary["speedup_auto"] = round(results["auto"]["completions_per_s"]
+                                        / baseline["runs"]["auto"]["completions_per_s"], 3)
+    print(json.dumps(summary))
     return 0
 
 

@@ -13,7 +13,7 @@ An engine yields completions in any order as they finish; the caller matches the
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +53,14 @@ class Engine(abc.ABC):
         token ids (fed as ids after the prompt's ids, never re-tokenised), in request order. Raw log-probabilities
         (no temperature). Engines that cannot do it raise :class:`~tais.errors.CannotTeacherForce` (this default)."""
         raise CannotTeacherForce(self.name, "this backend has no teacher-forced scoring")
+
+    def score_token_batches(self, requests: Sequence[ScoringRequest], batch: int) -> Iterator[list[TokenScores]]:
+        """:meth:`score_tokens` of ``requests`` in consecutive batches of ``batch``, each yielded in request order
+        once complete (the caller commits a batch before it asks for the next). This default scores batch after
+        batch; an engine that keeps requests in flight (a server's) may work ahead across batch boundaries, with the
+        same results."""
+        for start in range(0, len(requests), batch):
+            yield self.score_tokens(requests[start:start + batch])
 
     def telemetry(self) -> dict[str, Any]:
         """What the engine measured about its last ``generate()`` as a whole, beyond single completions (e.g. a

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from tais.errors import CannotTeacherForce
+from tais.errors import CannotTeacherForce, EngineError
 from tais.interfaces import Engine
 from tais.pipeline.config import ArmSetup
 from tais.pipeline.fingerprint import arm_fingerprint
@@ -48,7 +48,8 @@ from tais.types import ArmSpec, Battery, Completion, Request, Role, ScoringReque
 
 TOKEN_EVIDENCE_VERSION = 1
 SCORING_BATCH = 32
-"""Scorings committed per transaction (and handed to the engine per call)."""
+"""Scorings committed per transaction (and asked of the engine per batch: :meth:`Engine.score_token_batches`; a
+server engine keeps its requests in flight across batches)."""
 EXACT_BATCH = 8
 """Completions per pass of the exact-KL computation (two models' full rows held at once)."""
 
@@ -71,7 +72,7 @@ class _Job:
 
 def _jobs_of(store: RunStore, fingerprint: str, keys: Sequence[CompletionKey],
              requests: Mapping[CompletionKey, Request]) -> dict[CompletionKey, _Job]:
-    stored = store.completions(fingerprint, keys)
+    stored = store.completions(fingerprint, keys, logprobs=False)  # the token ids are what is scored
     return {k: _Job(k, requests[k], s.completion, s.sha256) for k, s in stored.items()
             if s.completion.token_ids is not None}
 
@@ -80,12 +81,19 @@ def _score_missing(engine: Engine, fingerprint: str, store: RunStore, jobs: Sequ
     """Score the jobs with no scoring under ``fingerprint`` yet, committing per batch; returns how many."""
     unique = {j.sha256: j for j in jobs}
     todo = [unique[s] for s in store.missing_scorings(fingerprint, list(unique))]
+    requests = [ScoringRequest(j.request, tuple(j.completion.token_ids or ()), top_k=top_k) for j in todo]
     done = 0
-    for start in range(0, len(todo), SCORING_BATCH):
-        batch = todo[start:start + SCORING_BATCH]
-        scored = engine.score_tokens([ScoringRequest(j.request, tuple(j.completion.token_ids or ()), top_k=top_k)
-                                      for j in batch])
-        done += store.add_scorings(fingerprint, [(j.sha256, s) for j, s in zip(batch, scored)])
+    batches = engine.score_token_batches(requests, SCORING_BATCH)
+    try:
+        for start, scored in zip(range(0, len(todo), SCORING_BATCH), batches):
+            batch = todo[start:start + SCORING_BATCH]
+            if len(scored) != len(batch):
+                raise EngineError(f"{engine.name}: {len(scored)} scorings for a batch of {len(batch)} requests")
+            done += store.add_scorings(fingerprint, [(j.sha256, s) for j, s in zip(batch, scored)])
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:  # a generator: stop what it has in flight
+            close()
     return done
 
 

@@ -426,7 +426,10 @@ class RunStore:
 
     def missing_scorings(self, fingerprint: str, completion_sha256s: Sequence[str]) -> list[str]:
         """The completion sha256s (in the order given) with no scoring under ``fingerprint`` yet."""
-        have = set(self.scorings(fingerprint))
+        if not self._has_table("scorings"):
+            return list(completion_sha256s)
+        have = {r[0] for r in self._db.execute("SELECT completion_sha256 FROM scorings WHERE fingerprint=?",
+                                                (fingerprint,))}
         return [s for s in completion_sha256s if s not in have]
 
     def scorings(self, fingerprint: str) -> dict[str, TokenScores]:

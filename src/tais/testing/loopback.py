@@ -25,13 +25,17 @@ or inside a test, in a thread: ``with LoopbackServer(config).running() as base_u
 ``teacher_forcing`` picks how it re-scores a token-id prompt: ``prompt_logprobs`` (vLLM's extension, the default),
 ``echo`` (the legacy ``echo: true`` + ``logprobs: k`` answer, tokens named ``token_id:N`` as vLLM's
 ``return_tokens_as_token_ids`` does; ``prompt_logprobs`` is refused with 400), or ``none``: a server that cannot
-teacher-force (``/tokenize`` answers 404, ``prompt_logprobs`` and ``echo`` 400).
+teacher-force (``/tokenize`` answers 404, ``prompt_logprobs`` and ``echo`` 400). ``score_delay_s`` answers each scoring
+request that late (a re-scoring slow enough to be killed half-way); ``/stats`` counts the scoring requests per
+token-id prompt (``scored``). A ``loopback_salt`` field in a completion request's body changes its answer (a
+candidate arm that differs from the reference).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -62,12 +66,14 @@ class LoopbackConfig:
     fault_rate: float = 0.0
     faults: tuple[str, ...] = FAULT_KINDS
     stall_s: float = 5.0
+    score_delay_s: float = 0.0
     seed: int = 0
     version: str = "loopback-1"
     teacher_forcing: str = "prompt_logprobs"
 
 
 SCRIPT_VOCAB = 50
+_SPLICE = "<prompt_logprobs>"
 """Vocabulary size of the scripted model behind ``/tokenize`` and ``prompt_logprobs``."""
 
 
@@ -105,6 +111,27 @@ def scripted_prompt_logprobs(ids: list[int], k: int) -> list[dict[str, dict[str,
     return out
 
 
+@functools.lru_cache(maxsize=65536)
+def _entry_json(previous: int, token: int, k: int) -> str:
+    """One ``prompt_logprobs`` entry of :func:`scripted_prompt_logprobs` as JSON text (cached: the scripted model
+    has at most ``SCRIPT_VOCAB ** 2`` of them per k, and serialising 20-odd alternatives per token for every answer
+    made this server, not tais, the bottleneck of a large re-scoring)."""
+    entry = {}
+    for candidate in [(previous + r) % SCRIPT_VOCAB for r in range(1, k + 1)] + [token]:
+        logprob, rank = scripted_logprob(previous, candidate)
+        entry[str(candidate)] = {"logprob": logprob, "rank": rank, "decoded_token": f"<{candidate}>"}
+    return json.dumps(entry)
+
+
+def scripted_prompt_logprobs_json(ids: list[int], k: int) -> str:
+    """:func:`scripted_prompt_logprobs` as JSON text, built from cached entries.
+
+    >>> json.loads(scripted_prompt_logprobs_json([1, 2, 9], 2)) == scripted_prompt_logprobs([1, 2, 9], 2)
+    True
+    """
+    return "[" + ", ".join(["null", *(_entry_json(p, t, k) for p, t in zip(ids, ids[1:]))]) + "]"
+
+
 def answer_tokens(prompt: str, max_tokens: int) -> list[tuple[int, str]]:
     """The deterministic answer to ``prompt``: up to 8 ``(token id, token text)`` pairs chosen by its sha256.
 
@@ -138,11 +165,14 @@ class LoopbackState:
     """What the server did: answers per prompt text, faults injected by kind, speculative counters for /metrics."""
 
     answered: Counter = field(default_factory=Counter)
+    scored: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     requests: int = 0
+    tokenized: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answered": dict(self.answered), "faults": dict(self.faults), "requests": self.requests}
+        return {"answered": dict(self.answered), "faults": dict(self.faults), "requests": self.requests,
+                "scored": dict(self.scored), "tokenized": self.tokenized}
 
 
 class _Http(asyncio.Protocol):
@@ -226,6 +256,8 @@ class LoopbackServer:
         else:
             text = body["prompt"]
         tokens = scripted_tokens(text)
+        with self._lock:
+            self.state.tokenized += 1
         return conn.send(200, {"tokens": tokens, "count": len(tokens), "max_model_len": 2048})
 
     def _score(self, conn: _Http, body: dict) -> None:
@@ -237,16 +269,23 @@ class LoopbackServer:
         ids = [int(t) for t in body["prompt"]]
         with self._lock:
             self.state.requests += 1
+            self.state.scored[",".join(map(str, ids))] += 1
         following = (ids[-1] + 1) % SCRIPT_VOCAB
         choice: dict[str, Any] = {"index": 0, "text": f"<{following}>", "finish_reason": "length",
                                   "token_ids": [following]}
         if echo:
             choice["logprobs"] = scripted_echo_logprobs(ids + [following], int(body["logprobs"]))
         else:
-            choice["prompt_logprobs"] = scripted_prompt_logprobs(ids, int(body["prompt_logprobs"]))
+            choice["prompt_logprobs"] = _SPLICE
         usage = {"prompt_tokens": len(ids), "completion_tokens": 1, "total_tokens": len(ids) + 1}
-        return conn.send(200, {"id": "cmpl-loopback", "object": "text_completion", "model": body["model"],
-                               "choices": [choice], "usage": usage})
+        text = json.dumps({"id": "cmpl-loopback", "object": "text_completion", "model": body["model"],
+                           "choices": [choice], "usage": usage})
+        if not echo:  # the large part, spliced in from cached entries
+            text = text.replace(json.dumps(_SPLICE), scripted_prompt_logprobs_json(ids, int(body["prompt_logprobs"])))
+        if self.config.score_delay_s > 0:
+            asyncio.get_running_loop().call_later(self.config.score_delay_s, conn.send, 200, text.encode())
+            return None
+        return conn.send(200, text.encode())
 
     def _complete(self, conn: _Http, path: str, raw: bytes) -> None:
         try:
@@ -293,7 +332,8 @@ class LoopbackServer:
         conn.send(200, answer)
 
     def _answer(self, body: dict, prompt: str, chat: bool) -> dict:
-        tokens = answer_tokens(prompt, int(body.get("max_tokens") or 16))
+        # a ``loopback_salt`` in the body (an arm's ``extra_body``) changes the answer: a candidate that differs
+        tokens = answer_tokens(prompt + str(body.get("loopback_salt", "")), int(body.get("max_tokens") or 16))
         text = "".join(t for _, t in tokens)
         finish = "length" if len(tokens) == body.get("max_tokens") else "stop"
         k = body.get("top_logprobs", 0) if chat else (body.get("logprobs") or 0)
@@ -386,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key-env", default=None, help="environment variable holding the key clients must send")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--stall-s", type=float, default=5.0)
+    parser.add_argument("--score-delay-s", type=float, default=0.0, help="answer each scoring request this late")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     import os
@@ -395,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key=os.environ[args.api_key_env] if args.api_key_env else None,
         fault_rate=args.fault_rate,
         stall_s=args.stall_s,
+        score_delay_s=args.score_delay_s,
         seed=args.seed,
     )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,14 @@ class OpenAIEngine(Engine):
 
         self.server_info()
         return score_tokens(self.options, self.model, requests)
+
+    def score_token_batches(self, requests: Sequence[ScoringRequest], batch: int) -> Iterator[list[TokenScores]]:
+        """:meth:`score_tokens` a batch at a time, ``concurrency`` requests in flight across batches over one
+        session (:func:`tais.engines.openai.scoring.score_batches`)."""
+        from tais.engines.openai.scoring import score_batches
+
+        self.server_info()
+        return score_batches(self.options, self.model, requests, batch)
 
     async def _scrape(self) -> SpecTelemetry | None:
         if self.options.metrics_url is None:

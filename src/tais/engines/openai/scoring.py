@@ -28,10 +28,12 @@ naming what was missing. Example of the body of step 2::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-import httpx
+import aiohttp
 
 from tais.engines.openai.options import OpenAIOptions
 from tais.errors import CannotTeacherForce, EngineError
@@ -124,82 +126,169 @@ def parse_prompt_logprobs(request: ScoringRequest, prompt_length: int, answer: A
                        token_ids=tuple(int(t) for t in request.token_ids), positions=tuple(positions))
 
 
-async def _post(client: httpx.AsyncClient, options: OpenAIOptions, path: str, body: dict[str, Any], what: str) -> Any:
+async def _post(session: aiohttp.ClientSession, options: OpenAIOptions, path: str, body: dict[str, Any],
+                what: str) -> Any:
     """POST and return the decoded JSON; the answers that mean "cannot teacher-force" raise CannotTeacherForce."""
     from tais.engines.openai.client import _excerpt, _status_error
 
     try:
-        response = await client.post(path, json=body)
-    except httpx.HTTPError as exc:
+        async with session.post(options.base_url + path, data=json.dumps(body).encode()) as response:
+            status, raw = response.status, await response.read()
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         raise EngineError(f"{options.base_url}: POST {path} failed ({type(exc).__name__}: {exc})") from None
-    if response.status_code in (404, 405):
-        raise CannotTeacherForce("openai", f"{options.base_url} has no {path} (HTTP {response.status_code}), "
-                                           f"needed for {what}")
-    if response.status_code in (400, 422):
-        raise _Refused("openai", f"{options.base_url} rejected {what} (HTTP {response.status_code}: "
-                                 f"{_excerpt(response.content)})")
-    if response.status_code != 200:
-        raise _status_error(options, response.status_code, response.content, f"POST {path}")
+    if status in (404, 405):
+        raise CannotTeacherForce("openai", f"{options.base_url} has no {path} (HTTP {status}), needed for {what}")
+    if status in (400, 422):
+        raise _Refused("openai", f"{options.base_url} rejected {what} (HTTP {status}: {_excerpt(raw)})")
+    if status != 200:
+        raise _status_error(options, status, raw, f"POST {path}")
     try:
-        return response.json()
+        return json.loads(raw)
     except ValueError:
         raise EngineError(f"{options.base_url}: POST {path} answered 200 with a body that is not JSON") from None
 
 
 class _Scorer:
-    """Scores requests over one client in the way the server takes: ``prompt_logprobs`` until the server refuses
-    it, then ``echo``."""
+    """Scores requests over one session in the way the server takes: ``prompt_logprobs`` until the server refuses
+    it, then ``echo``. A prompt that several of the requests share (the same :class:`~tais.types.Request` object: a
+    reference's and a candidate's completion of one item) is tokenized once by this server and its ids kept until
+    its last use."""
 
-    def __init__(self, client: httpx.AsyncClient, options: OpenAIOptions, model: str) -> None:
-        self.client, self.options, self.model = client, options, model
+    def __init__(self, session: aiohttp.ClientSession, options: OpenAIOptions, model: str,
+                 requests: Sequence[ScoringRequest] = ()) -> None:
+        self.session, self.options, self.model = session, options, model
         self.mode, self.refused = "prompt_logprobs", ""
+        uses = Counter(id(r.request) for r in requests if r.prompt_token_ids is None)
+        self.uses_left = {k: n for k, n in uses.items() if n > 1}
+        self.shared: dict[int, list[int]] = {}
 
     async def prompt_ids(self, r: ScoringRequest) -> list[int]:
         if r.prompt_token_ids is not None:
             return [int(t) for t in r.prompt_token_ids]
-        answer = await _post(self.client, self.options, TOKENIZE_PATH, tokenize_body(r.request, model=self.model),
-                             "the prompt's token ids")
-        return [int(t) for t in answer["tokens"]]
+        key = id(r.request)
+        ids = self.shared.get(key)
+        if ids is None:
+            answer = await _post(self.session, self.options, TOKENIZE_PATH,
+                                 tokenize_body(r.request, model=self.model), "the prompt's token ids")
+            ids = [int(t) for t in answer["tokens"]]
+        if key in self.uses_left:
+            self.uses_left[key] -= 1
+            if self.uses_left[key] > 0:
+                self.shared[key] = ids
+            else:
+                self.shared.pop(key, None)
+        return ids
 
     async def score(self, r: ScoringRequest) -> TokenScores:
         prompt = await self.prompt_ids(r)
         if self.mode == "prompt_logprobs":
             try:
-                answer = await _post(self.client, self.options, COMPLETIONS_PATH,
+                answer = await _post(self.session, self.options, COMPLETIONS_PATH,
                                      scoring_body(r, prompt, model=self.model),
                                      "a token-id prompt with prompt_logprobs")
                 return parse_prompt_logprobs(r, len(prompt), answer)
             except _Refused as exc:
                 self.refused, self.mode = exc.reason, "echo"
         try:
-            answer = await _post(self.client, self.options, COMPLETIONS_PATH, echo_body(r, prompt, model=self.model),
+            answer = await _post(self.session, self.options, COMPLETIONS_PATH, echo_body(r, prompt, model=self.model),
                                  "a token-id prompt with echo and logprobs")
         except CannotTeacherForce as exc:
             raise CannotTeacherForce("openai", f"{self.refused}; and {exc.reason}") from None
         return parse_echo_logprobs(r, len(prompt), answer)
 
 
-async def _score_all(options: OpenAIOptions, model: str, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
-    from tais.engines.openai.client import _headers
+class _Flight:
+    """Every request's answer as a future, filled by ``options.concurrency`` workers over one pooled session: the
+    first request alone (it settles whether the server takes ``prompt_logprobs`` or only ``echo``), then the rest in
+    request order with at most ``ahead`` answers not yet taken by the consumer (memory stays bounded however many
+    requests there are). A failed request's future holds its exception and the workers stop taking new ones."""
 
-    limits = httpx.Limits(max_connections=options.concurrency)
-    async with httpx.AsyncClient(base_url=options.base_url, headers=_headers(options), timeout=options.timeout_s,
-                                 limits=limits) as client:
-        scorer = _Scorer(client, options, model)
-        if not requests:
-            return []
-        first = await scorer.score(requests[0])  # settles the way the server takes
-        gate = asyncio.Semaphore(options.concurrency)
+    def __init__(self, options: OpenAIOptions, model: str, requests: Sequence[ScoringRequest], ahead: int) -> None:
+        self.options, self.model, self.requests = options, model, requests
+        self.futures: list[asyncio.Future[TokenScores]] = []
+        self.room = asyncio.Semaphore(max(ahead, options.concurrency))
+        self.next, self.failed = 1, False
+        self.session: aiohttp.ClientSession | None = None
+        self.workers: list[asyncio.Task[None]] = []
 
-        async def one(r: ScoringRequest) -> TokenScores:
-            async with gate:
-                return await scorer.score(r)
+    async def open(self) -> None:
+        from tais.engines.openai.client import _headers
 
-        return [first, *await asyncio.gather(*(one(r) for r in requests[1:]))]
+        loop = asyncio.get_running_loop()
+        self.futures = [loop.create_future() for _ in self.requests]
+        self.session = aiohttp.ClientSession(
+            headers={"Content-Type": "application/json", **_headers(self.options)},
+            timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
+            connector=aiohttp.TCPConnector(limit=self.options.concurrency))
+        if not self.requests:
+            return
+        scorer = _Scorer(self.session, self.options, self.model, self.requests)
+        await self.room.acquire()
+        await self._one(scorer, 0)
+        if not self.failed:
+            self.workers = [asyncio.create_task(self._work(scorer))
+                            for _ in range(min(self.options.concurrency, len(self.requests) - 1))]
+
+    async def _one(self, scorer: _Scorer, index: int) -> None:
+        try:
+            self.futures[index].set_result(await scorer.score(self.requests[index]))
+        except Exception as exc:  # handed to the consumer through the future, in request order
+            self.failed = True
+            self.futures[index].set_exception(exc)
+
+    async def _work(self, scorer: _Scorer) -> None:
+        while True:
+            await self.room.acquire()
+            if self.failed or self.next >= len(self.requests):
+                self.room.release()
+                return
+            index, self.next = self.next, self.next + 1
+            await self._one(scorer, index)
+
+    async def take(self, start: int, stop: int) -> list[TokenScores]:
+        """The answers of requests ``[start, stop)``, in request order (the first failure among them raises)."""
+        out = []
+        for future in self.futures[start:stop]:
+            out.append(await future)
+            self.room.release()
+        return out
+
+    async def close(self) -> None:
+        for task in self.workers:
+            task.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+        for future in self.futures:  # a failure nobody took: retrieved, so asyncio does not log it
+            if future.done() and not future.cancelled():
+                future.exception()
+        if self.session is not None:
+            await self.session.close()
+
+
+def score_batches(options: OpenAIOptions, model: str, requests: Sequence[ScoringRequest],
+                  batch: int) -> Iterator[list[TokenScores]]:
+    """Teacher-forced scores of ``requests`` in consecutive batches of ``batch``, each yielded in request order as
+    soon as it is complete, with ``options.concurrency`` requests in flight across batch boundaries over one pooled
+    session (the first request alone, to learn whether the server takes ``prompt_logprobs`` or only ``echo``). The
+    requests run while the caller waits for the next batch; closing the iterator cancels what is in flight. No
+    retries: a failed request raises, and the re-scoring phase resumes from what it committed.
+
+    >>> from tais.engines.openai.options import OpenAIOptions
+    >>> list(score_batches(OpenAIOptions(base_url="http://127.0.0.1:9"), "m", [], 4))
+    []
+    """
+    loop = asyncio.new_event_loop()
+    flight = _Flight(options, model, requests, ahead=2 * batch + options.concurrency)
+    try:
+        loop.run_until_complete(flight.open())
+        for start in range(0, len(requests), batch):
+            yield loop.run_until_complete(flight.take(start, min(start + batch, len(requests))))
+    finally:
+        try:
+            loop.run_until_complete(flight.close())
+        finally:
+            loop.close()
 
 
 def score_tokens(options: OpenAIOptions, model: str, requests: Sequence[ScoringRequest]) -> list[TokenScores]:
-    """Teacher-forced scores of every request in request order, ``options.concurrency`` requests in flight (the
-    first alone, to learn whether the server takes ``prompt_logprobs`` or only ``echo``). No retries: a failed
-    request raises, and the re-scoring phase resumes from what it committed."""
-    return asyncio.run(_score_all(options, model, requests))
+    """Teacher-forced scores of every request in request order (:func:`score_batches` in one batch)."""
+    return [s for scored in score_batches(options, model, requests, max(1, len(requests))) for s in scored]

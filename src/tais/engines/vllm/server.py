@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,10 @@ class VLLMServerEngine(Engine):
         """Teacher-forced scoring through the started server (``/v1/completions`` with ``prompt_logprobs``; see
         :mod:`tais.engines.openai.scoring`)."""
         return self.start().score_tokens(requests)
+
+    def score_token_batches(self, requests: Sequence[ScoringRequest], batch: int) -> Iterator[list[TokenScores]]:
+        """The started server's batches in flight (:meth:`tais.engines.openai.OpenAIEngine.score_token_batches`)."""
+        return self.start().score_token_batches(requests, batch)
 
     def close(self) -> None:
         """Stop the server's whole process group (idempotent)."""
