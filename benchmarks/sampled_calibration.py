@@ -119,7 +119,7 @@ def score(reference: HFEngine, draft: HFEngine, requests: Sequence[Request], com
         forced = [ScoringRequest(r, ids, top_k=SETTINGS.top) for r, _, ids in chunk]
         for (r, _, forced_ids), rows_q, rows_d in zip(chunk, reference.log_prob_rows(forced),
                                                       draft.log_prob_rows(forced)):
-            ids, probs, hard, soft = exact_law(rows_q, forced_ids, sampling, SETTINGS)[:4]  # exact: all kept
+            ids, probs, hard, soft = exact_law(rows_q, forced_ids, sampling, SETTINGS)[:4]  # exact: all kept, no bound
             tokens = np.asarray(forced_ids)
             q = torch.softmax(rows_q.double() / sampling.temperature, -1).numpy()  # [n, vocab]
             d = torch.softmax(rows_d.double() / sampling.temperature, -1).numpy()  # [n, vocab]

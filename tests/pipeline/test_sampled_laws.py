@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tais.pipeline.config import SampledModel
-from tais.pipeline.sampled import exact_law, listed_law
+from tais.pipeline.sampled import PositionLaws, exact_law, listed_law
 from tais.types import PositionScore, SamplingParams, TokenScores
 
 # one position, five tokens with probabilities 0.5, 0.3, 0.15, 0.04, 0.01 (token id = column)
@@ -18,17 +18,17 @@ ROW = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.04, 0.01]]))
 
 
 def test_temperature_one_without_cuts_is_the_row_itself_and_nothing_leaks():
-    ids, probs, hard, soft, kept = exact_law(ROW, [4], SamplingParams(temperature=1.0), SampledModel(top=5))
+    ids, probs, hard, soft, kept, bound = exact_law(ROW, [4], SamplingParams(temperature=1.0), SampledModel(top=5))
     assert ids[0].tolist() == [0, 1, 2, 3, 4]
     assert probs[0] == pytest.approx([0.5, 0.3, 0.15, 0.04, 0.01], abs=1e-6)
-    assert not hard.any() and not soft.any() and kept.all()
+    assert not hard.any() and not soft.any() and kept.all() and not bound.any()  # an exact law lists every token
 
 
 def test_top_p_soft_and_hard_leaks():
     # top_p 0.8: mass before token 2 is 0.8 >= p -> cut; the law is (0.5, 0.3)/0.8
     sampling = SamplingParams(temperature=1.0, top_p=0.8)
     settings = SampledModel(top=5, tau_p=0.1)
-    _, probs, hard, soft, _ = exact_law(ROW.expand(3, 5), [1, 2, 3], sampling, settings)
+    _, probs, hard, soft, _, _ = exact_law(ROW.expand(3, 5), [1, 2, 3], sampling, settings)
     assert probs[0][:2] == pytest.approx([0.625, 0.375], abs=1e-6)
     assert soft.tolist() == [False, True, True]
     # token 2: mass before it 0.8 < p + tau = 0.9 -> soft only; token 3: 0.95 >= 0.9 -> hard
@@ -38,7 +38,7 @@ def test_top_p_soft_and_hard_leaks():
 def test_top_k_hard_leak_counts_scaled_logit_steps():
     sampling = SamplingParams(temperature=0.5, top_k=2)
     # scaled logits log(p) / 0.5: token 2 is 2 * log(0.3 / 0.15) = 1.386 below the 2nd, token 3 is 4.0 below
-    _, _, hard, soft, _ = exact_law(ROW.expand(2, 5), [2, 3], sampling, SampledModel(top=5, tau_logit=2.0))
+    _, _, hard, soft, _, _ = exact_law(ROW.expand(2, 5), [2, 3], sampling, SampledModel(top=5, tau_logit=2.0))
     assert soft.tolist() == [True, True] and hard.tolist() == [False, True]
 
 
@@ -82,7 +82,7 @@ def _listed_trial(rng: np.random.Generator, logits: np.ndarray, temperature: flo
     parts = [listed_law(TokenScores("q", 0, (int(x),), (_position(int(x), tuple(
         (int(i), float(raw[j, i])) for i in order[j])),)), SamplingParams(temperature=temperature),
         SampledModel(top=listed)) for j, x in enumerate(tokens)]
-    ids, probs, _, _, kept, bound = (np.concatenate([p[i] for p in parts]) for i in range(6))
+    ids, probs, _, _, kept, bound = PositionLaws.concatenated(parts)
     clusters = np.arange(len(tokens)) // 20
     return ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], kept, bound
 

@@ -252,7 +252,7 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
                                top_k=settings.top) for key in keys]
     exact = hasattr(engine, "log_prob_rows")
     with_draft = exact and draft is not None
-    parts: list[tuple[np.ndarray, ...]] = []
+    parts: list[PositionLaws] = []
     ratios: list[tuple[np.ndarray, ...]] = []
     splits: list[OutcomeSplit] = []
     for start in range(0, len(requests), BATCH):
@@ -270,12 +270,11 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
             del rows
         else:
             parts += [listed_law(s, sampling, settings) for s in engine.score_tokens(batch)]
-    ids, probs, hard, soft, kept = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    ids, probs, hard, soft, kept, bound = PositionLaws.concatenated(parts)
     tokens = np.concatenate([np.asarray(r.token_ids) for r in requests])
     clusters = np.concatenate([np.full(len(r.token_ids), prompt_index[r.request.item_id]) for r in requests])
     tail = None
     if not exact:
-        bound = np.concatenate([p[5] for p in parts])
         judged = np.isfinite(bound)
         tail = tail_count_test(~kept[judged], bound[judged])
     found = ArmLaws(ReferenceLaws.top(ids[kept], probs[kept]), tokens[kept], clusters[kept], int(hard.sum()),
@@ -290,11 +289,31 @@ def teacher_force(engine: Engine, messages: Mapping[str, tuple[ChatMessage, ...]
     return found, scores
 
 
+class PositionLaws(NamedTuple):
+    """The reference's sampling law at each of n emitted tokens, as :func:`exact_law` and :func:`listed_law` give it:
+    the top ids [n, top] (-1 pads) and their probabilities [n, top], hard and soft leaks [n], the kept mask [n] (the
+    positions judged) and the bound [n] on the unlisted tokens' probability (0 for an exact law, which lists every
+    token; NaN where a listed law's position is left out), numpy arrays on the CPU."""
+
+    ids: np.ndarray
+    probs: np.ndarray
+    hard: np.ndarray
+    soft: np.ndarray
+    kept: np.ndarray
+    bound: np.ndarray
+
+    @classmethod
+    def concatenated(cls, parts: Sequence[PositionLaws]) -> PositionLaws:
+        """The laws of several completions, one after another."""
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in cls._fields))
+
+
 def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
-              settings: SampledModel) -> tuple[np.ndarray, ...]:
+              settings: SampledModel) -> PositionLaws:
     """From full log-softmax rows ``log_probs`` [n, vocab] (torch, on any device) at the emitted ``tokens`` [n]: the
     top ``settings.top`` (ids [n, top], probabilities [n, top]) of the sampling law, hard leaks [n], soft leaks [n],
-    and the kept mask [n] (all True: an exact law covers every token), as numpy arrays on the CPU."""
+    the kept mask [n] (all True: an exact law covers every token) and the unlisted bound [n] (all 0), as
+    :class:`PositionLaws`."""
     import torch
 
     from tais.engines.speculative.truncation import Law, truncated_logits
@@ -316,11 +335,11 @@ def exact_law(log_probs: Any, tokens: Sequence[int], sampling: SamplingParams,
         mass = uncut.softmax(-1)
         above = (mass * (uncut > uncut.gather(1, tok))).sum(-1)  # tempered mass more likely than the token
         hard |= above >= sampling.top_p + settings.tau_p
-    return (top.indices.cpu().numpy(), top.values.double().cpu().numpy(), (hard & soft).cpu().numpy(),
-            soft.cpu().numpy(), np.ones(len(tokens), dtype=bool))
+    return PositionLaws(top.indices.cpu().numpy(), top.values.double().cpu().numpy(), (hard & soft).cpu().numpy(),
+                        soft.cpu().numpy(), np.ones(len(tokens), dtype=bool), np.zeros(len(tokens)))
 
 
-def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) -> tuple[np.ndarray, ...]:
+def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) -> PositionLaws:
     """From teacher-forced top-k raw log-probabilities (:class:`tais.types.TokenScores`): the sampling law
     *conditioned on the listed tokens* at each position, and which positions to keep (those whose emitted token is
     listed).
@@ -374,7 +393,7 @@ def listed_law(scores: Any, sampling: SamplingParams, settings: SampledModel) ->
         soft[j] = kept[j] and p[list(ids[j]).index(int(token))] == 0
         bound[j] = np.nan if nucleus is _AMBIGUOUS else _unlisted_bound(w * nucleus, tail, cut_by_k or
                                                                          nucleus.min() == 0)
-    return ids, probs, np.zeros(n, dtype=bool), soft, kept, bound
+    return PositionLaws(ids, probs, np.zeros(n, dtype=bool), soft, kept, bound)
 
 
 _AMBIGUOUS = np.ones(0)
